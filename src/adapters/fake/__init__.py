@@ -1,0 +1,1 @@
+"""In-memory adapters: the sandbox payment gateway, repositories and a controllable clock."""

@@ -1,0 +1,231 @@
+"""In-memory repositories and unit of work, with the same transaction and version rules as SQL.
+
+A unit of work works on a private copy of the store and swaps it in on commit, under one lock,
+so a rolled-back unit leaves nothing behind and a stale write fails exactly as in SQL.
+"""
+
+from __future__ import annotations
+
+import copy
+import threading
+from collections.abc import Sequence
+from types import TracebackType
+from typing import Self
+
+import attrs
+
+from application.ports import AuditEntry
+from domain.errors import StaleVersion
+from domain.invoices import Invoice, InvoicePage
+from domain.quotes import Quote
+from domain.subscription import Subscription
+
+
+@attrs.define
+class _Data:
+    customers: dict[str, str] = attrs.field(factory=dict)  # account -> customer
+    subscriptions: dict[str, Subscription] = attrs.field(factory=dict)  # gateway ref -> sub
+    quotes: dict[str, Quote] = attrs.field(factory=dict)
+    invoices: dict[str, tuple[str, Invoice]] = attrs.field(factory=dict)
+    audit: list[AuditEntry] = attrs.field(factory=list)
+
+    def copy(self) -> _Data:
+        return _Data(
+            dict(self.customers),
+            dict(self.subscriptions),
+            dict(self.quotes),
+            dict(self.invoices),
+            list(self.audit),
+        )
+
+
+def _copy_sub(sub: Subscription) -> Subscription:
+    clone = copy.copy(sub)
+    clone.events = []
+    return clone
+
+
+class InMemoryStore:
+    """The committed state shared by every unit of work made from it."""
+
+    def __init__(self) -> None:
+        self.data = _Data()
+        self.lock = threading.RLock()
+
+    def unit_of_work(self) -> InMemoryUnitOfWork:
+        return InMemoryUnitOfWork(self)
+
+
+class InMemoryCustomers:
+    def __init__(self, data: _Data) -> None:
+        self._data = data
+
+    def get(self, account_id: str) -> str | None:
+        return self._data.customers.get(account_id)
+
+    def account_for(self, customer_ref: str) -> str | None:
+        for account, customer in self._data.customers.items():
+            if customer == customer_ref:
+                return account
+        return None
+
+    def add(self, account_id: str, customer_ref: str) -> None:
+        existing = self._data.customers.get(account_id)
+        owner = self.account_for(customer_ref)
+        if (existing is not None and existing != customer_ref) or (
+            owner is not None and owner != account_id
+        ):
+            raise StaleVersion("This account or customer is already linked to another one.")
+        self._data.customers[account_id] = customer_ref
+
+
+class InMemorySubscriptions:
+    def __init__(self, data: _Data) -> None:
+        self._data = data
+
+    def for_account(self, account_id: str) -> Subscription | None:
+        mine = [s for s in self._data.subscriptions.values() if s.account_id == account_id]
+        if not mine:
+            return None
+        live = [s for s in mine if s.status.is_live]
+        pick = max(live or mine, key=lambda s: s.current_period_start)
+        return _copy_sub(pick)
+
+    def by_gateway_ref(self, subscription_ref: str) -> Subscription | None:
+        found = self._data.subscriptions.get(subscription_ref)
+        return _copy_sub(found) if found is not None else None
+
+    def add(self, subscription: Subscription) -> None:
+        if subscription.subscription_ref in self._data.subscriptions:
+            raise StaleVersion("This subscription is already stored.")
+        if subscription.status.is_live and any(
+            s.account_id == subscription.account_id and s.status.is_live
+            for s in self._data.subscriptions.values()
+        ):
+            raise StaleVersion("This account already has a live subscription.")
+        subscription.version = 1
+        self._data.subscriptions[subscription.subscription_ref] = _copy_sub(subscription)
+
+    def save(self, subscription: Subscription) -> None:
+        stored = self._data.subscriptions.get(subscription.subscription_ref)
+        if stored is None or stored.version != subscription.version:
+            raise StaleVersion()
+        if subscription.status.is_live and any(
+            s.account_id == subscription.account_id
+            and s.status.is_live
+            and s.subscription_ref != subscription.subscription_ref
+            for s in self._data.subscriptions.values()
+        ):
+            raise StaleVersion("This account already has a live subscription.")
+        subscription.version += 1
+        self._data.subscriptions[subscription.subscription_ref] = _copy_sub(subscription)
+
+
+class InMemoryQuotes:
+    def __init__(self, data: _Data) -> None:
+        self._data = data
+
+    def add(self, quote: Quote) -> None:
+        self._data.quotes[quote.id] = quote
+
+    def get(self, quote_id: str) -> Quote | None:
+        return self._data.quotes.get(quote_id)
+
+    def save(self, quote: Quote) -> None:
+        self._data.quotes[quote.id] = quote
+
+
+class InMemoryInvoices:
+    def __init__(self, data: _Data) -> None:
+        self._data = data
+
+    def upsert(self, account_id: str, invoice: Invoice) -> None:
+        self._data.invoices[invoice.id] = (account_id, invoice)
+
+    def get(self, invoice_id: str) -> tuple[str, Invoice] | None:
+        return self._data.invoices.get(invoice_id)
+
+    def list_for_account(
+        self, account_id: str, *, limit: int, starting_after: str | None
+    ) -> InvoicePage:
+        mine = sorted(
+            (inv for acct, inv in self._data.invoices.values() if acct == account_id),
+            key=lambda inv: (inv.created, inv.id),
+            reverse=True,
+        )
+        if starting_after is not None:
+            ids = [inv.id for inv in mine]
+            mine = mine[ids.index(starting_after) + 1 :] if starting_after in ids else []
+        return InvoicePage(tuple(mine[:limit]), has_more=len(mine) > limit)
+
+
+class InMemoryAudit:
+    def __init__(self, data: _Data) -> None:
+        self._data = data
+
+    def append(self, entry: AuditEntry) -> None:
+        self._data.audit.append(entry)
+
+    def for_account(self, account_id: str) -> Sequence[AuditEntry]:
+        return [e for e in self._data.audit if e.account_id == account_id]
+
+
+class InMemoryUnitOfWork:
+    """A transaction over the in-memory store: copy on enter, swap in on commit."""
+
+    def __init__(self, store: InMemoryStore) -> None:
+        self._store = store
+
+    def __enter__(self) -> Self:
+        with self._store.lock:
+            self._base = self._store.data
+            self._work = self._base.copy()
+        self._rebind()
+        return self
+
+    def __exit__(
+        self,
+        exc_type: type[BaseException] | None,
+        exc: BaseException | None,
+        tb: TracebackType | None,
+    ) -> None:
+        self.rollback()
+
+    def commit(self) -> None:
+        with self._store.lock:
+            current = self._store.data
+            # Re-check every subscription this unit wrote against what others committed since.
+            for ref, sub in self._work.subscriptions.items():
+                before = self._base.subscriptions.get(ref)
+                now = current.subscriptions.get(ref)
+                if sub is not before and before is not now:
+                    raise StaleVersion()
+            merged = _Data(
+                customers={**current.customers, **self._work.customers},
+                subscriptions={
+                    **current.subscriptions,
+                    **{
+                        k: v
+                        for k, v in self._work.subscriptions.items()
+                        if self._base.subscriptions.get(k) is not v
+                    },
+                },
+                quotes={**current.quotes, **self._work.quotes},
+                invoices={**current.invoices, **self._work.invoices},
+                audit=current.audit + self._work.audit[len(self._base.audit) :],
+            )
+            self._store.data = merged
+            self._base = merged
+            self._work = merged.copy()
+            self._rebind()
+
+    def _rebind(self) -> None:
+        self.customers = InMemoryCustomers(self._work)
+        self.subscriptions = InMemorySubscriptions(self._work)
+        self.quotes = InMemoryQuotes(self._work)
+        self.invoices = InMemoryInvoices(self._work)
+        self.audit = InMemoryAudit(self._work)
+
+    def rollback(self) -> None:
+        self._work = self._base.copy()
+        self._rebind()

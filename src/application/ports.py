@@ -1,0 +1,365 @@
+"""Ports: what the billing core needs from the world, each with the promise an adapter keeps."""
+
+from __future__ import annotations
+
+import enum
+from collections.abc import Callable, Mapping, Sequence
+from datetime import datetime
+from types import TracebackType
+from typing import Protocol, Self
+
+import attrs
+
+from domain.invoices import Invoice, InvoicePage
+from domain.money import Money
+from domain.plans import PlanPrice
+from domain.quotes import Quote
+from domain.subscription import GatewaySubscription, PaymentMethodSummary, Subscription
+
+
+class Clock(Protocol):
+    """The time. Use cases read it once per command and pass it into the domain."""
+
+    def now(self) -> datetime:
+        """The current instant, timezone-aware (UTC)."""
+        ...
+
+
+# -- the payment gateway ------------------------------------------------------------------
+
+
+class UiMode(enum.Enum):
+    HOSTED = "hosted"  # a redirect to the gateway's own page
+    EMBEDDED = "embedded"  # the gateway's UI inside ours (Stripe Elements / embedded Checkout)
+
+
+class PortalFlow(enum.Enum):
+    """Deep links into the customer portal."""
+
+    PAYMENT_METHOD_UPDATE = "payment_method_update"
+    SUBSCRIPTION_UPDATE = "subscription_update"
+    SUBSCRIPTION_CANCEL = "subscription_cancel"
+
+
+@attrs.frozen
+class CheckoutSession:
+    id: str
+    url: str | None
+    client_secret: str | None
+    expires_at: datetime | None
+
+
+class CheckoutStatus(enum.Enum):
+    OPEN = "open"
+    COMPLETE = "complete"
+    EXPIRED = "expired"
+
+
+@attrs.frozen
+class CheckoutOutcome:
+    """A checkout session as it stands; `subscription` is set once it completed."""
+
+    id: str
+    status: CheckoutStatus
+    account_id: str | None
+    customer_ref: str | None
+    subscription: GatewaySubscription | None
+
+
+@attrs.frozen
+class PortalSession:
+    id: str
+    url: str
+
+
+@attrs.frozen
+class SetupSession:
+    id: str
+    url: str | None
+    client_secret: str | None
+
+
+class PaymentGateway(Protocol):
+    """A payment processor (Stripe, or the in-memory sandbox).
+
+    Promises every adapter keeps, checked by the contract suite in `tests/contract/`:
+    - it speaks domain types only; gateway objects and errors never cross this port;
+    - a call that creates or changes something does so at most once per `idempotency_key`:
+      repeating the call with the same key returns the first result and changes nothing more;
+    - failures are domain errors: `PaymentDeclined`, `PaymentActionRequired`,
+      `GatewayUnavailable` (retryable) and `GatewayRejected`; on any of them nothing changed;
+    - card data never passes through it: checkout and setup hand back a URL or a client
+      secret for the gateway's own UI, and payment methods come back as brand and last4 only;
+    - every returned `GatewaySubscription` is the gateway's state after the call, with
+      `as_of` set to the gateway's time of that state.
+    """
+
+    def ensure_customer(self, account_id: str, *, idempotency_key: str) -> str:
+        """The gateway customer for an account: created once, its opaque reference returned."""
+        ...
+
+    def start_checkout(
+        self,
+        *,
+        customer_ref: str,
+        account_id: str,
+        price: PlanPrice,
+        success_url: str,
+        cancel_url: str,
+        ui_mode: UiMode,
+        idempotency_key: str,
+    ) -> CheckoutSession:
+        """A checkout for a new subscription to `price`; the customer pays in the gateway's UI.
+
+        `success_url` may contain `{CHECKOUT_SESSION_ID}`, which the gateway fills in.
+        """
+        ...
+
+    def get_checkout(self, checkout_id: str) -> CheckoutOutcome:
+        """The checkout's state; raises `CheckoutNotFound` for an unknown id."""
+        ...
+
+    def open_portal(
+        self,
+        *,
+        customer_ref: str,
+        return_url: str,
+        flow: PortalFlow | None,
+        subscription_ref: str | None,
+        idempotency_key: str,
+    ) -> PortalSession:
+        """A short-lived customer-portal session (Manage Billing) for this customer only."""
+        ...
+
+    def start_payment_method_setup(
+        self, *, customer_ref: str, success_url: str, cancel_url: str, idempotency_key: str
+    ) -> SetupSession:
+        """A session in which the customer adds a payment method in the gateway's UI."""
+        ...
+
+    def complete_payment_method_setup(
+        self, setup_id: str, *, idempotency_key: str
+    ) -> PaymentMethodSummary | None:
+        """Make the method collected by a completed setup the default for the next charge.
+
+        Returns its summary, or None while the setup has not completed.
+        """
+        ...
+
+    def preview_plan_change(
+        self, *, subscription_ref: str, target: PlanPrice, proration_at: datetime
+    ) -> Money:
+        """What an immediate change to `target` would charge now, prorated at `proration_at`."""
+        ...
+
+    def upgrade(
+        self,
+        *,
+        subscription_ref: str,
+        target: PlanPrice,
+        proration_at: datetime,
+        idempotency_key: str,
+    ) -> GatewaySubscription:
+        """Switch to `target` now and charge the proration at once.
+
+        The switch happens only if the proration invoice is paid: on a decline it raises
+        `PaymentDeclined` and the subscription stays on its plan. A scheduled change is
+        dropped first. Charges the same amount `preview_plan_change` showed for the same
+        `proration_at`.
+        """
+        ...
+
+    def schedule_downgrade(
+        self, *, subscription_ref: str, target: PlanPrice, idempotency_key: str
+    ) -> GatewaySubscription:
+        """Switch to `target` at the current period end; nothing is charged now.
+
+        Replaces an earlier scheduled change. The returned view shows it as `pending_change`.
+        """
+        ...
+
+    def withdraw_scheduled_change(
+        self, *, subscription_ref: str, idempotency_key: str
+    ) -> GatewaySubscription:
+        """Drop a scheduled change; the subscription renews on its current plan."""
+        ...
+
+    def cancel_at_period_end(
+        self, *, subscription_ref: str, idempotency_key: str
+    ) -> GatewaySubscription:
+        """End the subscription when the period ends; a scheduled change is dropped first."""
+        ...
+
+    def resume(self, *, subscription_ref: str, idempotency_key: str) -> GatewaySubscription:
+        """Undo `cancel_at_period_end` before the period ends."""
+        ...
+
+    def get_subscription(self, subscription_ref: str) -> GatewaySubscription:
+        """The subscription as the gateway has it now; raises `SubscriptionNotFound`."""
+        ...
+
+    def list_subscriptions(self, customer_ref: str) -> Sequence[GatewaySubscription]:
+        """Every subscription of a customer, newest first (for reconciliation)."""
+        ...
+
+    def list_invoices(
+        self, *, customer_ref: str, limit: int, starting_after: str | None
+    ) -> InvoicePage:
+        """A customer's invoices, newest first; `starting_after` is the last id of the page before."""
+        ...
+
+    def get_invoice(self, invoice_id: str) -> Invoice:
+        """One invoice; raises `InvoiceNotFound`."""
+        ...
+
+
+# -- events arriving from the gateway -----------------------------------------------------
+
+
+class GatewayEventKind(enum.Enum):
+    """The gateway's events, normalised by its adapter to what the core acts on."""
+
+    CHECKOUT_COMPLETED = "checkout.completed"
+    SETUP_COMPLETED = "setup.completed"
+    SUBSCRIPTION_CHANGED = "subscription.changed"  # created, updated, deleted, pending updates
+    SCHEDULE_CHANGED = "subscription.schedule_changed"  # re-read the subscription
+    INVOICE_CHANGED = "invoice.changed"  # finalized, paid, payment failed, action required
+    PAYMENT_METHOD_CHANGED = "payment_method.changed"
+    IGNORED = "ignored"
+
+
+@attrs.frozen
+class GatewayEvent:
+    """One gateway event in the core's terms. `gateway_type` keeps the original name."""
+
+    id: str
+    kind: GatewayEventKind
+    gateway_type: str
+    created: datetime
+    customer_ref: str | None = None
+    account_id: str | None = None
+    subscription_ref: str | None = None
+    subscription: GatewaySubscription | None = None
+    invoice: Invoice | None = None
+    payment_method: PaymentMethodSummary | None = None
+    checkout_id: str | None = None
+
+    @property
+    def object_ref(self) -> str | None:
+        """The gateway object the event is about, for ordering events of one object."""
+        if self.invoice is not None:
+            return self.invoice.id
+        return self.subscription_ref or self.checkout_id or self.customer_ref
+
+
+# -- persistence ----------------------------------------------------------------------------
+
+
+class CustomerRepository(Protocol):
+    """Accounts and their gateway customer: at most one customer per account, and vice versa."""
+
+    def get(self, account_id: str) -> str | None:
+        """The account's customer reference, if it has one."""
+        ...
+
+    def account_for(self, customer_ref: str) -> str | None: ...
+
+    def add(self, account_id: str, customer_ref: str) -> None:
+        """Record the pair; an account that already has a different customer is an error."""
+        ...
+
+
+class SubscriptionRepository(Protocol):
+    """Subscriptions, with optimistic concurrency on `version`."""
+
+    def for_account(self, account_id: str) -> Subscription | None:
+        """The account's live subscription, else its most recently ended one, else None."""
+        ...
+
+    def by_gateway_ref(self, subscription_ref: str) -> Subscription | None: ...
+
+    def add(self, subscription: Subscription) -> None:
+        """Insert a new subscription at version 1. An account has at most one live subscription
+        and a gateway reference is stored once: a second raises `StaleVersion`."""
+        ...
+
+    def save(self, subscription: Subscription) -> None:
+        """Write if the stored version still equals `subscription.version`, then bump it by one.
+
+        A stale write raises `StaleVersion` and changes nothing: it never overwrites.
+        """
+        ...
+
+
+class QuoteRepository(Protocol):
+    def add(self, quote: Quote) -> None: ...
+
+    def get(self, quote_id: str) -> Quote | None: ...
+
+    def save(self, quote: Quote) -> None: ...
+
+
+class InvoiceRepository(Protocol):
+    """A cache of the gateway's invoices, each tied to the account it belongs to."""
+
+    def upsert(self, account_id: str, invoice: Invoice) -> None: ...
+
+    def get(self, invoice_id: str) -> tuple[str, Invoice] | None:
+        """The invoice and the account that owns it."""
+        ...
+
+    def list_for_account(
+        self, account_id: str, *, limit: int, starting_after: str | None
+    ) -> InvoicePage:
+        """Newest first, like the gateway's list."""
+        ...
+
+
+@attrs.frozen
+class AuditEntry:
+    """One billing action or applied gateway event. Inputs never hold card data or secrets."""
+
+    account_id: str
+    action: str
+    inputs: Mapping[str, str]
+    outcome: str
+    at: datetime
+
+
+class AuditLog(Protocol):
+    """Append-only: entries are never changed or removed."""
+
+    def append(self, entry: AuditEntry) -> None: ...
+
+    def for_account(self, account_id: str) -> Sequence[AuditEntry]:
+        """Oldest first."""
+        ...
+
+
+class UnitOfWork(Protocol):
+    """One transaction over every repository: all of a command's writes commit, or none do.
+
+    Leaving the `with` block without `commit()` rolls back.
+    """
+
+    customers: CustomerRepository
+    subscriptions: SubscriptionRepository
+    quotes: QuoteRepository
+    invoices: InvoiceRepository
+    audit: AuditLog
+
+    def __enter__(self) -> Self: ...
+
+    def __exit__(
+        self,
+        exc_type: type[BaseException] | None,
+        exc: BaseException | None,
+        tb: TracebackType | None,
+    ) -> None: ...
+
+    def commit(self) -> None: ...
+
+    def rollback(self) -> None: ...
+
+
+UnitOfWorkFactory = Callable[[], UnitOfWork]

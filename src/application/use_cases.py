@@ -1,0 +1,732 @@
+"""Use cases: one per action of the help article, each a command in and one transaction of writes.
+
+Gateway calls happen outside database transactions (no lock is held across the network); what
+the gateway answers is then recorded in one unit of work together with its audit entries.
+"""
+
+from __future__ import annotations
+
+import enum
+import uuid
+from collections.abc import Callable, Mapping
+from datetime import datetime
+
+import attrs
+
+from application import commands as c
+from application.ports import (
+    AuditEntry,
+    CheckoutSession,
+    CheckoutStatus,
+    Clock,
+    GatewayEvent,
+    GatewayEventKind,
+    PaymentGateway,
+    PortalSession,
+    SetupSession,
+    UnitOfWork,
+    UnitOfWorkFactory,
+)
+from domain.errors import (
+    AlreadySubscribed,
+    BillingError,
+    CheckoutNotFound,
+    CustomerNotFound,
+    InvalidInput,
+    InvoiceNotFound,
+    QuoteMismatch,
+    QuoteNotFound,
+    StaleVersion,
+    SubscriptionNotFound,
+)
+from domain.invoices import Invoice, InvoicePage
+from domain.money import Money
+from domain.plans import Catalog, Interval, Plan
+from domain.quotes import QUOTE_TTL, Quote
+from domain.rules import ChangeTiming
+from domain.subscription import Access, GatewaySubscription, Status, Subscription
+
+# A stale write is retried this many times: the gateway's answer is the truth, so recording
+# it again on top of a concurrent update is always safe (`Subscription.sync` ignores older views).
+RECORD_ATTEMPTS = 3
+MAX_INVOICE_PAGE = 100
+
+
+def now_from(clock: Clock) -> datetime:
+    """Whole seconds: gateways (Stripe's `proration_date`) count time in whole seconds."""
+    return clock.now().replace(microsecond=0)
+
+
+def live_subscription(uow: UnitOfWork, account_id: str) -> Subscription:
+    sub = uow.subscriptions.for_account(account_id)
+    if sub is None or not sub.status.is_live:
+        raise SubscriptionNotFound()
+    return sub
+
+
+def audit(
+    uow: UnitOfWork,
+    account_id: str,
+    action: str,
+    inputs: Mapping[str, str],
+    outcome: str,
+    at: datetime,
+    subscription: Subscription | None = None,
+) -> None:
+    """One entry for the action, then one per domain event the action recorded."""
+    uow.audit.append(AuditEntry(account_id, action, dict(inputs), outcome, at))
+    if subscription is not None:
+        for event in subscription.collect_events():
+            uow.audit.append(
+                AuditEntry(account_id, f"event.{event.name}", dict(inputs), "recorded", event.at)
+            )
+
+
+def upsert_view(
+    uow: UnitOfWork, account_id: str, view: GatewaySubscription
+) -> tuple[Subscription, bool]:
+    """Insert or sync a subscription from the gateway's view. Returns it and whether it changed."""
+    sub = uow.subscriptions.by_gateway_ref(view.subscription_ref)
+    if sub is None:
+        sub = Subscription.from_gateway(account_id, view)
+        uow.subscriptions.add(sub)
+        return sub, True
+    if not sub.sync(view):
+        return sub, False
+    uow.subscriptions.save(sub)
+    return sub, True
+
+
+@attrs.frozen(kw_only=True)
+class _Recorder:
+    """Records a gateway answer for an account, retrying a stale write on fresh state."""
+
+    uow: UnitOfWorkFactory
+    clock: Clock
+
+    def record(
+        self,
+        account_id: str,
+        view: GatewaySubscription,
+        action: str,
+        inputs: Mapping[str, str],
+        also: Callable[[UnitOfWork], None] | None = None,
+    ) -> Subscription:
+        for attempt in range(RECORD_ATTEMPTS):
+            try:
+                with self.uow() as uow:
+                    sub, _ = upsert_view(uow, account_id, view)
+                    if also is not None:
+                        also(uow)
+                    audit(uow, account_id, action, inputs, "ok", now_from(self.clock), sub)
+                    uow.commit()
+                    return sub
+            except StaleVersion:
+                if attempt == RECORD_ATTEMPTS - 1:
+                    raise
+        raise AssertionError("unreachable")
+
+    def failed(
+        self, account_id: str, action: str, inputs: Mapping[str, str], error: BillingError
+    ) -> None:
+        """A refused or failed action is audited too, in its own transaction."""
+        with self.uow() as uow:
+            audit(uow, account_id, action, inputs, error.code, now_from(self.clock))
+            uow.commit()
+
+
+def _price_inputs(plan: str, interval: str, **more: str | None) -> dict[str, str]:
+    out = {"plan": plan, "interval": interval}
+    out.update({k: v for k, v in more.items() if v is not None})
+    return out
+
+
+# -- catalog & reading ------------------------------------------------------------------------
+
+
+@attrs.frozen(kw_only=True)
+class ListPlans:
+    catalog: Catalog
+
+    def __call__(self) -> tuple[Plan, ...]:
+        return self.catalog.plans
+
+
+@attrs.frozen
+class SubscriptionView:
+    subscription: Subscription
+    access: Access
+
+
+@attrs.frozen(kw_only=True)
+class GetSubscription:
+    uow: UnitOfWorkFactory
+    clock: Clock
+    catalog: Catalog
+
+    def __call__(self, account_id: str) -> SubscriptionView:
+        with self.uow() as uow:
+            sub = uow.subscriptions.for_account(account_id)
+        if sub is None:
+            raise SubscriptionNotFound()
+        return SubscriptionView(sub, sub.access_at(now_from(self.clock), self.catalog))
+
+
+@attrs.frozen(kw_only=True)
+class GetEntitlements:
+    uow: UnitOfWorkFactory
+    clock: Clock
+    catalog: Catalog
+
+    def __call__(self, account_id: str) -> Access:
+        with self.uow() as uow:
+            sub = uow.subscriptions.for_account(account_id)
+        return Access.none() if sub is None else sub.access_at(now_from(self.clock), self.catalog)
+
+
+# -- checkout & portal ------------------------------------------------------------------------
+
+
+def ensure_customer(
+    uow_factory: UnitOfWorkFactory, gateway: PaymentGateway, clock: Clock, account_id: str
+) -> str:
+    """The account's gateway customer, created once: the idempotency key is the account itself."""
+    with uow_factory() as uow:
+        existing = uow.customers.get(account_id)
+    if existing is not None:
+        return existing
+    customer_ref = gateway.ensure_customer(account_id, idempotency_key=f"customer:{account_id}")
+    with uow_factory() as uow:
+        if uow.customers.get(account_id) is None:
+            uow.customers.add(account_id, customer_ref)
+            audit(
+                uow,
+                account_id,
+                "customer.create",
+                {"customer": customer_ref},
+                "ok",
+                now_from(clock),
+            )
+            uow.commit()
+            return customer_ref
+        stored = uow.customers.get(account_id)
+    assert stored is not None
+    return stored
+
+
+def existing_customer(uow_factory: UnitOfWorkFactory, account_id: str) -> str:
+    with uow_factory() as uow:
+        customer = uow.customers.get(account_id)
+    if customer is None:
+        raise CustomerNotFound()
+    return customer
+
+
+@attrs.frozen(kw_only=True)
+class StartCheckout:
+    uow: UnitOfWorkFactory
+    gateway: PaymentGateway
+    clock: Clock
+    catalog: Catalog
+
+    def __call__(self, cmd: c.StartCheckout) -> CheckoutSession:
+        price = self.catalog.price(cmd.plan, cmd.interval)
+        with self.uow() as uow:
+            current = uow.subscriptions.for_account(cmd.account_id)
+        if (
+            current is not None
+            and current.status.is_live
+            and current.status is not Status.INCOMPLETE
+        ):
+            raise AlreadySubscribed()
+        customer = ensure_customer(self.uow, self.gateway, self.clock, cmd.account_id)
+        session = self.gateway.start_checkout(
+            customer_ref=customer,
+            account_id=cmd.account_id,
+            price=price,
+            success_url=cmd.success_url,
+            cancel_url=cmd.cancel_url,
+            ui_mode=cmd.ui_mode,
+            idempotency_key=f"checkout:{cmd.account_id}:{cmd.request_id}",
+        )
+        with self.uow() as uow:
+            inputs = _price_inputs(cmd.plan, cmd.interval, checkout=session.id)
+            audit(uow, cmd.account_id, "checkout.start", inputs, "ok", now_from(self.clock))
+            uow.commit()
+        return session
+
+
+@attrs.frozen(kw_only=True)
+class CompleteCheckout:
+    """The return from checkout runs the same idempotent upsert as the webhook (it may win the race)."""
+
+    uow: UnitOfWorkFactory
+    gateway: PaymentGateway
+    clock: Clock
+
+    def __call__(self, cmd: c.CompleteCheckout) -> Subscription | None:
+        outcome = self.gateway.get_checkout(cmd.checkout_id)
+        if outcome.account_id != cmd.account_id:
+            raise CheckoutNotFound()  # another account's checkout does not exist for this one
+        if outcome.status is not CheckoutStatus.COMPLETE or outcome.subscription is None:
+            return None
+        view = outcome.subscription
+        _link_customer(self.uow, cmd.account_id, view.customer_ref)
+        return _Recorder(uow=self.uow, clock=self.clock).record(
+            cmd.account_id, view, "checkout.complete", {"checkout": cmd.checkout_id}
+        )
+
+
+def _link_customer(uow_factory: UnitOfWorkFactory, account_id: str, customer_ref: str) -> None:
+    with uow_factory() as uow:
+        if (
+            uow.customers.get(account_id) is None
+            and uow.customers.account_for(customer_ref) is None
+        ):
+            uow.customers.add(account_id, customer_ref)
+            uow.commit()
+
+
+@attrs.frozen(kw_only=True)
+class OpenPortal:
+    """Manage Billing: a portal session for the signed-in account's own customer."""
+
+    uow: UnitOfWorkFactory
+    gateway: PaymentGateway
+    clock: Clock
+
+    def __call__(self, cmd: c.OpenPortal) -> PortalSession:
+        customer = existing_customer(self.uow, cmd.account_id)
+        with self.uow() as uow:
+            sub = uow.subscriptions.for_account(cmd.account_id)
+        session = self.gateway.open_portal(
+            customer_ref=customer,
+            return_url=cmd.return_url,
+            flow=cmd.flow,
+            subscription_ref=sub.subscription_ref if sub is not None else None,
+            idempotency_key=f"portal:{cmd.account_id}:{cmd.request_id}",
+        )
+        with self.uow() as uow:
+            flow = cmd.flow.value if cmd.flow else "home"
+            audit(uow, cmd.account_id, "portal.open", {"flow": flow}, "ok", now_from(self.clock))
+            uow.commit()
+        return session
+
+
+# -- plan changes ---------------------------------------------------------------------------
+
+
+@attrs.frozen(kw_only=True)
+class PreviewPlanChange:
+    """A quote: when the change takes effect and what it charges now, redeemable until it expires."""
+
+    uow: UnitOfWorkFactory
+    gateway: PaymentGateway
+    clock: Clock
+    catalog: Catalog
+
+    def __call__(self, cmd: c.PreviewPlanChange) -> Quote:
+        now = now_from(self.clock)
+        target = self.catalog.price(cmd.plan, cmd.interval)
+        with self.uow() as uow:
+            sub = live_subscription(uow, cmd.account_id)
+        decision = sub.decide_plan_change(target, at=now, catalog=self.catalog)
+        if decision.timing is ChangeTiming.IMMEDIATE:
+            amount = self.gateway.preview_plan_change(
+                subscription_ref=sub.subscription_ref, target=target, proration_at=now
+            )
+        else:
+            amount = Money.zero(target.amount.currency)
+        quote = Quote(
+            id=f"qt_{uuid.uuid4().hex}",
+            account_id=cmd.account_id,
+            subscription_ref=sub.subscription_ref,
+            from_plan=sub.plan_id,
+            from_interval=sub.interval,
+            to_plan=target.plan_id,
+            to_interval=target.interval,
+            timing=decision.timing,
+            amount_due_now=amount,
+            effective_at=decision.effective_at,
+            proration_at=now,
+            created_at=now,
+            expires_at=now + QUOTE_TTL,
+        )
+        with self.uow() as uow:
+            uow.quotes.add(quote)
+            uow.commit()
+        return quote
+
+
+@attrs.frozen(kw_only=True)
+class ChangePlan:
+    """Upgrade now (prorated, charged at once) or schedule a downgrade for the period end."""
+
+    uow: UnitOfWorkFactory
+    gateway: PaymentGateway
+    clock: Clock
+    catalog: Catalog
+
+    def __call__(self, cmd: c.ChangePlan) -> Subscription:
+        now = now_from(self.clock)
+        target = self.catalog.price(cmd.plan, cmd.interval)
+        recorder = _Recorder(uow=self.uow, clock=self.clock)
+        inputs = _price_inputs(cmd.plan, cmd.interval, quote=cmd.quote_id)
+        with self.uow() as uow:
+            sub = live_subscription(uow, cmd.account_id)
+            quote = self._quote(uow, cmd, sub, now) if cmd.quote_id else None
+        try:
+            decision = sub.decide_plan_change(target, at=now, catalog=self.catalog)
+            key = f"plan-change:{cmd.account_id}:{cmd.request_id}"
+            if decision.timing is ChangeTiming.IMMEDIATE:
+                view = self.gateway.upgrade(
+                    subscription_ref=sub.subscription_ref,
+                    target=target,
+                    proration_at=quote.proration_at if quote else now,
+                    idempotency_key=key,
+                )
+            else:
+                view = self.gateway.schedule_downgrade(
+                    subscription_ref=sub.subscription_ref, target=target, idempotency_key=key
+                )
+        except BillingError as error:
+            recorder.failed(cmd.account_id, "plan.change", inputs, error)
+            raise
+
+        def redeem(uow: UnitOfWork) -> None:
+            if quote is not None:
+                uow.quotes.save(quote.redeemed(now))
+
+        return recorder.record(cmd.account_id, view, "plan.change", inputs, also=redeem)
+
+    @staticmethod
+    def _quote(uow: UnitOfWork, cmd: c.ChangePlan, sub: Subscription, now: datetime) -> Quote:
+        quote = uow.quotes.get(cmd.quote_id or "")
+        if quote is None:
+            raise QuoteNotFound()
+        quote.check_redeemable(
+            account_id=cmd.account_id,
+            subscription_ref=sub.subscription_ref,
+            current=(sub.plan_id, sub.interval),
+            target=(cmd.plan, Interval.parse(cmd.interval)),
+            at=now,
+        )
+        if quote.proration_at < sub.current_period_start:
+            raise QuoteMismatch("The billing period renewed since this quote was made.")
+        return quote
+
+
+@attrs.frozen(kw_only=True)
+class CancelPendingChange:
+    uow: UnitOfWorkFactory
+    gateway: PaymentGateway
+    clock: Clock
+
+    def __call__(self, cmd: c.CancelPendingChange) -> Subscription:
+        with self.uow() as uow:
+            sub = live_subscription(uow, cmd.account_id)
+        change = sub.check_withdraw_pending_change()
+        view = self.gateway.withdraw_scheduled_change(
+            subscription_ref=sub.subscription_ref,
+            idempotency_key=f"withdraw-change:{cmd.account_id}:{cmd.request_id}",
+        )
+        inputs = _price_inputs(change.plan_id, change.interval.value)
+        return _Recorder(uow=self.uow, clock=self.clock).record(
+            cmd.account_id, view, "plan.change.withdraw", inputs
+        )
+
+
+@attrs.frozen(kw_only=True)
+class CancelSubscription:
+    """Cancel at period end: access continues until then; a scheduled downgrade is superseded."""
+
+    uow: UnitOfWorkFactory
+    gateway: PaymentGateway
+    clock: Clock
+
+    def __call__(self, cmd: c.CancelSubscription) -> Subscription:
+        with self.uow() as uow:
+            sub = live_subscription(uow, cmd.account_id)
+        sub.check_cancel(now_from(self.clock))
+        view = self.gateway.cancel_at_period_end(
+            subscription_ref=sub.subscription_ref,
+            idempotency_key=f"cancel:{cmd.account_id}:{cmd.request_id}",
+        )
+        return _Recorder(uow=self.uow, clock=self.clock).record(
+            cmd.account_id, view, "subscription.cancel", {}
+        )
+
+
+@attrs.frozen(kw_only=True)
+class ResumeSubscription:
+    uow: UnitOfWorkFactory
+    gateway: PaymentGateway
+    clock: Clock
+
+    def __call__(self, cmd: c.ResumeSubscription) -> Subscription:
+        with self.uow() as uow:
+            sub = uow.subscriptions.for_account(cmd.account_id)
+        if sub is None:
+            raise SubscriptionNotFound()
+        sub.check_resume(now_from(self.clock))
+        view = self.gateway.resume(
+            subscription_ref=sub.subscription_ref,
+            idempotency_key=f"resume:{cmd.account_id}:{cmd.request_id}",
+        )
+        return _Recorder(uow=self.uow, clock=self.clock).record(
+            cmd.account_id, view, "subscription.resume", {}
+        )
+
+
+# -- payment method -----------------------------------------------------------------------------
+
+
+@attrs.frozen(kw_only=True)
+class StartPaymentMethodUpdate:
+    uow: UnitOfWorkFactory
+    gateway: PaymentGateway
+    clock: Clock
+
+    def __call__(self, cmd: c.StartPaymentMethodUpdate) -> SetupSession:
+        customer = existing_customer(self.uow, cmd.account_id)
+        session = self.gateway.start_payment_method_setup(
+            customer_ref=customer,
+            success_url=cmd.success_url,
+            cancel_url=cmd.cancel_url,
+            idempotency_key=f"setup:{cmd.account_id}:{cmd.request_id}",
+        )
+        with self.uow() as uow:
+            audit(
+                uow,
+                cmd.account_id,
+                "payment_method.setup",
+                {"setup": session.id},
+                "ok",
+                now_from(self.clock),
+            )
+            uow.commit()
+        return session
+
+
+@attrs.frozen(kw_only=True)
+class CompletePaymentMethodUpdate:
+    """A completed setup becomes the default payment method: the next charge uses it."""
+
+    uow: UnitOfWorkFactory
+    gateway: PaymentGateway
+    clock: Clock
+
+    def __call__(self, cmd: c.CompletePaymentMethodUpdate) -> Subscription | None:
+        existing_customer(self.uow, cmd.account_id)
+        summary = self.gateway.complete_payment_method_setup(
+            cmd.setup_id, idempotency_key=f"setup-complete:{cmd.setup_id}"
+        )
+        if summary is None:
+            return None
+        now = now_from(self.clock)
+        for attempt in range(RECORD_ATTEMPTS):
+            try:
+                with self.uow() as uow:
+                    sub = uow.subscriptions.for_account(cmd.account_id)
+                    if sub is not None:
+                        sub.update_payment_method(summary, now)
+                        uow.subscriptions.save(sub)
+                    inputs = {"setup": cmd.setup_id, "brand": summary.brand, "last4": summary.last4}
+                    audit(uow, cmd.account_id, "payment_method.update", inputs, "ok", now, sub)
+                    uow.commit()
+                    return sub
+            except StaleVersion:
+                if attempt == RECORD_ATTEMPTS - 1:
+                    raise
+        raise AssertionError("unreachable")
+
+
+# -- invoices ---------------------------------------------------------------------------------
+
+
+@attrs.frozen(kw_only=True)
+class ListInvoices:
+    """The gateway's list, cached as it passes; the cache answers when the gateway cannot."""
+
+    uow: UnitOfWorkFactory
+    gateway: PaymentGateway
+
+    def __call__(self, cmd: c.ListInvoices) -> InvoicePage:
+        if not 1 <= cmd.limit <= MAX_INVOICE_PAGE:
+            raise InvalidInput(f"limit must be between 1 and {MAX_INVOICE_PAGE}.")
+        with self.uow() as uow:
+            customer = uow.customers.get(cmd.account_id)
+            if cmd.starting_after is not None:
+                known = uow.invoices.get(cmd.starting_after)
+                if known is None or known[0] != cmd.account_id:
+                    raise InvoiceNotFound()
+        if customer is None:
+            return InvoicePage((), has_more=False)
+        try:
+            page = self.gateway.list_invoices(
+                customer_ref=customer, limit=cmd.limit, starting_after=cmd.starting_after
+            )
+        except BillingError as error:
+            if error.code != "gateway.unavailable":
+                raise
+            with self.uow() as uow:
+                return uow.invoices.list_for_account(
+                    cmd.account_id, limit=cmd.limit, starting_after=cmd.starting_after
+                )
+        with self.uow() as uow:
+            for invoice in page.items:
+                uow.invoices.upsert(cmd.account_id, invoice)
+            uow.commit()
+        return page
+
+
+@attrs.frozen(kw_only=True)
+class GetInvoicePdf:
+    """One invoice of the signed-in account, for its PDF. Another account's invoice is not found."""
+
+    uow: UnitOfWorkFactory
+    gateway: PaymentGateway
+
+    def __call__(self, cmd: c.GetInvoicePdf) -> Invoice:
+        with self.uow() as uow:
+            cached = uow.invoices.get(cmd.invoice_id)
+            customer = uow.customers.get(cmd.account_id)
+        if cached is not None:
+            owner, invoice = cached
+            if owner != cmd.account_id:
+                raise InvoiceNotFound()
+        else:
+            if customer is None:
+                raise InvoiceNotFound()
+            invoice = self.gateway.get_invoice(cmd.invoice_id)
+            if invoice.customer_ref != customer:
+                raise InvoiceNotFound()
+            with self.uow() as uow:
+                uow.invoices.upsert(cmd.account_id, invoice)
+                uow.commit()
+        if invoice.pdf_url is None:
+            raise InvoiceNotFound("This invoice has no PDF yet (it is still a draft).")
+        return invoice
+
+
+# -- events from the gateway --------------------------------------------------------------------
+
+
+class ApplyOutcome(enum.Enum):
+    APPLIED = "applied"
+    STALE = "stale"  # older than the state we hold: recorded, not applied
+    IGNORED = "ignored"  # a type the core does not act on
+    UNKNOWN_ACCOUNT = "unknown_account"  # about a customer this service did not create
+
+
+@attrs.frozen(kw_only=True)
+class ApplyGatewayEvent:
+    """How changes made in the Stripe portal (or anywhere else) reach our state.
+
+    Idempotent: applying an event twice leaves the same state. An event older than the state
+    we hold is skipped; one from the same second as that state is resolved by re-reading the
+    object from the gateway, since the order of same-second events is unknown.
+    """
+
+    uow: UnitOfWorkFactory
+    gateway: PaymentGateway
+    clock: Clock
+
+    def __call__(self, event: GatewayEvent) -> ApplyOutcome:
+        if event.kind is GatewayEventKind.IGNORED:
+            return ApplyOutcome.IGNORED
+        with self.uow() as uow:
+            account_id = self._account(uow, event)
+        if account_id is None:
+            return ApplyOutcome.UNKNOWN_ACCOUNT
+        for attempt in range(RECORD_ATTEMPTS):
+            try:
+                return self._apply(account_id, event)
+            except StaleVersion:
+                if attempt == RECORD_ATTEMPTS - 1:
+                    raise
+        raise AssertionError("unreachable")
+
+    @staticmethod
+    def _account(uow: UnitOfWork, event: GatewayEvent) -> str | None:
+        if event.customer_ref is not None:
+            known = uow.customers.account_for(event.customer_ref)
+            if known is not None:
+                return known
+        if event.subscription_ref is not None:
+            sub = uow.subscriptions.by_gateway_ref(event.subscription_ref)
+            if sub is not None:
+                return sub.account_id
+        return event.account_id
+
+    def _view_for(self, uow: UnitOfWork, event: GatewayEvent) -> GatewaySubscription | None:
+        """The view to apply, re-read from the gateway when the event alone cannot be trusted."""
+        view = event.subscription
+        if event.kind in (GatewayEventKind.SCHEDULE_CHANGED, GatewayEventKind.CHECKOUT_COMPLETED):
+            if view is None and event.subscription_ref is not None:
+                return self.gateway.get_subscription(event.subscription_ref)
+            return view
+        if view is None:
+            return None
+        held = uow.subscriptions.by_gateway_ref(view.subscription_ref)
+        if held is not None and held.synced_at == view.as_of and _differs(held, view):
+            return self.gateway.get_subscription(view.subscription_ref)
+        return view
+
+    def _apply(self, account_id: str, event: GatewayEvent) -> ApplyOutcome:
+        now = now_from(self.clock)
+        inputs = {"event_id": event.id, "type": event.gateway_type}
+        action = f"gateway_event.{event.kind.value}"
+        with self.uow() as uow:
+            if event.customer_ref is not None and uow.customers.get(account_id) is None:
+                if uow.customers.account_for(event.customer_ref) is None:
+                    uow.customers.add(account_id, event.customer_ref)
+            sub: Subscription | None = None
+            outcome = ApplyOutcome.APPLIED
+            if event.kind in (
+                GatewayEventKind.SUBSCRIPTION_CHANGED,
+                GatewayEventKind.SCHEDULE_CHANGED,
+                GatewayEventKind.CHECKOUT_COMPLETED,
+            ):
+                view = self._view_for(uow, event)
+                if view is None:
+                    outcome = ApplyOutcome.IGNORED
+                else:
+                    sub, changed = upsert_view(uow, account_id, view)
+                    outcome = ApplyOutcome.APPLIED if changed else ApplyOutcome.STALE
+            elif event.kind is GatewayEventKind.INVOICE_CHANGED and event.invoice is not None:
+                uow.invoices.upsert(account_id, event.invoice)
+            elif event.kind is GatewayEventKind.PAYMENT_METHOD_CHANGED and event.payment_method:
+                sub = uow.subscriptions.for_account(account_id)
+                if sub is not None and sub.status.is_live:
+                    sub.update_payment_method(event.payment_method, event.created)
+                    uow.subscriptions.save(sub)
+            elif event.kind is GatewayEventKind.SETUP_COMPLETED and event.checkout_id:
+                summary = self.gateway.complete_payment_method_setup(
+                    event.checkout_id, idempotency_key=f"setup-complete:{event.checkout_id}"
+                )
+                sub = uow.subscriptions.for_account(account_id)
+                if summary is not None and sub is not None and sub.status.is_live:
+                    sub.update_payment_method(summary, event.created)
+                    uow.subscriptions.save(sub)
+            else:
+                outcome = ApplyOutcome.IGNORED
+            audit(uow, account_id, action, inputs, outcome.value, now, sub)
+            uow.commit()
+        return outcome
+
+
+def _differs(sub: Subscription, view: GatewaySubscription) -> bool:
+    return (
+        sub.plan_id,
+        sub.interval,
+        sub.status,
+        sub.cancel_at_period_end,
+        sub.pending_change,
+    ) != (
+        view.plan_id,
+        view.interval,
+        view.status,
+        view.cancel_at_period_end,
+        view.pending_change,
+    ) or sub.current_period_end != view.current_period_end

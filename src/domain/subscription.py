@@ -1,0 +1,335 @@
+"""The subscription aggregate: one account's plan, period, status and what it may do now."""
+
+from __future__ import annotations
+
+import enum
+from datetime import datetime, timedelta
+
+import attrs
+
+from domain import events as ev
+from domain.errors import (
+    AlreadyCanceling,
+    NoPendingChange,
+    NotResumable,
+    SubscriptionNotActive,
+)
+from domain.periods import require_aware
+from domain.plans import Catalog, Features, Interval, PlanPrice
+from domain.rules import ChangeTiming, Proration, classify_change, prorate
+
+# How long a `past_due` subscription keeps its features after the renewal payment failed.
+# Stripe's default Smart Retries try for about two weeks before the subscription turns
+# `unpaid` or `canceled`; access lasts through the first week of those retries, counted from
+# the start of the period whose invoice failed.
+PAST_DUE_GRACE = timedelta(days=7)
+
+
+class Status(enum.Enum):
+    """Stripe's subscription statuses (pay-rails/pay uses the same words)."""
+
+    INCOMPLETE = "incomplete"
+    INCOMPLETE_EXPIRED = "incomplete_expired"
+    TRIALING = "trialing"
+    ACTIVE = "active"
+    PAST_DUE = "past_due"
+    CANCELED = "canceled"
+    UNPAID = "unpaid"
+    PAUSED = "paused"
+
+    @property
+    def is_live(self) -> bool:
+        """A live subscription still belongs to the account; at most one per account."""
+        return self not in (Status.CANCELED, Status.INCOMPLETE_EXPIRED)
+
+    @property
+    def is_changeable(self) -> bool:
+        return self in (Status.ACTIVE, Status.TRIALING)
+
+
+def _last4(_: object, __: attrs.Attribute[str], value: str) -> None:
+    if len(value) != 4 or not value.isdigit():
+        raise ValueError("last4 must be exactly four digits")
+
+
+@attrs.frozen
+class PaymentMethodSummary:
+    """What we may know of a payment method: the brand and last four digits, nothing more."""
+
+    brand: str
+    last4: str = attrs.field(validator=_last4)
+
+
+@attrs.frozen
+class PendingChange:
+    """A plan change scheduled for `effective_at` (a downgrade waiting for the period end)."""
+
+    plan_id: str
+    interval: Interval
+    effective_at: datetime
+
+
+@attrs.frozen
+class GatewaySubscription:
+    """The gateway's view of a subscription: the source of truth that local state syncs to.
+
+    `as_of` is the gateway's time for this view (an event's `created`, or the time of the
+    call that returned it), so an older view never overwrites a newer one.
+    """
+
+    customer_ref: str
+    subscription_ref: str
+    plan_id: str
+    interval: Interval
+    status: Status
+    current_period_start: datetime
+    current_period_end: datetime
+    cancel_at_period_end: bool
+    pending_change: PendingChange | None
+    payment_method: PaymentMethodSummary | None
+    as_of: datetime
+    ended_at: datetime | None = None
+
+
+@attrs.frozen
+class Access:
+    """What an account may use at one instant. `access_until` is None while it keeps renewing."""
+
+    plan_id: str | None
+    features: Features
+    access_until: datetime | None
+    reason: str  # active | canceling | grace_period | scheduled_change | none
+
+    @property
+    def has_access(self) -> bool:
+        return self.plan_id is not None
+
+    @classmethod
+    def none(cls) -> Access:
+        return cls(None, Features.none(), None, "none")
+
+
+@attrs.frozen
+class PlanChangeDecision:
+    """What a requested plan change will do: apply now with a proration, or wait for `effective_at`."""
+
+    target: PlanPrice
+    timing: ChangeTiming
+    effective_at: datetime
+    proration: Proration | None
+
+
+@attrs.define(eq=False)
+class Subscription:
+    """One account's subscription, mirrored from the gateway and guarded by the article's rules.
+
+    Commands check a request against the rules and say what it will do (`decide_plan_change`,
+    `check_cancel`, ...); the gateway carries it out; `sync` then adopts the gateway's state
+    and records the events. Changes made in the Stripe portal arrive the same way, through
+    `sync`, so both paths record the same events.
+    """
+
+    account_id: str
+    customer_ref: str
+    subscription_ref: str
+    plan_id: str
+    interval: Interval
+    status: Status
+    current_period_start: datetime
+    current_period_end: datetime
+    cancel_at_period_end: bool = False
+    pending_change: PendingChange | None = None
+    payment_method: PaymentMethodSummary | None = None
+    version: int = 0
+    synced_at: datetime | None = None
+    ended_at: datetime | None = None
+    events: list[ev.DomainEvent] = attrs.field(factory=list, repr=False)
+
+    # -- construction ---------------------------------------------------------------------
+    @classmethod
+    def from_gateway(cls, account_id: str, view: GatewaySubscription) -> Subscription:
+        sub = cls(
+            account_id=account_id,
+            customer_ref=view.customer_ref,
+            subscription_ref=view.subscription_ref,
+            plan_id=view.plan_id,
+            interval=view.interval,
+            status=view.status,
+            current_period_start=require_aware(view.current_period_start),
+            current_period_end=require_aware(view.current_period_end),
+            cancel_at_period_end=view.cancel_at_period_end,
+            pending_change=view.pending_change,
+            payment_method=view.payment_method,
+            synced_at=view.as_of,
+            ended_at=view.ended_at,
+        )
+        sub.events.append(
+            ev.SubscriptionStarted(account_id, view.as_of, view.plan_id, view.interval)
+        )
+        return sub
+
+    # -- reading --------------------------------------------------------------------------
+    @property
+    def current_price_key(self) -> tuple[str, Interval]:
+        return self.plan_id, self.interval
+
+    def on_grace_period(self, now: datetime) -> bool:
+        """Set to cancel, but the paid period has not ended yet: access continues."""
+        return self.cancel_at_period_end and self.status.is_live and now < self.current_period_end
+
+    def access_at(self, now: datetime, catalog: Catalog) -> Access:
+        """The features in force at `now`.
+
+        - active/trialing: the current plan; once a scheduled downgrade's time has come, the
+          new plan (even if the gateway's confirmation has not reached us yet);
+        - set to cancel: full access until the period end, nothing after;
+        - past_due: the current plan for `PAST_DUE_GRACE` after the failed renewal;
+        - canceled, unpaid, incomplete, incomplete_expired, paused: nothing.
+        """
+        require_aware(now)
+        if self.status in (Status.ACTIVE, Status.TRIALING):
+            if self.cancel_at_period_end:
+                if now >= self.current_period_end:
+                    return Access.none()
+                plan = catalog.plan(self.plan_id)
+                return Access(plan.id, plan.features, self.current_period_end, "canceling")
+            change = self.pending_change
+            if change is not None and now >= change.effective_at:
+                plan = catalog.plan(change.plan_id)
+                return Access(plan.id, plan.features, None, "scheduled_change")
+            plan = catalog.plan(self.plan_id)
+            return Access(plan.id, plan.features, None, "active")
+        if self.status is Status.PAST_DUE:
+            until = min(self.current_period_start + PAST_DUE_GRACE, self.current_period_end)
+            if now < until:
+                plan = catalog.plan(self.plan_id)
+                return Access(plan.id, plan.features, until, "grace_period")
+        return Access.none()
+
+    # -- commands: check a request against the rules --------------------------------------
+    def decide_plan_change(
+        self, target: PlanPrice, *, at: datetime, catalog: Catalog
+    ) -> PlanChangeDecision:
+        """Upgrade now with a proration, or schedule a downgrade for the period end."""
+        require_aware(at)
+        if not self.status.is_changeable:
+            raise SubscriptionNotActive()
+        if self.cancel_at_period_end:
+            raise SubscriptionNotActive(
+                "The subscription is set to cancel; resume it before changing the plan."
+            )
+        current = catalog.price(self.plan_id, self.interval)
+        timing = classify_change(current, target)
+        if timing is ChangeTiming.END_OF_PERIOD:
+            return PlanChangeDecision(target, timing, self.current_period_end, None)
+        proration = prorate(
+            current,
+            target,
+            period_start=self.current_period_start,
+            period_end_at=self.current_period_end,
+            at=min(max(at, self.current_period_start), self.current_period_end),
+        )
+        return PlanChangeDecision(target, timing, at, proration)
+
+    def check_withdraw_pending_change(self) -> PendingChange:
+        if self.pending_change is None:
+            raise NoPendingChange()
+        return self.pending_change
+
+    def check_cancel(self, at: datetime) -> None:
+        """Cancel at period end: allowed while live and not already set to cancel."""
+        require_aware(at)
+        if not self.status.is_live or self.status is Status.INCOMPLETE:
+            raise SubscriptionNotActive()
+        if self.cancel_at_period_end:
+            raise AlreadyCanceling()
+
+    def check_resume(self, at: datetime) -> None:
+        """Resume is possible only before the period ends; after it, only a new checkout helps."""
+        require_aware(at)
+        if (
+            not self.cancel_at_period_end
+            or not self.status.is_live
+            or at >= self.current_period_end
+        ):
+            raise NotResumable()
+
+    # -- syncing with the gateway's truth ---------------------------------------------------
+    def sync(self, view: GatewaySubscription) -> bool:
+        """Adopt the gateway's view and record what changed; ignore a view older than ours.
+
+        Returns whether the view was applied. A view as old as ours is applied (it is
+        idempotent), so the caller decides how to break ties between events of one second.
+        """
+        if view.subscription_ref != self.subscription_ref:
+            raise ValueError("a view of another subscription cannot be synced into this one")
+        if self.synced_at is not None and view.as_of < self.synced_at:
+            return False
+        at, acct = view.as_of, self.account_id
+        recorded: list[ev.DomainEvent] = []
+        if (view.plan_id, view.interval) != (self.plan_id, self.interval):
+            recorded.append(
+                ev.PlanChanged(acct, at, self.plan_id, self.interval, view.plan_id, view.interval)
+            )
+        if view.current_period_start > self.current_period_start and (
+            view.plan_id,
+            view.interval,
+        ) == (self.plan_id, self.interval):
+            recorded.append(
+                ev.SubscriptionRenewed(acct, at, view.current_period_start, view.current_period_end)
+            )
+        if view.pending_change != self.pending_change:
+            old, new = self.pending_change, view.pending_change
+            if old is not None and (
+                new is None or (new.plan_id, new.interval) != (old.plan_id, old.interval)
+            ):
+                applied = (view.plan_id, view.interval) == (old.plan_id, old.interval)
+                if not applied:
+                    recorded.append(
+                        ev.ScheduledChangeWithdrawn(acct, at, old.plan_id, old.interval)
+                    )
+            if new is not None:
+                recorded.append(
+                    ev.PlanChangeScheduled(acct, at, new.plan_id, new.interval, new.effective_at)
+                )
+        if view.cancel_at_period_end and not self.cancel_at_period_end:
+            recorded.append(ev.CancellationScheduled(acct, at, view.current_period_end))
+        if not view.cancel_at_period_end and self.cancel_at_period_end and view.status.is_live:
+            recorded.append(ev.SubscriptionResumed(acct, at))
+        if view.status is not self.status:
+            recorded.append(ev.StatusChanged(acct, at, self.status.value, view.status.value))
+            if not view.status.is_live and self.status.is_live:
+                recorded.append(ev.SubscriptionEnded(acct, at))
+        if view.payment_method is not None and view.payment_method != self.payment_method:
+            recorded.append(
+                ev.PaymentMethodUpdated(
+                    acct, at, view.payment_method.brand, view.payment_method.last4
+                )
+            )
+
+        self.customer_ref = view.customer_ref
+        self.plan_id, self.interval = view.plan_id, view.interval
+        self.status = view.status
+        self.current_period_start = require_aware(view.current_period_start)
+        self.current_period_end = require_aware(view.current_period_end)
+        self.cancel_at_period_end = view.cancel_at_period_end
+        self.pending_change = view.pending_change
+        if view.payment_method is not None:
+            self.payment_method = view.payment_method
+        if view.ended_at is not None or not view.status.is_live:
+            self.ended_at = view.ended_at or self.ended_at or at
+        self.synced_at = at
+        self.events.extend(recorded)
+        return True
+
+    def update_payment_method(self, summary: PaymentMethodSummary, at: datetime) -> None:
+        """The customer's default payment method changed: the next charge uses it."""
+        if summary != self.payment_method:
+            self.payment_method = summary
+            self.events.append(
+                ev.PaymentMethodUpdated(self.account_id, at, summary.brand, summary.last4)
+            )
+
+    def collect_events(self) -> list[ev.DomainEvent]:
+        out, self.events = self.events, []
+        return out
