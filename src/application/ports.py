@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import enum
 from collections.abc import Callable, Mapping, Sequence
-from datetime import datetime
+from datetime import datetime, timedelta
 from types import TracebackType
 from typing import Protocol, Self
 
@@ -336,6 +336,106 @@ class AuditLog(Protocol):
         ...
 
 
+# -- the webhook inbox ------------------------------------------------------------------------
+
+
+class InboxStatus(enum.Enum):
+    PENDING = "pending"
+    APPLIED = "applied"
+    PARKED = "parked"
+
+
+@attrs.frozen
+class InboxEvent:
+    """One stored delivery. `payload` is the gateway's raw event, exactly as received."""
+
+    event_id: str
+    gateway: str
+    type: str
+    payload: str
+    received_at: datetime
+    event_created: datetime | None = None
+    object_ref: str | None = None
+    attempts: int = 0
+    next_attempt_at: datetime | None = None
+    applied_at: datetime | None = None
+    parked_at: datetime | None = None
+    outcome: str | None = None
+    last_error: str | None = None
+    locked_by: str | None = None
+    locked_until: datetime | None = None
+
+    @property
+    def status(self) -> InboxStatus:
+        if self.applied_at is not None:
+            return InboxStatus.APPLIED
+        if self.parked_at is not None:
+            return InboxStatus.PARKED
+        return InboxStatus.PENDING
+
+
+@attrs.frozen
+class InboxStats:
+    pending: int
+    oldest_pending_age_seconds: float | None
+    parked: int
+    applied: int
+
+
+class InboxRepository(Protocol):
+    """Stored gateway events. Lives in the unit of work so applying and marking commit together."""
+
+    def add(self, event: InboxEvent) -> bool:
+        """Store a delivery; False (and nothing changed) when its `event_id` is already stored."""
+        ...
+
+    def claim(
+        self, *, worker: str, now: datetime, lease: timedelta, limit: int
+    ) -> Sequence[InboxEvent]:
+        """Lease up to `limit` due events to `worker`, oldest event first, counting an attempt.
+
+        Due: not applied, not parked, `next_attempt_at` passed, and no live lease. Two
+        workers never hold the same event at once (PostgreSQL: `FOR UPDATE SKIP LOCKED`).
+        """
+        ...
+
+    def mark_applied(self, event_id: str, *, worker: str, at: datetime, outcome: str) -> None:
+        """Mark applied; raises `StaleVersion` if `worker` no longer holds the lease."""
+        ...
+
+    def mark_failed(
+        self, event_id: str, *, worker: str, at: datetime, error: str, retry_at: datetime | None
+    ) -> None:
+        """Record a failure and release the lease; `retry_at=None` parks the event."""
+        ...
+
+    def newest_applied(self, object_ref: str, *, excluding: str) -> datetime | None:
+        """The gateway time of the newest applied event about `object_ref`, other than `excluding`."""
+        ...
+
+    def get(self, event_id: str) -> InboxEvent | None: ...
+
+    def list(self, status: InboxStatus | None, *, limit: int) -> Sequence[InboxEvent]:
+        """Newest received first."""
+        ...
+
+    def requeue(self, event_id: str, *, at: datetime) -> bool:
+        """Make a parked or failing event due now again; False if unknown or applied."""
+        ...
+
+    def park(self, event_id: str, *, at: datetime, reason: str) -> bool:
+        """Set an unapplied event aside; False if unknown or applied."""
+        ...
+
+    def stats(self, now: datetime) -> InboxStats: ...
+
+
+class EventDecoder(Protocol):
+    """Turns one gateway's stored payload into the core's `GatewayEvent` (pure, no network)."""
+
+    def decode(self, payload: str) -> GatewayEvent: ...
+
+
 class UnitOfWork(Protocol):
     """One transaction over every repository: all of a command's writes commit, or none do.
 
@@ -347,6 +447,7 @@ class UnitOfWork(Protocol):
     quotes: QuoteRepository
     invoices: InvoiceRepository
     audit: AuditLog
+    inbox: InboxRepository
 
     def __enter__(self) -> Self: ...
 

@@ -277,13 +277,17 @@ class CompleteCheckout:
         )
 
 
+def _link(uow: UnitOfWork, account_id: str, customer_ref: str) -> bool:
+    """Link an account to a customer first seen in the gateway's answer, if neither is linked."""
+    if uow.customers.get(account_id) is None and uow.customers.account_for(customer_ref) is None:
+        uow.customers.add(account_id, customer_ref)
+        return True
+    return False
+
+
 def _link_customer(uow_factory: UnitOfWorkFactory, account_id: str, customer_ref: str) -> None:
     with uow_factory() as uow:
-        if (
-            uow.customers.get(account_id) is None
-            and uow.customers.account_for(customer_ref) is None
-        ):
-            uow.customers.add(account_id, customer_ref)
+        if _link(uow, account_id, customer_ref):
             uow.commit()
 
 
@@ -612,6 +616,9 @@ class GetInvoicePdf:
 # -- events from the gateway --------------------------------------------------------------------
 
 
+Within = Callable[[UnitOfWork, "ApplyOutcome"], None]
+
+
 class ApplyOutcome(enum.Enum):
     APPLIED = "applied"
     STALE = "stale"  # older than the state we hold: recorded, not applied
@@ -632,20 +639,32 @@ class ApplyGatewayEvent:
     gateway: PaymentGateway
     clock: Clock
 
-    def __call__(self, event: GatewayEvent) -> ApplyOutcome:
+    def __call__(self, event: GatewayEvent, *, within: Within | None = None) -> ApplyOutcome:
+        """Apply `event`; `within` runs inside the applying transaction (the inbox marks it there)."""
         if event.kind is GatewayEventKind.IGNORED:
-            return ApplyOutcome.IGNORED
+            return self._finish(ApplyOutcome.IGNORED, within)
         with self.uow() as uow:
             account_id = self._account(uow, event)
         if account_id is None:
-            return ApplyOutcome.UNKNOWN_ACCOUNT
+            return self._finish(ApplyOutcome.UNKNOWN_ACCOUNT, within)
         for attempt in range(RECORD_ATTEMPTS):
             try:
-                return self._apply(account_id, event)
+                return self._apply(account_id, event, within)
             except StaleVersion:
                 if attempt == RECORD_ATTEMPTS - 1:
                     raise
         raise AssertionError("unreachable")
+
+    def skip_stale(self, event: GatewayEvent, *, within: Within | None = None) -> ApplyOutcome:
+        """An event older than what was already applied to its object: recorded, not applied."""
+        return self._finish(ApplyOutcome.STALE, within)
+
+    def _finish(self, outcome: ApplyOutcome, within: Within | None) -> ApplyOutcome:
+        if within is not None:
+            with self.uow() as uow:
+                within(uow, outcome)
+                uow.commit()
+        return outcome
 
     @staticmethod
     def _account(uow: UnitOfWork, event: GatewayEvent) -> str | None:
@@ -673,14 +692,14 @@ class ApplyGatewayEvent:
             return self.gateway.get_subscription(view.subscription_ref)
         return view
 
-    def _apply(self, account_id: str, event: GatewayEvent) -> ApplyOutcome:
+    def _apply(self, account_id: str, event: GatewayEvent, within: Within | None) -> ApplyOutcome:
         now = now_from(self.clock)
         inputs = {"event_id": event.id, "type": event.gateway_type}
         action = f"gateway_event.{event.kind.value}"
         with self.uow() as uow:
-            if event.customer_ref is not None and uow.customers.get(account_id) is None:
-                if uow.customers.account_for(event.customer_ref) is None:
-                    uow.customers.add(account_id, event.customer_ref)
+            ref = event.customer_ref
+            if ref is not None and uow.customers.get(account_id) is None:
+                _link(uow, account_id, ref)
             sub: Subscription | None = None
             outcome = ApplyOutcome.APPLIED
             if event.kind in (
@@ -712,6 +731,8 @@ class ApplyGatewayEvent:
             else:
                 outcome = ApplyOutcome.IGNORED
             audit(uow, account_id, action, inputs, outcome.value, now, sub)
+            if within is not None:
+                within(uow, outcome)
             uow.commit()
         return outcome
 
