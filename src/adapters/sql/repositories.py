@@ -1,0 +1,463 @@
+"""SQL repositories and unit of work: explicit row <-> domain mapping, one transaction per unit."""
+
+from __future__ import annotations
+
+from collections.abc import Iterator, Mapping, Sequence
+from contextlib import contextmanager
+from types import TracebackType
+from typing import Any, Self
+
+import sqlalchemy as sa
+from sqlalchemy.dialects import postgresql, sqlite
+from sqlalchemy.engine import Connection, Engine
+
+from adapters.sql.tables import accounts, audit_log, invoices, quotes, subscriptions, utcnow
+from application.ports import (
+    AuditEntry,
+    AuditLog,
+    CustomerRepository,
+    InvoiceRepository,
+    QuoteRepository,
+    SubscriptionRepository,
+    UnitOfWork,
+)
+from domain.errors import StaleVersion
+from domain.invoices import BillingReason, Invoice, InvoicePage, InvoiceStatus
+from domain.money import Money
+from domain.plans import Interval
+from domain.quotes import Quote
+from domain.rules import ChangeTiming
+from domain.subscription import PaymentMethodSummary, PendingChange, Status, Subscription
+
+Row = sa.RowMapping
+
+
+@contextmanager
+def _conflicts_are_stale(conn: Connection, message: str) -> Iterator[None]:
+    """Run a write in a savepoint; a constraint violation becomes `StaleVersion`.
+
+    The savepoint keeps the unit of work usable after the conflict, as PostgreSQL would
+    otherwise refuse every later statement of the aborted transaction.
+    """
+    try:
+        with conn.begin_nested():
+            yield
+    except sa.exc.IntegrityError as exc:
+        raise StaleVersion(message) from exc
+
+
+def _upsert(conn: Connection, table: sa.Table, values: Mapping[str, Any], key: str) -> None:
+    """INSERT ... ON CONFLICT (key) DO UPDATE, in the dialect's own syntax."""
+    insert = postgresql.insert if conn.dialect.name == "postgresql" else sqlite.insert
+    stmt = insert(table).values(**values)
+    changes = {name: stmt.excluded[name] for name in values if name != key}
+    conn.execute(stmt.on_conflict_do_update(index_elements=[table.c[key]], set_=changes))
+
+
+# -- customers --------------------------------------------------------------------------------
+
+
+class SqlCustomers:
+    def __init__(self, conn: Connection) -> None:
+        self._conn = conn
+
+    def get(self, account_id: str) -> str | None:
+        return self._conn.scalar(
+            sa.select(accounts.c.customer_ref).where(accounts.c.account_id == account_id)
+        )
+
+    def account_for(self, customer_ref: str) -> str | None:
+        return self._conn.scalar(
+            sa.select(accounts.c.account_id).where(accounts.c.customer_ref == customer_ref)
+        )
+
+    def add(self, account_id: str, customer_ref: str) -> None:
+        existing = self.get(account_id)
+        if existing == customer_ref:
+            return
+        owner = self.account_for(customer_ref)
+        if existing is not None or (owner is not None and owner != account_id):
+            raise StaleVersion("This account or customer is already linked to another one.")
+        with _conflicts_are_stale(
+            self._conn, "This account or customer is already linked to another one."
+        ):
+            self._conn.execute(
+                accounts.insert().values(
+                    account_id=account_id, customer_ref=customer_ref, created_at=utcnow()
+                )
+            )
+
+
+# -- subscriptions ----------------------------------------------------------------------------
+
+
+def subscription_to_row(sub: Subscription) -> dict[str, Any]:
+    pending, method = sub.pending_change, sub.payment_method
+    return {
+        "account_id": sub.account_id,
+        "subscription_ref": sub.subscription_ref,
+        "customer_ref": sub.customer_ref,
+        "plan_id": sub.plan_id,
+        "interval": sub.interval.value,
+        "status": sub.status.value,
+        "current_period_start": sub.current_period_start,
+        "current_period_end": sub.current_period_end,
+        "cancel_at_period_end": sub.cancel_at_period_end,
+        "pending_plan_id": pending.plan_id if pending else None,
+        "pending_interval": pending.interval.value if pending else None,
+        "pending_effective_at": pending.effective_at if pending else None,
+        "payment_method_brand": method.brand if method else None,
+        "payment_method_last4": method.last4 if method else None,
+        "synced_at": sub.synced_at,
+        "ended_at": sub.ended_at,
+    }
+
+
+def subscription_from_row(row: Row) -> Subscription:
+    pending = None
+    if row["pending_plan_id"] is not None:
+        pending = PendingChange(
+            plan_id=row["pending_plan_id"],
+            interval=Interval(row["pending_interval"]),
+            effective_at=row["pending_effective_at"],
+        )
+    method = None
+    if row["payment_method_brand"] is not None:
+        method = PaymentMethodSummary(row["payment_method_brand"], row["payment_method_last4"])
+    return Subscription(
+        account_id=row["account_id"],
+        customer_ref=row["customer_ref"],
+        subscription_ref=row["subscription_ref"],
+        plan_id=row["plan_id"],
+        interval=Interval(row["interval"]),
+        status=Status(row["status"]),
+        current_period_start=row["current_period_start"],
+        current_period_end=row["current_period_end"],
+        cancel_at_period_end=row["cancel_at_period_end"],
+        pending_change=pending,
+        payment_method=method,
+        version=row["version"],
+        synced_at=row["synced_at"],
+        ended_at=row["ended_at"],
+    )
+
+
+_LIVE = subscriptions.c.status.not_in([s.value for s in Status if not s.is_live])
+
+
+class SqlSubscriptions:
+    def __init__(self, conn: Connection) -> None:
+        self._conn = conn
+
+    def for_account(self, account_id: str) -> Subscription | None:
+        # The live one first (there is at most one), else the one that started last.
+        row = (
+            self._conn.execute(
+                sa.select(subscriptions)
+                .where(subscriptions.c.account_id == account_id)
+                .order_by(
+                    sa.case((_LIVE, 0), else_=1),
+                    subscriptions.c.current_period_start.desc(),
+                    subscriptions.c.id.desc(),
+                )
+                .limit(1)
+            )
+            .mappings()
+            .first()
+        )
+        return subscription_from_row(row) if row is not None else None
+
+    def by_gateway_ref(self, subscription_ref: str) -> Subscription | None:
+        row = (
+            self._conn.execute(
+                sa.select(subscriptions).where(subscriptions.c.subscription_ref == subscription_ref)
+            )
+            .mappings()
+            .first()
+        )
+        return subscription_from_row(row) if row is not None else None
+
+    def add(self, subscription: Subscription) -> None:
+        self._link_account(subscription)
+        now = utcnow()
+        with _conflicts_are_stale(
+            self._conn, "This subscription is already stored, or the account has a live one."
+        ):
+            self._conn.execute(
+                subscriptions.insert().values(
+                    **subscription_to_row(subscription), version=1, created_at=now, updated_at=now
+                )
+            )
+        subscription.version = 1
+
+    def _link_account(self, subscription: Subscription) -> None:
+        """A subscription's account is linked to its customer if it has none yet."""
+        customers = SqlCustomers(self._conn)
+        if customers.get(subscription.account_id) is None:
+            customers.add(subscription.account_id, subscription.customer_ref)
+
+    def save(self, subscription: Subscription) -> None:
+        expected = subscription.version
+        with _conflicts_are_stale(self._conn, "This account already has a live subscription."):
+            result = self._conn.execute(
+                subscriptions.update()
+                .where(
+                    subscriptions.c.subscription_ref == subscription.subscription_ref,
+                    subscriptions.c.version == expected,
+                )
+                .values(
+                    **subscription_to_row(subscription),
+                    version=subscriptions.c.version + 1,
+                    updated_at=utcnow(),
+                )
+            )
+        if result.rowcount != 1:
+            raise StaleVersion()
+        subscription.version = expected + 1
+
+
+# -- quotes -----------------------------------------------------------------------------------
+
+
+def quote_to_row(quote: Quote) -> dict[str, Any]:
+    return {
+        "id": quote.id,
+        "account_id": quote.account_id,
+        "subscription_ref": quote.subscription_ref,
+        "from_plan": quote.from_plan,
+        "from_interval": quote.from_interval.value,
+        "to_plan": quote.to_plan,
+        "to_interval": quote.to_interval.value,
+        "timing": quote.timing.value,
+        "amount_due_now": quote.amount_due_now.amount,
+        "currency": quote.amount_due_now.currency,
+        "effective_at": quote.effective_at,
+        "proration_at": quote.proration_at,
+        "created_at": quote.created_at,
+        "expires_at": quote.expires_at,
+        "redeemed_at": quote.redeemed_at,
+    }
+
+
+def quote_from_row(row: Row) -> Quote:
+    return Quote(
+        id=row["id"],
+        account_id=row["account_id"],
+        subscription_ref=row["subscription_ref"],
+        from_plan=row["from_plan"],
+        from_interval=Interval(row["from_interval"]),
+        to_plan=row["to_plan"],
+        to_interval=Interval(row["to_interval"]),
+        timing=ChangeTiming(row["timing"]),
+        amount_due_now=Money(row["amount_due_now"], row["currency"]),
+        effective_at=row["effective_at"],
+        proration_at=row["proration_at"],
+        created_at=row["created_at"],
+        expires_at=row["expires_at"],
+        redeemed_at=row["redeemed_at"],
+    )
+
+
+class SqlQuotes:
+    def __init__(self, conn: Connection) -> None:
+        self._conn = conn
+
+    def add(self, quote: Quote) -> None:
+        with _conflicts_are_stale(self._conn, "This quote is already stored."):
+            self._conn.execute(quotes.insert().values(**quote_to_row(quote)))
+
+    def get(self, quote_id: str) -> Quote | None:
+        row = (
+            self._conn.execute(sa.select(quotes).where(quotes.c.id == quote_id)).mappings().first()
+        )
+        return quote_from_row(row) if row is not None else None
+
+    def save(self, quote: Quote) -> None:
+        _upsert(self._conn, quotes, quote_to_row(quote), "id")
+
+
+# -- invoices ---------------------------------------------------------------------------------
+
+
+def invoice_to_row(account_id: str, invoice: Invoice) -> dict[str, Any]:
+    if invoice.amount_due.currency != invoice.amount_paid.currency:
+        raise ValueError("an invoice is in one currency")
+    return {
+        "id": invoice.id,
+        "account_id": account_id,
+        "customer_ref": invoice.customer_ref,
+        "subscription_ref": invoice.subscription_ref,
+        "number": invoice.number,
+        "status": invoice.status.value,
+        "amount_due": invoice.amount_due.amount,
+        "amount_paid": invoice.amount_paid.amount,
+        "currency": invoice.amount_due.currency,
+        "created": invoice.created,
+        "period_start": invoice.period_start,
+        "period_end": invoice.period_end,
+        "billing_reason": invoice.billing_reason.value,
+        "pdf_url": invoice.pdf_url,
+        "hosted_url": invoice.hosted_url,
+    }
+
+
+def invoice_from_row(row: Row) -> Invoice:
+    return Invoice(
+        id=row["id"],
+        customer_ref=row["customer_ref"],
+        subscription_ref=row["subscription_ref"],
+        number=row["number"],
+        status=InvoiceStatus(row["status"]),
+        amount_due=Money(row["amount_due"], row["currency"]),
+        amount_paid=Money(row["amount_paid"], row["currency"]),
+        created=row["created"],
+        period_start=row["period_start"],
+        period_end=row["period_end"],
+        billing_reason=BillingReason.parse(row["billing_reason"]),
+        pdf_url=row["pdf_url"],
+        hosted_url=row["hosted_url"],
+    )
+
+
+class SqlInvoices:
+    def __init__(self, conn: Connection) -> None:
+        self._conn = conn
+
+    def upsert(self, account_id: str, invoice: Invoice) -> None:
+        _upsert(self._conn, invoices, invoice_to_row(account_id, invoice), "id")
+
+    def get(self, invoice_id: str) -> tuple[str, Invoice] | None:
+        row = (
+            self._conn.execute(sa.select(invoices).where(invoices.c.id == invoice_id))
+            .mappings()
+            .first()
+        )
+        return (row["account_id"], invoice_from_row(row)) if row is not None else None
+
+    def list_for_account(
+        self, account_id: str, *, limit: int, starting_after: str | None
+    ) -> InvoicePage:
+        # Newest first, ties broken by id (descending), exactly like the in-memory list.
+        query = sa.select(invoices).where(invoices.c.account_id == account_id)
+        if starting_after is not None:
+            cursor = self._conn.execute(
+                sa.select(invoices.c.created, invoices.c.id).where(
+                    invoices.c.account_id == account_id, invoices.c.id == starting_after
+                )
+            ).first()
+            if cursor is None:
+                return InvoicePage((), has_more=False)
+            created, last_id = cursor
+            query = query.where(
+                sa.or_(
+                    invoices.c.created < created,
+                    sa.and_(invoices.c.created == created, invoices.c.id < last_id),
+                )
+            )
+        rows = (
+            self._conn.execute(
+                query.order_by(invoices.c.created.desc(), invoices.c.id.desc()).limit(limit + 1)
+            )
+            .mappings()
+            .all()
+        )
+        items = tuple(invoice_from_row(r) for r in rows[:limit])
+        return InvoicePage(items, has_more=len(rows) > limit)
+
+
+# -- audit ------------------------------------------------------------------------------------
+
+
+class SqlAudit:
+    """Append-only: this class has no statement that updates or deletes an entry."""
+
+    def __init__(self, conn: Connection) -> None:
+        self._conn = conn
+
+    def append(self, entry: AuditEntry) -> None:
+        self._conn.execute(
+            audit_log.insert().values(
+                account_id=entry.account_id,
+                action=entry.action,
+                inputs=dict(entry.inputs),
+                outcome=entry.outcome,
+                at=entry.at,
+            )
+        )
+
+    def for_account(self, account_id: str) -> Sequence[AuditEntry]:
+        rows = (
+            self._conn.execute(
+                sa.select(audit_log)
+                .where(audit_log.c.account_id == account_id)
+                .order_by(audit_log.c.id)
+            )
+            .mappings()
+            .all()
+        )
+        return [
+            AuditEntry(r["account_id"], r["action"], dict(r["inputs"]), r["outcome"], r["at"])
+            for r in rows
+        ]
+
+
+# -- the unit of work -------------------------------------------------------------------------
+
+
+class SqlUnitOfWork:
+    """One connection and one transaction; leaving without `commit()` rolls back.
+
+    The transaction begins with the first statement and a new one after each commit, so a
+    unit that only commits once holds locks only between its first statement and the commit.
+    """
+
+    customers: CustomerRepository
+    subscriptions: SubscriptionRepository
+    quotes: QuoteRepository
+    invoices: InvoiceRepository
+    audit: AuditLog
+
+    def __init__(self, engine: Engine) -> None:
+        self._engine = engine
+        self._conn: Connection | None = None
+
+    def __enter__(self) -> Self:
+        if self._conn is not None:
+            raise RuntimeError("this unit of work is already open")
+        conn = self._engine.connect()
+        self._conn = conn
+        self.customers = SqlCustomers(conn)
+        self.subscriptions = SqlSubscriptions(conn)
+        self.quotes = SqlQuotes(conn)
+        self.invoices = SqlInvoices(conn)
+        self.audit = SqlAudit(conn)
+        return self
+
+    def __exit__(
+        self,
+        exc_type: type[BaseException] | None,
+        exc: BaseException | None,
+        tb: TracebackType | None,
+    ) -> None:
+        conn, self._conn = self._conn, None
+        if conn is None:
+            return
+        try:
+            conn.rollback()
+        finally:
+            conn.close()
+
+    def _open(self) -> Connection:
+        if self._conn is None:
+            raise RuntimeError("use the unit of work in a `with` block")
+        return self._conn
+
+    def commit(self) -> None:
+        self._open().commit()
+
+    def rollback(self) -> None:
+        self._open().rollback()
+
+
+def _conforms(engine: Engine) -> UnitOfWork:
+    return SqlUnitOfWork(engine)  # mypy checks here that the class keeps the port's shape
