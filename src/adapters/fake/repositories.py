@@ -14,7 +14,8 @@ from typing import Self
 
 import attrs
 
-from application.ports import AuditEntry
+from adapters.fake.inbox import InMemoryInbox
+from application.ports import AuditEntry, InboxEvent
 from domain.errors import StaleVersion
 from domain.invoices import Invoice, InvoicePage
 from domain.quotes import Quote
@@ -28,6 +29,7 @@ class _Data:
     quotes: dict[str, Quote] = attrs.field(factory=dict)
     invoices: dict[str, tuple[str, Invoice]] = attrs.field(factory=dict)
     audit: list[AuditEntry] = attrs.field(factory=list)
+    inbox: dict[str, InboxEvent] = attrs.field(factory=dict)
 
     def copy(self) -> _Data:
         return _Data(
@@ -36,6 +38,7 @@ class _Data:
             dict(self.quotes),
             dict(self.invoices),
             list(self.audit),
+            dict(self.inbox),
         )
 
 
@@ -192,28 +195,20 @@ class InMemoryUnitOfWork:
         self.rollback()
 
     def commit(self) -> None:
+        """Swap this unit's changes in; a key someone else changed since we began is a conflict."""
         with self._store.lock:
             current = self._store.data
-            # Re-check every subscription this unit wrote against what others committed since.
-            for ref, sub in self._work.subscriptions.items():
-                before = self._base.subscriptions.get(ref)
-                now = current.subscriptions.get(ref)
-                if sub is not before and before is not now:
-                    raise StaleVersion()
-            merged = _Data(
-                customers={**current.customers, **self._work.customers},
-                subscriptions={
-                    **current.subscriptions,
-                    **{
-                        k: v
-                        for k, v in self._work.subscriptions.items()
-                        if self._base.subscriptions.get(k) is not v
-                    },
-                },
-                quotes={**current.quotes, **self._work.quotes},
-                invoices={**current.invoices, **self._work.invoices},
-                audit=current.audit + self._work.audit[len(self._base.audit) :],
-            )
+            merged = current.copy()
+            for name in ("customers", "subscriptions", "quotes", "invoices", "inbox"):
+                base, work, now = (getattr(d, name) for d in (self._base, self._work, current))
+                target = getattr(merged, name)
+                for key, value in work.items():
+                    if base.get(key) is value:
+                        continue
+                    if now.get(key) is not base.get(key):
+                        raise StaleVersion()
+                    target[key] = value
+            merged.audit.extend(self._work.audit[len(self._base.audit) :])
             self._store.data = merged
             self._base = merged
             self._work = merged.copy()
@@ -225,6 +220,7 @@ class InMemoryUnitOfWork:
         self.quotes = InMemoryQuotes(self._work)
         self.invoices = InMemoryInvoices(self._work)
         self.audit = InMemoryAudit(self._work)
+        self.inbox = InMemoryInbox(self._work.inbox)
 
     def rollback(self) -> None:
         self._work = self._base.copy()
