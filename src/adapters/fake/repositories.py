@@ -91,7 +91,9 @@ class InMemorySubscriptions:
         if not mine:
             return None
         live = [s for s in mine if s.status.is_live]
-        pick = max(live or mine, key=lambda s: s.current_period_start)
+        # Ties on the period start go to the one stored last, as in SQL (`ORDER BY id DESC`).
+        candidates = list(enumerate(live or mine))
+        _, pick = max(candidates, key=lambda pair: (pair[1].current_period_start, pair[0]))
         return _copy_sub(pick)
 
     def by_gateway_ref(self, subscription_ref: str) -> Subscription | None:
@@ -106,6 +108,11 @@ class InMemorySubscriptions:
             for s in self._data.subscriptions.values()
         ):
             raise StaleVersion("This account already has a live subscription.")
+        # The account is linked to the subscription's customer if it has no customer yet
+        # (SQL needs the account row for its foreign key); a customer of another account is
+        # a conflict.
+        if subscription.account_id not in self._data.customers:
+            InMemoryCustomers(self._data).add(subscription.account_id, subscription.customer_ref)
         subscription.version = 1
         self._data.subscriptions[subscription.subscription_ref] = _copy_sub(subscription)
 
@@ -129,6 +136,8 @@ class InMemoryQuotes:
         self._data = data
 
     def add(self, quote: Quote) -> None:
+        if quote.id in self._data.quotes:
+            raise StaleVersion("This quote is already stored.")
         self._data.quotes[quote.id] = quote
 
     def get(self, quote_id: str) -> Quote | None:

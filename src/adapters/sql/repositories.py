@@ -11,11 +11,13 @@ import sqlalchemy as sa
 from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.engine import Connection, Engine
 
+from adapters.sql.inbox import SqlInbox
 from adapters.sql.tables import accounts, audit_log, invoices, quotes, subscriptions, utcnow
 from application.ports import (
     AuditEntry,
     AuditLog,
     CustomerRepository,
+    InboxRepository,
     InvoiceRepository,
     QuoteRepository,
     SubscriptionRepository,
@@ -178,11 +180,11 @@ class SqlSubscriptions:
         return subscription_from_row(row) if row is not None else None
 
     def add(self, subscription: Subscription) -> None:
-        self._link_account(subscription)
         now = utcnow()
         with _conflicts_are_stale(
             self._conn, "This subscription is already stored, or the account has a live one."
         ):
+            self._link_account(subscription)  # undone with the insert if that fails
             self._conn.execute(
                 subscriptions.insert().values(
                     **subscription_to_row(subscription), version=1, created_at=now, updated_at=now
@@ -416,6 +418,7 @@ class SqlUnitOfWork:
     quotes: QuoteRepository
     invoices: InvoiceRepository
     audit: AuditLog
+    inbox: InboxRepository
 
     def __init__(self, engine: Engine) -> None:
         self._engine = engine
@@ -431,6 +434,7 @@ class SqlUnitOfWork:
         self.quotes = SqlQuotes(conn)
         self.invoices = SqlInvoices(conn)
         self.audit = SqlAudit(conn)
+        self.inbox = SqlInbox(conn)
         return self
 
     def __exit__(

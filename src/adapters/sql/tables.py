@@ -179,6 +179,8 @@ webhook_inbox = sa.Table(
     sa.Column("payload", sa.Text, nullable=False),
     sa.Column("received_at", UTCDateTime(), nullable=False),
     sa.Column("applied_at", UTCDateTime(), nullable=True),
+    sa.Column("parked_at", UTCDateTime(), nullable=True),
+    sa.Column("outcome", sa.String(64), nullable=True),
     sa.Column("attempts", sa.Integer, nullable=False, server_default=sa.text("0")),
     sa.Column("last_error", sa.Text, nullable=True),
     sa.Column("next_attempt_at", UTCDateTime(), nullable=True),

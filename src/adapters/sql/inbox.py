@@ -1,0 +1,184 @@
+"""The webhook inbox in SQL, keeping the promises of `application.ports.InboxRepository`."""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from datetime import datetime, timedelta
+from typing import Any
+
+import sqlalchemy as sa
+from sqlalchemy.dialects import postgresql, sqlite
+from sqlalchemy.engine import Connection
+
+from adapters.sql.tables import webhook_inbox as t
+from application.ports import InboxEvent, InboxStats, InboxStatus
+from domain.errors import StaleVersion
+
+_PENDING = sa.and_(t.c.applied_at.is_(None), t.c.parked_at.is_(None))
+_PARKED = sa.and_(t.c.applied_at.is_(None), t.c.parked_at.is_not(None))
+_APPLIED = t.c.applied_at.is_not(None)
+_STATUS = {
+    InboxStatus.PENDING: _PENDING,
+    InboxStatus.PARKED: _PARKED,
+    InboxStatus.APPLIED: _APPLIED,
+}
+_UNLOCKED = {"locked_by": None, "locked_until": None}
+
+
+def inbox_event_to_row(event: InboxEvent) -> dict[str, Any]:
+    return {
+        "event_id": event.event_id,
+        "gateway": event.gateway,
+        "type": event.type,
+        "payload": event.payload,
+        "received_at": event.received_at,
+        "event_created": event.event_created,
+        "object_ref": event.object_ref,
+        "attempts": event.attempts,
+        "next_attempt_at": event.next_attempt_at,
+        "applied_at": event.applied_at,
+        "parked_at": event.parked_at,
+        "outcome": event.outcome,
+        "last_error": event.last_error,
+        "locked_by": event.locked_by,
+        "locked_until": event.locked_until,
+    }
+
+
+def inbox_event_from_row(row: sa.RowMapping) -> InboxEvent:
+    return InboxEvent(
+        event_id=row["event_id"],
+        gateway=row["gateway"],
+        type=row["type"],
+        payload=row["payload"],
+        received_at=row["received_at"],
+        event_created=row["event_created"],
+        object_ref=row["object_ref"],
+        attempts=row["attempts"],
+        next_attempt_at=row["next_attempt_at"],
+        applied_at=row["applied_at"],
+        parked_at=row["parked_at"],
+        outcome=row["outcome"],
+        last_error=row["last_error"],
+        locked_by=row["locked_by"],
+        locked_until=row["locked_until"],
+    )
+
+
+class SqlInbox:
+    def __init__(self, conn: Connection) -> None:
+        self._conn = conn
+
+    def add(self, event: InboxEvent) -> bool:
+        insert = postgresql.insert if self._conn.dialect.name == "postgresql" else sqlite.insert
+        stmt = insert(t).values(**inbox_event_to_row(event))
+        result = self._conn.execute(stmt.on_conflict_do_nothing(index_elements=[t.c.event_id]))
+        return result.rowcount == 1
+
+    def claim(
+        self, *, worker: str, now: datetime, lease: timedelta, limit: int
+    ) -> Sequence[InboxEvent]:
+        due = (
+            sa.select(t.c.id)
+            .where(
+                _PENDING,
+                sa.or_(t.c.next_attempt_at.is_(None), t.c.next_attempt_at <= now),
+                sa.or_(t.c.locked_until.is_(None), t.c.locked_until <= now),
+            )
+            .order_by(
+                sa.func.coalesce(t.c.event_created, t.c.received_at), t.c.received_at, t.c.event_id
+            )
+            .limit(limit)
+        )
+        if self._conn.dialect.name == "postgresql":
+            # Two workers never wait on, or take, the same rows.
+            due = due.with_for_update(skip_locked=True)
+        ids = list(self._conn.scalars(due))
+        if not ids:
+            return []
+        self._conn.execute(
+            t.update()
+            .where(t.c.id.in_(ids))
+            .values(locked_by=worker, locked_until=now + lease, attempts=t.c.attempts + 1)
+        )
+        rows = self._conn.execute(sa.select(t).where(t.c.id.in_(ids))).mappings().all()
+        by_id = {row["id"]: inbox_event_from_row(row) for row in rows}
+        return [by_id[i] for i in ids]
+
+    def _update_held(self, event_id: str, worker: str, **values: Any) -> None:
+        result = self._conn.execute(
+            t.update()
+            .where(t.c.event_id == event_id, t.c.locked_by == worker, _PENDING)
+            .values(**values)
+        )
+        if result.rowcount != 1:
+            raise StaleVersion("This worker no longer holds the event's lease.")
+
+    def mark_applied(self, event_id: str, *, worker: str, at: datetime, outcome: str) -> None:
+        self._update_held(event_id, worker, applied_at=at, outcome=outcome, **_UNLOCKED)
+
+    def mark_failed(
+        self, event_id: str, *, worker: str, at: datetime, error: str, retry_at: datetime | None
+    ) -> None:
+        self._update_held(
+            event_id,
+            worker,
+            last_error=error,
+            next_attempt_at=retry_at,
+            parked_at=at if retry_at is None else None,
+            **_UNLOCKED,
+        )
+
+    def newest_applied(self, object_ref: str, *, excluding: str) -> datetime | None:
+        newest: datetime | None = self._conn.scalar(
+            sa.select(sa.func.max(t.c.event_created)).where(
+                t.c.object_ref == object_ref, t.c.event_id != excluding, _APPLIED
+            )
+        )
+        return newest
+
+    def get(self, event_id: str) -> InboxEvent | None:
+        row = self._conn.execute(sa.select(t).where(t.c.event_id == event_id)).mappings().first()
+        return inbox_event_from_row(row) if row is not None else None
+
+    def list(self, status: InboxStatus | None, *, limit: int) -> Sequence[InboxEvent]:
+        query = sa.select(t)
+        if status is not None:
+            query = query.where(_STATUS[status])
+        rows = self._conn.execute(
+            query.order_by(t.c.received_at.desc(), t.c.event_id.desc()).limit(limit)
+        ).mappings()
+        return [inbox_event_from_row(row) for row in rows]
+
+    def requeue(self, event_id: str, *, at: datetime) -> bool:
+        result = self._conn.execute(
+            t.update()
+            .where(t.c.event_id == event_id, t.c.applied_at.is_(None))
+            .values(parked_at=None, next_attempt_at=at, **_UNLOCKED)
+        )
+        return result.rowcount == 1
+
+    def park(self, event_id: str, *, at: datetime, reason: str) -> bool:
+        result = self._conn.execute(
+            t.update()
+            .where(t.c.event_id == event_id, t.c.applied_at.is_(None))
+            .values(parked_at=at, last_error=reason, **_UNLOCKED)
+        )
+        return result.rowcount == 1
+
+    def stats(self, now: datetime) -> InboxStats:
+        row = self._conn.execute(
+            sa.select(
+                sa.func.count().filter(_PENDING),
+                sa.func.min(t.c.received_at).filter(_PENDING),
+                sa.func.count().filter(_PARKED),
+                sa.func.count().filter(_APPLIED),
+            )
+        ).one()
+        pending, oldest, parked, applied = row
+        return InboxStats(
+            pending=pending,
+            oldest_pending_age_seconds=(now - oldest).total_seconds() if oldest else None,
+            parked=parked,
+            applied=applied,
+        )
