@@ -1,0 +1,1 @@
+"""The Stripe adapter: gateway, webhook verification and translation, and catalog setup."""

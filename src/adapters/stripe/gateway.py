@@ -1,0 +1,471 @@
+"""The Stripe payment gateway: `application.ports.PaymentGateway` on one injected StripeClient."""
+
+from __future__ import annotations
+
+import threading
+from collections.abc import Mapping, Sequence
+from datetime import datetime
+from typing import Any
+
+import attrs
+import stripe
+from stripe.params import (
+    CustomerUpdateParams,
+    InvoiceListParams,
+    SubscriptionScheduleUpdateParamsPhase,
+    SubscriptionUpdateParams,
+)
+from stripe.params.billing_portal import SessionCreateParams as PortalSessionCreateParams
+from stripe.params.checkout import SessionCreateParams as CheckoutSessionCreateParams
+
+from adapters.stripe import translate as tr
+from application.ports import (
+    CheckoutOutcome,
+    CheckoutSession,
+    CheckoutStatus,
+    Clock,
+    PortalFlow,
+    PortalSession,
+    SetupSession,
+    UiMode,
+)
+from domain.errors import (
+    CheckoutNotFound,
+    GatewayRejected,
+    InvoiceNotFound,
+    PaymentActionRequired,
+    PaymentDeclined,
+    SubscriptionNotFound,
+)
+from domain.invoices import Invoice, InvoicePage
+from domain.money import Money
+from domain.plans import Catalog, PlanPrice
+from domain.subscription import GatewaySubscription, PaymentMethodSummary
+
+# What a subscription read expands so one request yields the whole view: the schedule (for
+# the pending change) and the payment method the next charge uses (the subscription's own
+# default wins over the customer's, so both are needed).
+SUBSCRIPTION_EXPAND = [
+    "schedule",
+    "default_payment_method",
+    "customer.invoice_settings.default_payment_method",
+]
+# Stripe's list endpoints return at most 100 objects per page.
+MAX_PAGE = 100
+
+
+@attrs.frozen
+class StripeOptions:
+    """Settings of the adapter that are not the client's (which holds key, base and retries)."""
+
+    portal_configuration: str | None = None
+
+
+class StripeGateway:
+    """Implements `application.ports.PaymentGateway` against Stripe's API.
+
+    Request counts per action are pinned by `tests/stripe/test_request_log.py` and listed in
+    `docs/adr/0005-stripe-adapter.md`.
+    """
+
+    def __init__(
+        self,
+        client: stripe.StripeClient,
+        catalog: Catalog,
+        clock: Clock,
+        options: StripeOptions | None = None,
+    ) -> None:
+        self._client = client
+        self._catalog = catalog
+        self._clock = clock
+        self._options = options or StripeOptions()
+        self._prices = tr.PriceMap()
+        self._prices_loaded = False
+        self._lock = threading.Lock()
+
+    # -- prices ----------------------------------------------------------------------------
+
+    @property
+    def prices(self) -> tr.PriceMap:
+        """The price map, loaded on first use (webhook translation reads it too)."""
+        self._load_prices()
+        return self._prices
+
+    def _load_prices(self) -> None:
+        with self._lock:
+            if self._prices_loaded:
+                return
+            keys = [tr.lookup_key(p.plan_id, p.interval) for p in self._catalog.all_prices()]
+            with tr.translated():
+                for start in range(0, len(keys), 10):  # Stripe takes at most 10 lookup keys
+                    page = self._client.v1.prices.list(
+                        {"lookup_keys": keys[start : start + 10], "active": True, "limit": 100}
+                    )
+                    for price in page.data:
+                        parsed = tr.parse_lookup_key(price.lookup_key)
+                        if parsed is not None:
+                            self._prices.add(parsed[0], parsed[1], price.id)
+            self._prices_loaded = True
+
+    def _price_id(self, price: PlanPrice) -> str:
+        self._load_prices()
+        found = self._prices.price_id(price.plan_id, price.interval)
+        if found is None:
+            raise GatewayRejected(
+                f"Stripe has no active price with lookup key "
+                f"{tr.lookup_key(price.plan_id, price.interval)!r}; run `billing stripe setup`."
+            )
+        return found
+
+    # -- helpers ---------------------------------------------------------------------------
+
+    def _view(self, sub: Mapping[str, Any], schedule: object = None) -> GatewaySubscription:
+        self._load_prices()
+        return tr.subscription_view(sub, self._prices, as_of=self._clock.now(), schedule=schedule)
+
+    def _read_subscription(self, subscription_ref: str) -> dict[str, Any]:
+        with tr.translated(not_found=SubscriptionNotFound):
+            sub = self._client.v1.subscriptions.retrieve(
+                subscription_ref, {"expand": SUBSCRIPTION_EXPAND}
+            )
+        return sub.to_dict()
+
+    def _update_subscription(
+        self, subscription_ref: str, params: SubscriptionUpdateParams, key: str
+    ) -> dict[str, Any]:
+        params["expand"] = [*SUBSCRIPTION_EXPAND, *params.get("expand", [])]
+        with tr.translated(not_found=SubscriptionNotFound):
+            sub = self._client.v1.subscriptions.update(
+                subscription_ref, params, {"idempotency_key": key}
+            )
+        return sub.to_dict()
+
+    def _release_schedule(self, sub: Mapping[str, Any], key: str) -> None:
+        schedule = tr.ref(sub.get("schedule"))
+        if schedule is None:
+            return
+        with tr.translated():
+            self._client.v1.subscription_schedules.release(
+                schedule, options={"idempotency_key": f"{key}:release"}
+            )
+
+    # -- customers and checkout ------------------------------------------------------------
+
+    def ensure_customer(self, account_id: str, *, idempotency_key: str) -> str:
+        with tr.translated():
+            customer = self._client.v1.customers.create(
+                {"metadata": {"account_id": account_id}},
+                {"idempotency_key": idempotency_key},
+            )
+        return customer.id
+
+    def start_checkout(
+        self,
+        *,
+        customer_ref: str,
+        account_id: str,
+        price: PlanPrice,
+        success_url: str,
+        cancel_url: str,
+        ui_mode: UiMode,
+        idempotency_key: str,
+    ) -> CheckoutSession:
+        params: CheckoutSessionCreateParams = {
+            "mode": "subscription",
+            "customer": customer_ref,
+            "client_reference_id": account_id,
+            "line_items": [{"price": self._price_id(price), "quantity": 1}],
+            "subscription_data": {"metadata": {"account_id": account_id}},
+        }
+        if ui_mode is UiMode.HOSTED:
+            params["ui_mode"] = "hosted_page"
+            params["success_url"] = success_url
+            params["cancel_url"] = cancel_url
+        else:
+            # An embedded page has no cancel button of ours; Stripe returns to `return_url`.
+            params["ui_mode"] = "embedded_page"
+            params["return_url"] = success_url
+        with tr.translated():
+            session = self._client.v1.checkout.sessions.create(
+                params, {"idempotency_key": idempotency_key}
+            )
+        return CheckoutSession(
+            id=session.id,
+            url=session.url if ui_mode is UiMode.HOSTED else None,
+            client_secret=session.client_secret if ui_mode is UiMode.EMBEDDED else None,
+            expires_at=tr.ts(session.expires_at) if session.expires_at else None,
+        )
+
+    def get_checkout(self, checkout_id: str) -> CheckoutOutcome:
+        with tr.translated(not_found=CheckoutNotFound):
+            session = self._client.v1.checkout.sessions.retrieve(
+                checkout_id,
+                {"expand": [f"subscription.{field}" for field in SUBSCRIPTION_EXPAND]},
+            ).to_dict()
+        sub = tr.expanded(session.get("subscription"))
+        return CheckoutOutcome(
+            id=str(session["id"]),
+            status=CheckoutStatus(session.get("status") or "open"),
+            account_id=session.get("client_reference_id"),
+            customer_ref=tr.ref(session.get("customer")),
+            subscription=self._view(sub) if sub is not None else None,
+        )
+
+    def open_portal(
+        self,
+        *,
+        customer_ref: str,
+        return_url: str,
+        flow: PortalFlow | None,
+        subscription_ref: str | None,
+        idempotency_key: str,
+    ) -> PortalSession:
+        params: PortalSessionCreateParams = {"customer": customer_ref, "return_url": return_url}
+        if self._options.portal_configuration:
+            params["configuration"] = self._options.portal_configuration
+        if flow is PortalFlow.PAYMENT_METHOD_UPDATE:
+            params["flow_data"] = {"type": "payment_method_update"}
+        elif flow is PortalFlow.SUBSCRIPTION_UPDATE and subscription_ref:
+            params["flow_data"] = {
+                "type": "subscription_update",
+                "subscription_update": {"subscription": subscription_ref},
+            }
+        elif flow is PortalFlow.SUBSCRIPTION_CANCEL and subscription_ref:
+            params["flow_data"] = {
+                "type": "subscription_cancel",
+                "subscription_cancel": {"subscription": subscription_ref},
+            }
+        # A subscription deep link without a subscription opens the portal's home page.
+        with tr.translated():
+            session = self._client.v1.billing_portal.sessions.create(
+                params, {"idempotency_key": idempotency_key}
+            )
+        return PortalSession(id=session.id, url=session.url)
+
+    # -- payment methods ---------------------------------------------------------------------
+
+    def start_payment_method_setup(
+        self, *, customer_ref: str, success_url: str, cancel_url: str, idempotency_key: str
+    ) -> SetupSession:
+        with tr.translated():
+            session = self._client.v1.checkout.sessions.create(
+                {
+                    "mode": "setup",
+                    "customer": customer_ref,
+                    "currency": self._currency(),
+                    "ui_mode": "hosted_page",
+                    "success_url": success_url,
+                    "cancel_url": cancel_url,
+                },
+                {"idempotency_key": idempotency_key},
+            )
+        return SetupSession(id=session.id, url=session.url, client_secret=None)
+
+    def _currency(self) -> str:
+        return next(iter(self._catalog.all_prices())).amount.currency.lower()
+
+    def complete_payment_method_setup(
+        self, setup_id: str, *, idempotency_key: str
+    ) -> PaymentMethodSummary | None:
+        with tr.translated(not_found=CheckoutNotFound):
+            session = self._client.v1.checkout.sessions.retrieve(
+                setup_id, {"expand": ["setup_intent.payment_method"]}
+            ).to_dict()
+        if session.get("mode") != "setup":
+            raise GatewayRejected("That checkout session did not collect a payment method.")
+        intent = tr.expanded(session.get("setup_intent"))
+        if session.get("status") != "complete" or intent is None:
+            return None
+        method = tr.expanded(intent.get("payment_method"))
+        summary = tr.card_summary(method)
+        if method is None or summary is None:
+            return None
+        customer = tr.ref(session.get("customer")) or ""
+        params: CustomerUpdateParams = {
+            "invoice_settings": {"default_payment_method": str(method["id"])},
+            "expand": ["subscriptions"],
+        }
+        with tr.translated():
+            updated = self._client.v1.customers.update(
+                customer, params, {"idempotency_key": f"{idempotency_key}:customer"}
+            ).to_dict()
+        # Checkout sets the subscription's own default, which wins over the customer's:
+        # move every live subscription that has one to the new method as well.
+        subs = (tr.expanded(updated.get("subscriptions")) or {}).get("data") or []
+        for sub in subs:
+            own = tr.ref(sub.get("default_payment_method"))
+            if own is not None and own != method["id"]:
+                with tr.translated():
+                    self._client.v1.subscriptions.update(
+                        str(sub["id"]),
+                        {"default_payment_method": str(method["id"])},
+                        {"idempotency_key": f"{idempotency_key}:subscription:{sub['id']}"},
+                    )
+        return summary
+
+    # -- plan changes ------------------------------------------------------------------------
+
+    def preview_plan_change(
+        self, *, subscription_ref: str, target: PlanPrice, proration_at: datetime
+    ) -> Money:
+        sub = self._read_subscription(subscription_ref)
+        item = tr.first_item(sub)
+        with tr.translated():
+            preview = self._client.v1.invoices.create_preview(
+                {
+                    "customer": tr.ref(sub.get("customer")) or "",
+                    "subscription": subscription_ref,
+                    "subscription_details": {
+                        "items": [{"id": str(item["id"]), "price": self._price_id(target)}],
+                        "proration_behavior": "always_invoice",
+                        "proration_date": int(proration_at.timestamp()),
+                    },
+                }
+            )
+        return tr.money(preview.amount_due, preview.currency)
+
+    def upgrade(
+        self,
+        *,
+        subscription_ref: str,
+        target: PlanPrice,
+        proration_at: datetime,
+        idempotency_key: str,
+    ) -> GatewaySubscription:
+        sub = self._read_subscription(subscription_ref)
+        item = tr.first_item(sub)
+        price_id = self._price_id(target)
+        self._release_schedule(sub, idempotency_key)
+        updated = self._update_subscription(
+            subscription_ref,
+            {
+                "items": [{"id": str(item["id"]), "price": price_id}],
+                "proration_behavior": "always_invoice",
+                "proration_date": int(proration_at.timestamp()),
+                "payment_behavior": "pending_if_incomplete",
+                "expand": ["latest_invoice"],
+            },
+            f"{idempotency_key}:update",
+        )
+        latest = tr.expanded(updated.get("latest_invoice"))
+        if updated.get("pending_update") is not None or (
+            latest is not None and latest.get("status") not in ("paid", "void")
+        ):
+            self._raise_payment_failure(latest)
+        return self._view(updated)
+
+    def _raise_payment_failure(self, latest: Mapping[str, Any] | None) -> None:
+        """The proration invoice was not paid: declined, or the bank wants the customer."""
+        if latest is not None:
+            with tr.translated():
+                payments = self._client.v1.invoice_payments.list(
+                    {"invoice": str(latest["id"]), "expand": ["data.payment.payment_intent"]}
+                ).to_dict()
+            for payment in payments.get("data") or []:
+                intent = tr.expanded(
+                    (tr.expanded(payment.get("payment")) or {}).get("payment_intent")
+                )
+                if intent is not None and intent.get("status") == "requires_action":
+                    raise PaymentActionRequired()
+        raise PaymentDeclined()
+
+    def schedule_downgrade(
+        self, *, subscription_ref: str, target: PlanPrice, idempotency_key: str
+    ) -> GatewaySubscription:
+        sub = self._read_subscription(subscription_ref)
+        new_price = self._price_id(target)
+        schedule = tr.expanded(sub.get("schedule"))
+        with tr.translated():
+            if schedule is None:
+                schedule = self._client.v1.subscription_schedules.create(
+                    {"from_subscription": subscription_ref},
+                    {"idempotency_key": f"{idempotency_key}:schedule"},
+                ).to_dict()
+            phases = list(schedule.get("phases") or [])
+            current = tr.expanded(schedule.get("current_phase")) or phases[0]
+            now_phase = next(
+                (p for p in phases if p.get("start_date") == current.get("start_date")), phases[0]
+            )
+            current_price = tr.ref(now_phase["items"][0]["price"]) or ""
+            new_phases: list[SubscriptionScheduleUpdateParamsPhase] = [
+                {
+                    "items": [{"price": current_price, "quantity": 1}],
+                    "start_date": int(current["start_date"]),
+                    "end_date": int(current["end_date"]),
+                },
+                {"items": [{"price": new_price, "quantity": 1}], "proration_behavior": "none"},
+            ]
+            schedule = self._client.v1.subscription_schedules.update(
+                str(schedule["id"]),
+                {"end_behavior": "release", "phases": new_phases},
+                {"idempotency_key": f"{idempotency_key}:phases"},
+            ).to_dict()
+        sub["schedule"] = schedule
+        return self._view(sub)
+
+    def withdraw_scheduled_change(
+        self, *, subscription_ref: str, idempotency_key: str
+    ) -> GatewaySubscription:
+        sub = self._read_subscription(subscription_ref)
+        self._release_schedule(sub, idempotency_key)
+        sub["schedule"] = None
+        return self._view(sub)
+
+    def cancel_at_period_end(
+        self, *, subscription_ref: str, idempotency_key: str
+    ) -> GatewaySubscription:
+        sub = self._read_subscription(subscription_ref)
+        self._release_schedule(sub, idempotency_key)
+        updated = self._update_subscription(
+            subscription_ref, {"cancel_at_period_end": True}, f"{idempotency_key}:update"
+        )
+        return self._view(updated)
+
+    def resume(self, *, subscription_ref: str, idempotency_key: str) -> GatewaySubscription:
+        updated = self._update_subscription(
+            subscription_ref, {"cancel_at_period_end": False}, idempotency_key
+        )
+        return self._view(updated)
+
+    # -- reading -----------------------------------------------------------------------------
+
+    def get_subscription(self, subscription_ref: str) -> GatewaySubscription:
+        return self._view(self._read_subscription(subscription_ref))
+
+    def list_subscriptions(self, customer_ref: str) -> Sequence[GatewaySubscription]:
+        with tr.translated():
+            page = self._client.v1.subscriptions.list(
+                {
+                    "customer": customer_ref,
+                    "status": "all",
+                    "limit": MAX_PAGE,
+                    "expand": [f"data.{field}" for field in SUBSCRIPTION_EXPAND],
+                }
+            )
+            subs = [sub.to_dict() for sub in page.auto_paging_iter()]
+        return [self._view(sub) for sub in subs]
+
+    def list_invoices(
+        self, *, customer_ref: str, limit: int, starting_after: str | None
+    ) -> InvoicePage:
+        collected: list[Invoice] = []
+        cursor, has_more = starting_after, True
+        with tr.translated(not_found=InvoiceNotFound):
+            while has_more and len(collected) < limit:
+                params: InvoiceListParams = {
+                    "customer": customer_ref,
+                    "limit": min(limit - len(collected), MAX_PAGE),
+                }
+                if cursor is not None:
+                    params["starting_after"] = cursor
+                page = self._client.v1.invoices.list(params).to_dict()
+                data = page.get("data") or []
+                collected.extend(tr.invoice(inv) for inv in data)
+                has_more = bool(page.get("has_more")) and bool(data)
+                cursor = collected[-1].id if collected else cursor
+        return InvoicePage(items=tuple(collected), has_more=has_more)
+
+    def get_invoice(self, invoice_id: str) -> Invoice:
+        with tr.translated(not_found=InvoiceNotFound):
+            inv = self._client.v1.invoices.retrieve(invoice_id).to_dict()
+        return tr.invoice(inv)

@@ -1,0 +1,316 @@
+"""The one place where Stripe objects become domain values and Stripe errors become domain errors."""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Iterator, Mapping
+from contextlib import contextmanager
+from datetime import UTC, datetime
+from typing import Any, NoReturn
+
+import stripe
+
+from domain.errors import (
+    BillingError,
+    GatewayRejected,
+    GatewayUnavailable,
+    PaymentActionRequired,
+    PaymentDeclined,
+)
+from domain.invoices import BillingReason, Invoice, InvoiceStatus
+from domain.money import Money
+from domain.plans import Interval
+from domain.subscription import (
+    GatewaySubscription,
+    PaymentMethodSummary,
+    PendingChange,
+    Status,
+)
+
+StripeDict = Mapping[str, Any]
+
+
+# -- prices --------------------------------------------------------------------------------
+
+
+def lookup_key(plan_id: str, interval: Interval) -> str:
+    """The Stripe price lookup key of a catalog entry."""
+    return f"{plan_id}_{interval.value}"
+
+
+def parse_lookup_key(key: str | None) -> tuple[str, Interval] | None:
+    if not key or "_" not in key:
+        return None
+    plan_id, _, interval = key.rpartition("_")
+    try:
+        return plan_id, Interval(interval)
+    except ValueError:
+        return None
+
+
+class PriceMap:
+    """Stripe price ids <-> catalog entries, learnt from `prices.list(lookup_keys=...)`.
+
+    Reading falls back to the price's own `lookup_key` when the object carries it, so a price
+    created after the map was filled (or an old price whose key was transferred) still maps.
+    """
+
+    def __init__(self, by_key: Mapping[tuple[str, Interval], str] | None = None) -> None:
+        self._ids: dict[tuple[str, Interval], str] = dict(by_key or {})
+        self._keys: dict[str, tuple[str, Interval]] = {v: k for k, v in self._ids.items()}
+
+    def add(self, plan_id: str, interval: Interval, price_id: str) -> None:
+        self._ids[(plan_id, interval)] = price_id
+        self._keys[price_id] = (plan_id, interval)
+
+    def remember(self, price: StripeDict) -> None:
+        """Learn a price object's id from its lookup key (prices seen in responses)."""
+        parsed = parse_lookup_key(price.get("lookup_key"))
+        if parsed is not None and isinstance(price.get("id"), str):
+            self._keys.setdefault(price["id"], parsed)
+
+    def price_id(self, plan_id: str, interval: Interval) -> str | None:
+        return self._ids.get((plan_id, interval))
+
+    def entry(self, price: str | StripeDict) -> tuple[str, Interval]:
+        """The (plan, interval) of a price id or price object; GatewayRejected if unknown."""
+        if isinstance(price, Mapping):
+            parsed = parse_lookup_key(price.get("lookup_key"))
+            if parsed is not None:
+                return parsed
+            price = str(price.get("id"))
+        found = self._keys.get(price)
+        if found is None:
+            raise GatewayRejected(f"The Stripe price {price} is not a price of the plan catalog.")
+        return found
+
+    def __len__(self) -> int:
+        return len(self._ids)
+
+
+# -- small readers -------------------------------------------------------------------------
+
+
+def ts(value: int | float) -> datetime:
+    return datetime.fromtimestamp(int(value), tz=UTC)
+
+
+def ref(value: str | StripeDict | None) -> str | None:
+    """The id of an expandable field, expanded or not."""
+    if value is None:
+        return None
+    if isinstance(value, str):
+        return value
+    found = value.get("id")
+    return found if isinstance(found, str) else None
+
+
+def expanded(value: object) -> StripeDict | None:
+    return value if isinstance(value, Mapping) else None
+
+
+def money(amount: int, currency: str) -> Money:
+    return Money(int(amount), currency.upper())
+
+
+# -- payment methods -------------------------------------------------------------------------
+
+
+def card_summary(payment_method: object) -> PaymentMethodSummary | None:
+    """Brand and last4 of an expanded card payment method; None for anything else."""
+    pm = expanded(payment_method)
+    if pm is None:
+        return None
+    card = expanded(pm.get("card"))
+    if card is None:
+        return None
+    brand, last4 = card.get("brand"), card.get("last4")
+    if not isinstance(brand, str) or not isinstance(last4, str):
+        return None
+    try:
+        return PaymentMethodSummary(brand, last4)
+    except ValueError:
+        return None
+
+
+def subscription_payment_method(sub: StripeDict) -> PaymentMethodSummary | None:
+    """The method the next charge uses: the subscription's own default wins over the customer's."""
+    own = card_summary(sub.get("default_payment_method"))
+    if own is not None or sub.get("default_payment_method") is not None:
+        return own
+    customer = expanded(sub.get("customer"))
+    if customer is None:
+        return None
+    settings = expanded(customer.get("invoice_settings")) or {}
+    return card_summary(settings.get("default_payment_method"))
+
+
+# -- subscriptions -----------------------------------------------------------------------------
+
+
+def first_item(sub: StripeDict) -> StripeDict:
+    items = expanded(sub.get("items")) or {}
+    data = items.get("data") or []
+    if not data:
+        raise GatewayRejected(f"Stripe subscription {sub.get('id')} has no items.")
+    item: StripeDict = data[0]
+    return item
+
+
+def pending_change(schedule: object, prices: PriceMap) -> PendingChange | None:
+    """The next phase of an attached schedule whose price differs from the current phase."""
+    sched = expanded(schedule)
+    if sched is None or sched.get("status") not in ("not_started", "active"):
+        return None
+    phases = list(sched.get("phases") or [])
+    current = expanded(sched.get("current_phase"))
+    start = int(current["start_date"]) if current else None
+    index = 0
+    for i, phase in enumerate(phases):
+        if start is not None and int(phase.get("start_date") or 0) == start:
+            index = i
+            break
+    now_entry = _phase_entry(phases[index], prices) if phases else None
+    for phase in phases[index + 1 :]:
+        entry = _phase_entry(phase, prices)
+        if entry is not None and entry != now_entry:
+            return PendingChange(entry[0], entry[1], ts(phase["start_date"]))
+    return None
+
+
+def _phase_entry(phase: StripeDict, prices: PriceMap) -> tuple[str, Interval] | None:
+    items = phase.get("items") or []
+    if not items:
+        return None
+    return prices.entry(items[0]["price"])
+
+
+def subscription_view(
+    sub: StripeDict,
+    prices: PriceMap,
+    *,
+    as_of: datetime,
+    schedule: object = None,
+) -> GatewaySubscription:
+    """A Stripe subscription as the domain's `GatewaySubscription`.
+
+    Periods come from the first item (current API generation). `schedule` overrides the
+    subscription's own `schedule` field when the caller holds a fresher schedule object.
+    """
+    item = first_item(sub)
+    price = item["price"]
+    if isinstance(price, Mapping):
+        prices.remember(price)
+    plan_id, interval = prices.entry(price)
+    sched = schedule if schedule is not None else sub.get("schedule")
+    ended = sub.get("ended_at")
+    return GatewaySubscription(
+        customer_ref=ref(sub.get("customer")) or "",
+        subscription_ref=str(sub["id"]),
+        plan_id=plan_id,
+        interval=interval,
+        status=Status(sub["status"]),
+        current_period_start=ts(item["current_period_start"]),
+        current_period_end=ts(item["current_period_end"]),
+        cancel_at_period_end=bool(sub.get("cancel_at_period_end")),
+        pending_change=pending_change(sched, prices),
+        payment_method=subscription_payment_method(sub),
+        as_of=as_of,
+        ended_at=ts(ended) if ended else None,
+    )
+
+
+# -- invoices ------------------------------------------------------------------------------------
+
+
+def invoice_subscription_ref(inv: StripeDict) -> str | None:
+    """The subscription of an invoice: `parent.subscription_details` in the current API."""
+    parent = expanded(inv.get("parent")) or {}
+    details = expanded(parent.get("subscription_details")) or {}
+    found = ref(details.get("subscription"))
+    if found:
+        return found
+    legacy = inv.get("subscription")
+    return ref(legacy) if legacy else None
+
+
+def invoice(inv: StripeDict) -> Invoice:
+    currency = str(inv["currency"])
+    start, end = int(inv.get("period_start") or 0), int(inv.get("period_end") or 0)
+    # A subscription invoice's own period fields describe the *previous* usage period; the
+    # service period it bills is on its lines.
+    lines = (expanded(inv.get("lines")) or {}).get("data") or []
+    periods = [line["period"] for line in lines if expanded(line.get("period"))]
+    if periods:
+        start = min(int(p["start"]) for p in periods)
+        end = max(int(p["end"]) for p in periods)
+    return Invoice(
+        id=str(inv["id"]),
+        customer_ref=ref(inv.get("customer")) or "",
+        subscription_ref=invoice_subscription_ref(inv),
+        number=inv.get("number"),
+        status=InvoiceStatus(inv.get("status") or "draft"),
+        amount_due=money(inv.get("amount_due") or 0, currency),
+        amount_paid=money(inv.get("amount_paid") or 0, currency),
+        created=ts(inv["created"]),
+        period_start=ts(start),
+        period_end=ts(end),
+        billing_reason=BillingReason.parse(inv.get("billing_reason")),
+        pdf_url=inv.get("invoice_pdf"),
+        hosted_url=inv.get("hosted_invoice_url"),
+    )
+
+
+# -- errors --------------------------------------------------------------------------------------
+
+NotFoundFactory = Callable[[], BillingError]
+
+
+def billing_error(
+    error: stripe.StripeError, *, not_found: NotFoundFactory | None = None
+) -> BillingError:
+    """The domain error for a Stripe error. Messages never echo the API key or raw bodies."""
+    if isinstance(error, stripe.CardError):
+        if error.code == "authentication_required":
+            return PaymentActionRequired()
+        return PaymentDeclined(_decline_message(error))
+    if isinstance(error, stripe.RateLimitError):
+        return GatewayUnavailable("Stripe is rate limiting requests; try again shortly.")
+    if isinstance(error, stripe.APIConnectionError):
+        return GatewayUnavailable("Stripe could not be reached; try again shortly.")
+    if isinstance(error, stripe.AuthenticationError | stripe.PermissionError):
+        # The SDK's message can quote part of the key; ours never does.
+        return GatewayUnavailable("Stripe refused our credentials; the operator must fix the key.")
+    if isinstance(error, stripe.IdempotencyError):
+        return GatewayRejected(
+            "Stripe refused a retry: the same request key was used with different details."
+        )
+    if isinstance(error, stripe.InvalidRequestError):
+        if not_found is not None and error.code == "resource_missing" and error.http_status == 404:
+            return not_found()
+        return GatewayRejected(f"Stripe rejected the request: {error.user_message or 'invalid'}")
+    if isinstance(error, stripe.APIError):
+        return GatewayUnavailable("Stripe had an internal error; try again shortly.")
+    return GatewayUnavailable("Stripe failed unexpectedly; try again shortly.")
+
+
+def _decline_message(error: stripe.CardError) -> str:
+    body = expanded(error.json_body) or {}
+    detail = expanded(body.get("error")) or {}
+    reason = detail.get("decline_code") or error.code
+    base = PaymentDeclined.default_message
+    return f"{base} ({reason})" if reason else base
+
+
+def raise_billing_error(
+    error: stripe.StripeError, *, not_found: NotFoundFactory | None = None
+) -> NoReturn:
+    raise billing_error(error, not_found=not_found) from error
+
+
+@contextmanager
+def translated(not_found: NotFoundFactory | None = None) -> Iterator[None]:
+    """Run Stripe calls, turning any Stripe error into the matching domain error (cause kept)."""
+    try:
+        yield
+    except stripe.StripeError as error:
+        raise_billing_error(error, not_found=not_found)
