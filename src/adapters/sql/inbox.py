@@ -72,8 +72,9 @@ class SqlInbox:
     def add(self, event: InboxEvent) -> bool:
         insert = postgresql.insert if self._conn.dialect.name == "postgresql" else sqlite.insert
         stmt = insert(t).values(**inbox_event_to_row(event))
-        result = self._conn.execute(stmt.on_conflict_do_nothing(index_elements=[t.c.event_id]))
-        return result.rowcount == 1
+        stmt = stmt.on_conflict_do_nothing(index_elements=[t.c.event_id]).returning(t.c.id)
+        # rowcount is unreliable with RETURNING (PostgreSQL); a returned id means stored.
+        return self._conn.execute(stmt).first() is not None
 
     def claim(
         self, *, worker: str, now: datetime, lease: timedelta, limit: int
