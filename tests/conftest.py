@@ -24,3 +24,19 @@ def clock() -> ControllableClock:
 @pytest.fixture
 def store() -> InMemoryStore:
     return InMemoryStore()
+
+
+def pytest_addoption(parser: pytest.Parser) -> None:
+    """Options of the Gherkin suite (tests/bdd); pytest reads this hook only from the root conftest."""
+    group = parser.getgroup("bdd", "the help article as Gherkin")
+    group.addoption(
+        "--bdd-driver",
+        default="use_cases",
+        help="how the scenarios reach the service: use_cases (in process); http, stripe later",
+    )
+    group.addoption(
+        "--bdd-store",
+        default="memory",
+        choices=("memory", "sqlite"),
+        help="where the service keeps its state while the scenarios run",
+    )
