@@ -1,0 +1,252 @@
+"""Settings from the environment and the plan catalog file, each problem named in one line."""
+
+from __future__ import annotations
+
+import enum
+import tomllib
+from collections.abc import Mapping
+from pathlib import Path
+from typing import Any
+from urllib.parse import urlsplit
+
+import attrs
+
+from domain.money import Money
+from domain.plans import Catalog, Features, Interval, Plan, default_catalog
+
+# Sandbox mode has no real money behind it, so a fixed development secret keeps the
+# README's two commands working; with the Stripe gateway a real secret is required.
+SANDBOX_AUTH_SECRET = "sandbox-only-development-secret-not-for-production"
+MIN_SECRET_LENGTH = 32
+DEFAULT_PUBLIC_URL = "http://127.0.0.1:8000"
+MEMORY_URL = "memory://"
+
+
+class ConfigError(Exception):
+    """A setting is missing or malformed. The message names the setting, never its value."""
+
+    def __init__(self, setting: str, problem: str) -> None:
+        self.setting = setting
+        self.problem = problem
+        super().__init__(f"{setting}: {problem}")
+
+
+class GatewayKind(enum.Enum):
+    SANDBOX = "sandbox"
+    STRIPE = "stripe"
+
+
+def _secret_repr(value: object) -> str:
+    return "'***'" if value else repr(value)
+
+
+@attrs.frozen
+class Settings:
+    """Everything the service reads from its environment. Secrets are hidden from `repr`."""
+
+    gateway: GatewayKind
+    database_url: str | None  # None: the storage adapter's default (a local SQLite file)
+    public_url: str
+    auth_secret: str = attrs.field(repr=_secret_repr)
+    stripe_api_key: str | None = attrs.field(default=None, repr=_secret_repr)
+    stripe_webhook_secrets: tuple[str, ...] = attrs.field(default=(), repr=_secret_repr)
+    catalog_path: Path | None = None
+
+    @property
+    def is_sandbox(self) -> bool:
+        return self.gateway is GatewayKind.SANDBOX
+
+    @property
+    def uses_memory(self) -> bool:
+        return self.database_url == MEMORY_URL
+
+    @classmethod
+    def from_env(cls, environ: Mapping[str, str]) -> Settings:
+        """Read and check every setting; the first problem raises `ConfigError`."""
+
+        def get(name: str) -> str | None:
+            value = environ.get(name)
+            return value.strip() if value is not None and value.strip() else None
+
+        api_key = get("STRIPE_API_KEY")
+        gateway = _gateway(get("BILLING_GATEWAY"), api_key)
+        if gateway is GatewayKind.STRIPE:
+            if api_key is None:
+                raise ConfigError("STRIPE_API_KEY", "is required when BILLING_GATEWAY is stripe")
+            if not api_key.startswith(("sk_", "rk_")):
+                raise ConfigError("STRIPE_API_KEY", "must be a Stripe secret key (sk_… or rk_…)")
+        secrets = tuple(s.strip() for s in (get("STRIPE_WEBHOOK_SECRET") or "").split(","))
+        secrets = tuple(s for s in secrets if s)
+        for secret in secrets:
+            if not secret.startswith("whsec_"):
+                raise ConfigError(
+                    "STRIPE_WEBHOOK_SECRET", "each comma-separated secret must start with whsec_"
+                )
+        auth_secret = get("BILLING_AUTH_SECRET")
+        if auth_secret is None:
+            if gateway is GatewayKind.STRIPE:
+                raise ConfigError("BILLING_AUTH_SECRET", "is required when the gateway is stripe")
+            auth_secret = SANDBOX_AUTH_SECRET
+        elif len(auth_secret) < MIN_SECRET_LENGTH:
+            raise ConfigError(
+                "BILLING_AUTH_SECRET", f"must be at least {MIN_SECRET_LENGTH} characters long"
+            )
+        public_url = get("BILLING_PUBLIC_URL")
+        if public_url is None:
+            if gateway is GatewayKind.STRIPE:
+                raise ConfigError("BILLING_PUBLIC_URL", "is required when the gateway is stripe")
+            public_url = DEFAULT_PUBLIC_URL
+        public_url = _check_url("BILLING_PUBLIC_URL", public_url)
+        database_url = get("BILLING_DATABASE_URL")
+        if database_url is not None:
+            _check_database_url(database_url)
+        catalog = get("BILLING_CATALOG")
+        catalog_path = Path(catalog) if catalog is not None else None
+        if catalog_path is not None:
+            load_catalog(catalog_path)  # fail at start-up, not on the first request
+        return cls(
+            gateway=gateway,
+            database_url=database_url,
+            public_url=public_url,
+            auth_secret=auth_secret,
+            stripe_api_key=api_key,
+            stripe_webhook_secrets=secrets,
+            catalog_path=catalog_path,
+        )
+
+
+def _gateway(value: str | None, api_key: str | None) -> GatewayKind:
+    if value is None:
+        return GatewayKind.STRIPE if api_key else GatewayKind.SANDBOX
+    try:
+        return GatewayKind(value.lower())
+    except ValueError:
+        raise ConfigError("BILLING_GATEWAY", "must be 'sandbox' or 'stripe'") from None
+
+
+def _check_url(name: str, value: str) -> str:
+    parts = urlsplit(value)
+    if parts.scheme not in ("http", "https") or not parts.netloc:
+        raise ConfigError(name, "must be an http(s) URL such as https://billing.example.com")
+    if parts.query or parts.fragment:
+        raise ConfigError(name, "must not have a query or fragment")
+    return value.rstrip("/")
+
+
+def _check_database_url(value: str) -> None:
+    if value == MEMORY_URL:
+        return
+    scheme = urlsplit(value).scheme
+    if not scheme or scheme.split("+")[0] not in ("sqlite", "postgresql", "postgres"):
+        # Name the scheme only: the URL itself may hold a password.
+        raise ConfigError(
+            "BILLING_DATABASE_URL",
+            "must be a sqlite:///…, postgresql+psycopg://… or memory:// URL",
+        )
+
+
+# -- the catalog file -------------------------------------------------------------------------
+
+
+def load_catalog(path: Path | None) -> Catalog:
+    """The catalog from a TOML file, or the built-in default catalog when `path` is None.
+
+    ```toml
+    [plans.starter]
+    name = "Starter"
+    currency = "USD"
+    prices = { month = 1900, year = 19000 }      # minor units per interval
+    features = { seats = 2, monthly_responses = 1000, flags = ["ai_replies"] }
+    ```
+    A limit of `"unlimited"` means no limit. Plans are ranked in file order.
+    """
+    if path is None:
+        return default_catalog()
+    name = "BILLING_CATALOG"
+    try:
+        raw = tomllib.loads(path.read_text(encoding="utf-8"))
+    except FileNotFoundError:
+        raise ConfigError(name, f"no such file: {path}") from None
+    except OSError as error:
+        raise ConfigError(name, f"cannot read {path}: {error.strerror}") from None
+    except tomllib.TOMLDecodeError as error:
+        raise ConfigError(name, f"{path} is not valid TOML ({error})") from None
+    except UnicodeDecodeError:
+        raise ConfigError(name, f"{path} is not UTF-8 text") from None
+    return parse_catalog(raw, source=str(path))
+
+
+def parse_catalog(raw: Mapping[str, Any], *, source: str = "catalog") -> Catalog:
+    def fail(where: str, problem: str) -> ConfigError:
+        return ConfigError("BILLING_CATALOG", f"{source}: {where}: {problem}")
+
+    plans_raw = raw.get("plans")
+    if not isinstance(plans_raw, dict) or not plans_raw:
+        raise fail("[plans]", "needs at least one [plans.<id>] table")
+    unknown = set(raw) - {"plans"}
+    if unknown:
+        raise fail(", ".join(sorted(unknown)), "unknown top-level key")
+    plans: list[Plan] = []
+    for rank, (plan_id, body) in enumerate(plans_raw.items(), start=1):
+        where = f"plans.{plan_id}"
+        if not isinstance(body, dict):
+            raise fail(where, "must be a table")
+        extra = set(body) - {"name", "currency", "prices", "features"}
+        if extra:
+            raise fail(where, f"unknown key(s) {', '.join(sorted(extra))}")
+        name = body.get("name", plan_id)
+        currency = body.get("currency")
+        if not isinstance(name, str) or not name:
+            raise fail(f"{where}.name", "must be a non-empty string")
+        if not isinstance(currency, str):
+            raise fail(f"{where}.currency", 'is required, e.g. "USD"')
+        prices = body.get("prices")
+        if not isinstance(prices, dict) or not prices:
+            raise fail(f"{where}.prices", "needs at least one of month = …, year = …")
+        amounts: dict[Interval, Money] = {}
+        for interval_name, amount in prices.items():
+            try:
+                interval = Interval(interval_name)
+            except ValueError:
+                raise fail(f"{where}.prices.{interval_name}", "use month or year") from None
+            if isinstance(amount, bool) or not isinstance(amount, int) or amount <= 0:
+                raise fail(
+                    f"{where}.prices.{interval_name}", "must be a positive integer (minor units)"
+                )
+            try:
+                amounts[interval] = Money(amount, currency)
+            except ValueError:
+                raise fail(f"{where}.currency", "must be an ISO 4217 code such as USD") from None
+        if len({m.currency for m in amounts.values()}) != 1:
+            raise fail(f"{where}.currency", "one currency per plan")
+        plans.append(
+            Plan(
+                id=plan_id,
+                name=name,
+                prices=amounts,
+                features=_features(body.get("features", {}), f"{where}.features", fail),
+                rank=rank,
+            )
+        )
+    return Catalog(plans)
+
+
+def _features(raw: object, where: str, fail: Any) -> Features:
+    if not isinstance(raw, dict):
+        raise fail(where, "must be a table")
+    extra = set(raw) - {"seats", "monthly_responses", "flags"}
+    if extra:
+        raise fail(where, f"unknown key(s) {', '.join(sorted(extra))}")
+
+    def limit(key: str) -> int | None:
+        value = raw.get(key, "unlimited")
+        if value == "unlimited":
+            return None
+        if isinstance(value, bool) or not isinstance(value, int) or value < 0:
+            raise fail(f"{where}.{key}", 'must be a non-negative integer or "unlimited"')
+        return value
+
+    flags = raw.get("flags", [])
+    if not isinstance(flags, list) or not all(isinstance(f, str) and f for f in flags):
+        raise fail(f"{where}.flags", "must be a list of strings")
+    return Features(seats=limit("seats"), monthly_responses=limit("monthly_responses"), flags=flags)

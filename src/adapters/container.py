@@ -1,0 +1,280 @@
+"""The composition root: the one place that imports every adapter and wires the use cases."""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Callable
+from typing import TYPE_CHECKING, Any, Protocol, cast
+
+from dependency_injector import containers, providers
+
+from adapters.config import MEMORY_URL, GatewayKind, Settings, load_catalog
+from adapters.fake.clock import ControllableClock, SystemClock
+from adapters.fake.repositories import InMemoryStore
+from application import use_cases as uc
+from application.ports import Clock, GatewayEvent, PaymentGateway, UnitOfWork
+
+if TYPE_CHECKING:
+    from adapters.fake.gateway import FakeGateway
+    from domain.plans import Catalog
+
+log = logging.getLogger("billing.container")
+
+
+# -- storage ----------------------------------------------------------------------------------
+
+
+class Storage(Protocol):
+    """Where state lives; the HTTP `/ready` probe asks it whether it can serve."""
+
+    url: str
+
+    def unit_of_work(self) -> UnitOfWork: ...
+
+    def prepare(self) -> None:
+        """Make the storage ready on start-up, or raise with the step an operator must take."""
+        ...
+
+    def readiness(self) -> str | None:
+        """None when reachable with a current schema, else what is wrong (no secrets)."""
+        ...
+
+    def close(self) -> None: ...
+
+
+class MemoryStorage:
+    """`BILLING_DATABASE_URL=memory://`: state in this process only (tests, demos)."""
+
+    url = MEMORY_URL
+
+    def __init__(self) -> None:
+        self.store = InMemoryStore()
+
+    def unit_of_work(self) -> UnitOfWork:
+        # The in-memory repositories are typed as their own classes, which the protocol's
+        # mutable attributes do not accept invariantly; they keep the same promises.
+        return cast(UnitOfWork, self.store.unit_of_work())
+
+    def prepare(self) -> None:
+        return None
+
+    def readiness(self) -> str | None:
+        return None
+
+    def close(self) -> None:
+        return None
+
+
+class SqlStorage:
+    """SQLite or PostgreSQL through `adapters.sql`; the engine is made on first use."""
+
+    def __init__(self, url: str) -> None:
+        from adapters.sql.database import create_engine_from_url, sql_unit_of_work_factory
+
+        self.url = url
+        self.engine = create_engine_from_url(url)
+        self._factory = sql_unit_of_work_factory(self.engine)
+
+    def unit_of_work(self) -> UnitOfWork:
+        return self._factory()
+
+    def prepare(self) -> None:
+        from adapters.sql.migrate import ensure_schema
+
+        ensure_schema(self.url)
+
+    def readiness(self) -> str | None:
+        import sqlalchemy as sa
+
+        from adapters.sql.migrate import head_revision
+
+        try:
+            with self.engine.connect() as conn:
+                conn.execute(sa.text("SELECT 1"))
+                current = conn.execute(sa.text("SELECT version_num FROM alembic_version"))
+                revision = current.scalar_one_or_none()
+        except sa.exc.SQLAlchemyError as error:
+            # The driver's message can include the URL; name the failure's class only.
+            return f"database unreachable or not migrated ({type(error).__name__})"
+        if revision != head_revision():
+            return "database schema is not current; run `billing db upgrade`"
+        return None
+
+    def close(self) -> None:
+        self.engine.dispose()
+
+
+def _storage(url: str | None) -> Storage:
+    if url == MEMORY_URL:
+        return MemoryStorage()
+    from adapters.sql.database import database_url_from_env
+
+    return SqlStorage(url or database_url_from_env({}))
+
+
+# -- gateways -----------------------------------------------------------------------------------
+
+
+def _sandbox_gateway(catalog: Catalog, clock: ControllableClock, public_url: str) -> FakeGateway:
+    from adapters.fake.gateway import FakeGateway
+
+    return FakeGateway(catalog, clock, public_url=public_url)
+
+
+def _stripe_gateway(api_key: str, catalog: Catalog, clock: Clock) -> PaymentGateway:
+    # Imported here so the service runs in sandbox mode without the Stripe adapter loaded.
+    import stripe
+
+    from adapters.stripe.gateway import StripeGateway
+
+    client = stripe.StripeClient(api_key)
+    gateway: PaymentGateway = StripeGateway(client, catalog, clock)
+    return gateway
+
+
+def deliver_sandbox_events(
+    gateway: FakeGateway, apply: uc.ApplyGatewayEvent
+) -> Callable[[GatewayEvent], None]:
+    """The sandbox's webhook: every event the fake emits is applied as Stripe's would be.
+
+    A failure is logged, not raised into the gateway call that emitted it, as a failed webhook
+    delivery never undoes what happened at Stripe.
+    """
+
+    def deliver(event: GatewayEvent) -> None:
+        try:
+            apply(event)
+        except Exception:
+            log.exception("sandbox event %s (%s) was not applied", event.id, event.gateway_type)
+
+    gateway.subscribe(deliver)
+    return deliver
+
+
+# -- the container ------------------------------------------------------------------------------
+
+
+class Container(containers.DeclarativeContainer):
+    """Built by `build_container(settings)`; nothing here runs until a provider is called."""
+
+    config = providers.Configuration(strict=True)
+    settings = providers.Dependency(instance_of=Settings)
+
+    catalog = providers.Singleton(load_catalog, config.catalog_path)
+    clock = providers.Selector(
+        config.gateway,
+        sandbox=providers.Singleton(ControllableClock),
+        stripe=providers.Singleton(SystemClock),
+    )
+    gateway = providers.Selector(
+        config.gateway,
+        sandbox=providers.Singleton(
+            _sandbox_gateway, catalog=catalog, clock=clock, public_url=config.public_url
+        ),
+        stripe=providers.Singleton(
+            _stripe_gateway, api_key=config.stripe_api_key, catalog=catalog, clock=clock
+        ),
+    )
+    storage = providers.Singleton(_storage, config.database_url)
+    uow = storage.provided.unit_of_work
+
+    list_plans = providers.Singleton(uc.ListPlans, catalog=catalog)
+    get_subscription = providers.Singleton(
+        uc.GetSubscription, uow=uow, clock=clock, catalog=catalog
+    )
+    get_entitlements = providers.Singleton(
+        uc.GetEntitlements, uow=uow, clock=clock, catalog=catalog
+    )
+    start_checkout = providers.Singleton(
+        uc.StartCheckout, uow=uow, gateway=gateway, clock=clock, catalog=catalog
+    )
+    complete_checkout = providers.Singleton(
+        uc.CompleteCheckout, uow=uow, gateway=gateway, clock=clock
+    )
+    open_portal = providers.Singleton(uc.OpenPortal, uow=uow, gateway=gateway, clock=clock)
+    preview_plan_change = providers.Singleton(
+        uc.PreviewPlanChange, uow=uow, gateway=gateway, clock=clock, catalog=catalog
+    )
+    change_plan = providers.Singleton(
+        uc.ChangePlan, uow=uow, gateway=gateway, clock=clock, catalog=catalog
+    )
+    cancel_pending_change = providers.Singleton(
+        uc.CancelPendingChange, uow=uow, gateway=gateway, clock=clock
+    )
+    cancel_subscription = providers.Singleton(
+        uc.CancelSubscription, uow=uow, gateway=gateway, clock=clock
+    )
+    resume_subscription = providers.Singleton(
+        uc.ResumeSubscription, uow=uow, gateway=gateway, clock=clock
+    )
+    start_payment_method_update = providers.Singleton(
+        uc.StartPaymentMethodUpdate, uow=uow, gateway=gateway, clock=clock
+    )
+    complete_payment_method_update = providers.Singleton(
+        uc.CompletePaymentMethodUpdate, uow=uow, gateway=gateway, clock=clock
+    )
+    list_invoices = providers.Singleton(uc.ListInvoices, uow=uow, gateway=gateway)
+    get_invoice_pdf = providers.Singleton(uc.GetInvoicePdf, uow=uow, gateway=gateway)
+    apply_gateway_event = providers.Singleton(
+        uc.ApplyGatewayEvent, uow=uow, gateway=gateway, clock=clock
+    )
+
+    sandbox_events = providers.Singleton(
+        deliver_sandbox_events, gateway=gateway, apply=apply_gateway_event
+    )
+
+    # Route handlers other modules add to the app (the Stripe webhook, the inbox admin):
+    # `container.extra_route_handlers.add_args(handler)` before `create_app(container)`.
+    extra_route_handlers = providers.List()
+
+
+# The use cases `create_app` hands to Litestar by name (each a Container provider).
+USE_CASES: tuple[str, ...] = (
+    "list_plans",
+    "get_subscription",
+    "get_entitlements",
+    "start_checkout",
+    "complete_checkout",
+    "open_portal",
+    "preview_plan_change",
+    "change_plan",
+    "cancel_pending_change",
+    "cancel_subscription",
+    "resume_subscription",
+    "start_payment_method_update",
+    "complete_payment_method_update",
+    "list_invoices",
+    "get_invoice_pdf",
+    "apply_gateway_event",
+)
+
+
+def build_container(settings: Settings) -> Container:
+    """A container for `settings`. Only configuration is set; adapters are built on first use."""
+    container = Container(settings=providers.Object(settings))
+    config: dict[str, Any] = {
+        "gateway": settings.gateway.value,
+        "database_url": settings.database_url,
+        "public_url": settings.public_url,
+        "stripe_api_key": settings.stripe_api_key,
+        "catalog_path": settings.catalog_path,
+    }
+    container.config.from_dict(config)
+    return container
+
+
+def start(container: Container) -> None:
+    """Ready the adapters for serving: storage prepared, sandbox events connected."""
+    container.storage().prepare()
+    settings: Settings = container.settings()
+    if settings.gateway is GatewayKind.SANDBOX:
+        container.sandbox_events()
+
+
+def sandbox_gateway(container: Container) -> FakeGateway | None:
+    """The sandbox fake when the gateway is the sandbox, else None (no /sandbox routes)."""
+    settings: Settings = container.settings()
+    if settings.gateway is not GatewayKind.SANDBOX:
+        return None
+    gateway: FakeGateway = container.gateway()
+    return gateway

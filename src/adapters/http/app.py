@@ -1,0 +1,117 @@
+"""`create_app(container)`: the Litestar application, built from a container on demand."""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Callable, Sequence
+from typing import Any
+
+from dependency_injector import providers
+from litestar import Litestar, Router
+from litestar.di import Provide
+from litestar.openapi import OpenAPIConfig
+from litestar.openapi.plugins import SwaggerRenderPlugin
+from litestar.openapi.spec import Components, SecurityScheme
+from litestar.types import ControllerRouterHandler
+
+from adapters.config import Settings
+from adapters.container import USE_CASES, Container, build_container, sandbox_gateway, start
+from adapters.http.auth import account_dependency
+from adapters.http.billing import BillingController
+from adapters.http.errors import EXCEPTION_HANDLERS
+from adapters.http.guard import CardDataGuard, RequestLog
+from adapters.http.system import health, ready
+
+API_VERSION = "1.0.0"
+
+
+def _from(provider: providers.Provider[Any]) -> Callable[[], Any]:
+    # Litestar inspects a dependency's signature; a provider's is (*args, **kwargs).
+    def dependency() -> Any:
+        return provider()
+
+    return dependency
+
+
+def _provide(provider: providers.Provider[Any]) -> Provide:
+    return Provide(_from(provider), sync_to_thread=False, use_cache=True)
+
+
+def create_app(
+    container: Container,
+    *,
+    extra_route_handlers: Sequence[ControllerRouterHandler] = (),
+    debug: bool = False,
+) -> Litestar:
+    """The app for `container`. Adapters are built by the container on first use.
+
+    Other route handlers (the Stripe webhook, admin routes) join through `extra_route_handlers`
+    or `container.extra_route_handlers`; they may ask for any use case by its container name.
+    """
+    settings: Settings = container.settings()
+    dependencies: dict[str, Provide] = {
+        name: _provide(getattr(container, name)) for name in USE_CASES
+    }
+    dependencies.update(
+        settings=_provide(container.settings),
+        clock=_provide(container.clock),
+        catalog=_provide(container.catalog),
+        storage=_provide(container.storage),
+    )
+    billing = Router(
+        path="/",
+        route_handlers=[BillingController],
+        dependencies={
+            "account_id": Provide(account_dependency(settings.auth_secret), sync_to_thread=False)
+        },
+    )
+    handlers: list[ControllerRouterHandler] = [billing, health, ready]
+    fake = sandbox_gateway(container)
+    if fake is not None:
+        from adapters.http.sandbox import sandbox_router
+
+        handlers.append(sandbox_router(fake))
+    handlers.extend(container.extra_route_handlers())
+    handlers.extend(extra_route_handlers)
+
+    def on_startup() -> None:
+        start(container)
+
+    def on_shutdown() -> None:
+        container.storage().close()
+
+    return Litestar(
+        route_handlers=handlers,
+        dependencies=dependencies,
+        exception_handlers=EXCEPTION_HANDLERS,
+        middleware=[RequestLog(), CardDataGuard()],
+        on_startup=[on_startup],
+        on_shutdown=[on_shutdown],
+        openapi_config=OpenAPIConfig(
+            title="ResponseIQ Billing",
+            version=API_VERSION,
+            description=(
+                "Subscriptions, plan changes, the customer portal and invoices for the signed-in "
+                "account. Card details never reach this API: they go from the browser to the "
+                "payment gateway."
+            ),
+            path="/schema",
+            render_plugins=[SwaggerRenderPlugin()],
+            components=Components(
+                security_schemes={
+                    "BearerToken": SecurityScheme(
+                        type="http",
+                        scheme="bearer",
+                        bearer_format="JWT",
+                        description="HS256 JWT signed by the host application; `sub` is the account id.",
+                    )
+                }
+            ),
+        ),
+        debug=debug,
+    )
+
+
+def app_from_env() -> Litestar:
+    """The app for this process's environment (uvicorn's factory in `billing serve`)."""
+    return create_app(build_container(Settings.from_env(os.environ)))

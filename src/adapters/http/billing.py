@@ -1,0 +1,339 @@
+"""The `/billing` routes: thin handlers from request bodies to commands and use cases."""
+
+from __future__ import annotations
+
+import uuid
+from typing import Annotated, Any
+from urllib.parse import urlsplit
+
+from litestar import Controller, delete, get, post
+from litestar.params import Body, BodyKwarg, Dependency, Parameter
+from litestar.response import Redirect
+
+from adapters.config import Settings
+from adapters.http import examples as ex
+from adapters.http import presenters as present
+from adapters.http import schemas as s
+from application import commands as c
+from application import use_cases as uc
+from application.ports import Clock, PortalFlow, UiMode
+from domain.plans import Catalog
+from domain.subscription import Subscription
+
+IdempotencyKey = Annotated[
+    str | None,
+    Parameter(
+        header="Idempotency-Key",
+        required=False,
+        min_length=1,
+        max_length=100,
+        pattern=r"^[A-Za-z0-9_.:-]+$",
+        description="Repeat a request safely: the same key never charges or changes twice.",
+    ),
+]
+
+
+# Protocols cannot be isinstance-checked, so Litestar must not validate this dependency.
+ClockDep = Annotated[Clock, Dependency(skip_validation=True)]
+
+
+def _request_id(key: str | None) -> str:
+    return key or uuid.uuid4().hex
+
+
+def _with_query(url: str, query: str) -> str:
+    # Not urlencode: Stripe fills in the literal `{CHECKOUT_SESSION_ID}` placeholder.
+    if urlsplit(url).path == "":
+        url += "/"
+    return f"{url}{'&' if '?' in url else '?'}{query}"
+
+
+def _view(sub: Subscription, clock: Clock, catalog: Catalog) -> s.SubscriptionOut:
+    access = sub.access_at(uc.now_from(clock), catalog)
+    return present.subscription(uc.SubscriptionView(sub, access))
+
+
+def _body(example: dict[str, Any]) -> BodyKwarg:
+    body: BodyKwarg = Body(examples=[ex.example(example)])
+    return body
+
+
+class BillingController(Controller):
+    """Every route acts on the account in the bearer token; no account id appears anywhere else."""
+
+    path = "/billing"
+    tags = ["billing"]
+    security = [{"BearerToken": []}]
+
+    @get(
+        "/plans",
+        sync_to_thread=True,
+        summary="The plans on sale, with prices and features",
+        responses=ex.responses(200, s.PlansOut, ex.PLANS, 401),
+    )
+    def plans(self, account_id: str, list_plans: uc.ListPlans) -> s.PlansOut:
+        return present.plans(list_plans())
+
+    @get(
+        "/subscription",
+        sync_to_thread=True,
+        summary="The account's subscription",
+        responses=ex.responses(200, s.SubscriptionOut, ex.SUBSCRIPTION, 401, 404),
+    )
+    def subscription(
+        self, account_id: str, get_subscription: uc.GetSubscription
+    ) -> s.SubscriptionOut:
+        return present.subscription(get_subscription(account_id))
+
+    @get(
+        "/entitlements",
+        sync_to_thread=True,
+        summary="The features the account may use now, and until when",
+        responses=ex.responses(200, s.EntitlementsOut, ex.ENTITLEMENTS, 401),
+    )
+    def entitlements(
+        self, account_id: str, get_entitlements: uc.GetEntitlements
+    ) -> s.EntitlementsOut:
+        return present.entitlements(get_entitlements(account_id))
+
+    @post(
+        "/checkout",
+        status_code=201,
+        sync_to_thread=True,
+        summary="Start a checkout for a new subscription",
+        description="Card details go from the browser to the payment gateway only.",
+        responses=ex.responses(201, s.CheckoutOut, ex.CHECKOUT, 401, 409),
+    )
+    def checkout(
+        self,
+        account_id: str,
+        settings: Settings,
+        start_checkout: uc.StartCheckout,
+        data: Annotated[
+            s.CheckoutRequest, _body({"plan": "growth", "interval": "month", "ui_mode": "hosted"})
+        ],
+        idempotency_key: IdempotencyKey = None,
+    ) -> s.CheckoutOut:
+        back = data.return_url or settings.public_url
+        session = start_checkout(
+            c.StartCheckout(
+                account_id=account_id,
+                plan=data.plan,
+                interval=data.interval,
+                success_url=_with_query(back, "checkout=success&checkout_id={CHECKOUT_SESSION_ID}"),
+                cancel_url=_with_query(back, "checkout=canceled"),
+                ui_mode=UiMode(data.ui_mode),
+                request_id=_request_id(idempotency_key),
+            )
+        )
+        return present.checkout(session)
+
+    @post(
+        "/portal",
+        status_code=201,
+        sync_to_thread=True,
+        summary="Open Manage Billing (the customer portal)",
+        responses=ex.responses(201, s.PortalOut, ex.PORTAL, 401, 404),
+    )
+    def portal(
+        self,
+        account_id: str,
+        settings: Settings,
+        open_portal: uc.OpenPortal,
+        data: Annotated[
+            s.PortalRequest | None,
+            _body({"return_url": "https://app.responseiq.com/settings/billing"}),
+        ] = None,
+        idempotency_key: IdempotencyKey = None,
+    ) -> s.PortalOut:
+        body = data or s.PortalRequest()
+        session = open_portal(
+            c.OpenPortal(
+                account_id=account_id,
+                return_url=body.return_url or settings.public_url,
+                flow=PortalFlow(body.flow) if body.flow else None,
+                request_id=_request_id(idempotency_key),
+            )
+        )
+        return present.portal(session)
+
+    @post(
+        "/subscription/preview",
+        status_code=200,
+        sync_to_thread=True,
+        summary="Preview a plan change: when it applies and what it charges now",
+        responses=ex.responses(200, s.PreviewOut, ex.PREVIEW, 401, 404, 409),
+    )
+    def preview(
+        self,
+        account_id: str,
+        preview_plan_change: uc.PreviewPlanChange,
+        data: Annotated[s.PlanChoice, _body({"plan": "business", "interval": "month"})],
+    ) -> s.PreviewOut:
+        quote = preview_plan_change(
+            c.PreviewPlanChange(account_id=account_id, plan=data.plan, interval=data.interval)
+        )
+        return present.preview(quote)
+
+    @post(
+        "/subscription/change",
+        status_code=200,
+        sync_to_thread=True,
+        summary="Change the plan: upgrades now (prorated), downgrades at the period end",
+        responses=ex.responses(200, s.SubscriptionOut, ex.SUBSCRIPTION, 401, 402, 404, 409),
+    )
+    def change(
+        self,
+        account_id: str,
+        change_plan: uc.ChangePlan,
+        clock: ClockDep,
+        catalog: Catalog,
+        data: Annotated[
+            s.ChangeRequest,
+            _body({"plan": "business", "interval": "month", "quote_id": "qt_4f1c2e"}),
+        ],
+        idempotency_key: IdempotencyKey = None,
+    ) -> s.SubscriptionOut:
+        sub = change_plan(
+            c.ChangePlan(
+                account_id=account_id,
+                plan=data.plan,
+                interval=data.interval,
+                quote_id=data.quote_id,
+                request_id=_request_id(idempotency_key),
+            )
+        )
+        return _view(sub, clock, catalog)
+
+    @delete(
+        "/subscription/pending-change",
+        status_code=200,
+        sync_to_thread=True,
+        summary="Withdraw a scheduled plan change",
+        responses=ex.responses(200, s.SubscriptionOut, ex.SUBSCRIPTION, 401, 404, 409),
+    )
+    def withdraw_change(
+        self,
+        account_id: str,
+        cancel_pending_change: uc.CancelPendingChange,
+        clock: ClockDep,
+        catalog: Catalog,
+        idempotency_key: IdempotencyKey = None,
+    ) -> s.SubscriptionOut:
+        sub = cancel_pending_change(
+            c.CancelPendingChange(account_id=account_id, request_id=_request_id(idempotency_key))
+        )
+        return _view(sub, clock, catalog)
+
+    @post(
+        "/subscription/cancel",
+        status_code=200,
+        sync_to_thread=True,
+        summary="Cancel at the end of the period; access continues until then",
+        responses=ex.responses(200, s.SubscriptionOut, ex.SUBSCRIPTION, 401, 404, 409),
+    )
+    def cancel(
+        self,
+        account_id: str,
+        cancel_subscription: uc.CancelSubscription,
+        clock: ClockDep,
+        catalog: Catalog,
+        idempotency_key: IdempotencyKey = None,
+    ) -> s.SubscriptionOut:
+        sub = cancel_subscription(
+            c.CancelSubscription(account_id=account_id, request_id=_request_id(idempotency_key))
+        )
+        return _view(sub, clock, catalog)
+
+    @post(
+        "/subscription/resume",
+        status_code=200,
+        sync_to_thread=True,
+        summary="Undo a cancellation before the period ends",
+        responses=ex.responses(200, s.SubscriptionOut, ex.SUBSCRIPTION, 401, 404, 409),
+    )
+    def resume(
+        self,
+        account_id: str,
+        resume_subscription: uc.ResumeSubscription,
+        clock: ClockDep,
+        catalog: Catalog,
+        idempotency_key: IdempotencyKey = None,
+    ) -> s.SubscriptionOut:
+        sub = resume_subscription(
+            c.ResumeSubscription(account_id=account_id, request_id=_request_id(idempotency_key))
+        )
+        return _view(sub, clock, catalog)
+
+    @post(
+        "/payment-method/setup",
+        status_code=201,
+        sync_to_thread=True,
+        summary="Start adding a new payment method in the gateway's own page",
+        responses=ex.responses(201, s.SetupOut, ex.SETUP, 401, 404),
+    )
+    def payment_method_setup(
+        self,
+        account_id: str,
+        settings: Settings,
+        start_payment_method_update: uc.StartPaymentMethodUpdate,
+        data: Annotated[
+            s.SetupRequest | None,
+            _body({"return_url": "https://app.responseiq.com/settings/billing"}),
+        ] = None,
+        idempotency_key: IdempotencyKey = None,
+    ) -> s.SetupOut:
+        back = (data.return_url if data else None) or settings.public_url
+        session = start_payment_method_update(
+            c.StartPaymentMethodUpdate(
+                account_id=account_id,
+                success_url=_with_query(back, "setup=success"),
+                cancel_url=_with_query(back, "setup=canceled"),
+                request_id=_request_id(idempotency_key),
+            )
+        )
+        return present.setup(session)
+
+    @get(
+        "/invoices",
+        sync_to_thread=True,
+        summary="The account's invoices, newest first",
+        responses=ex.responses(200, s.InvoicesOut, ex.INVOICES, 401, 404),
+    )
+    def invoices(
+        self,
+        account_id: str,
+        list_invoices: uc.ListInvoices,
+        limit: Annotated[int, Parameter(ge=1, le=uc.MAX_INVOICE_PAGE)] = 10,
+        starting_after: Annotated[
+            str | None,
+            Parameter(
+                min_length=1,
+                max_length=255,
+                description="The last invoice id of the previous page",
+            ),
+        ] = None,
+    ) -> s.InvoicesOut:
+        page = list_invoices(
+            c.ListInvoices(account_id=account_id, limit=limit, starting_after=starting_after)
+        )
+        return present.invoices(page)
+
+    @get(
+        "/invoices/{invoice_id:str}/pdf",
+        sync_to_thread=True,
+        status_code=302,
+        summary="Download an invoice as PDF (a redirect to the gateway's document)",
+        responses={
+            **ex.responses(302, None, None, 401, 404, description="Redirect to the PDF"),
+        },
+    )
+    def invoice_pdf(
+        self,
+        account_id: str,
+        get_invoice_pdf: uc.GetInvoicePdf,
+        invoice_id: Annotated[str, Parameter(min_length=1, max_length=255)],
+    ) -> Redirect:
+        invoice = get_invoice_pdf(c.GetInvoicePdf(account_id=account_id, invoice_id=invoice_id))
+        assert invoice.pdf_url is not None  # the use case raises when there is none
+        return Redirect(path=invoice.pdf_url, status_code=302)

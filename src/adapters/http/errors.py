@@ -1,0 +1,83 @@
+"""One mapping from the billing error tree to HTTP: status by `ErrorKind`, body `{code, detail}`."""
+
+from __future__ import annotations
+
+import logging
+from typing import Any
+
+import msgspec
+from litestar import MediaType, Request, Response
+from litestar.exceptions import HTTPException, ValidationException
+from litestar.status_codes import HTTP_500_INTERNAL_SERVER_ERROR
+from litestar.types import ExceptionHandlersMap
+
+from domain.errors import BillingError, ErrorKind
+
+log = logging.getLogger("billing.http")
+
+STATUS_BY_KIND: dict[ErrorKind, int] = {
+    ErrorKind.UNAUTHORIZED: 401,
+    ErrorKind.PAYMENT: 402,
+    ErrorKind.NOT_FOUND: 404,
+    ErrorKind.CONFLICT: 409,
+    ErrorKind.INVALID: 422,
+    ErrorKind.UNAVAILABLE: 503,
+}
+
+
+class ErrorBody(msgspec.Struct, frozen=True):
+    """Every error response: a stable machine `code` and a sentence for people."""
+
+    code: str
+    detail: str
+
+
+def error_response(status: int, code: str, detail: str, **headers: str) -> Response[ErrorBody]:
+    return Response(
+        ErrorBody(code=code, detail=detail),
+        status_code=status,
+        media_type=MediaType.JSON,
+        headers=headers or None,
+    )
+
+
+def billing_error(_: Request[Any, Any, Any], error: BillingError) -> Response[ErrorBody]:
+    status = STATUS_BY_KIND.get(error.kind, 409)
+    headers = {"WWW-Authenticate": 'Bearer realm="billing"'} if status == 401 else {}
+    return error_response(status, error.code, error.message, **headers)
+
+
+def validation_error(_: Request[Any, Any, Any], error: ValidationException) -> Response[ErrorBody]:
+    """Litestar's own parsing errors (bad JSON, unknown field, wrong type) become 422."""
+    problems: list[str] = []
+    extra = error.extra if isinstance(error.extra, list) else []
+    for item in extra:
+        if isinstance(item, dict):
+            # msgspec's message names the field and expected type; never the value sent.
+            message, key = item.get("message"), item.get("key")
+            problems.append(f"{key}: {message}" if key and key != "body" else str(message))
+    detail = "; ".join(p for p in problems if p) or "The request is not valid."
+    return error_response(422, "request.invalid", detail)
+
+
+def http_error(_: Request[Any, Any, Any], error: HTTPException) -> Response[ErrorBody]:
+    """Litestar's routing errors (404 no route, 405 method) in the same body shape."""
+    status = error.status_code
+    code = {404: "route.not_found", 405: "route.method_not_allowed"}.get(status, f"http.{status}")
+    return error_response(status, code, str(error.detail), **(error.headers or {}))
+
+
+def unexpected_error(request: Request[Any, Any, Any], error: Exception) -> Response[ErrorBody]:
+    # Logged with the path only: the query and body may hold what a client should not send.
+    log.exception("unhandled error on %s %s", request.method, request.url.path)
+    return error_response(
+        HTTP_500_INTERNAL_SERVER_ERROR, "internal", "Something went wrong on our side."
+    )
+
+
+EXCEPTION_HANDLERS: ExceptionHandlersMap = {
+    BillingError: billing_error,
+    ValidationException: validation_error,
+    HTTPException: http_error,
+    Exception: unexpected_error,
+}

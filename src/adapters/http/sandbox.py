@@ -1,0 +1,337 @@
+"""Sandbox pages: the "hosted" checkout, setup and portal pages Stripe would serve, without money.
+
+Plain server-rendered HTML, labelled as a sandbox. There are no card fields: test cards are
+buttons, as the fake gateway never sees a card number. Mounted only with the sandbox gateway.
+"""
+
+from __future__ import annotations
+
+import html
+from collections.abc import Iterable
+from datetime import timedelta
+from typing import Annotated, Any, Literal
+
+import msgspec
+from litestar import MediaType, Request, Response, Router, get, post
+from litestar.enums import RequestEncodingType
+from litestar.params import Body
+from litestar.response import Redirect
+
+from adapters.fake.gateway import TEST_CARDS, FakeGateway
+from adapters.http import examples as ex
+from adapters.http import schemas as s
+from application import commands as c
+from application import use_cases as uc
+from application.ports import CheckoutStatus
+from domain.errors import BillingError
+from domain.plans import Catalog, Interval
+
+BANNER = "Sandbox — no real payment"
+Card = Literal["visa", "mastercard", "amex"]
+
+
+class OutcomeForm(msgspec.Struct, forbid_unknown_fields=True, frozen=True, kw_only=True):
+    outcome: Literal["succeeded", "declined"]
+    card: Card = "visa"
+
+
+class PlanForm(msgspec.Struct, forbid_unknown_fields=True, frozen=True, kw_only=True):
+    plan: Annotated[str, msgspec.Meta(min_length=1, max_length=64)]
+    interval: s.IntervalName
+
+
+class CardForm(msgspec.Struct, forbid_unknown_fields=True, frozen=True, kw_only=True):
+    card: Card = "visa"
+
+
+Form = Body(media_type=RequestEncodingType.URL_ENCODED)
+
+
+# -- rendering ----------------------------------------------------------------------------------
+
+
+def _e(value: object) -> str:
+    return html.escape(str(value), quote=True)
+
+
+def _page(title: str, *parts: str, status: int = 200) -> Response[str]:
+    body = "\n".join(parts)
+    document = f"""<!doctype html>
+<html lang="en"><head><meta charset="utf-8"><title>{_e(title)} · {_e(BANNER)}</title>
+<style>
+body {{ font-family: system-ui, sans-serif; max-width: 42rem; margin: 2rem auto; padding: 0 1rem; }}
+.banner {{ background: #fff3cd; border: 1px solid #e0c36a; padding: .6rem 1rem; font-weight: 600; }}
+.notice {{ background: #f8d7da; border: 1px solid #e4a1a8; padding: .6rem 1rem; }}
+form {{ display: inline-block; margin: .2rem .3rem .2rem 0; }}
+table {{ border-collapse: collapse; width: 100%; }} td, th {{ border-bottom: 1px solid #ddd; padding: .3rem; text-align: left; }}
+</style></head>
+<body><p class="banner" role="note">{_e(BANNER)}. This page stands in for the payment gateway's own page; no card is charged.</p>
+<h1>{_e(title)}</h1>
+{body}
+</body></html>"""
+    return Response(document, media_type=MediaType.HTML, status_code=status)
+
+
+def _button(action: str, label: str, **fields: str) -> str:
+    hidden = "".join(
+        f'<input type="hidden" name="{_e(k)}" value="{_e(v)}">' for k, v in fields.items()
+    )
+    return f'<form method="post" action="{_e(action)}">{hidden}<button type="submit">{_e(label)}</button></form>'
+
+
+def _card_buttons(action: str, outcome: str | None, verb: str) -> str:
+    buttons = []
+    for name, card in TEST_CARDS.items():
+        fields = {"card": name} if outcome is None else {"outcome": outcome, "card": name}
+        buttons.append(
+            _button(action, f"{verb} with test {card.brand} •••• {card.last4}", **fields)
+        )
+    return "\n".join(buttons)
+
+
+def _notice(request: Request[Any, Any, Any]) -> str:
+    if request.query_params.get("declined"):
+        return '<p class="notice">The test card was declined. Nothing was charged; try another.</p>'
+    return ""
+
+
+def _rows(rows: Iterable[tuple[str, object]]) -> str:
+    cells = "".join(f"<tr><th>{_e(k)}</th><td>{_e(v)}</td></tr>" for k, v in rows)
+    return f"<table>{cells}</table>"
+
+
+def sandbox_error(_: Request[Any, Any, Any], error: BillingError) -> Response[str]:
+    """Sandbox pages show a refused action as a page, not as API JSON."""
+    status = 404 if error.kind.value == "not_found" else 409
+    return _page(
+        "That did not work",
+        f"<p>{_e(error.message)} <code>{_e(error.code)}</code></p>",
+        '<p><a href="javascript:history.back()">Back</a></p>',
+        status=status,
+    )
+
+
+# -- routes -------------------------------------------------------------------------------------
+
+
+def sandbox_router(fake: FakeGateway) -> Router:
+    """The `/sandbox` routes for one fake gateway."""
+
+    @get("/checkout/{checkout_id:str}", sync_to_thread=True, include_in_schema=False)
+    def checkout_page(checkout_id: str, request: Request[Any, Any, Any]) -> Response[str]:
+        outcome = fake.get_checkout(checkout_id)
+        price = fake.checkout_price(checkout_id)
+        summary = _rows(
+            [
+                ("Plan", price.plan_id),
+                ("Billed", f"per {price.interval.value}"),
+                ("Price", price.amount),
+            ]
+        )
+        if outcome.status is not CheckoutStatus.OPEN:
+            return _page(
+                "Checkout",
+                summary,
+                f"<p>This checkout is {_e(outcome.status.value)}.</p>",
+                f'<p><a href="{_e(fake.checkout_return_url(checkout_id))}">Return to ResponseIQ</a></p>',
+            )
+        action = f"/sandbox/checkout/{checkout_id}/complete"
+        return _page(
+            "Checkout",
+            summary,
+            _notice(request),
+            "<p>Pay with a test card:</p>",
+            _card_buttons(action, "succeeded", "Pay"),
+            "<p>Or try a card that the bank declines:</p>",
+            _button(action, "Pay with a declined test card", outcome="declined", card="visa"),
+            f'<p><a href="{_e(fake.checkout_return_url(checkout_id))}">Cancel and return</a></p>',
+        )
+
+    @post("/checkout/{checkout_id:str}/complete", sync_to_thread=True, include_in_schema=False)
+    def checkout_complete(
+        checkout_id: str,
+        complete_checkout: uc.CompleteCheckout,
+        data: Annotated[OutcomeForm, Form],
+    ) -> Redirect:
+        outcome = fake.complete_checkout(checkout_id, outcome=data.outcome, card=data.card)
+        if outcome.status is not CheckoutStatus.COMPLETE:
+            return Redirect(f"/sandbox/checkout/{checkout_id}?declined=1", status_code=303)
+        account = fake.checkout_account(checkout_id)
+        if account is not None:
+            # The return from checkout records the subscription at once, as the Stripe
+            # adapter's return does; the fake's events (the webhook) arrive too, idempotently.
+            complete_checkout(c.CompleteCheckout(account_id=account, checkout_id=checkout_id))
+        return Redirect(fake.checkout_return_url(checkout_id), status_code=303)
+
+    @get("/setup/{setup_id:str}", sync_to_thread=True, include_in_schema=False)
+    def setup_page(setup_id: str, request: Request[Any, Any, Any]) -> Response[str]:
+        action = f"/sandbox/setup/{setup_id}/complete"
+        cancel = fake.setup_return_url(setup_id)
+        return _page(
+            "Add a payment method",
+            _notice(request),
+            "<p>Choose a test card to save for the next charge:</p>",
+            _card_buttons(action, "succeeded", "Save"),
+            _button(action, "Try a declined test card", outcome="declined", card="visa"),
+            f'<p><a href="{_e(cancel)}">Cancel and return</a></p>',
+        )
+
+    @post("/setup/{setup_id:str}/complete", sync_to_thread=True, include_in_schema=False)
+    def setup_complete(setup_id: str, data: Annotated[OutcomeForm, Form]) -> Redirect:
+        # The fake emits the setup's completion; applying it makes the card the default.
+        fake.complete_setup(setup_id, outcome=data.outcome, card=data.card)
+        if data.outcome == "declined":
+            return Redirect(f"/sandbox/setup/{setup_id}?declined=1", status_code=303)
+        return Redirect(fake.setup_return_url(setup_id), status_code=303)
+
+    @get("/portal/{portal_id:str}", sync_to_thread=True, include_in_schema=False)
+    def portal_page(portal_id: str, catalog: Catalog) -> Response[str]:
+        customer = fake.portal_session_customer(portal_id)
+        sub = fake.customer_subscription(customer)
+        method = fake.customer_payment_method(customer)
+        base = f"/sandbox/portal/{portal_id}"
+        parts = [
+            f'<p><a href="{_e(fake.portal_return_url(portal_id))}">← Return to ResponseIQ</a></p>'
+        ]
+        if sub is None:
+            parts.append("<p>No subscription yet.</p>")
+        else:
+            pending = sub.pending_change
+            parts += [
+                "<h2>Current plan</h2>",
+                _rows(
+                    [
+                        ("Plan", f"{sub.plan_id} ({sub.interval.value}ly)"),
+                        ("Status", sub.status.value),
+                        (
+                            "Current period",
+                            f"{sub.current_period_start:%Y-%m-%d} to {sub.current_period_end:%Y-%m-%d}",
+                        ),
+                        ("Cancels at period end", "yes" if sub.cancel_at_period_end else "no"),
+                        (
+                            "Scheduled change",
+                            f"{pending.plan_id} ({pending.interval.value}ly) on {pending.effective_at:%Y-%m-%d}"
+                            if pending
+                            else "none",
+                        ),
+                    ]
+                ),
+            ]
+            if sub.status.is_live:
+                parts.append(
+                    "<h2>Change plan</h2><p>Upgrades apply now with a prorated charge; downgrades at the period end.</p>"
+                )
+                for price in catalog.all_prices():
+                    if (price.plan_id, price.interval) != (sub.plan_id, sub.interval):
+                        label = (
+                            f"Switch to {price.plan_id} per {price.interval.value} ({price.amount})"
+                        )
+                        parts.append(
+                            _button(
+                                f"{base}/change-plan",
+                                label,
+                                plan=price.plan_id,
+                                interval=price.interval.value,
+                            )
+                        )
+                parts.append("<h2>Cancel</h2>")
+                if sub.cancel_at_period_end:
+                    parts.append(_button(f"{base}/resume", "Renew plan (undo the cancellation)"))
+                else:
+                    parts.append(_button(f"{base}/cancel", "Cancel at the end of the period"))
+        parts.append("<h2>Payment method</h2>")
+        parts.append(
+            f"<p>Default: {_e(f'{method.brand} •••• {method.last4}') if method else 'none'}</p>"
+        )
+        parts.append(_card_buttons(f"{base}/payment-method", None, "Use"))
+        parts.append("<h2>Invoices</h2>")
+        invoices = fake.customer_invoices(customer)
+        if not invoices:
+            parts.append("<p>No invoices yet.</p>")
+        for invoice in invoices:
+            link = f'<a href="{_e(invoice.pdf_url)}">PDF</a>' if invoice.pdf_url else "draft"
+            parts.append(
+                f"<p>{_e(invoice.number or invoice.id)} · {_e(invoice.created.date())} · "
+                f"{_e(invoice.amount_due)} · {_e(invoice.status.value)} · {link}</p>"
+            )
+        return _page("Manage billing", *parts)
+
+    def back(portal_id: str) -> Redirect:
+        return Redirect(f"/sandbox/portal/{portal_id}", status_code=303)
+
+    @post("/portal/{portal_id:str}/change-plan", sync_to_thread=True, include_in_schema=False)
+    def portal_change_plan(portal_id: str, data: Annotated[PlanForm, Form]) -> Redirect:
+        customer = fake.portal_session_customer(portal_id)
+        fake.portal_change_plan(customer, data.plan, Interval.parse(data.interval))
+        return back(portal_id)
+
+    @post("/portal/{portal_id:str}/cancel", sync_to_thread=True, include_in_schema=False)
+    def portal_cancel(portal_id: str) -> Redirect:
+        fake.portal_cancel(fake.portal_session_customer(portal_id))
+        return back(portal_id)
+
+    @post("/portal/{portal_id:str}/resume", sync_to_thread=True, include_in_schema=False)
+    def portal_resume(portal_id: str) -> Redirect:
+        fake.portal_resume(fake.portal_session_customer(portal_id))
+        return back(portal_id)
+
+    @post("/portal/{portal_id:str}/payment-method", sync_to_thread=True, include_in_schema=False)
+    def portal_payment_method(portal_id: str, data: Annotated[CardForm, Form]) -> Redirect:
+        fake.portal_update_payment_method(fake.portal_session_customer(portal_id), data.card)
+        return back(portal_id)
+
+    @get("/invoices/{name:str}", sync_to_thread=True, include_in_schema=False)
+    def invoice_document(name: str) -> Response[Any]:
+        """`{id}.pdf` is the PDF (Stripe's `invoice_pdf`); `{id}` the hosted invoice page."""
+        if name.endswith(".pdf"):
+            invoice_id = name.removesuffix(".pdf")
+            pdf = fake.render_invoice_pdf(invoice_id)
+            return Response(
+                pdf,
+                media_type="application/pdf",
+                headers={"Content-Disposition": f'inline; filename="{invoice_id}.pdf"'},
+            )
+        invoice = fake.get_invoice(name)
+        return _page(
+            f"Invoice {invoice.number or invoice.id}",
+            _rows(
+                [
+                    ("Status", invoice.status.value),
+                    ("Amount due", invoice.amount_due),
+                    ("Amount paid", invoice.amount_paid),
+                    ("Period", f"{invoice.period_start:%Y-%m-%d} to {invoice.period_end:%Y-%m-%d}"),
+                ]
+            ),
+            f'<p><a href="{_e(invoice.pdf_url)}">Download PDF</a></p>' if invoice.pdf_url else "",
+        )
+
+    @post(
+        "/clock/advance",
+        status_code=200,
+        sync_to_thread=True,
+        tags=["sandbox"],
+        summary="Move the sandbox clock forward (renewals, scheduled changes, cancellations happen)",
+        responses=ex.responses(200, s.ClockOut, {"now": "2026-04-01T09:00:00Z"}),
+    )
+    def advance_clock(
+        data: Annotated[s.ClockAdvanceRequest, Body(examples=[ex.example({"days": 31})])],
+    ) -> s.ClockOut:
+        return s.ClockOut(now=fake.advance(timedelta(days=data.days)))
+
+    return Router(
+        path="/sandbox",
+        route_handlers=[
+            checkout_page,
+            checkout_complete,
+            setup_page,
+            setup_complete,
+            portal_page,
+            portal_change_plan,
+            portal_cancel,
+            portal_resume,
+            portal_payment_method,
+            invoice_document,
+            advance_clock,
+        ],
+        exception_handlers={BillingError: sandbox_error},
+    )

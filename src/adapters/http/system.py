@@ -1,0 +1,39 @@
+"""Probes: `/health` (the process answers) and `/ready` (database reachable, schema current)."""
+
+from __future__ import annotations
+
+from typing import Annotated, Any
+
+from litestar import Response, get
+from litestar.params import Dependency
+
+from adapters.container import Storage
+from adapters.http import examples as ex
+from adapters.http import schemas as s
+from adapters.http.errors import error_response
+
+
+@get(
+    "/health",
+    tags=["probes"],
+    summary="The service is alive",
+    responses=ex.responses(200, s.HealthOut, {"status": "ok"}),
+)
+async def health() -> s.HealthOut:
+    return s.HealthOut(status="ok")
+
+
+@get(
+    "/ready",
+    tags=["probes"],
+    sync_to_thread=True,
+    summary="The service can serve: database reachable and its schema current",
+    responses=ex.responses(200, s.HealthOut, {"status": "ready"}),
+)
+def ready(
+    storage: Annotated[Storage, Dependency(skip_validation=True)],
+) -> Response[Any]:
+    problem = storage.readiness()
+    if problem is not None:
+        return error_response(503, "not_ready", problem)
+    return Response(s.HealthOut(status="ready"))
