@@ -216,6 +216,7 @@ def has_cancelled(driver: BillingDriver, name: str, pronoun: str) -> None:
 # -- When: plan changes, cancellation -------------------------------------------------------------
 
 
+@given(words("{name:Name} has upgraded to {plan:Plan} {interval:Interval}"))
 @when(words("{name:Name} upgrades to {plan:Plan} {interval:Interval}"))
 @when(words("{name:Name} downgrades to {plan:Plan} {interval:Interval}"))
 def changes_plan(driver: BillingDriver, name: str, plan: str, interval: str) -> None:

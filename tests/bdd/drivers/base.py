@@ -89,6 +89,7 @@ class PortalFacts:
 
     url: str
     account: str | None
+    returns_to: str  # where closing the portal takes the customer back to
 
 
 class BillingDriver(Protocol):

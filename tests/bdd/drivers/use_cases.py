@@ -169,7 +169,8 @@ class UseCaseDriver:
             customer = self.gateway.portal_session_customer(session.id)
             with self.uow() as uow:
                 owner = uow.customers.account_for(customer)
-            return PortalFacts(url=session.url, account=owner)
+            back = self.gateway.portal_return_url(session.id)
+            return PortalFacts(url=session.url, account=owner, returns_to=back)
 
         return self._act(run)
 
