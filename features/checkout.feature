@@ -33,6 +33,9 @@ Feature: Start a subscription at checkout
     Given today is January 31
     When Ada subscribes to Starter monthly, paying by Visa
     Then Ada's subscription renews on February 28
+    When February 28 arrives
+    Then Ada is charged $19.00 on February 28
+    And Ada's subscription renews on March 31
 
   Scenario: A declined card at checkout starts nothing
     Given today is March 1

@@ -45,6 +45,10 @@ Feature: View invoices
       | April 1 | $49.00 | renewal          | open   |
       | March 1 | $49.00 | new subscription | paid   |
     And Ada is charged nothing on April 1
+    # while the bank retries, access continues for a week (the documented grace period)
+    And Ada keeps access until April 8
+    When April 8 arrives
+    Then Ada has no access
 
   Scenario: Invoices stay available after the subscription has ended
     Given Ada's account is on Growth monthly, renewing on April 1
