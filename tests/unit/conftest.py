@@ -1,0 +1,176 @@
+"""A billing harness for unit tests: the use cases wired to the fake gateway and in-memory store."""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime
+from typing import cast
+
+import attrs
+import pytest
+
+from adapters.fake.clock import ControllableClock
+from adapters.fake.gateway import FakeGateway
+from adapters.fake.repositories import InMemoryStore
+from application import commands as c
+from application import use_cases as uc
+from application.ports import AuditEntry, GatewayEvent, UnitOfWork
+from domain.invoices import Invoice
+from domain.plans import Catalog
+from domain.subscription import GatewaySubscription, Subscription
+
+# The harness clock starts on March 1, 09:00 UTC (tests/conftest.py); a monthly cycle started
+# then renews on April 1, 09:00, and March 16, 09:00 is 16 of its 31 days before the end.
+MAR_1 = datetime(2026, 3, 1, 9, 0, tzinfo=UTC)
+MAR_16 = datetime(2026, 3, 16, 9, 0, tzinfo=UTC)
+APR_1 = datetime(2026, 4, 1, 9, 0, tzinfo=UTC)
+MAY_1 = datetime(2026, 5, 1, 9, 0, tzinfo=UTC)
+
+
+@attrs.define
+class Billing:
+    """The use cases over one store and one fake gateway, plus what tests look at."""
+
+    store: InMemoryStore
+    gateway: FakeGateway
+    clock: ControllableClock
+    catalog: Catalog
+    applied: list[tuple[GatewayEvent, uc.ApplyOutcome]] = attrs.field(factory=list)
+
+    def uow(self) -> UnitOfWork:
+        # InMemoryUnitOfWork binds concrete repositories to attributes that the UnitOfWork
+        # Protocol declares mutable (hence invariant), so mypy needs the cast, as in the container.
+        return cast(UnitOfWork, self.store.unit_of_work())
+
+    # the use cases, built as the composition root builds them
+    @property
+    def start_checkout(self) -> uc.StartCheckout:
+        return uc.StartCheckout(
+            uow=self.uow,
+            gateway=self.gateway,
+            clock=self.clock,
+            catalog=self.catalog,
+        )
+
+    @property
+    def complete_checkout(self) -> uc.CompleteCheckout:
+        return uc.CompleteCheckout(uow=self.uow, gateway=self.gateway, clock=self.clock)
+
+    @property
+    def open_portal(self) -> uc.OpenPortal:
+        return uc.OpenPortal(uow=self.uow, gateway=self.gateway, clock=self.clock)
+
+    @property
+    def preview(self) -> uc.PreviewPlanChange:
+        return uc.PreviewPlanChange(
+            uow=self.uow,
+            gateway=self.gateway,
+            clock=self.clock,
+            catalog=self.catalog,
+        )
+
+    @property
+    def change_plan(self) -> uc.ChangePlan:
+        return uc.ChangePlan(
+            uow=self.uow,
+            gateway=self.gateway,
+            clock=self.clock,
+            catalog=self.catalog,
+        )
+
+    @property
+    def cancel_pending_change(self) -> uc.CancelPendingChange:
+        return uc.CancelPendingChange(uow=self.uow, gateway=self.gateway, clock=self.clock)
+
+    @property
+    def cancel(self) -> uc.CancelSubscription:
+        return uc.CancelSubscription(uow=self.uow, gateway=self.gateway, clock=self.clock)
+
+    @property
+    def resume(self) -> uc.ResumeSubscription:
+        return uc.ResumeSubscription(uow=self.uow, gateway=self.gateway, clock=self.clock)
+
+    @property
+    def start_payment_method_update(self) -> uc.StartPaymentMethodUpdate:
+        return uc.StartPaymentMethodUpdate(uow=self.uow, gateway=self.gateway, clock=self.clock)
+
+    @property
+    def complete_payment_method_update(self) -> uc.CompletePaymentMethodUpdate:
+        return uc.CompletePaymentMethodUpdate(uow=self.uow, gateway=self.gateway, clock=self.clock)
+
+    @property
+    def list_invoices(self) -> uc.ListInvoices:
+        return uc.ListInvoices(uow=self.uow, gateway=self.gateway)
+
+    @property
+    def invoice_pdf(self) -> uc.GetInvoicePdf:
+        return uc.GetInvoicePdf(uow=self.uow, gateway=self.gateway)
+
+    @property
+    def apply_event(self) -> uc.ApplyGatewayEvent:
+        return uc.ApplyGatewayEvent(uow=self.uow, gateway=self.gateway, clock=self.clock)
+
+    @property
+    def entitlements(self) -> uc.GetEntitlements:
+        return uc.GetEntitlements(uow=self.uow, clock=self.clock, catalog=self.catalog)
+
+    # helpers
+    def deliver_webhooks(self) -> None:
+        """Apply every gateway event as it is emitted, as the webhook endpoint would."""
+
+        def deliver(event: GatewayEvent) -> None:
+            self.applied.append((event, self.apply_event(event)))
+
+        self.gateway.subscribe(deliver)
+
+    def subscribe(
+        self, account: str, plan: str = "growth", interval: str = "month"
+    ) -> Subscription:
+        """Checkout, pay on the hosted page with a test card, come back: a live subscription."""
+        session = self.start_checkout(
+            c.StartCheckout(
+                account, plan, interval, "https://app/ok/{CHECKOUT_SESSION_ID}", "https://app/no"
+            )
+        )
+        self.gateway.complete_checkout(session.id)
+        sub = self.complete_checkout(c.CompleteCheckout(account, session.id))
+        assert sub is not None
+        return sub
+
+    def stored(self, account: str) -> Subscription:
+        with self.store.unit_of_work() as uow:
+            sub = uow.subscriptions.for_account(account)
+        assert sub is not None
+        return sub
+
+    def audit(self, account: str) -> list[AuditEntry]:
+        with self.store.unit_of_work() as uow:
+            return list(uow.audit.for_account(account))
+
+    def actions(self, account: str) -> list[tuple[str, str]]:
+        return [(e.action, e.outcome) for e in self.audit(account)]
+
+    def customer(self, account: str) -> str:
+        with self.store.unit_of_work() as uow:
+            customer = uow.customers.get(account)
+        assert customer is not None
+        return customer
+
+    def gateway_view(self, account: str) -> GatewaySubscription:
+        view = self.gateway.customer_subscription(self.customer(account))
+        assert view is not None
+        return view
+
+    def gateway_invoices(self, account: str) -> list[Invoice]:
+        return self.gateway.customer_invoices(self.customer(account))
+
+
+@pytest.fixture
+def gateway(catalog: Catalog, clock: ControllableClock) -> FakeGateway:
+    return FakeGateway(catalog, clock, public_url="https://sandbox.test")
+
+
+@pytest.fixture
+def billing(
+    store: InMemoryStore, gateway: FakeGateway, clock: ControllableClock, catalog: Catalog
+) -> Billing:
+    return Billing(store, gateway, clock, catalog)
