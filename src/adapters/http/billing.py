@@ -7,13 +7,20 @@ from typing import Annotated, Any
 from urllib.parse import urlsplit
 
 from litestar import Controller, delete, get, post
-from litestar.params import Body, BodyKwarg, Dependency, Parameter
+from litestar.params import (
+    Body,
+    BodyKwarg,
+    HeaderParameter,
+    PathParameter,
+    QueryParameter,
+)
 from litestar.response import Redirect
 
 from adapters.config import Settings
 from adapters.http import examples as ex
 from adapters.http import presenters as present
 from adapters.http import schemas as s
+from adapters.http.deps import Dep
 from application import commands as c
 from application import use_cases as uc
 from application.ports import Clock, PortalFlow, UiMode
@@ -22,8 +29,8 @@ from domain.subscription import Subscription
 
 IdempotencyKey = Annotated[
     str | None,
-    Parameter(
-        header="Idempotency-Key",
+    HeaderParameter(
+        name="Idempotency-Key",
         required=False,
         min_length=1,
         max_length=100,
@@ -31,10 +38,6 @@ IdempotencyKey = Annotated[
         description="Repeat a request safely: the same key never charges or changes twice.",
     ),
 ]
-
-
-# Protocols cannot be isinstance-checked, so Litestar must not validate this dependency.
-ClockDep = Annotated[Clock, Dependency(skip_validation=True)]
 
 
 def _request_id(key: str | None) -> str:
@@ -71,7 +74,7 @@ class BillingController(Controller):
         summary="The plans on sale, with prices and features",
         responses=ex.responses(200, s.PlansOut, ex.PLANS, 401),
     )
-    def plans(self, account_id: str, list_plans: uc.ListPlans) -> s.PlansOut:
+    def plans(self, account_id: Dep[str], list_plans: Dep[uc.ListPlans]) -> s.PlansOut:
         return present.plans(list_plans())
 
     @get(
@@ -81,7 +84,7 @@ class BillingController(Controller):
         responses=ex.responses(200, s.SubscriptionOut, ex.SUBSCRIPTION, 401, 404),
     )
     def subscription(
-        self, account_id: str, get_subscription: uc.GetSubscription
+        self, account_id: Dep[str], get_subscription: Dep[uc.GetSubscription]
     ) -> s.SubscriptionOut:
         return present.subscription(get_subscription(account_id))
 
@@ -92,7 +95,7 @@ class BillingController(Controller):
         responses=ex.responses(200, s.EntitlementsOut, ex.ENTITLEMENTS, 401),
     )
     def entitlements(
-        self, account_id: str, get_entitlements: uc.GetEntitlements
+        self, account_id: Dep[str], get_entitlements: Dep[uc.GetEntitlements]
     ) -> s.EntitlementsOut:
         return present.entitlements(get_entitlements(account_id))
 
@@ -106,9 +109,9 @@ class BillingController(Controller):
     )
     def checkout(
         self,
-        account_id: str,
-        settings: Settings,
-        start_checkout: uc.StartCheckout,
+        account_id: Dep[str],
+        settings: Dep[Settings],
+        start_checkout: Dep[uc.StartCheckout],
         data: Annotated[
             s.CheckoutRequest, _body({"plan": "growth", "interval": "month", "ui_mode": "hosted"})
         ],
@@ -137,9 +140,9 @@ class BillingController(Controller):
     )
     def portal(
         self,
-        account_id: str,
-        settings: Settings,
-        open_portal: uc.OpenPortal,
+        account_id: Dep[str],
+        settings: Dep[Settings],
+        open_portal: Dep[uc.OpenPortal],
         data: Annotated[
             s.PortalRequest | None,
             _body({"return_url": "https://app.responseiq.com/settings/billing"}),
@@ -166,8 +169,8 @@ class BillingController(Controller):
     )
     def preview(
         self,
-        account_id: str,
-        preview_plan_change: uc.PreviewPlanChange,
+        account_id: Dep[str],
+        preview_plan_change: Dep[uc.PreviewPlanChange],
         data: Annotated[s.PlanChoice, _body({"plan": "business", "interval": "month"})],
     ) -> s.PreviewOut:
         quote = preview_plan_change(
@@ -184,10 +187,10 @@ class BillingController(Controller):
     )
     def change(
         self,
-        account_id: str,
-        change_plan: uc.ChangePlan,
-        clock: ClockDep,
-        catalog: Catalog,
+        account_id: Dep[str],
+        change_plan: Dep[uc.ChangePlan],
+        clock: Dep[Clock],
+        catalog: Dep[Catalog],
         data: Annotated[
             s.ChangeRequest,
             _body({"plan": "business", "interval": "month", "quote_id": "qt_4f1c2e"}),
@@ -214,10 +217,10 @@ class BillingController(Controller):
     )
     def withdraw_change(
         self,
-        account_id: str,
-        cancel_pending_change: uc.CancelPendingChange,
-        clock: ClockDep,
-        catalog: Catalog,
+        account_id: Dep[str],
+        cancel_pending_change: Dep[uc.CancelPendingChange],
+        clock: Dep[Clock],
+        catalog: Dep[Catalog],
         idempotency_key: IdempotencyKey = None,
     ) -> s.SubscriptionOut:
         sub = cancel_pending_change(
@@ -234,10 +237,10 @@ class BillingController(Controller):
     )
     def cancel(
         self,
-        account_id: str,
-        cancel_subscription: uc.CancelSubscription,
-        clock: ClockDep,
-        catalog: Catalog,
+        account_id: Dep[str],
+        cancel_subscription: Dep[uc.CancelSubscription],
+        clock: Dep[Clock],
+        catalog: Dep[Catalog],
         idempotency_key: IdempotencyKey = None,
     ) -> s.SubscriptionOut:
         sub = cancel_subscription(
@@ -254,10 +257,10 @@ class BillingController(Controller):
     )
     def resume(
         self,
-        account_id: str,
-        resume_subscription: uc.ResumeSubscription,
-        clock: ClockDep,
-        catalog: Catalog,
+        account_id: Dep[str],
+        resume_subscription: Dep[uc.ResumeSubscription],
+        clock: Dep[Clock],
+        catalog: Dep[Catalog],
         idempotency_key: IdempotencyKey = None,
     ) -> s.SubscriptionOut:
         sub = resume_subscription(
@@ -274,9 +277,9 @@ class BillingController(Controller):
     )
     def payment_method_setup(
         self,
-        account_id: str,
-        settings: Settings,
-        start_payment_method_update: uc.StartPaymentMethodUpdate,
+        account_id: Dep[str],
+        settings: Dep[Settings],
+        start_payment_method_update: Dep[uc.StartPaymentMethodUpdate],
         data: Annotated[
             s.SetupRequest | None,
             _body({"return_url": "https://app.responseiq.com/settings/billing"}),
@@ -302,12 +305,12 @@ class BillingController(Controller):
     )
     def invoices(
         self,
-        account_id: str,
-        list_invoices: uc.ListInvoices,
-        limit: Annotated[int, Parameter(ge=1, le=uc.MAX_INVOICE_PAGE)] = 10,
+        account_id: Dep[str],
+        list_invoices: Dep[uc.ListInvoices],
+        limit: Annotated[int, QueryParameter(ge=1, le=uc.MAX_INVOICE_PAGE)] = 10,
         starting_after: Annotated[
             str | None,
-            Parameter(
+            QueryParameter(
                 min_length=1,
                 max_length=255,
                 description="The last invoice id of the previous page",
@@ -330,9 +333,9 @@ class BillingController(Controller):
     )
     def invoice_pdf(
         self,
-        account_id: str,
-        get_invoice_pdf: uc.GetInvoicePdf,
-        invoice_id: Annotated[str, Parameter(min_length=1, max_length=255)],
+        account_id: Dep[str],
+        get_invoice_pdf: Dep[uc.GetInvoicePdf],
+        invoice_id: Annotated[str, PathParameter(min_length=1, max_length=255)],
     ) -> Redirect:
         invoice = get_invoice_pdf(c.GetInvoicePdf(account_id=account_id, invoice_id=invoice_id))
         assert invoice.pdf_url is not None  # the use case raises when there is none

@@ -14,12 +14,13 @@ from typing import Annotated, Any, Literal
 import msgspec
 from litestar import MediaType, Request, Response, Router, get, post
 from litestar.enums import RequestEncodingType
-from litestar.params import Body
+from litestar.params import Body, FromPath
 from litestar.response import Redirect
 
 from adapters.fake.gateway import TEST_CARDS, FakeGateway
 from adapters.http import examples as ex
 from adapters.http import schemas as s
+from adapters.http.deps import Dep
 from application import commands as c
 from application import use_cases as uc
 from application.ports import CheckoutStatus
@@ -118,7 +119,7 @@ def sandbox_router(fake: FakeGateway) -> Router:
     """The `/sandbox` routes for one fake gateway."""
 
     @get("/checkout/{checkout_id:str}", sync_to_thread=True, include_in_schema=False)
-    def checkout_page(checkout_id: str, request: Request[Any, Any, Any]) -> Response[str]:
+    def checkout_page(checkout_id: FromPath[str], request: Request[Any, Any, Any]) -> Response[str]:
         outcome = fake.get_checkout(checkout_id)
         price = fake.checkout_price(checkout_id)
         summary = _rows(
@@ -149,8 +150,8 @@ def sandbox_router(fake: FakeGateway) -> Router:
 
     @post("/checkout/{checkout_id:str}/complete", sync_to_thread=True, include_in_schema=False)
     def checkout_complete(
-        checkout_id: str,
-        complete_checkout: uc.CompleteCheckout,
+        checkout_id: FromPath[str],
+        complete_checkout: Dep[uc.CompleteCheckout],
         data: Annotated[OutcomeForm, Form],
     ) -> Redirect:
         outcome = fake.complete_checkout(checkout_id, outcome=data.outcome, card=data.card)
@@ -164,7 +165,7 @@ def sandbox_router(fake: FakeGateway) -> Router:
         return Redirect(fake.checkout_return_url(checkout_id), status_code=303)
 
     @get("/setup/{setup_id:str}", sync_to_thread=True, include_in_schema=False)
-    def setup_page(setup_id: str, request: Request[Any, Any, Any]) -> Response[str]:
+    def setup_page(setup_id: FromPath[str], request: Request[Any, Any, Any]) -> Response[str]:
         action = f"/sandbox/setup/{setup_id}/complete"
         cancel = fake.setup_return_url(setup_id)
         return _page(
@@ -177,7 +178,7 @@ def sandbox_router(fake: FakeGateway) -> Router:
         )
 
     @post("/setup/{setup_id:str}/complete", sync_to_thread=True, include_in_schema=False)
-    def setup_complete(setup_id: str, data: Annotated[OutcomeForm, Form]) -> Redirect:
+    def setup_complete(setup_id: FromPath[str], data: Annotated[OutcomeForm, Form]) -> Redirect:
         # The fake emits the setup's completion; applying it makes the card the default.
         fake.complete_setup(setup_id, outcome=data.outcome, card=data.card)
         if data.outcome == "declined":
@@ -185,7 +186,7 @@ def sandbox_router(fake: FakeGateway) -> Router:
         return Redirect(fake.setup_return_url(setup_id), status_code=303)
 
     @get("/portal/{portal_id:str}", sync_to_thread=True, include_in_schema=False)
-    def portal_page(portal_id: str, catalog: Catalog) -> Response[str]:
+    def portal_page(portal_id: FromPath[str], catalog: Dep[Catalog]) -> Response[str]:
         customer = fake.portal_session_customer(portal_id)
         sub = fake.customer_subscription(customer)
         method = fake.customer_payment_method(customer)
@@ -260,28 +261,30 @@ def sandbox_router(fake: FakeGateway) -> Router:
         return Redirect(f"/sandbox/portal/{portal_id}", status_code=303)
 
     @post("/portal/{portal_id:str}/change-plan", sync_to_thread=True, include_in_schema=False)
-    def portal_change_plan(portal_id: str, data: Annotated[PlanForm, Form]) -> Redirect:
+    def portal_change_plan(portal_id: FromPath[str], data: Annotated[PlanForm, Form]) -> Redirect:
         customer = fake.portal_session_customer(portal_id)
         fake.portal_change_plan(customer, data.plan, Interval.parse(data.interval))
         return back(portal_id)
 
     @post("/portal/{portal_id:str}/cancel", sync_to_thread=True, include_in_schema=False)
-    def portal_cancel(portal_id: str) -> Redirect:
+    def portal_cancel(portal_id: FromPath[str]) -> Redirect:
         fake.portal_cancel(fake.portal_session_customer(portal_id))
         return back(portal_id)
 
     @post("/portal/{portal_id:str}/resume", sync_to_thread=True, include_in_schema=False)
-    def portal_resume(portal_id: str) -> Redirect:
+    def portal_resume(portal_id: FromPath[str]) -> Redirect:
         fake.portal_resume(fake.portal_session_customer(portal_id))
         return back(portal_id)
 
     @post("/portal/{portal_id:str}/payment-method", sync_to_thread=True, include_in_schema=False)
-    def portal_payment_method(portal_id: str, data: Annotated[CardForm, Form]) -> Redirect:
+    def portal_payment_method(
+        portal_id: FromPath[str], data: Annotated[CardForm, Form]
+    ) -> Redirect:
         fake.portal_update_payment_method(fake.portal_session_customer(portal_id), data.card)
         return back(portal_id)
 
     @get("/invoices/{name:str}", sync_to_thread=True, include_in_schema=False)
-    def invoice_document(name: str) -> Response[Any]:
+    def invoice_document(name: FromPath[str]) -> Response[Any]:
         """`{id}.pdf` is the PDF (Stripe's `invoice_pdf`); `{id}` the hosted invoice page."""
         if name.endswith(".pdf"):
             invoice_id = name.removesuffix(".pdf")

@@ -2,14 +2,14 @@
 
 from __future__ import annotations
 
-from typing import Annotated, Any
+from typing import Any
 
 from litestar import Response, get
-from litestar.params import Dependency
 
 from adapters.container import Storage
 from adapters.http import examples as ex
 from adapters.http import schemas as s
+from adapters.http.deps import Dep
 from adapters.http.errors import error_response
 
 
@@ -31,7 +31,7 @@ async def health() -> s.HealthOut:
     responses=ex.responses(200, s.HealthOut, {"status": "ready"}),
 )
 def ready(
-    storage: Annotated[Storage, Dependency(skip_validation=True)],
+    storage: Dep[Storage],
 ) -> Response[Any]:
     problem = storage.readiness()
     if problem is not None:
