@@ -442,12 +442,23 @@ class UnitOfWork(Protocol):
     Leaving the `with` block without `commit()` rolls back.
     """
 
-    customers: CustomerRepository
-    subscriptions: SubscriptionRepository
-    quotes: QuoteRepository
-    invoices: InvoiceRepository
-    audit: AuditLog
-    inbox: InboxRepository
+    @property
+    def customers(self) -> CustomerRepository: ...
+
+    @property
+    def subscriptions(self) -> SubscriptionRepository: ...
+
+    @property
+    def quotes(self) -> QuoteRepository: ...
+
+    @property
+    def invoices(self) -> InvoiceRepository: ...
+
+    @property
+    def audit(self) -> AuditLog: ...
+
+    @property
+    def inbox(self) -> InboxRepository: ...
 
     def __enter__(self) -> Self: ...
 

@@ -7,7 +7,7 @@ from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from pathlib import Path
-from typing import Any, cast
+from typing import Any
 
 import pytest
 from pytest_bdd import given, then, when
@@ -25,25 +25,8 @@ from tests.bdd.drivers.base import (
 from tests.bdd.pdf_text import pdf_text
 from tests.bdd.vocabulary import money, one_interval_before, words
 
-# Every Gherkin tag is a pytest marker, and `--strict-markers` refuses unregistered ones.
-TAGS = {
-    "checkout": "starting a subscription (Gherkin)",
-    "payment_method": "help article row: update payment method (Gherkin)",
-    "upgrade": "help article row: upgrade plan (Gherkin)",
-    "downgrade": "help article row: downgrade plan (Gherkin)",
-    "cancel": "help article row: cancel subscription (Gherkin)",
-    "invoices": "help article row: view invoices (Gherkin)",
-    "portal": "Manage Billing and changes made in the customer portal (Gherkin)",
-    "proration": "scenarios that state a prorated amount (Gherkin)",
-}
-
 # Scenarios start before any date they name; each moves the clock forward only.
 SCENARIO_START = datetime(2026, 1, 1, tzinfo=UTC)
-
-
-def pytest_configure(config: pytest.Config) -> None:
-    for tag, meaning in TAGS.items():
-        config.addinivalue_line("markers", f"{tag}: {meaning}")
 
 
 # -- what the pricing page promises, written out independently of the catalog ------------------
@@ -81,9 +64,7 @@ def uow_factory(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[Unit
     if choice == "memory":
         from adapters.fake.repositories import InMemoryStore
 
-        # cast: mypy finds the in-memory unit of work's concrete repository attributes
-        # incompatible with the Protocol's mutable ones (reported to the lead).
-        yield cast(UnitOfWorkFactory, InMemoryStore().unit_of_work)
+        yield InMemoryStore().unit_of_work
     elif choice == "sqlite":
         from adapters.sql.database import create_engine_from_url, sql_unit_of_work_factory
         from adapters.sql.migrate import upgrade
