@@ -268,6 +268,10 @@ class CustomerRepository(Protocol):
         """Record the pair; an account that already has a different customer is an error."""
         ...
 
+    def accounts(self) -> Sequence[str]:
+        """Every account that has a customer, in a stable order (for `reconcile --all`)."""
+        ...
+
 
 class SubscriptionRepository(Protocol):
     """Subscriptions, with optimistic concurrency on `version`."""

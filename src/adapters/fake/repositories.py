@@ -81,6 +81,9 @@ class InMemoryCustomers:
             raise StaleVersion("This account or customer is already linked to another one.")
         self._data.customers[account_id] = customer_ref
 
+    def accounts(self) -> Sequence[str]:
+        return sorted(self._data.customers)
+
 
 class InMemorySubscriptions:
     def __init__(self, data: _Data) -> None:
