@@ -1,0 +1,1 @@
+"""The PaymentGateway contract suite, run against every gateway adapter."""

@@ -1,0 +1,267 @@
+"""The gateways under contract, each with a driver doing what a customer does outside our API."""
+
+from __future__ import annotations
+
+import os
+import time
+import uuid
+from collections.abc import Iterator
+from datetime import UTC, datetime
+from typing import Any, Protocol
+
+import pytest
+import stripe
+
+from adapters.fake.clock import ControllableClock
+from application.ports import PaymentGateway, UiMode
+from domain.plans import Catalog, Interval
+from domain.subscription import GatewaySubscription
+
+START = datetime(2026, 3, 1, 9, 0, tzinfo=UTC)
+LIVE_KEY_VARIABLE = "STRIPE_TEST_SECRET_KEY"
+
+
+class Driver(Protocol):
+    """One gateway under test plus the customer's side of it (paying, time passing)."""
+
+    gateway: PaymentGateway
+    catalog: Catalog
+
+    def now(self) -> datetime:
+        """The gateway's current time (what `proration_at` is taken from)."""
+        ...
+
+    def customer(self, account_id: str) -> str: ...
+
+    def pay_checkout(self, checkout_id: str, card: str = "visa") -> None: ...
+
+    def complete_setup(self, setup_id: str, card: str = "mastercard") -> None: ...
+
+    def decline_next_payment(self) -> None: ...
+
+    def advance_to(self, moment: datetime) -> None: ...
+
+    def subscribe(self, account_id: str, plan: str, interval: str = "month") -> GatewaySubscription:
+        """A paying customer on `plan`: through a paid checkout where the gateway allows it."""
+        ...
+
+
+def new_account() -> str:
+    return f"acct_{uuid.uuid4().hex[:12]}"
+
+
+class _CheckoutSubscribe:
+    """`subscribe` through the port's own checkout, then the driver's payment."""
+
+    gateway: PaymentGateway
+    catalog: Catalog
+
+    def customer(self, account_id: str) -> str:
+        return self.gateway.ensure_customer(account_id, idempotency_key=f"customer:{account_id}")
+
+    def pay_checkout(self, checkout_id: str, card: str = "visa") -> None:
+        raise NotImplementedError
+
+    def subscribe(self, account_id: str, plan: str, interval: str = "month") -> GatewaySubscription:
+        customer = self.customer(account_id)
+        session = self.gateway.start_checkout(
+            customer_ref=customer,
+            account_id=account_id,
+            price=self.catalog.price(plan, interval),
+            success_url="https://app.example/billing/done?session={CHECKOUT_SESSION_ID}",
+            cancel_url="https://app.example/billing",
+            ui_mode=UiMode.HOSTED,
+            idempotency_key=f"checkout:{account_id}:{uuid.uuid4().hex}",
+        )
+        self.pay_checkout(session.id)
+        outcome = self.gateway.get_checkout(session.id)
+        assert outcome.subscription is not None
+        return outcome.subscription
+
+
+class FakeDriver(_CheckoutSubscribe):
+    def __init__(self, catalog: Catalog, clock: ControllableClock) -> None:
+        from adapters.fake.gateway import FakeGateway
+
+        self.catalog, self.clock = catalog, clock
+        self.fake = FakeGateway(catalog, clock)
+        self.gateway = self.fake
+
+    def now(self) -> datetime:
+        return self.clock.now()
+
+    def pay_checkout(self, checkout_id: str, card: str = "visa") -> None:
+        self.fake.complete_checkout(checkout_id, card=card)
+
+    def complete_setup(self, setup_id: str, card: str = "mastercard") -> None:
+        self.fake.complete_setup(setup_id, card=card)
+
+    def decline_next_payment(self) -> None:
+        self.fake.decline_next_payment()
+
+    def advance_to(self, moment: datetime) -> None:
+        self.fake.advance_to(moment)
+
+
+class DoubleDriver(_CheckoutSubscribe):
+    def __init__(self, catalog: Catalog, clock: ControllableClock) -> None:
+        from adapters.stripe.gateway import StripeGateway
+        from tests.stripe_double import StripeDouble
+
+        self.catalog, self.clock = catalog, clock
+        self.double = StripeDouble(clock).start()
+        self.double.seed_catalog(catalog)
+        self.gateway = StripeGateway(self.double.client(), catalog, clock)
+
+    def now(self) -> datetime:
+        return self.clock.now()
+
+    def pay_checkout(self, checkout_id: str, card: str = "visa") -> None:
+        self.double.complete_checkout(checkout_id, card=card)
+
+    def complete_setup(self, setup_id: str, card: str = "mastercard") -> None:
+        self.double.complete_checkout(setup_id, card=card)
+
+    def decline_next_payment(self) -> None:
+        self.double.decline_next_payment()
+
+    def advance_to(self, moment: datetime) -> None:
+        self.double.advance_to(moment)
+
+
+class _TestClockTime:
+    """The gateway's clock on live test mode: the test clock's frozen time."""
+
+    def __init__(self) -> None:
+        self.frozen = datetime.now(UTC).replace(microsecond=0)
+
+    def now(self) -> datetime:
+        return self.frozen
+
+
+class LiveDriver:
+    """Real Stripe test mode. Period ends come from a test clock; cards are Stripe's test PMs.
+
+    Checkout pages need a browser, so a subscription is started with the API directly (with
+    the same metadata Checkout would set) and checkout completion is skipped here.
+    """
+
+    def __init__(self, catalog: Catalog, key: str) -> None:
+        from adapters.stripe.setup import run_setup
+
+        from adapters.stripe.gateway import StripeGateway
+
+        self.catalog = catalog
+        self.client = stripe.StripeClient(key, max_network_retries=2)
+        run_setup(self.client, catalog)
+        self.time = _TestClockTime()
+        self.test_clock = self.client.v1.test_helpers.test_clocks.create(
+            {"frozen_time": int(self.time.frozen.timestamp()), "name": "contract suite"}
+        )
+        self.gateway = StripeGateway(self.client, catalog, self.time)
+        self._customers: dict[str, str] = {}
+        self._decline = False
+
+    def close(self) -> None:
+        self.client.v1.test_helpers.test_clocks.delete(self.test_clock.id)
+
+    def now(self) -> datetime:
+        return self.time.now()
+
+    def customer(self, account_id: str) -> str:
+        if account_id not in self._customers:
+            customer = self.client.v1.customers.create(
+                {"metadata": {"account_id": account_id}, "test_clock": self.test_clock.id},
+                {"idempotency_key": f"contract-customer:{account_id}"},
+            )
+            self._customers[account_id] = customer.id
+        return self._customers[account_id]
+
+    def pay_checkout(self, checkout_id: str, card: str = "visa") -> None:
+        pytest.skip("Stripe Checkout pages need a browser; covered by the double in CI")
+
+    def complete_setup(self, setup_id: str, card: str = "mastercard") -> None:
+        pytest.skip("Stripe Checkout pages need a browser; covered by the double in CI")
+
+    def _attach(self, customer: str, token: str) -> str:
+        pm = self.client.v1.payment_methods.attach(
+            token, {"customer": customer}, {"idempotency_key": f"attach:{uuid.uuid4().hex}"}
+        )
+        return pm.id
+
+    def subscribe(self, account_id: str, plan: str, interval: str = "month") -> GatewaySubscription:
+        customer = self.customer(account_id)
+        pm = self._attach(customer, "pm_card_visa")
+        price = self.gateway.prices.price_id(plan, Interval(interval))
+        assert price is not None
+        sub = self.client.v1.subscriptions.create(
+            {
+                "customer": customer,
+                "items": [{"price": price, "quantity": 1}],
+                "default_payment_method": pm,
+                "metadata": {"account_id": account_id},
+            },
+            {"idempotency_key": f"contract-subscribe:{account_id}"},
+        )
+        return self.gateway.get_subscription(sub.id)
+
+    def decline_next_payment(self) -> None:
+        # Cards that attach but fail every charge; made the default of every live subscription.
+        for customer in self._customers.values():
+            pm = self._attach(customer, "pm_card_chargeCustomerFail")
+            for sub in self.client.v1.subscriptions.list({"customer": customer}).data:
+                self.client.v1.subscriptions.update(
+                    sub.id,
+                    {"default_payment_method": pm},
+                    {"idempotency_key": f"decline:{sub.id}:{pm}"},
+                )
+
+    def advance_to(self, moment: datetime) -> None:
+        self.client.v1.test_helpers.test_clocks.advance(
+            self.test_clock.id,
+            {"frozen_time": int(moment.timestamp())},
+            {"idempotency_key": f"advance:{self.test_clock.id}:{int(moment.timestamp())}"},
+        )
+        deadline = time.monotonic() + 120
+        while time.monotonic() < deadline:
+            clock: Any = self.client.v1.test_helpers.test_clocks.retrieve(self.test_clock.id)
+            if clock.status == "ready":
+                self.time.frozen = moment
+                return
+            time.sleep(2)
+        raise TimeoutError("the Stripe test clock did not finish advancing")
+
+
+@pytest.fixture(
+    params=[
+        "fake",
+        "stripe",
+        pytest.param("stripe_live", marks=pytest.mark.stripe_live),
+    ]
+)
+def driver(request: pytest.FixtureRequest, catalog: Catalog) -> Iterator[Driver]:
+    """Each gateway in turn: the sandbox fake, Stripe via the local double, real Stripe test mode."""
+    clock = ControllableClock(START)
+    if request.param == "fake":
+        yield FakeDriver(catalog, clock)
+    elif request.param == "stripe":
+        double_driver = DoubleDriver(catalog, clock)
+        try:
+            yield double_driver
+        finally:
+            double_driver.double.stop()
+        # Anything the double refused is a request real Stripe would refuse too.
+        assert double_driver.double.violations == []
+    else:
+        key = os.environ.get(LIVE_KEY_VARIABLE)
+        if not key:
+            pytest.skip(
+                f"{LIVE_KEY_VARIABLE} is not set: the live Stripe test-mode suite is opt-in"
+            )
+        if not key.startswith(("sk_test_", "rk_test_")):
+            pytest.skip(f"{LIVE_KEY_VARIABLE} must be a test-mode key")
+        live = LiveDriver(catalog, key)
+        try:
+            yield live
+        finally:
+            live.close()

@@ -1,0 +1,380 @@
+"""The PaymentGateway port's promises, written once and kept by every gateway adapter."""
+
+from __future__ import annotations
+
+from datetime import timedelta
+
+import pytest
+
+from application.ports import CheckoutStatus, PortalFlow, UiMode
+from domain.errors import (
+    CheckoutNotFound,
+    InvoiceNotFound,
+    PaymentDeclined,
+    SubscriptionNotFound,
+)
+from domain.invoices import BillingReason, InvoiceStatus
+from domain.periods import add_months
+from domain.plans import Interval
+from domain.subscription import PaymentMethodSummary, PendingChange, Status
+from tests.contract.conftest import Driver, new_account
+
+HOUR = timedelta(hours=1)
+
+
+def test_a_customer_is_created_once_per_account_and_key(driver: Driver) -> None:
+    account = new_account()
+    first = driver.gateway.ensure_customer(account, idempotency_key=f"customer:{account}")
+    again = driver.gateway.ensure_customer(account, idempotency_key=f"customer:{account}")
+    other = new_account()
+    second = driver.gateway.ensure_customer(other, idempotency_key=f"customer:{other}")
+    assert first == again
+    assert second != first
+
+
+def test_a_hosted_checkout_gives_a_url_and_no_client_secret(driver: Driver) -> None:
+    account = new_account()
+    session = driver.gateway.start_checkout(
+        customer_ref=driver.customer(account),
+        account_id=account,
+        price=driver.catalog.price("starter", "month"),
+        success_url="https://app.example/done?session={CHECKOUT_SESSION_ID}",
+        cancel_url="https://app.example/billing",
+        ui_mode=UiMode.HOSTED,
+        idempotency_key=f"checkout:{account}:1",
+    )
+    assert session.url is not None and session.url.startswith("https://")
+    assert session.client_secret is None
+    outcome = driver.gateway.get_checkout(session.id)
+    assert outcome.status is CheckoutStatus.OPEN
+    assert outcome.subscription is None
+    assert outcome.account_id == account
+
+
+def test_an_embedded_checkout_gives_a_client_secret_and_no_url(driver: Driver) -> None:
+    account = new_account()
+    session = driver.gateway.start_checkout(
+        customer_ref=driver.customer(account),
+        account_id=account,
+        price=driver.catalog.price("growth", "year"),
+        success_url="https://app.example/done?session={CHECKOUT_SESSION_ID}",
+        cancel_url="https://app.example/billing",
+        ui_mode=UiMode.EMBEDDED,
+        idempotency_key=f"checkout:{account}:1",
+    )
+    assert session.client_secret
+    assert session.url is None
+
+
+def test_a_paid_checkout_becomes_an_active_subscription_for_the_account(driver: Driver) -> None:
+    account = new_account()
+    customer = driver.customer(account)
+    session = driver.gateway.start_checkout(
+        customer_ref=customer,
+        account_id=account,
+        price=driver.catalog.price("growth", "month"),
+        success_url="https://app.example/done?session={CHECKOUT_SESSION_ID}",
+        cancel_url="https://app.example/billing",
+        ui_mode=UiMode.HOSTED,
+        idempotency_key=f"checkout:{account}:1",
+    )
+    started = driver.now()
+    driver.pay_checkout(session.id, card="visa")
+
+    outcome = driver.gateway.get_checkout(session.id)
+
+    assert outcome.status is CheckoutStatus.COMPLETE
+    assert (outcome.account_id, outcome.customer_ref) == (account, customer)
+    view = outcome.subscription
+    assert view is not None
+    assert (view.plan_id, view.interval, view.status) == ("growth", Interval.MONTH, Status.ACTIVE)
+    assert view.customer_ref == customer
+    assert view.current_period_start == started
+    assert view.current_period_end == add_months(started, 1)
+    assert view.payment_method == PaymentMethodSummary("visa", "4242")
+    assert not view.cancel_at_period_end and view.pending_change is None
+    assert driver.gateway.get_subscription(view.subscription_ref) == view
+    listed = driver.gateway.list_subscriptions(customer)
+    assert [s.subscription_ref for s in listed] == [view.subscription_ref]
+
+
+def test_an_upgrade_charges_what_the_preview_showed_and_switches_the_plan_now(
+    driver: Driver,
+) -> None:
+    sub = driver.subscribe(new_account(), "starter")
+    driver.advance_to(sub.current_period_start + timedelta(days=10))
+    at = driver.now()
+    target = driver.catalog.price("growth", "month")
+
+    quoted = driver.gateway.preview_plan_change(
+        subscription_ref=sub.subscription_ref, target=target, proration_at=at
+    )
+    view = driver.gateway.upgrade(
+        subscription_ref=sub.subscription_ref,
+        target=target,
+        proration_at=at,
+        idempotency_key="plan-change:1",
+    )
+
+    assert 0 < quoted.amount < target.amount.amount
+    assert (view.plan_id, view.interval, view.status) == ("growth", Interval.MONTH, Status.ACTIVE)
+    assert view.current_period_end == sub.current_period_end
+    newest = driver.gateway.list_invoices(
+        customer_ref=sub.customer_ref, limit=1, starting_after=None
+    )
+    charge = newest.items[0]
+    assert charge.billing_reason is BillingReason.SUBSCRIPTION_UPDATE
+    assert charge.status is InvoiceStatus.PAID
+    assert charge.amount_paid == quoted
+    assert driver.gateway.get_subscription(sub.subscription_ref).plan_id == "growth"
+
+
+def test_a_declined_upgrade_raises_payment_declined_and_keeps_the_plan(driver: Driver) -> None:
+    sub = driver.subscribe(new_account(), "starter")
+    driver.advance_to(sub.current_period_start + timedelta(days=3))
+    driver.decline_next_payment()
+
+    with pytest.raises(PaymentDeclined):
+        driver.gateway.upgrade(
+            subscription_ref=sub.subscription_ref,
+            target=driver.catalog.price("business", "month"),
+            proration_at=driver.now(),
+            idempotency_key="plan-change:declined",
+        )
+
+    after = driver.gateway.get_subscription(sub.subscription_ref)
+    assert (after.plan_id, after.interval) == ("starter", Interval.MONTH)
+    assert after.status is Status.ACTIVE
+
+
+def test_a_downgrade_waits_for_the_period_end_and_then_applies(driver: Driver) -> None:
+    sub = driver.subscribe(new_account(), "business")
+    driver.advance_to(sub.current_period_start + timedelta(days=5))
+    invoices_before = driver.gateway.list_invoices(
+        customer_ref=sub.customer_ref, limit=10, starting_after=None
+    ).items
+
+    view = driver.gateway.schedule_downgrade(
+        subscription_ref=sub.subscription_ref,
+        target=driver.catalog.price("starter", "month"),
+        idempotency_key="plan-change:down",
+    )
+
+    assert view.plan_id == "business"
+    assert view.pending_change == PendingChange("starter", Interval.MONTH, sub.current_period_end)
+    assert (
+        driver.gateway.get_subscription(sub.subscription_ref).pending_change == view.pending_change
+    )
+    invoices_now = driver.gateway.list_invoices(
+        customer_ref=sub.customer_ref, limit=10, starting_after=None
+    ).items
+    assert invoices_now == invoices_before  # nothing is charged now
+
+    driver.advance_to(sub.current_period_end + HOUR)
+    renewed = driver.gateway.get_subscription(sub.subscription_ref)
+    assert (renewed.plan_id, renewed.pending_change) == ("starter", None)
+    assert renewed.current_period_start == sub.current_period_end
+    newest = driver.gateway.list_invoices(
+        customer_ref=sub.customer_ref, limit=1, starting_after=None
+    )
+    assert newest.items[0].billing_reason is BillingReason.SUBSCRIPTION_CYCLE
+    assert newest.items[0].amount_paid == driver.catalog.price("starter", "month").amount
+
+
+def test_a_second_downgrade_replaces_the_first(driver: Driver) -> None:
+    sub = driver.subscribe(new_account(), "business")
+    driver.gateway.schedule_downgrade(
+        subscription_ref=sub.subscription_ref,
+        target=driver.catalog.price("growth", "month"),
+        idempotency_key="plan-change:down-1",
+    )
+    view = driver.gateway.schedule_downgrade(
+        subscription_ref=sub.subscription_ref,
+        target=driver.catalog.price("starter", "month"),
+        idempotency_key="plan-change:down-2",
+    )
+    assert view.pending_change == PendingChange("starter", Interval.MONTH, sub.current_period_end)
+
+
+def test_a_withdrawn_downgrade_renews_on_the_current_plan(driver: Driver) -> None:
+    sub = driver.subscribe(new_account(), "growth")
+    driver.gateway.schedule_downgrade(
+        subscription_ref=sub.subscription_ref,
+        target=driver.catalog.price("starter", "month"),
+        idempotency_key="plan-change:down",
+    )
+
+    view = driver.gateway.withdraw_scheduled_change(
+        subscription_ref=sub.subscription_ref, idempotency_key="withdraw:1"
+    )
+
+    assert (view.plan_id, view.pending_change) == ("growth", None)
+    driver.advance_to(sub.current_period_end + HOUR)
+    renewed = driver.gateway.get_subscription(sub.subscription_ref)
+    assert (renewed.plan_id, renewed.status) == ("growth", Status.ACTIVE)
+    assert renewed.current_period_start == sub.current_period_end
+
+
+def test_an_upgrade_drops_a_scheduled_downgrade_first(driver: Driver) -> None:
+    sub = driver.subscribe(new_account(), "growth")
+    driver.gateway.schedule_downgrade(
+        subscription_ref=sub.subscription_ref,
+        target=driver.catalog.price("starter", "month"),
+        idempotency_key="plan-change:down",
+    )
+    view = driver.gateway.upgrade(
+        subscription_ref=sub.subscription_ref,
+        target=driver.catalog.price("business", "month"),
+        proration_at=driver.now(),
+        idempotency_key="plan-change:up",
+    )
+    assert (view.plan_id, view.pending_change) == ("business", None)
+    driver.advance_to(sub.current_period_end + HOUR)
+    assert driver.gateway.get_subscription(sub.subscription_ref).plan_id == "business"
+
+
+def test_cancel_at_period_end_keeps_the_subscription_until_the_end_then_ends_it(
+    driver: Driver,
+) -> None:
+    sub = driver.subscribe(new_account(), "growth")
+    driver.gateway.schedule_downgrade(
+        subscription_ref=sub.subscription_ref,
+        target=driver.catalog.price("starter", "month"),
+        idempotency_key="plan-change:down",
+    )
+
+    view = driver.gateway.cancel_at_period_end(
+        subscription_ref=sub.subscription_ref, idempotency_key="cancel:1"
+    )
+
+    assert view.cancel_at_period_end
+    assert view.pending_change is None  # the cancellation supersedes the scheduled downgrade
+    assert (view.status, view.plan_id) == (Status.ACTIVE, "growth")
+    driver.advance_to(sub.current_period_end + HOUR)
+    ended = driver.gateway.get_subscription(sub.subscription_ref)
+    assert ended.status is Status.CANCELED
+    assert ended.ended_at == sub.current_period_end
+
+
+def test_resume_before_the_period_end_undoes_the_cancellation(driver: Driver) -> None:
+    sub = driver.subscribe(new_account(), "starter")
+    driver.gateway.cancel_at_period_end(
+        subscription_ref=sub.subscription_ref, idempotency_key="c:1"
+    )
+
+    view = driver.gateway.resume(subscription_ref=sub.subscription_ref, idempotency_key="r:1")
+
+    assert not view.cancel_at_period_end
+    driver.advance_to(sub.current_period_end + HOUR)
+    renewed = driver.gateway.get_subscription(sub.subscription_ref)
+    assert renewed.status is Status.ACTIVE
+    assert renewed.current_period_start == sub.current_period_end
+
+
+def test_a_completed_payment_method_setup_becomes_the_default_for_the_next_charge(
+    driver: Driver,
+) -> None:
+    sub = driver.subscribe(new_account(), "starter")
+    setup = driver.gateway.start_payment_method_setup(
+        customer_ref=sub.customer_ref,
+        success_url="https://app.example/billing/card?setup={CHECKOUT_SESSION_ID}",
+        cancel_url="https://app.example/billing",
+        idempotency_key="setup:1",
+    )
+    assert setup.url or setup.client_secret
+    assert driver.gateway.complete_payment_method_setup(setup.id, idempotency_key="sc:0") is None
+
+    driver.complete_setup(setup.id, card="mastercard")
+    summary = driver.gateway.complete_payment_method_setup(setup.id, idempotency_key="sc:1")
+
+    assert summary == PaymentMethodSummary("mastercard", "4444")
+    assert driver.gateway.get_subscription(sub.subscription_ref).payment_method == summary
+    driver.advance_to(sub.current_period_end + HOUR)
+    assert driver.gateway.get_subscription(sub.subscription_ref).status is Status.ACTIVE
+
+
+def test_invoices_are_listed_newest_first_in_pages_and_each_can_be_fetched(
+    driver: Driver,
+) -> None:
+    sub = driver.subscribe(new_account(), "starter")
+    driver.advance_to(sub.current_period_start + timedelta(days=2))
+    driver.gateway.upgrade(
+        subscription_ref=sub.subscription_ref,
+        target=driver.catalog.price("growth", "month"),
+        proration_at=driver.now(),
+        idempotency_key="plan-change:up",
+    )
+    driver.advance_to(sub.current_period_end + HOUR)
+
+    first = driver.gateway.list_invoices(
+        customer_ref=sub.customer_ref, limit=2, starting_after=None
+    )
+    rest = driver.gateway.list_invoices(
+        customer_ref=sub.customer_ref, limit=2, starting_after=first.items[-1].id
+    )
+
+    assert first.has_more and not rest.has_more
+    reasons = [i.billing_reason for i in (*first.items, *rest.items)]
+    assert reasons == [
+        BillingReason.SUBSCRIPTION_CYCLE,
+        BillingReason.SUBSCRIPTION_UPDATE,
+        BillingReason.SUBSCRIPTION_CREATE,
+    ]
+    created = [i.created for i in (*first.items, *rest.items)]
+    assert created == sorted(created, reverse=True)
+    for invoice in (*first.items, *rest.items):
+        assert invoice.subscription_ref == sub.subscription_ref
+        assert invoice.pdf_url and invoice.hosted_url
+        assert driver.gateway.get_invoice(invoice.id) == invoice
+
+
+def test_unknown_ids_raise_the_domain_not_found_errors(driver: Driver) -> None:
+    with pytest.raises(SubscriptionNotFound):
+        driver.gateway.get_subscription("sub_doesnotexist0000")
+    with pytest.raises(InvoiceNotFound):
+        driver.gateway.get_invoice("in_doesnotexist0000")
+    with pytest.raises(CheckoutNotFound):
+        driver.gateway.get_checkout("cs_test_doesnotexist0000")
+
+
+def test_retrying_a_change_with_the_same_key_changes_nothing_twice(driver: Driver) -> None:
+    sub = driver.subscribe(new_account(), "starter")
+    driver.advance_to(sub.current_period_start + timedelta(days=4))
+    at = driver.now()
+    target = driver.catalog.price("growth", "month")
+
+    first = driver.gateway.upgrade(
+        subscription_ref=sub.subscription_ref, target=target, proration_at=at, idempotency_key="k:1"
+    )
+    again = driver.gateway.upgrade(
+        subscription_ref=sub.subscription_ref, target=target, proration_at=at, idempotency_key="k:1"
+    )
+
+    assert (again.plan_id, again.interval) == (first.plan_id, first.interval)
+    invoices = driver.gateway.list_invoices(
+        customer_ref=sub.customer_ref, limit=10, starting_after=None
+    )
+    updates = [i for i in invoices.items if i.billing_reason is BillingReason.SUBSCRIPTION_UPDATE]
+    assert len(updates) == 1  # charged once
+    cancel = driver.gateway.cancel_at_period_end(
+        subscription_ref=sub.subscription_ref, idempotency_key="k:2"
+    )
+    assert (
+        driver.gateway.cancel_at_period_end(
+            subscription_ref=sub.subscription_ref, idempotency_key="k:2"
+        ).cancel_at_period_end
+        == cancel.cancel_at_period_end
+    )
+
+
+def test_a_portal_session_is_opened_for_each_deep_link(driver: Driver) -> None:
+    sub = driver.subscribe(new_account(), "starter")
+    for n, flow in enumerate([None, *PortalFlow]):
+        session = driver.gateway.open_portal(
+            customer_ref=sub.customer_ref,
+            return_url="https://app.example/billing",
+            flow=flow,
+            subscription_ref=sub.subscription_ref,
+            idempotency_key=f"portal:{n}",
+        )
+        assert session.id and session.url.startswith("https://")
