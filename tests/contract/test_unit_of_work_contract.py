@@ -341,6 +341,16 @@ def test_an_account_has_one_customer_and_a_customer_one_account(uow: Factory) ->
         assert u.customers.get("acct_nobody") is None
 
 
+def test_every_linked_account_is_listed_in_a_stable_order(uow: Factory) -> None:
+    with uow() as u:
+        assert list(u.customers.accounts()) == []
+        for account in ("acct_b", "acct_B", "acct_a", "acct-c"):
+            u.customers.add(account, f"cus_{account}")
+        u.commit()
+    with uow() as u:
+        assert list(u.customers.accounts()) == ["acct-c", "acct_B", "acct_a", "acct_b"]
+
+
 def test_adding_a_subscription_links_an_unlinked_account_to_its_customer(uow: Factory) -> None:
     add(uow, subscription())
     with uow() as u:

@@ -71,8 +71,12 @@ class SqlInbox:
 
     def add(self, event: InboxEvent) -> bool:
         insert = postgresql.insert if self._conn.dialect.name == "postgresql" else sqlite.insert
-        stmt = insert(t).values(**inbox_event_to_row(event))
-        stmt = stmt.on_conflict_do_nothing(index_elements=[t.c.event_id]).returning(t.c.id)
+        stmt = (
+            insert(t)
+            .values(**inbox_event_to_row(event))
+            .on_conflict_do_nothing(index_elements=[t.c.event_id])
+            .returning(t.c.id)
+        )
         # rowcount is unreliable with RETURNING (PostgreSQL); a returned id means stored.
         return self._conn.execute(stmt).first() is not None
 

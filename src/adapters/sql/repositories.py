@@ -73,6 +73,10 @@ class SqlCustomers:
             sa.select(accounts.c.account_id).where(accounts.c.customer_ref == customer_ref)
         )
 
+    def accounts(self) -> Sequence[str]:
+        # Sorted in Python: PostgreSQL's collation may order ids differently from code points.
+        return sorted(self._conn.scalars(sa.select(accounts.c.account_id)))
+
     def add(self, account_id: str, customer_ref: str) -> None:
         existing = self.get(account_id)
         if existing == customer_ref:
