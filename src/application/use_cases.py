@@ -678,21 +678,35 @@ class ApplyGatewayEvent:
                 return sub.account_id
         return event.account_id
 
-    def _view_for(self, uow: UnitOfWork, event: GatewayEvent) -> GatewaySubscription | None:
-        """The view to apply, re-read from the gateway when the event alone cannot be trusted."""
+    def _view_for(self, event: GatewayEvent) -> GatewaySubscription | None:
+        """The view to apply, re-read from the gateway when the event alone cannot be trusted.
+
+        Reads in its own short transaction and calls the gateway with none open.
+        """
         view = event.subscription
-        if event.kind in (GatewayEventKind.SCHEDULE_CHANGED, GatewayEventKind.CHECKOUT_COMPLETED):
-            if view is None and event.subscription_ref is not None:
-                return self.gateway.get_subscription(event.subscription_ref)
-            return view
         if view is None:
-            return None
-        held = uow.subscriptions.by_gateway_ref(view.subscription_ref)
+            if event.subscription_ref is None:
+                return None
+            return self.gateway.get_subscription(event.subscription_ref)
+        if event.kind is GatewayEventKind.SCHEDULE_CHANGED:
+            return self.gateway.get_subscription(view.subscription_ref)
+        with self.uow() as uow:
+            held = uow.subscriptions.by_gateway_ref(view.subscription_ref)
         if held is not None and held.synced_at == view.as_of and _differs(held, view):
+            # Two events of one second: their order is unknown, so ask the gateway.
             return self.gateway.get_subscription(view.subscription_ref)
         return view
 
     def _apply(self, account_id: str, event: GatewayEvent, within: Within | None) -> ApplyOutcome:
+        # Gateway reads happen first, with no transaction open (no lock across the network).
+        view: GatewaySubscription | None = None
+        summary = event.payment_method
+        if event.kind in _SUBSCRIPTION_KINDS:
+            view = self._view_for(event)
+        elif event.kind is GatewayEventKind.SETUP_COMPLETED and event.checkout_id:
+            summary = self.gateway.complete_payment_method_setup(
+                event.checkout_id, idempotency_key=f"setup-complete:{event.checkout_id}"
+            )
         now = now_from(self.clock)
         inputs = {"event_id": event.id, "type": event.gateway_type}
         action = f"gateway_event.{event.kind.value}"
@@ -702,30 +716,14 @@ class ApplyGatewayEvent:
                 _link(uow, account_id, ref)
             sub: Subscription | None = None
             outcome = ApplyOutcome.APPLIED
-            if event.kind in (
-                GatewayEventKind.SUBSCRIPTION_CHANGED,
-                GatewayEventKind.SCHEDULE_CHANGED,
-                GatewayEventKind.CHECKOUT_COMPLETED,
-            ):
-                view = self._view_for(uow, event)
-                if view is None:
-                    outcome = ApplyOutcome.IGNORED
-                else:
-                    sub, changed = upsert_view(uow, account_id, view)
-                    outcome = ApplyOutcome.APPLIED if changed else ApplyOutcome.STALE
+            if view is not None:
+                sub, changed = upsert_view(uow, account_id, view)
+                outcome = ApplyOutcome.APPLIED if changed else ApplyOutcome.STALE
             elif event.kind is GatewayEventKind.INVOICE_CHANGED and event.invoice is not None:
                 uow.invoices.upsert(account_id, event.invoice)
-            elif event.kind is GatewayEventKind.PAYMENT_METHOD_CHANGED and event.payment_method:
+            elif summary is not None and event.kind in _PAYMENT_METHOD_KINDS:
                 sub = uow.subscriptions.for_account(account_id)
                 if sub is not None and sub.status.is_live:
-                    sub.update_payment_method(event.payment_method, event.created)
-                    uow.subscriptions.save(sub)
-            elif event.kind is GatewayEventKind.SETUP_COMPLETED and event.checkout_id:
-                summary = self.gateway.complete_payment_method_setup(
-                    event.checkout_id, idempotency_key=f"setup-complete:{event.checkout_id}"
-                )
-                sub = uow.subscriptions.for_account(account_id)
-                if summary is not None and sub is not None and sub.status.is_live:
                     sub.update_payment_method(summary, event.created)
                     uow.subscriptions.save(sub)
             else:
@@ -735,6 +733,14 @@ class ApplyGatewayEvent:
                 within(uow, outcome)
             uow.commit()
         return outcome
+
+
+_SUBSCRIPTION_KINDS = (
+    GatewayEventKind.SUBSCRIPTION_CHANGED,
+    GatewayEventKind.SCHEDULE_CHANGED,
+    GatewayEventKind.CHECKOUT_COMPLETED,
+)
+_PAYMENT_METHOD_KINDS = (GatewayEventKind.PAYMENT_METHOD_CHANGED, GatewayEventKind.SETUP_COMPLETED)
 
 
 def _differs(sub: Subscription, view: GatewaySubscription) -> bool:
