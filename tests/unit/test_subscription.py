@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from datetime import UTC, datetime, timedelta
+from typing import Any
 
 import attrs
 import pytest
@@ -33,7 +34,7 @@ MID = datetime(2026, 3, 16, 9, 0, tzinfo=UTC)
 VISA = PaymentMethodSummary("visa", "4242")
 
 
-def view(**changes: object) -> GatewaySubscription:
+def view(**changes: Any) -> GatewaySubscription:
     base = GatewaySubscription(
         customer_ref="cus_ada",
         subscription_ref="sub_ada",
