@@ -8,7 +8,6 @@ from datetime import datetime
 from typing import Any
 
 import attrs
-import stripe
 from stripe.params import (
     CustomerUpdateParams,
     InvoiceListParams,
@@ -18,6 +17,7 @@ from stripe.params import (
 from stripe.params.billing_portal import SessionCreateParams as PortalSessionCreateParams
 from stripe.params.checkout import SessionCreateParams as CheckoutSessionCreateParams
 
+import stripe
 from adapters.stripe import translate as tr
 from application.ports import (
     CheckoutOutcome,
@@ -310,17 +310,23 @@ class StripeGateway:
     ) -> Money:
         sub = self._read_subscription(subscription_ref)
         item = tr.first_item(sub)
+        current, price_id = tr.ref(item["price"]), self._price_id(target)
+        at = int(proration_at.timestamp())
+        # A preview changes nothing, but it is a POST: its key names everything the quote
+        # depends on, so a replay can only return the same quote.
+        key = f"preview:{subscription_ref}:{item['id']}:{current}:{price_id}:{at}"
         with tr.translated():
             preview = self._client.v1.invoices.create_preview(
                 {
                     "customer": tr.ref(sub.get("customer")) or "",
                     "subscription": subscription_ref,
                     "subscription_details": {
-                        "items": [{"id": str(item["id"]), "price": self._price_id(target)}],
+                        "items": [{"id": str(item["id"]), "price": price_id}],
                         "proration_behavior": "always_invoice",
-                        "proration_date": int(proration_at.timestamp()),
+                        "proration_date": at,
                     },
-                }
+                },
+                {"idempotency_key": key},
             )
         return tr.money(preview.amount_due, preview.currency)
 

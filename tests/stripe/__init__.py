@@ -1,0 +1,1 @@
+"""Tests of the Stripe adapter that only it has: request log, error translation, webhooks, setup."""
