@@ -30,7 +30,7 @@ class Money:
         """`Money.of("49.00", "USD")`: parse a decimal string of major units exactly."""
         text = str(major).strip()
         negative = text.startswith("-")
-        whole, _, frac = text.lstrip("+-").partition(".")
+        whole, _, frac = (text[1:] if text[:1] in "+-" else text).partition(".")
         if len(frac) > 2 or not whole.isdigit() or (frac and not frac.isdigit()):
             raise ValueError(f"not an amount with at most two decimals: {major!r}")
         cents = int(whole) * 100 + int((frac or "0").ljust(2, "0"))
