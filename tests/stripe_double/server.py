@@ -14,22 +14,20 @@ from typing import Any
 from urllib.parse import urlsplit
 
 import attrs
-import stripe
 import stripe.params as p
 import stripe.params.billing_portal as bp
 import stripe.params.checkout as co
 
+import stripe
 from adapters.fake.clock import ControllableClock
 from domain.plans import Catalog
 from tests.stripe_double.fixtures import resource
 from tests.stripe_double.params import check, decode_form
 from tests.stripe_double.state import ApiError, Obj, StripeState
 
-# stripe-python adds a random uuid4 Idempotency-Key to every POST that has none; a request
-# carrying one was sent without a key derived from our command.
-SDK_GENERATED_KEY = re.compile(
-    r"^[0-9a-f]{8}-[0-9a-f]{4}-4[0-9a-f]{3}-[89ab][0-9a-f]{3}-[0-9a-f]{12}$"
-)
+# stripe-python adds a random key in UUID layout (8-4-4-4-12 hex) to every POST that has none;
+# a request carrying one was sent without a key derived from our command.
+SDK_GENERATED_KEY = re.compile(r"^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$")
 TEST_KEY = "sk_test_double_0000000000000000"
 
 
