@@ -63,6 +63,9 @@ def validation_error(_: Request[Any, Any, Any], error: ValidationException) -> R
 def http_error(_: Request[Any, Any, Any], error: HTTPException) -> Response[ErrorBody]:
     """Litestar's routing errors (404 no route, 405 method) in the same body shape."""
     status = error.status_code
+    if status == 400:
+        # Malformed bodies (bad JSON) are invalid requests; 400 is kept for card data alone.
+        return error_response(422, "request.invalid", str(error.detail))
     code = {404: "route.not_found", 405: "route.method_not_allowed"}.get(status, f"http.{status}")
     return error_response(status, code, str(error.detail), **(error.headers or {}))
 

@@ -1,0 +1,111 @@
+"""One exception handler: domain errors by kind to 401/402/404/409/422/503, always {code, detail}."""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+
+import pytest
+from litestar.testing import TestClient
+
+from adapters.fake.gateway import FakeGateway
+from adapters.http.errors import STATUS_BY_KIND
+from domain import errors
+from tests.http.conftest import bearer
+
+H = bearer("acct_err")
+
+
+def test_every_error_kind_has_a_status() -> None:
+    assert set(STATUS_BY_KIND) == set(errors.ErrorKind)
+
+
+def test_a_declined_upgrade_is_402_and_changes_nothing(
+    client: TestClient, subscribed: Callable[..., str], fake: FakeGateway
+) -> None:
+    subscribed("acct_err", "starter", "month")
+    fake.decline_next_payment()
+    response = client.post(
+        "/billing/subscription/change", headers=H, json={"plan": "business", "interval": "month"}
+    )
+    assert response.status_code == 402
+    assert response.json() == {
+        "code": "payment.declined",
+        "detail": "The payment was declined; nothing was changed.",
+    }
+    assert client.get("/billing/subscription", headers=H).json()["plan"] == "starter"
+
+
+def test_a_gateway_outage_is_503(client: TestClient, fake: FakeGateway) -> None:
+    fake.fail_next_call()
+    response = client.post(
+        "/billing/checkout", headers=H, json={"plan": "growth", "interval": "month"}
+    )
+    assert response.status_code == 503
+    assert response.json()["code"] == "gateway.unavailable"
+
+
+def test_a_rule_conflict_is_409(client: TestClient, subscribed: Callable[..., str]) -> None:
+    subscribed("acct_err")
+    client.post("/billing/subscription/cancel", headers=H)
+    again = client.post("/billing/subscription/cancel", headers=H)
+    assert again.status_code == 409
+    assert again.json()["code"] == "subscription.already_canceling"
+    second = client.post(
+        "/billing/checkout", headers=H, json={"plan": "growth", "interval": "month"}
+    )
+    assert second.status_code == 409
+    assert second.json()["code"] == "subscription.already_active"
+
+
+def test_portal_before_any_checkout_is_404(client: TestClient) -> None:
+    response = client.post("/billing/portal", headers=H, json={})
+    assert response.status_code == 404
+    assert response.json()["code"] == "customer.not_found"
+
+
+@pytest.mark.parametrize(
+    ("body", "code"),
+    [
+        ('{"plan": "growth"}', "request.invalid"),
+        ('{"plan": "growth", "interval": "week"}', "request.invalid"),
+        ('{"plan": "growth", "interval": "month", "extra": 1}', "request.invalid"),
+        ('{"plan": 5, "interval": "month"}', "request.invalid"),
+        ("not json", "request.invalid"),
+        ("[]", "request.invalid"),
+        ('{"plan": "platinum", "interval": "month"}', "plan.unknown"),
+        ('{"plan": "growth", "interval": "month", "return_url": "javascript:alert(1)"}', "request.invalid"),
+    ],
+)
+def test_an_invalid_request_is_422_with_a_code(client: TestClient, body: str, code: str) -> None:
+    response = client.post(
+        "/billing/checkout", headers={**H, "Content-Type": "application/json"}, content=body
+    )
+    assert response.status_code == 422
+    assert response.json()["code"] == code
+    assert response.json()["detail"]
+
+
+@pytest.mark.parametrize(
+    "query", ["limit=0", "limit=101", "limit=ten", "starting_after=in_nope"]
+)
+def test_bad_invoice_paging_is_a_client_error(client: TestClient, query: str) -> None:
+    response = client.get(f"/billing/invoices?{query}", headers=H)
+    assert response.status_code in (404, 422)
+    assert set(response.json()) == {"code", "detail"}
+
+
+def test_an_unknown_route_and_method_use_the_same_body_shape(client: TestClient) -> None:
+    missing = client.get("/billing/nothing-here", headers=H)
+    assert missing.status_code == 404
+    assert missing.json()["code"] == "route.not_found"
+    wrong = client.put("/billing/plans", headers=H)
+    assert wrong.status_code == 405
+    assert wrong.json()["code"] == "route.method_not_allowed"
+
+
+def test_a_bad_idempotency_key_is_422(client: TestClient) -> None:
+    response = client.post(
+        "/billing/subscription/cancel", headers={**H, "Idempotency-Key": "bad key!"}
+    )
+    assert response.status_code == 422
+    assert response.json()["code"] == "request.invalid"
