@@ -15,7 +15,13 @@ from tests.http.conftest import bearer
 
 H = bearer("acct_guard")
 CARD = "4242424242424242"
-SPELLINGS = [CARD, "4242 4242 4242 4242", "4242-4242-4242-4242", "378282246310005", "6011 1111 1111 1117"]
+SPELLINGS = [
+    CARD,
+    "4242 4242 4242 4242",
+    "4242-4242-4242-4242",
+    "378282246310005",
+    "6011 1111 1111 1117",
+]
 
 
 @pytest.mark.parametrize(

@@ -73,7 +73,10 @@ def test_portal_before_any_checkout_is_404(client: TestClient) -> None:
         ("not json", "request.invalid"),
         ("[]", "request.invalid"),
         ('{"plan": "platinum", "interval": "month"}', "plan.unknown"),
-        ('{"plan": "growth", "interval": "month", "return_url": "javascript:alert(1)"}', "request.invalid"),
+        (
+            '{"plan": "growth", "interval": "month", "return_url": "javascript:alert(1)"}',
+            "request.invalid",
+        ),
     ],
 )
 def test_an_invalid_request_is_422_with_a_code(client: TestClient, body: str, code: str) -> None:
@@ -85,9 +88,7 @@ def test_an_invalid_request_is_422_with_a_code(client: TestClient, body: str, co
     assert response.json()["detail"]
 
 
-@pytest.mark.parametrize(
-    "query", ["limit=0", "limit=101", "limit=ten", "starting_after=in_nope"]
-)
+@pytest.mark.parametrize("query", ["limit=0", "limit=101", "limit=ten", "starting_after=in_nope"])
 def test_bad_invoice_paging_is_a_client_error(client: TestClient, query: str) -> None:
     response = client.get(f"/billing/invoices?{query}", headers=H)
     assert response.status_code in (404, 422)

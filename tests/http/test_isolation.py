@@ -71,9 +71,7 @@ def _call(
     path = path.format(**ids)
     if isinstance(body, dict):
         body = {k: v.format(**ids) if isinstance(v, str) else v for k, v in body.items()}
-    return client.request(
-        method, path, headers=bearer(account), json=body, follow_redirects=False
-    )
+    return client.request(method, path, headers=bearer(account), json=body, follow_redirects=False)
 
 
 def _ids(route: tuple[str, str, Any]) -> str:
