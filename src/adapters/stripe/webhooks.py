@@ -1,0 +1,204 @@
+"""Stripe webhooks: signature verification on the raw body, and events in the core's terms."""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Mapping, Sequence
+from typing import Any
+
+import stripe
+from adapters.stripe import translate as tr
+from application.ports import GatewayEvent, GatewayEventKind
+
+# The event types INTEGRATION.md lists; everything else is acknowledged and ignored.
+SUBSCRIPTION_EVENTS = frozenset(
+    {
+        "customer.subscription.created",
+        "customer.subscription.updated",
+        "customer.subscription.deleted",
+        "customer.subscription.pending_update_applied",
+        "customer.subscription.pending_update_expired",
+    }
+)
+SCHEDULE_EVENTS = frozenset(
+    {
+        "subscription_schedule.created",
+        "subscription_schedule.updated",
+        "subscription_schedule.released",
+        "subscription_schedule.canceled",
+        "subscription_schedule.completed",
+    }
+)
+INVOICE_EVENTS = frozenset(
+    {
+        "invoice.paid",
+        "invoice.payment_failed",
+        "invoice.payment_action_required",
+        "invoice.finalized",
+    }
+)
+PAYMENT_METHOD_EVENTS = frozenset(
+    {"customer.updated", "payment_method.attached", "payment_method.automatically_updated"}
+)
+ENABLED_EVENTS: tuple[str, ...] = (
+    "checkout.session.completed",
+    *sorted(SUBSCRIPTION_EVENTS),
+    *sorted(SCHEDULE_EVENTS),
+    *sorted(INVOICE_EVENTS),
+    *sorted(PAYMENT_METHOD_EVENTS),
+)
+
+
+class InvalidWebhook(Exception):
+    """A delivery that must be refused (400) and change nothing. `reason_code` says why."""
+
+    MISSING_SIGNATURE = "missing_signature"
+    MALFORMED_SIGNATURE = "malformed_signature"
+    BAD_SIGNATURE = "bad_signature"
+    STALE_TIMESTAMP = "stale_timestamp"
+    MALFORMED_BODY = "malformed_body"
+
+    def __init__(self, reason_code: str) -> None:
+        super().__init__(reason_code)
+        self.reason_code = reason_code
+
+
+class StripeWebhookVerifier:
+    """Checks `Stripe-Signature` (HMAC-SHA256 of `t.body`) against any of several secrets.
+
+    Several secrets let an endpoint secret be rotated without refusing deliveries signed with
+    the old one in between. Verification uses stripe-python's `WebhookSignature`.
+    """
+
+    def __init__(self, secrets: Sequence[str], tolerance: int = 300) -> None:
+        self._secrets = tuple(s for s in secrets if s)
+        if not self._secrets:
+            raise ValueError("at least one webhook signing secret is needed")
+        self._tolerance = tolerance
+
+    def verify(self, raw_body: bytes, signature_header: str | None) -> dict[str, Any]:
+        """The event as a dict, or `InvalidWebhook` with the reason; secrets never in messages."""
+        if not signature_header:
+            raise InvalidWebhook(InvalidWebhook.MISSING_SIGNATURE)
+        if not _well_formed(signature_header):
+            raise InvalidWebhook(InvalidWebhook.MALFORMED_SIGNATURE)
+        try:
+            payload = raw_body.decode("utf-8")
+        except UnicodeDecodeError:
+            raise InvalidWebhook(InvalidWebhook.MALFORMED_BODY) from None
+        secret = self._signing_secret(payload, signature_header)
+        try:
+            stripe.WebhookSignature.verify_header(
+                payload, signature_header, secret, tolerance=self._tolerance
+            )
+        except stripe.SignatureVerificationError:
+            raise InvalidWebhook(InvalidWebhook.STALE_TIMESTAMP) from None
+        try:
+            event = json.loads(payload)
+        except ValueError:
+            raise InvalidWebhook(InvalidWebhook.MALFORMED_BODY) from None
+        if not _is_event(event):
+            raise InvalidWebhook(InvalidWebhook.MALFORMED_BODY)
+        result: dict[str, Any] = event
+        return result
+
+    def _signing_secret(self, payload: str, header: str) -> str:
+        """The secret that signed the payload (ignoring its age), else `bad_signature`."""
+        for secret in self._secrets:
+            try:
+                stripe.WebhookSignature.verify_header(payload, header, secret, tolerance=None)
+            except stripe.SignatureVerificationError:
+                continue
+            return secret
+        raise InvalidWebhook(InvalidWebhook.BAD_SIGNATURE)
+
+
+def _well_formed(header: str) -> bool:
+    parts = [part.split("=", 1) for part in header.split(",")]
+    if any(len(part) != 2 for part in parts):
+        return False
+    stamps = [value for key, value in parts if key.strip() == "t"]
+    signatures = [value for key, value in parts if key.strip() == "v1"]
+    return len(stamps) == 1 and stamps[0].isdigit() and bool(signatures)
+
+
+def _is_event(value: object) -> bool:
+    if not isinstance(value, dict) or value.get("object") != "event":
+        return False
+    data = value.get("data")
+    return (
+        isinstance(value.get("id"), str)
+        and isinstance(value.get("type"), str)
+        and isinstance(value.get("created"), int)
+        and isinstance(data, dict)
+        and isinstance(data.get("object"), dict)
+    )
+
+
+def translate_event(event: Mapping[str, Any], prices: tr.PriceMap) -> GatewayEvent:
+    """A verified Stripe event as the core's `GatewayEvent`. Pure: reads nothing over the network.
+
+    A subscription event whose subscription has a schedule attached cannot say what the
+    schedule will change (events never expand it), so it becomes `SCHEDULE_CHANGED`, which
+    makes the core re-read the subscription instead of wiping its pending change.
+    """
+    kind, obj = str(event["type"]), event["data"]["object"]
+    base: dict[str, Any] = {
+        "id": str(event["id"]),
+        "gateway_type": kind,
+        "created": tr.ts(event["created"]),
+        "customer_ref": tr.ref(obj.get("customer")),
+    }
+    if kind in SUBSCRIPTION_EVENTS:
+        ref = str(obj["id"])
+        if obj.get("schedule") is not None and tr.expanded(obj.get("schedule")) is None:
+            return GatewayEvent(
+                kind=GatewayEventKind.SCHEDULE_CHANGED, subscription_ref=ref, **base
+            )
+        view = tr.subscription_view(obj, prices, as_of=base["created"])
+        return GatewayEvent(
+            kind=GatewayEventKind.SUBSCRIPTION_CHANGED,
+            subscription_ref=ref,
+            subscription=view,
+            account_id=(obj.get("metadata") or {}).get("account_id"),
+            **base,
+        )
+    if kind in SCHEDULE_EVENTS:
+        owner = tr.ref(obj.get("subscription")) or tr.ref(obj.get("released_subscription"))
+        if owner is None:
+            return GatewayEvent(kind=GatewayEventKind.IGNORED, **base)
+        return GatewayEvent(kind=GatewayEventKind.SCHEDULE_CHANGED, subscription_ref=owner, **base)
+    if kind == "checkout.session.completed":
+        mode = obj.get("mode")
+        common = {"checkout_id": str(obj["id"]), "account_id": obj.get("client_reference_id")}
+        if mode == "subscription":
+            return GatewayEvent(
+                kind=GatewayEventKind.CHECKOUT_COMPLETED,
+                subscription_ref=tr.ref(obj.get("subscription")),
+                **common,
+                **base,
+            )
+        if mode == "setup":
+            return GatewayEvent(kind=GatewayEventKind.SETUP_COMPLETED, **common, **base)
+        return GatewayEvent(kind=GatewayEventKind.IGNORED, **base)
+    if kind in INVOICE_EVENTS:
+        invoice = tr.invoice(obj)
+        return GatewayEvent(
+            kind=GatewayEventKind.INVOICE_CHANGED,
+            subscription_ref=invoice.subscription_ref,
+            invoice=invoice,
+            **base,
+        )
+    if kind in PAYMENT_METHOD_EVENTS:
+        if kind == "customer.updated":
+            base["customer_ref"] = str(obj["id"])
+            settings = tr.expanded(obj.get("invoice_settings")) or {}
+            summary = tr.card_summary(settings.get("default_payment_method"))
+        else:
+            summary = tr.card_summary(obj)
+        if summary is None or base["customer_ref"] is None:
+            return GatewayEvent(kind=GatewayEventKind.IGNORED, **base)
+        return GatewayEvent(
+            kind=GatewayEventKind.PAYMENT_METHOD_CHANGED, payment_method=summary, **base
+        )
+    return GatewayEvent(kind=GatewayEventKind.IGNORED, **base)
