@@ -39,7 +39,7 @@ from domain.errors import (
     StaleVersion,
     SubscriptionNotFound,
 )
-from domain.invoices import Invoice, InvoicePage
+from domain.invoices import Invoice, InvoicePage, is_older_state
 from domain.money import Money
 from domain.plans import Catalog, Interval, Plan
 from domain.quotes import QUOTE_TTL, Quote
@@ -720,7 +720,11 @@ class ApplyGatewayEvent:
                 sub, changed = upsert_view(uow, account_id, view)
                 outcome = ApplyOutcome.APPLIED if changed else ApplyOutcome.STALE
             elif event.kind is GatewayEventKind.INVOICE_CHANGED and event.invoice is not None:
-                uow.invoices.upsert(account_id, event.invoice)
+                held = uow.invoices.get(event.invoice.id)
+                if held is not None and is_older_state(event.invoice, held[1]):
+                    outcome = ApplyOutcome.STALE  # a late event: the invoice has moved on
+                else:
+                    uow.invoices.upsert(account_id, event.invoice)
             elif summary is not None and event.kind in _PAYMENT_METHOD_KINDS:
                 sub = uow.subscriptions.for_account(account_id)
                 if sub is not None and sub.status.is_live:

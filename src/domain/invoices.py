@@ -17,6 +17,14 @@ class InvoiceStatus(enum.Enum):
     UNCOLLECTIBLE = "uncollectible"
     VOID = "void"
 
+    @property
+    def stage(self) -> int:
+        """How far along its life an invoice is; an invoice never moves to an earlier stage.
+
+        draft -> open -> paid | void | uncollectible, and uncollectible -> paid | void.
+        """
+        return {"draft": 0, "open": 1, "uncollectible": 2, "paid": 3, "void": 3}[self.value]
+
 
 class BillingReason(enum.Enum):
     """Why the invoice exists (Stripe's `billing_reason`)."""
@@ -52,6 +60,11 @@ class Invoice:
     billing_reason: BillingReason
     pdf_url: str | None
     hosted_url: str | None
+
+
+def is_older_state(candidate: Invoice, held: Invoice) -> bool:
+    """Would `candidate` move `held` back to an earlier stage (a late event about it)?"""
+    return candidate.status.stage < held.status.stage
 
 
 @attrs.frozen

@@ -5,7 +5,6 @@ from __future__ import annotations
 from datetime import timedelta
 
 import attrs
-import pytest
 
 from adapters.fake.repositories import InMemoryStore
 from application import commands as c
@@ -194,14 +193,6 @@ def test_events_about_customers_we_never_created_are_acknowledged_and_ignored(
     assert ignored and billing.apply_event(ignored[0]) is ApplyOutcome.IGNORED
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason=(
-        "ApplyGatewayEvent upserts INVOICE_CHANGED invoices unconditionally: a late "
-        "invoice.created (draft, no PDF) overwrites the paid invoice in the cache. The inbox "
-        "worker guards its own path; the use case, called directly, does not"
-    ),
-)
 def test_a_late_draft_event_does_not_overwrite_a_paid_invoice(billing: Billing) -> None:
     billing.subscribe("acct_ada")
     created, finalized, paid = (
