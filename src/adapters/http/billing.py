@@ -35,7 +35,10 @@ IdempotencyKey = Annotated[
         min_length=1,
         max_length=100,
         pattern=r"^[A-Za-z0-9_.:-]+$",
-        description="Repeat a request safely: the same key never charges or changes twice.",
+        description=(
+            "Repeat a request safely: the same key never charges or changes twice; "
+            "a key reused for a different request is refused with 409."
+        ),
     ),
 ]
 
@@ -136,7 +139,7 @@ class BillingController(Controller):
         status_code=201,
         sync_to_thread=True,
         summary="Open Manage Billing (the customer portal)",
-        responses=ex.responses(201, s.PortalOut, ex.PORTAL, 401, 404),
+        responses=ex.responses(201, s.PortalOut, ex.PORTAL, 401, 404, 409),
     )
     def portal(
         self,
@@ -273,7 +276,7 @@ class BillingController(Controller):
         status_code=201,
         sync_to_thread=True,
         summary="Start adding a new payment method in the gateway's own page",
-        responses=ex.responses(201, s.SetupOut, ex.SETUP, 401, 404),
+        responses=ex.responses(201, s.SetupOut, ex.SETUP, 401, 404, 409),
     )
     def payment_method_setup(
         self,
