@@ -1,0 +1,93 @@
+"""The inbox worker loop: claim due events, apply them, sleep when idle, stop when told."""
+
+from __future__ import annotations
+
+import logging
+import os
+import socket
+import threading
+import uuid
+
+from application.inbox import ProcessInbox
+from application.ports import InboxStats
+
+log = logging.getLogger("billing.worker")
+
+
+def worker_name() -> str:
+    """Unique per process and run, readable in `billing inbox` (host:pid:random)."""
+    return f"{socket.gethostname()}:{os.getpid()}:{uuid.uuid4().hex[:6]}"
+
+
+def run_worker(
+    process: ProcessInbox,
+    stop: threading.Event,
+    *,
+    idle_seconds: float = 1.0,
+    batch: int = 20,
+    max_passes: int | None = None,
+) -> int:
+    """Run passes until `stop` is set (or `max_passes` ran). Returns how many events it applied.
+
+    A pass that finds work is followed at once by another; an idle pass sleeps, waking early
+    when `stop` is set. A failing pass is logged and retried after the idle pause: the inbox
+    keeps the events, so nothing is lost by waiting.
+    """
+    applied = passes = 0
+    while not stop.is_set() and (max_passes is None or passes < max_passes):
+        passes += 1
+        try:
+            report = process.run_once(limit=batch)
+        except Exception:
+            log.exception("inbox pass failed; retrying after %.1fs", idle_seconds)
+            stop.wait(idle_seconds)
+            continue
+        applied += report.applied + report.stale
+        if report.claimed:
+            log.info(
+                "inbox pass: claimed=%d applied=%d stale=%d failed=%d parked=%d",
+                report.claimed,
+                report.applied,
+                report.stale,
+                report.failed,
+                report.parked,
+            )
+        else:
+            stop.wait(idle_seconds)
+    return applied
+
+
+def start_worker_thread(
+    process: ProcessInbox, *, idle_seconds: float = 1.0
+) -> tuple[threading.Thread, threading.Event]:
+    """The in-process worker `billing serve` runs beside the HTTP server."""
+    stop = threading.Event()
+    thread = threading.Thread(
+        target=run_worker,
+        args=(process, stop),
+        kwargs={"idle_seconds": idle_seconds},
+        name="billing-inbox-worker",
+        daemon=True,
+    )
+    thread.start()
+    return thread, stop
+
+
+def render_metrics(stats: InboxStats) -> str:
+    """Prometheus text exposition of the inbox's health."""
+    oldest = stats.oldest_pending_age_seconds or 0.0
+    lines = [
+        "# HELP billing_inbox_pending Gateway events stored but not yet applied.",
+        "# TYPE billing_inbox_pending gauge",
+        f"billing_inbox_pending {stats.pending}",
+        "# HELP billing_inbox_oldest_pending_age_seconds Age of the oldest unapplied event.",
+        "# TYPE billing_inbox_oldest_pending_age_seconds gauge",
+        f"billing_inbox_oldest_pending_age_seconds {oldest:.3f}",
+        "# HELP billing_inbox_parked Events set aside after repeated failures.",
+        "# TYPE billing_inbox_parked gauge",
+        f"billing_inbox_parked {stats.parked}",
+        "# HELP billing_inbox_applied Events applied.",
+        "# TYPE billing_inbox_applied gauge",
+        f"billing_inbox_applied {stats.applied}",
+    ]
+    return "\n".join(lines) + "\n"
