@@ -107,7 +107,9 @@ def serve(args: argparse.Namespace) -> int:
         f"ResponseIQ Billing on {base}  (gateway: {settings.gateway.value}, database: {database})"
     )
     print(f"  API and examples: {base}/schema")
-    print("  A token for an account:  export TOKEN=$(billing token acct_123)")
+    # Name the command as it was invoked (`.venv/bin/billing`), so the hint can be pasted.
+    program = sys.argv[0] if os.path.basename(sys.argv[0]) == "billing" else "billing"
+    print(f"  A token for an account:  export TOKEN=$({program} token acct_123)")
     print(f'  Then:  curl -H "Authorization: Bearer $TOKEN" {base}/billing/plans')
     if settings.is_sandbox:
         print("  Sandbox — no real payment: checkout and portal pages are served under /sandbox")

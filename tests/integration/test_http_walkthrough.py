@@ -1,0 +1,99 @@
+"""The README's first run: `billing serve` on a fresh directory, then the curl walk-through."""
+
+from __future__ import annotations
+
+import json
+import os
+import shutil
+import socket
+import subprocess
+import sys
+import time
+from collections.abc import Iterator
+from pathlib import Path
+
+import httpx
+import pytest
+
+WALKTHROUGH = Path(__file__).resolve().parents[1] / "http" / "walkthrough.sh"
+BILLING = Path(sys.executable).with_name("billing")
+
+
+def _free_port() -> int:
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        port: int = sock.getsockname()[1]
+        return port
+
+
+def _env() -> dict[str, str]:
+    keep = ("PATH", "HOME", "LANG", "SYSTEMROOT")
+    return {k: v for k, v in os.environ.items() if k in keep}
+
+
+@pytest.fixture
+def served(tmp_path: Path) -> Iterator[str]:
+    port = _free_port()
+    log = (tmp_path / "serve.log").open("w")
+    process = subprocess.Popen(
+        [str(BILLING), "serve", "--port", str(port)],
+        cwd=tmp_path,
+        env=_env(),
+        stdout=log,
+        stderr=subprocess.STDOUT,
+    )
+    base = f"http://127.0.0.1:{port}"
+    try:
+        deadline = time.monotonic() + 30
+        while True:
+            try:
+                if httpx.get(f"{base}/ready", timeout=1).status_code == 200:
+                    break
+            except httpx.HTTPError:
+                pass
+            if process.poll() is not None or time.monotonic() > deadline:
+                log.flush()
+                pytest.fail((tmp_path / "serve.log").read_text())
+            time.sleep(0.2)
+        yield base
+    finally:
+        process.terminate()
+        process.wait(timeout=10)
+        log.close()
+
+
+@pytest.mark.skipif(shutil.which("curl") is None, reason="the walk-through uses curl")
+def test_serve_prints_the_url_and_how_to_get_a_token_and_the_walkthrough_works(
+    served: str, tmp_path: Path
+) -> None:
+    printed = (tmp_path / "serve.log").read_text()
+    assert f"ResponseIQ Billing on {served}" in printed
+    assert "billing token" in printed
+    assert (tmp_path / "billing.db").exists(), "the default SQLite database is created and migrated"
+
+    result = subprocess.run(
+        ["bash", str(WALKTHROUGH)],
+        cwd=tmp_path,
+        env={**_env(), "API": served, "BILLING": str(BILLING)},
+        capture_output=True,
+        text=True,
+        timeout=120,
+    )
+    assert result.returncode == 0, result.stdout + result.stderr
+    lines = [line for line in result.stdout.splitlines() if line.startswith("{")]
+    bodies = [json.loads(line) for line in lines]
+    checkout, paid, quote, upgraded, downgraded, clock, renewed, canceled, ent, invoices = bodies
+    assert checkout["url"].startswith(f"{served}/sandbox/checkout/")
+    assert (paid["plan"], paid["status"]) == ("growth", "active")
+    assert quote["timing"] == "immediate" and quote["amount_due_now"]["amount"] > 0
+    assert upgraded["plan"] == "business"
+    assert downgraded["plan"] == "business"
+    assert downgraded["pending_change"]["plan"] == "starter"
+    assert clock["now"] > paid["current_period_end"]
+    assert (renewed["plan"], renewed["pending_change"]) == ("starter", None)
+    assert canceled["cancel_at_period_end"] is True
+    assert ent["plan"] == "starter" and ent["access_until"] == canceled["current_period_end"]
+    reasons = [i["billing_reason"] for i in invoices["data"]]
+    assert reasons == ["subscription_cycle", "subscription_update", "subscription_create"]
+    assert result.stdout.rstrip().endswith("%PDF-1.4")
+    assert (tmp_path / "invoice.pdf").read_bytes().startswith(b"%PDF-")
