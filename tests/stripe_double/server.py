@@ -447,6 +447,9 @@ class StripeDouble:
 
         class _Handler(BaseHTTPRequestHandler):
             protocol_version = "HTTP/1.1"
+            # One write per answer, sent at once: headers and body apart meet delayed ACKs.
+            wbufsize = 1 << 16
+            disable_nagle_algorithm = True
 
             def do_GET(self) -> None:
                 double._serve(self, "GET")
