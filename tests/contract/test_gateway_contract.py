@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from datetime import timedelta
+from urllib.parse import urlsplit
 
 import pytest
 
@@ -20,6 +21,11 @@ from domain.subscription import PaymentMethodSummary, PendingChange, Status
 from tests.contract.conftest import Driver, new_account
 
 HOUR = timedelta(hours=1)
+
+
+def is_absolute_url(url: str) -> bool:
+    parts = urlsplit(url)
+    return parts.scheme in ("http", "https") and bool(parts.netloc)
 
 
 def test_a_customer_is_created_once_per_account_and_key(driver: Driver) -> None:
@@ -43,7 +49,7 @@ def test_a_hosted_checkout_gives_a_url_and_no_client_secret(driver: Driver) -> N
         ui_mode=UiMode.HOSTED,
         idempotency_key=f"checkout:{account}:1",
     )
-    assert session.url is not None and session.url.startswith("https://")
+    assert session.url is not None and is_absolute_url(session.url)
     assert session.client_secret is None
     outcome = driver.gateway.get_checkout(session.id)
     assert outcome.status is CheckoutStatus.OPEN
@@ -377,4 +383,4 @@ def test_a_portal_session_is_opened_for_each_deep_link(driver: Driver) -> None:
             subscription_ref=sub.subscription_ref,
             idempotency_key=f"portal:{n}",
         )
-        assert session.id and session.url.startswith("https://")
+        assert session.id and is_absolute_url(session.url)
