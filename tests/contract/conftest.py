@@ -147,18 +147,18 @@ class LiveDriver:
     """
 
     def __init__(self, catalog: Catalog, key: str) -> None:
+        from adapters.stripe.gateway import StripeGateway
         from adapters.stripe.setup import run_setup
 
-        from adapters.stripe.gateway import StripeGateway
-
-        self.catalog = catalog
+        self.catalog: Catalog = catalog
         self.client = stripe.StripeClient(key, max_network_retries=2)
         run_setup(self.client, catalog)
         self.time = _TestClockTime()
         self.test_clock = self.client.v1.test_helpers.test_clocks.create(
             {"frozen_time": int(self.time.frozen.timestamp()), "name": "contract suite"}
         )
-        self.gateway = StripeGateway(self.client, catalog, self.time)
+        self.stripe_gateway = StripeGateway(self.client, catalog, self.time)
+        self.gateway: PaymentGateway = self.stripe_gateway
         self._customers: dict[str, str] = {}
         self._decline = False
 
@@ -192,7 +192,7 @@ class LiveDriver:
     def subscribe(self, account_id: str, plan: str, interval: str = "month") -> GatewaySubscription:
         customer = self.customer(account_id)
         pm = self._attach(customer, "pm_card_visa")
-        price = self.gateway.prices.price_id(plan, Interval(interval))
+        price = self.stripe_gateway.prices.price_id(plan, Interval(interval))
         assert price is not None
         sub = self.client.v1.subscriptions.create(
             {
@@ -203,7 +203,7 @@ class LiveDriver:
             },
             {"idempotency_key": f"contract-subscribe:{account_id}"},
         )
-        return self.gateway.get_subscription(sub.id)
+        return self.stripe_gateway.get_subscription(sub.id)
 
     def decline_next_payment(self) -> None:
         # Cards that attach but fail every charge; made the default of every live subscription.

@@ -156,7 +156,7 @@ def test_the_double_refuses_what_stripe_would_refuse(double: StripeDouble) -> No
     """The double's own checks can fail: unknown parameters, and POSTs without our key."""
     client = double.client()
     with pytest.raises(stripe.InvalidRequestError, match="unknown parameter: metadatum"):
-        client.v1.customers.create({"metadatum": {"a": "b"}}, {"idempotency_key": "k:1"})  # type: ignore[typeddict-unknown-key]
+        client.v1.customers.create({"metadatum": {"a": "b"}}, {"idempotency_key": "k:1"})  # type: ignore[arg-type]
     with pytest.raises(stripe.InvalidRequestError, match="without an idempotency key"):
         client.v1.customers.create({"metadata": {"a": "b"}})
     assert len(double.violations) == 2

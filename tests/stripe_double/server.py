@@ -109,7 +109,7 @@ def _preview(state: StripeState, params: Obj, _: str | None) -> Obj:
         )
     if details.get("proration_behavior") != "always_invoice":
         raise ApiError(400, "The double previews proration_behavior=always_invoice only.")
-    lines, _ = state.proration_lines(sub, state.get(items[0]["price"], "price"), at)
+    lines, _resets = state.proration_lines(sub, state.get(items[0]["price"], "price"), at)
     invoice = state._invoice(sub, "subscription_update", lines, preview=True)
     return state.render(invoice)
 

@@ -426,7 +426,7 @@ class StripeState:
         price = self.get(session["_line_price"], "price")
         now = self.now()
         sub_id = self.new_id("sub")
-        item = {
+        item: Obj = {
             "id": self.new_id("si"),
             "object": "subscription_item",
             "created": now,
@@ -732,7 +732,7 @@ class StripeState:
             if status == "all":
                 return True
             if status is None:
-                return sub["status"] != "canceled"
+                return bool(sub["status"] != "canceled")
             return bool(sub["status"] == status)
 
         return self.all("subscription", keep)

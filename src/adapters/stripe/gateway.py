@@ -24,6 +24,7 @@ from application.ports import (
     CheckoutSession,
     CheckoutStatus,
     Clock,
+    PaymentGateway,
     PortalFlow,
     PortalSession,
     SetupSession,
@@ -475,3 +476,8 @@ class StripeGateway:
         with tr.translated(not_found=InvoiceNotFound):
             inv = self._client.v1.invoices.retrieve(invoice_id).to_dict()
         return tr.invoice(inv)
+
+
+def _implements_port(gateway: StripeGateway) -> PaymentGateway:
+    """Never called: mypy checks here that StripeGateway keeps every signature of the port."""
+    return gateway
