@@ -92,7 +92,11 @@ def driver(
 
         gateway = FakeGateway(catalog, bdd_clock)
         return UseCaseDriver(catalog=catalog, clock=bdd_clock, gateway=gateway, uow=uow_factory)
-    raise pytest.UsageError(f"--bdd-driver={choice!r} is not available yet; use use_cases")
+    if choice == "http":
+        from tests.bdd.drivers.http import HttpDriver
+
+        return HttpDriver(catalog=catalog, clock=bdd_clock, uow=uow_factory)
+    raise pytest.UsageError(f"--bdd-driver={choice!r} is not available yet; use use_cases or http")
 
 
 # -- outcomes of attempts -----------------------------------------------------------------------
