@@ -129,6 +129,9 @@ class DoubleDriver(_CheckoutSubscribe):
         self.double.advance_to(moment)
 
 
+_LIVE_SETUP_DONE: set[str] = set()
+
+
 class _TestClockTime:
     """The gateway's clock on live test mode: the test clock's frozen time."""
 
@@ -152,7 +155,9 @@ class LiveDriver:
 
         self.catalog: Catalog = catalog
         self.client = stripe.StripeClient(key, max_network_retries=2)
-        run_setup(self.client, catalog)
+        if key not in _LIVE_SETUP_DONE:  # products, prices, portal: once per test session
+            run_setup(self.client, catalog)
+            _LIVE_SETUP_DONE.add(key)
         self.time = _TestClockTime()
         self.test_clock = self.client.v1.test_helpers.test_clocks.create(
             {"frozen_time": int(self.time.frozen.timestamp()), "name": "contract suite"}
