@@ -138,11 +138,12 @@ class PaymentGateway(Protocol):
         ...
 
     def complete_payment_method_setup(
-        self, setup_id: str, *, idempotency_key: str
+        self, setup_id: str, *, customer_ref: str, idempotency_key: str
     ) -> PaymentMethodSummary | None:
         """Make the method collected by a completed setup the default for the next charge.
 
-        Returns its summary, or None while the setup has not completed.
+        Returns its summary, or None while the setup has not completed. A setup that belongs
+        to another customer raises `CheckoutNotFound` and changes nothing.
         """
         ...
 

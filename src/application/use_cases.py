@@ -521,9 +521,9 @@ class CompletePaymentMethodUpdate:
     clock: Clock
 
     def __call__(self, cmd: c.CompletePaymentMethodUpdate) -> Subscription | None:
-        existing_customer(self.uow, cmd.account_id)
+        customer = existing_customer(self.uow, cmd.account_id)
         summary = self.gateway.complete_payment_method_setup(
-            cmd.setup_id, idempotency_key=f"setup-complete:{cmd.setup_id}"
+            cmd.setup_id, customer_ref=customer, idempotency_key=f"setup-complete:{cmd.setup_id}"
         )
         if summary is None:
             return None
@@ -704,9 +704,14 @@ class ApplyGatewayEvent:
         if event.kind in _SUBSCRIPTION_KINDS:
             view = self._view_for(event)
         elif event.kind is GatewayEventKind.SETUP_COMPLETED and event.checkout_id:
-            summary = self.gateway.complete_payment_method_setup(
-                event.checkout_id, idempotency_key=f"setup-complete:{event.checkout_id}"
-            )
+            with self.uow() as uow:
+                customer = uow.customers.get(account_id)
+            if customer is not None:
+                summary = self.gateway.complete_payment_method_setup(
+                    event.checkout_id,
+                    customer_ref=customer,
+                    idempotency_key=f"setup-complete:{event.checkout_id}",
+                )
         now = now_from(self.clock)
         inputs = {"event_id": event.id, "type": event.gateway_type}
         action = f"gateway_event.{event.kind.value}"

@@ -10,8 +10,8 @@ from datetime import UTC, datetime
 from typing import Any, Protocol
 
 import pytest
-
 import stripe
+
 from adapters.fake.clock import ControllableClock
 from application.ports import PaymentGateway, UiMode
 from domain.plans import Catalog, Interval

@@ -288,15 +288,46 @@ def test_a_completed_payment_method_setup_becomes_the_default_for_the_next_charg
         idempotency_key="setup:1",
     )
     assert setup.url or setup.client_secret
-    assert driver.gateway.complete_payment_method_setup(setup.id, idempotency_key="sc:0") is None
+    customer = sub.customer_ref
+    assert (
+        driver.gateway.complete_payment_method_setup(
+            setup.id, customer_ref=customer, idempotency_key="sc:0"
+        )
+        is None
+    )
 
     driver.complete_setup(setup.id, card="mastercard")
-    summary = driver.gateway.complete_payment_method_setup(setup.id, idempotency_key="sc:1")
+    summary = driver.gateway.complete_payment_method_setup(
+        setup.id, customer_ref=customer, idempotency_key="sc:1"
+    )
 
     assert summary == PaymentMethodSummary("mastercard", "4444")
     assert driver.gateway.get_subscription(sub.subscription_ref).payment_method == summary
     driver.advance_to(sub.current_period_end + HOUR)
     assert driver.gateway.get_subscription(sub.subscription_ref).status is Status.ACTIVE
+
+
+def test_another_customers_payment_method_setup_cannot_be_completed(driver: Driver) -> None:
+    owner = driver.subscribe(new_account(), "starter")
+    intruder = driver.subscribe(new_account(), "starter")
+    setup = driver.gateway.start_payment_method_setup(
+        customer_ref=owner.customer_ref,
+        success_url="https://app.example/billing/card?setup={CHECKOUT_SESSION_ID}",
+        cancel_url="https://app.example/billing",
+        idempotency_key="setup:owner",
+    )
+    driver.complete_setup(setup.id, card="mastercard")
+
+    with pytest.raises(CheckoutNotFound):
+        driver.gateway.complete_payment_method_setup(
+            setup.id, customer_ref=intruder.customer_ref, idempotency_key="sc:intruder"
+        )
+    assert driver.gateway.get_subscription(intruder.subscription_ref).payment_method == (
+        intruder.payment_method
+    )
+    assert driver.gateway.get_subscription(owner.subscription_ref).payment_method == (
+        owner.payment_method
+    )
 
 
 def test_invoices_are_listed_newest_first_in_pages_and_each_can_be_fetched(

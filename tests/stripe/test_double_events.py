@@ -113,7 +113,9 @@ def test_a_subscription_event_while_a_schedule_is_attached_asks_for_a_re_read(
     double.complete_checkout(setup.id, card="amex")
     deliver(double, gateway)
     # moves the subscription's own default card: a subscription update while scheduled
-    gateway.complete_payment_method_setup(setup.id, idempotency_key="sc:1")
+    gateway.complete_payment_method_setup(
+        setup.id, customer_ref=subscription.customer_ref, idempotency_key="sc:1"
+    )
     updates = [e for e in deliver(double, gateway) if e.gateway_type.startswith("customer.sub")]
     assert [(e.kind, e.subscription_ref, e.subscription) for e in updates] == [
         (GatewayEventKind.SCHEDULE_CHANGED, ref, None)

@@ -5,8 +5,8 @@ from __future__ import annotations
 import socket
 
 import pytest
-
 import stripe
+
 from adapters.fake.clock import ControllableClock
 from adapters.stripe.gateway import StripeGateway
 from domain.errors import (

@@ -263,7 +263,9 @@ def test_a_payment_method_setup_is_one_create_and_completing_it_sets_both_defaul
         )
     double.complete_checkout(setup.id, card="amex")
     with double.recording() as complete:
-        gateway.complete_payment_method_setup(setup.id, idempotency_key="setup-complete:1")
+        gateway.complete_payment_method_setup(
+            setup.id, customer_ref=subscription.customer_ref, idempotency_key="setup-complete:1"
+        )
 
     assert routes(start) == ["POST /v1/checkout/sessions"]
     assert start[0].params["mode"] == "setup"

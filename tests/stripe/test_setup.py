@@ -5,8 +5,8 @@ from __future__ import annotations
 from collections.abc import Iterator
 
 import pytest
-
 import stripe
+
 from adapters.fake.clock import ControllableClock
 from adapters.stripe.gateway import StripeGateway, StripeOptions
 from adapters.stripe.setup import find_portal_configuration, run_setup

@@ -14,11 +14,11 @@ from typing import Any
 from urllib.parse import urlsplit
 
 import attrs
+import stripe
 import stripe.params as p
 import stripe.params.billing_portal as bp
 import stripe.params.checkout as co
 
-import stripe
 from adapters.fake.clock import ControllableClock
 from domain.plans import Catalog
 from tests.stripe_double.fixtures import resource

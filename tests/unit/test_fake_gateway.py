@@ -221,7 +221,9 @@ def test_unknown_ids_raise_the_domains_not_found_errors(gateway: FakeGateway) ->
     with pytest.raises(CheckoutNotFound):
         gateway.get_checkout("cs_missing")
     with pytest.raises(CheckoutNotFound):
-        gateway.complete_payment_method_setup("cs_missing", idempotency_key="k")
+        gateway.complete_payment_method_setup(
+            "cs_missing", customer_ref="cus_x", idempotency_key="k"
+        )
     with pytest.raises(SubscriptionNotFound):
         gateway.get_subscription("sub_missing")
     with pytest.raises(InvoiceNotFound):
@@ -550,7 +552,9 @@ def test_a_new_default_card_is_announced_with_its_summary_only(
     gateway.complete_setup(setup.id, card="amex")
     completed = gateway.events[-1]
     assert (completed.kind, completed.checkout_id) == (GatewayEventKind.SETUP_COMPLETED, setup.id)
-    summary = gateway.complete_payment_method_setup(setup.id, idempotency_key="s-done")
+    summary = gateway.complete_payment_method_setup(
+        setup.id, customer_ref=sub.customer_ref, idempotency_key="s-done"
+    )
     changed = gateway.events[-1]
     assert changed.kind is GatewayEventKind.PAYMENT_METHOD_CHANGED
     assert changed.payment_method == summary == TEST_CARDS["amex"]

@@ -87,13 +87,6 @@ def test_a_payment_method_added_before_renewal_pays_the_renewal_of_the_next_mont
     ] * 2
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason=(
-        "CompletePaymentMethodUpdate never checks that the setup session belongs to the "
-        "account's customer: another account can complete it and copy its card summary"
-    ),
-)
 def test_another_account_cannot_complete_someone_elses_payment_method_setup(
     billing: Billing,
 ) -> None:

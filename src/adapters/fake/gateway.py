@@ -604,10 +604,12 @@ class FakeGateway:
         return self._idempotent_call("start_payment_method_setup", idempotency_key, params, create)
 
     def complete_payment_method_setup(
-        self, setup_id: str, *, idempotency_key: str
+        self, setup_id: str, *, customer_ref: str, idempotency_key: str
     ) -> PaymentMethodSummary | None:
         def complete() -> PaymentMethodSummary | None:
             setup = self._setup(setup_id)
+            if setup.customer_ref != customer_ref:
+                raise CheckoutNotFound()  # Stripe: another customer's session is not found
             if setup.status is not CheckoutStatus.COMPLETE or setup.payment_method is None:
                 return None
             # Stripe: customers.update(invoice_settings={"default_payment_method": pm}).
@@ -616,7 +618,10 @@ class FakeGateway:
             return setup.payment_method
 
         return self._idempotent_call(
-            "complete_payment_method_setup", idempotency_key, {"setup_id": setup_id}, complete
+            "complete_payment_method_setup",
+            idempotency_key,
+            {"setup_id": setup_id, "customer_ref": customer_ref},
+            complete,
         )
 
     def preview_plan_change(

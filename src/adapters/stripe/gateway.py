@@ -8,6 +8,7 @@ from datetime import datetime
 from typing import Any
 
 import attrs
+import stripe
 from stripe.params import (
     CustomerUpdateParams,
     InvoiceListParams,
@@ -17,7 +18,6 @@ from stripe.params import (
 from stripe.params.billing_portal import SessionCreateParams as PortalSessionCreateParams
 from stripe.params.checkout import SessionCreateParams as CheckoutSessionCreateParams
 
-import stripe
 from adapters.stripe import translate as tr
 from application.ports import (
     CheckoutOutcome,
@@ -266,12 +266,14 @@ class StripeGateway:
         return next(iter(self._catalog.all_prices())).amount.currency.lower()
 
     def complete_payment_method_setup(
-        self, setup_id: str, *, idempotency_key: str
+        self, setup_id: str, *, customer_ref: str, idempotency_key: str
     ) -> PaymentMethodSummary | None:
         with tr.translated(not_found=CheckoutNotFound):
             session = self._client.v1.checkout.sessions.retrieve(
                 setup_id, {"expand": ["setup_intent.payment_method"]}
             ).to_dict()
+        if tr.ref(session.get("customer")) != customer_ref:
+            raise CheckoutNotFound()  # another customer's session does not exist for this one
         if session.get("mode") != "setup":
             raise GatewayRejected("That checkout session did not collect a payment method.")
         intent = tr.expanded(session.get("setup_intent"))
@@ -281,7 +283,7 @@ class StripeGateway:
         summary = tr.card_summary(method)
         if method is None or summary is None:
             return None
-        customer = tr.ref(session.get("customer")) or ""
+        customer = customer_ref
         params: CustomerUpdateParams = {
             "invoice_settings": {"default_payment_method": str(method["id"])},
             "expand": ["subscriptions"],

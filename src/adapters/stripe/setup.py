@@ -7,13 +7,13 @@ import json
 from collections.abc import Mapping, Sequence
 from typing import Any, cast
 
+import stripe
 from stripe.params import PriceCreateParams
 from stripe.params.billing_portal import (
     ConfigurationCreateParamsFeatures,
     ConfigurationUpdateParamsFeatures,
 )
 
-import stripe
 from adapters.stripe import translate as tr
 from adapters.stripe.webhooks import ENABLED_EVENTS
 from domain.plans import Catalog, Plan, PlanPrice

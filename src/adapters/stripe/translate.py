@@ -8,6 +8,7 @@ from datetime import UTC, datetime
 from typing import Any, NoReturn
 
 import stripe
+
 from domain.errors import (
     BillingError,
     GatewayRejected,

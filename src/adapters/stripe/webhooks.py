@@ -7,6 +7,7 @@ from collections.abc import Mapping, Sequence
 from typing import Any, Literal, get_args
 
 import stripe
+
 from adapters.stripe import translate as tr
 from application.ports import GatewayEvent, GatewayEventKind
 
