@@ -2,13 +2,14 @@
 
 from __future__ import annotations
 
+import copy
 import hashlib
 import json
 import re
 import threading
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
-from datetime import datetime
+from datetime import UTC, datetime
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from typing import Any
 from urllib.parse import urlsplit
@@ -20,6 +21,7 @@ import stripe.params.billing_portal as bp
 import stripe.params.checkout as co
 
 from adapters.fake.clock import ControllableClock
+from adapters.fake.pdf import render_text_pdf
 from domain.plans import Catalog
 from tests.stripe_double.fixtures import resource
 from tests.stripe_double.params import check, decode_form
@@ -29,6 +31,7 @@ from tests.stripe_double.state import ApiError, Obj, StripeState
 # a request carrying one was sent without a key derived from our command.
 SDK_GENERATED_KEY = re.compile(r"^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$")
 TEST_KEY = "sk_test_double_0000000000000000"
+INVOICE_PDF_PATH = re.compile(r"^/invoice/acct_double/test_(?P<id>in_[0-9a-f]+)/pdf$")
 
 
 @attrs.frozen
@@ -469,6 +472,7 @@ class StripeDouble:
             target=self._server.serve_forever, kwargs={"poll_interval": 0.05}, daemon=True
         )
         self._thread.start()
+        self.state.files_base = self.url
         return self
 
     def stop(self) -> None:
@@ -562,6 +566,24 @@ class StripeDouble:
         with self._lock:
             self._inject.append(_Injected(status, body, headers or {}))
 
+    # What the customer does on the hosted portal, with the rules `billing stripe setup`
+    # configures there. Only Stripe's state changes; the service learns of it by events.
+
+    def portal_session(self, session_id: str) -> Obj:
+        """A portal session as created (whose customer it shows, where it returns to)."""
+        with self._lock:
+            return self.state.render(self.state.get(session_id, "billing_portal.session"))
+
+    def portal_change_price(self, subscription_id: str, price_id: str) -> bool:
+        """The portal's plan change; False when the bank declined an upgrade (nothing changes).
+
+        Upgrades apply now, invoiced at once (`proration_behavior=always_invoice`); a lower
+        amount or a shorter interval is scheduled for the period end (`schedule_at_period_end`
+        on `decreasing_item_amount` and `shortening_interval`).
+        """
+        with self._lock:
+            return self.state.portal_change_price(subscription_id, price_id)
+
     def portal_cancel(self, subscription_id: str) -> Obj:
         """What the portal's cancel flow does: release a schedule, then cancel at period end."""
         with self._lock:
@@ -570,13 +592,24 @@ class StripeDouble:
                 self.state.release_schedule(sub["schedule"])
             return self.state.update_subscription(subscription_id, {"cancel_at_period_end": "true"})
 
+    def portal_resume(self, subscription_id: str) -> Obj:
+        """The portal's "Renew" button on a subscription set to cancel at period end."""
+        with self._lock:
+            return self.state.update_subscription(
+                subscription_id, {"cancel_at_period_end": "false"}
+            )
+
     def portal_update_payment_method(self, customer_id: str, card: str) -> Obj:
-        """The portal's payment-method flow: attach a card and make it the customer's default."""
+        """The portal's payment-method flow: the new card becomes the customer's default and
+        that of each live subscription that has its own (which would otherwise win)."""
         with self._lock:
             pm = self.state.add_card(customer_id, card)
             self.state.update_customer(
                 customer_id, {"invoice_settings": {"default_payment_method": pm["id"]}}
             )
+            for sub in self.state.list_subscriptions({"customer": customer_id}):
+                if sub.get("default_payment_method") not in (None, pm["id"]):
+                    self.state.update_subscription(sub["id"], {"default_payment_method": pm["id"]})
             return pm
 
     def subscription(self, subscription_id: str) -> Obj:
@@ -593,12 +626,80 @@ class StripeDouble:
         with self._lock:
             return [e for e in self.state.events if e["type"] == type]
 
+    def events_since(self, count: int) -> list[Obj]:
+        """The events emitted after the first `count`, oldest first (a webhook cursor)."""
+        with self._lock:
+            return copy.deepcopy(self.state.events[count:])
+
     # -- serving -------------------------------------------------------------------------------
+
+    def render_invoice_pdf(self, invoice_id: str) -> bytes | None:
+        """The invoice document at `invoice_pdf` (Stripe hosts it on pay.stripe.com).
+
+        Not Stripe's layout: the facts Stripe's invoice and receipt carry, including the
+        brand and last four digits of the card that paid.
+        """
+        with self._lock:
+            invoice = self.state.objects.get(invoice_id)
+            if invoice is None or invoice.get("object") != "invoice":
+                return None
+            currency = str(invoice["currency"]).upper()
+
+            def amount(cents: int) -> str:
+                return f"{currency} {cents / 100:,.2f}"
+
+            created = datetime.fromtimestamp(invoice["created"], tz=UTC)
+            lines = [
+                f"Invoice number: {invoice['number']}",
+                f"Status: {invoice['status']}",
+                f"Date: {created:%Y-%m-%d %H:%M} UTC",
+                f"Customer: {invoice['customer']}",
+                f"Billing reason: {invoice['billing_reason']}",
+                "",
+                "Items:",
+                *(
+                    f"  {line['description']}: {amount(line['amount'])}"
+                    for line in invoice["lines"]["data"]
+                ),
+                "",
+                f"Amount due: {amount(invoice['amount_due'])}",
+                f"Amount paid: {amount(invoice['amount_paid'])}",
+            ]
+            method = self.state.paid_with(invoice_id)
+            if method is not None:
+                card = method["card"]
+                lines.append(f"Paid with: {card['brand']} ending in {card['last4']}")
+            return render_text_pdf(
+                title=f"Invoice {invoice['number']}",
+                heading=f"Invoice {invoice['number']}",
+                lines=lines,
+                created=created,
+            )
+
+    def _serve_file(self, http: BaseHTTPRequestHandler, path: str) -> bool:
+        """pay.stripe.com's side: invoice PDFs by their unguessable URL, no API key needed."""
+        match = INVOICE_PDF_PATH.match(path)
+        if match is None:
+            return False
+        document = self.render_invoice_pdf(match["id"])
+        status, body, kind = (
+            (200, document, "application/pdf")
+            if document is not None
+            else (404, b"Not found", "text/plain")
+        )
+        http.send_response(status)
+        http.send_header("Content-Type", kind)
+        http.send_header("Content-Length", str(len(body)))
+        http.end_headers()
+        http.wfile.write(body)
+        return True
 
     def _serve(self, http: BaseHTTPRequestHandler, method: str) -> None:
         length = int(http.headers.get("Content-Length") or 0)
         raw = http.rfile.read(length).decode("utf-8") if length else ""
         split = urlsplit(http.path)
+        if method == "GET" and self._serve_file(http, split.path):
+            return
         params = decode_form(raw if method == "POST" else split.query)
         key = http.headers.get("Idempotency-Key")
         with self._lock:

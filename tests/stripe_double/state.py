@@ -80,12 +80,20 @@ class StripeState:
     """Objects by id, plus the rules the adapter relies on. Callers hold the double's lock."""
 
     def __init__(self, now: Callable[[], int]) -> None:
-        self.now = now
+        self._clock_now = now
+        self._at: int | None = None  # while catching up, the instant being caught up
         self.objects: dict[str, Obj] = {}
         self._order: dict[str, int] = {}
         self._seq = itertools.count()
         self.next_payment: list[str] = []  # queued outcomes: "declined" / "requires_action"
         self.events: list[Obj] = []
+        # Where invoice PDFs are served (Stripe: pay.stripe.com); the running double serves them.
+        self.files_base = "https://pay.stripe.com"
+
+    def now(self) -> int:
+        """The current unix time; while time is caught up, the moment each change happens at
+        (a test clock moved past two renewals bills each on its own date)."""
+        return self._at if self._at is not None else self._clock_now()
 
     # -- storage -------------------------------------------------------------------------
 
@@ -120,7 +128,9 @@ class StripeState:
                 "event",
                 id=self.new_id("evt"),
                 type=type,
-                created=self.now(),
+                # Stamped when sent, as a test clock's catch-up sends them once it is done;
+                # the objects inside carry the moments their changes happened at.
+                created=self._clock_now(),
                 data=data,
                 api_version="2026-10-28.endive",
             )
@@ -402,6 +412,8 @@ class StripeState:
         session = self.get(session_id, "checkout.session")
         if session["status"] != "open":
             raise ValueError(f"checkout {session_id} is {session['status']}, not open")
+        if session["mode"] == "subscription" and outcome == "succeeded":
+            outcome = self._charge()  # the first payment is taken on the page
         if outcome != "succeeded":
             return session  # Checkout shows the decline; the session stays open
         pm = self.add_card(session["customer"], card)
@@ -575,7 +587,7 @@ class StripeState:
             webhooks_delivered_at=None,
             invoice_pdf=None
             if preview
-            else f"https://pay.stripe.com/invoice/acct_double/test_{inv_id}/pdf",
+            else f"{self.files_base}/invoice/acct_double/test_{inv_id}/pdf",
             hosted_invoice_url=None
             if preview
             else f"https://invoice.stripe.com/i/acct_double/test_{inv_id}",
@@ -639,6 +651,7 @@ class StripeState:
                 next_action=None if status != "requires_action" else {"type": "use_stripe_sdk"},
                 canceled_at=None,
                 transfer_data=None,
+                payment_method=self._paying_method(invoice),
             )
         )
         payment = self.put(
@@ -671,6 +684,27 @@ class StripeState:
             self.emit("invoice.payment_failed", invoice)
         return status
 
+    def _paying_method(self, invoice: Obj) -> str | None:
+        """The card a subscription invoice is charged to: the subscription's own default
+        payment method wins over the customer's `invoice_settings.default_payment_method`."""
+        sub = self.objects.get(invoice["parent"]["subscription_details"]["subscription"])
+        own = sub.get("default_payment_method") if sub is not None else None
+        if own:
+            return str(own)
+        customer = self.get(invoice["customer"], "customer")
+        found = customer["invoice_settings"].get("default_payment_method")
+        return str(found) if found else None
+
+    def paid_with(self, invoice_id: str) -> Obj | None:
+        """The card payment method that paid an invoice, if it was paid."""
+        for payment in self.all("invoice_payment", lambda p: p["invoice"] == invoice_id):
+            if payment["status"] != "paid":
+                continue
+            intent = self.get(payment["payment"]["payment_intent"], "payment_intent")
+            if intent.get("payment_method"):
+                return self.get(intent["payment_method"], "payment_method")
+        return None
+
     def list_invoices(self, params: Obj) -> list[Obj]:
         customer, sub = params.get("customer"), params.get("subscription")
         status = params.get("status")
@@ -689,6 +723,15 @@ class StripeState:
     def _price_of(self, sub: Obj) -> Obj:
         price: Obj = sub["items"]["data"][0]["price"]
         return price
+
+    @staticmethod
+    def _next_renewal(sub: Obj, price: Obj, after: int) -> int:
+        """The first renewal after `after`, counted from the billing cycle anchor: a cycle
+        anchored on the 31st renews on Feb 28, then on Mar 31 (not Mar 28)."""
+        anchor, months, n = int(sub["billing_cycle_anchor"]), interval_months(price), 1
+        while add_months(anchor, n * months) <= after:
+            n += 1
+        return add_months(anchor, n * months)
 
     def _period(self, sub: Obj) -> tuple[int, int]:
         item = sub["items"]["data"][0]
@@ -820,6 +863,39 @@ class StripeState:
             sub["billing_cycle_anchor"] = now
         if status != "succeeded":
             sub["status"] = "past_due"
+
+    def portal_change_price(self, sub_id: str, price_id: str) -> bool:
+        """The portal's plan change (see `StripeDouble.portal_change_price`)."""
+        sub = self.get(sub_id, "subscription")
+        if sub["status"] not in ("active", "trialing", "past_due"):
+            raise ApiError(400, "Only a live subscription can change plans in the portal.")
+        old, new = self._price_of(sub), self.get(price_id, "price")
+        if old["id"] == new["id"]:
+            raise ApiError(400, "The subscription is already on that price.")
+        shorter = interval_months(new) < interval_months(old)
+        if shorter or new["unit_amount"] < old["unit_amount"]:
+            start, end = self._period(sub)
+            schedule = self.objects.get(sub.get("schedule") or "")
+            if schedule is None:
+                schedule = self.create_schedule({"from_subscription": sub_id})
+            phases = [
+                {"items": [{"price": old["id"]}], "start_date": start, "end_date": end},
+                {"items": [{"price": new["id"]}], "proration_behavior": "none"},
+            ]
+            self.update_schedule(schedule["id"], {"end_behavior": "release", "phases": phases})
+            return True
+        if sub.get("schedule"):
+            self.release_schedule(sub["schedule"])
+        item_id = sub["items"]["data"][0]["id"]
+        self.update_subscription(
+            sub_id,
+            {
+                "items": [{"id": item_id, "price": new["id"]}],
+                "proration_behavior": "always_invoice",
+                "payment_behavior": "pending_if_incomplete",
+            },
+        )
+        return sub.get("pending_update") is None
 
     # -- schedules -----------------------------------------------------------------------
 
@@ -981,7 +1057,12 @@ class StripeState:
             ]
             if not due:
                 return
-            self._period_end(min(due, key=lambda s: self._period(s)[1]))
+            sub = min(due, key=lambda s: self._period(s)[1])
+            self._at = self._period(sub)[1]
+            try:
+                self._period_end(sub)
+            finally:
+                self._at = None
 
     def _period_end(self, sub: Obj) -> None:
         _, end = self._period(sub)
@@ -1013,9 +1094,11 @@ class StripeState:
                     current_phase=None,
                 )
                 self.emit("subscription_schedule.released", schedule)
+        if interval_months(price) != interval_months(item["price"]):
+            sub["billing_cycle_anchor"] = end  # a phase with another interval restarts the cycle
         item["price"] = price
         item["current_period_start"] = end
-        item["current_period_end"] = add_months(end, interval_months(price))
+        item["current_period_end"] = self._next_renewal(sub, price, end)
         invoice = self._invoice(
             sub,
             "subscription_cycle",
