@@ -32,7 +32,8 @@ def pytest_addoption(parser: pytest.Parser) -> None:
     group.addoption(
         "--bdd-driver",
         default="use_cases",
-        help="how the scenarios reach the service: use_cases (in process); http, stripe later",
+        help="how the scenarios reach the service: use_cases (in process), http (the API), "
+        "stripe (the Stripe adapter over HTTP to the local Stripe double)",
     )
     group.addoption(
         "--bdd-store",

@@ -84,8 +84,25 @@ def driver(
     catalog: Catalog,
     bdd_clock: ControllableClock,
     uow_factory: UnitOfWorkFactory,
-) -> BillingDriver:
+) -> Iterator[BillingDriver]:
     choice = request.config.getoption("--bdd-driver")
+    if choice == "stripe":
+        from tests.bdd.drivers.stripe import StripeDriver
+
+        stripe_driver = StripeDriver(catalog=catalog, clock=bdd_clock, uow=uow_factory)
+        try:
+            yield stripe_driver
+        finally:
+            stripe_driver.close()
+        # A request the double refused is one real Stripe would refuse too.
+        assert stripe_driver.double.violations == []
+        return
+    yield _driver(choice, catalog, bdd_clock, uow_factory)
+
+
+def _driver(
+    choice: str, catalog: Catalog, bdd_clock: ControllableClock, uow_factory: UnitOfWorkFactory
+) -> BillingDriver:
     if choice == "use_cases":
         from adapters.fake.gateway import FakeGateway
         from tests.bdd.drivers.use_cases import UseCaseDriver
@@ -96,7 +113,7 @@ def driver(
         from tests.bdd.drivers.http import HttpDriver
 
         return HttpDriver(catalog=catalog, clock=bdd_clock, uow=uow_factory)
-    raise pytest.UsageError(f"--bdd-driver={choice!r} is not available yet; use use_cases or http")
+    raise pytest.UsageError(f"--bdd-driver={choice!r}: use use_cases, http or stripe")
 
 
 # -- outcomes of attempts -----------------------------------------------------------------------
