@@ -25,6 +25,8 @@ EXIT_FAILED = 1
 ENVIRONMENT_HELP = """\
 configuration (environment variables):
   BILLING_DATABASE_URL    sqlite:///./billing.db (default), postgresql+psycopg://…, or memory://
+                          (unset with the sandbox gateway: ./billing-sandbox.db, emptied on
+                          start, as the sandbox gateway keeps its own state in memory)
   BILLING_GATEWAY         sandbox (default without STRIPE_API_KEY) or stripe
   STRIPE_API_KEY          Stripe secret key (stripe gateway only)
   STRIPE_WEBHOOK_SECRET   webhook signing secrets, comma-separated during rotation
@@ -32,6 +34,8 @@ configuration (environment variables):
                           the sandbox uses a fixed development secret when unset)
   BILLING_PUBLIC_URL      where this service is reachable (default http://HOST:PORT when serving)
   BILLING_CATALOG         a TOML plan catalog (default: the built-in Starter/Growth/Business)
+  STRIPE_API_BASE         send Stripe requests to this base URL instead (a local double, a proxy)
+  STRIPE_PORTAL_CONFIGURATION  the bpc_… id that `billing stripe setup` printed
 """
 
 
@@ -79,6 +83,11 @@ def add_serve(sub: Subparsers) -> None:
         default=1,
         help="worker processes (default %(default)s; the sandbox gateway and memory:// need 1)",
     )
+    parser.add_argument(
+        "--no-worker",
+        action="store_true",
+        help="do not run the in-process inbox worker (run `billing worker` processes instead)",
+    )
     parser.set_defaults(handler=serve)
 
 
@@ -116,7 +125,18 @@ def serve(args: argparse.Namespace) -> int:
     sys.stdout.flush()
     # Our own request log names routes, not paths: uvicorn's access log would print queries.
     if args.workers == 1:
-        uvicorn.run(create_app(container), host=args.host, port=args.port, access_log=False)
+        stop = None
+        if not args.no_worker:
+            from adapters.worker import start_worker_thread
+
+            _, stop = start_worker_thread(container.process_inbox())
+            print("  Webhook inbox: one in-process worker (`billing worker` adds more)")
+            sys.stdout.flush()
+        try:
+            uvicorn.run(create_app(container), host=args.host, port=args.port, access_log=False)
+        finally:
+            if stop is not None:
+                stop.set()
     else:
         container.storage().close()
         os.environ["BILLING_PUBLIC_URL"] = settings.public_url
@@ -256,7 +276,20 @@ def plans(args: argparse.Namespace, out: TextIO | None = None) -> int:
 
 # -- the parser -----------------------------------------------------------------------------------
 
-SUBCOMMANDS: list[Callable[[Subparsers], None]] = [add_serve, add_db, add_token, add_plans]
+
+def _ops() -> list[Callable[[Subparsers], None]]:
+    from adapters.cli_ops import OPS_SUBCOMMANDS
+
+    return list(OPS_SUBCOMMANDS)
+
+
+SUBCOMMANDS: list[Callable[[Subparsers], None]] = [
+    add_serve,
+    add_db,
+    add_token,
+    add_plans,
+    *_ops(),
+]
 
 
 def build_parser() -> argparse.ArgumentParser:

@@ -51,6 +51,8 @@ class Settings:
     stripe_api_key: str | None = attrs.field(default=None, repr=_secret_repr)
     stripe_webhook_secrets: tuple[str, ...] = attrs.field(default=(), repr=_secret_repr)
     catalog_path: Path | None = None
+    stripe_api_base: str | None = None  # a local double or proxy instead of api.stripe.com
+    stripe_portal_configuration: str | None = None  # `bpc_…`, printed by `billing stripe setup`
 
     @property
     def is_sandbox(self) -> bool:
@@ -100,6 +102,14 @@ class Settings:
         database_url = get("BILLING_DATABASE_URL")
         if database_url is not None:
             _check_database_url(database_url)
+        api_base = get("STRIPE_API_BASE")
+        if api_base is not None:
+            api_base = _check_url("STRIPE_API_BASE", api_base)
+        portal_configuration = get("STRIPE_PORTAL_CONFIGURATION")
+        if portal_configuration is not None and not portal_configuration.startswith("bpc_"):
+            raise ConfigError(
+                "STRIPE_PORTAL_CONFIGURATION", "must be a portal configuration id (bpc_…)"
+            )
         catalog = get("BILLING_CATALOG")
         catalog_path = Path(catalog) if catalog is not None else None
         if catalog_path is not None:
@@ -112,6 +122,8 @@ class Settings:
             stripe_api_key=api_key,
             stripe_webhook_secrets=secrets,
             catalog_path=catalog_path,
+            stripe_api_base=api_base,
+            stripe_portal_configuration=portal_configuration,
         )
 
 

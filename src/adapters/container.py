@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import logging
 from collections.abc import Callable
+from pathlib import Path
 from typing import TYPE_CHECKING, Any, Protocol, cast
 
 from dependency_injector import containers, providers
@@ -11,14 +12,19 @@ from dependency_injector import containers, providers
 from adapters.config import MEMORY_URL, GatewayKind, Settings, load_catalog
 from adapters.fake.clock import ControllableClock, SystemClock
 from adapters.fake.repositories import InMemoryStore
+from adapters.worker import worker_name
 from application import use_cases as uc
-from application.ports import Clock, GatewayEvent, PaymentGateway, UnitOfWork
+from application.inbox import InboxAdmin, ProcessInbox, ReceiveGatewayEvent
+from application.ports import Clock, EventDecoder, GatewayEvent, PaymentGateway, UnitOfWork
 
 if TYPE_CHECKING:
     from adapters.fake.gateway import FakeGateway
     from domain.plans import Catalog
 
 log = logging.getLogger("billing.container")
+
+# The sandbox keeps its own SQLite file, emptied on start (see `SqlStorage`); never billing.db.
+SANDBOX_DATABASE_URL = "sqlite:///./billing-sandbox.db"
 
 
 # -- storage ----------------------------------------------------------------------------------
@@ -66,14 +72,20 @@ class MemoryStorage:
 
 
 class SqlStorage:
-    """SQLite or PostgreSQL through `adapters.sql`; the engine is made on first use."""
+    """SQLite or PostgreSQL through `adapters.sql`; the engine is made on first use.
 
-    def __init__(self, url: str) -> None:
+    `fresh=True` (the sandbox's own SQLite file) starts from an empty database on the first
+    `prepare()`: the sandbox gateway keeps its state in memory, so a mirror of an earlier
+    run's sandbox would describe customers and subscriptions that no longer exist.
+    """
+
+    def __init__(self, url: str, *, fresh: bool = False) -> None:
         from adapters.sql.database import create_engine_from_url, sql_unit_of_work_factory
 
         self.url = url
         self.engine = create_engine_from_url(url)
         self._factory = sql_unit_of_work_factory(self.engine)
+        self._reset_pending = fresh
 
     def unit_of_work(self) -> UnitOfWork:
         return self._factory()
@@ -81,6 +93,13 @@ class SqlStorage:
     def prepare(self) -> None:
         from adapters.sql.migrate import ensure_schema
 
+        if self._reset_pending:
+            self._reset_pending = False
+            self.engine.dispose()
+            path = self.engine.url.database
+            for suffix in ("", "-wal", "-shm", "-journal"):
+                if path:
+                    Path(f"{path}{suffix}").unlink(missing_ok=True)
         ensure_schema(self.url)
 
     def readiness(self) -> str | None:
@@ -104,9 +123,11 @@ class SqlStorage:
         self.engine.dispose()
 
 
-def _storage(url: str | None) -> Storage:
+def _storage(url: str | None, sandbox: bool = False) -> Storage:
     if url == MEMORY_URL:
         return MemoryStorage()
+    if url is None and sandbox:
+        return SqlStorage(SANDBOX_DATABASE_URL, fresh=True)
     from adapters.sql.database import database_url_from_env
 
     return SqlStorage(url or database_url_from_env({}))
@@ -121,29 +142,79 @@ def _sandbox_gateway(catalog: Catalog, clock: ControllableClock, public_url: str
     return FakeGateway(catalog, clock, public_url=public_url)
 
 
-def _stripe_gateway(api_key: str, catalog: Catalog, clock: Clock) -> PaymentGateway:
+def _stripe_gateway(
+    api_key: str,
+    api_base: str | None,
+    portal_configuration: str | None,
+    catalog: Catalog,
+    clock: Clock,
+) -> PaymentGateway:
     # Imported here so the service runs in sandbox mode without the Stripe adapter loaded.
-    import stripe
+    from adapters.stripe.client import build_client
+    from adapters.stripe.gateway import StripeGateway, StripeOptions
 
-    from adapters.stripe.gateway import StripeGateway
-
-    client = stripe.StripeClient(api_key)
-    gateway: PaymentGateway = StripeGateway(client, catalog, clock)
+    client = build_client(api_key, api_base=api_base)
+    options = StripeOptions(portal_configuration=portal_configuration)
+    gateway: PaymentGateway = StripeGateway(client, catalog, clock, options)
     return gateway
 
 
-def deliver_sandbox_events(
-    gateway: FakeGateway, apply: uc.ApplyGatewayEvent
-) -> Callable[[GatewayEvent], None]:
-    """The sandbox's webhook: every event the fake emits is applied as Stripe's would be.
+class StripeEventDecoder:
+    """Stored Stripe payloads to gateway events; prices resolve through the gateway's price map."""
 
-    A failure is logged, not raised into the gateway call that emitted it, as a failed webhook
-    delivery never undoes what happened at Stripe.
+    def __init__(self, gateway: PaymentGateway) -> None:
+        self._gateway = gateway
+
+    def decode(self, payload: str) -> GatewayEvent:
+        import json
+
+        from adapters.stripe.gateway import StripeGateway
+        from adapters.stripe.webhooks import translate_event
+
+        assert isinstance(self._gateway, StripeGateway)
+        event: GatewayEvent = translate_event(json.loads(payload), self._gateway.prices)
+        return event
+
+
+def _decoders(kind: str, gateway: PaymentGateway) -> dict[str, EventDecoder]:
+    from adapters.fake.codec import SandboxEventDecoder
+
+    decoders: dict[str, EventDecoder] = {"sandbox": SandboxEventDecoder()}
+    if kind == GatewayKind.STRIPE.value:
+        decoders["stripe"] = StripeEventDecoder(gateway)
+    return decoders
+
+
+def _webhook_verifier(secrets: tuple[str, ...]) -> Any:
+    from adapters.stripe.webhooks import StripeWebhookVerifier
+
+    return StripeWebhookVerifier(secrets) if secrets else None
+
+
+def deliver_sandbox_events(
+    gateway: FakeGateway, receive: ReceiveGatewayEvent, process: ProcessInbox
+) -> Callable[[GatewayEvent], None]:
+    """The sandbox's webhook: every event the fake emits goes through the inbox, like Stripe's.
+
+    It is stored first, then the inbox is drained at once, so the sandbox behaves like a
+    webhook that arrives instantly (the background worker would also pick it up). A failure
+    is logged, not raised into the gateway call that emitted it, as a failed webhook delivery
+    never undoes what happened at Stripe; the stored event is retried by the worker.
     """
+    from adapters.fake.codec import encode_event
 
     def deliver(event: GatewayEvent) -> None:
         try:
-            apply(event)
+            receive(
+                gateway="sandbox",
+                event_id=event.id,
+                type=event.gateway_type,
+                payload=encode_event(event),
+                event_created=event.created,
+                object_ref=event.object_ref,
+            )
+            while process.run_once(limit=50).claimed:
+                pass
         except Exception:
             log.exception("sandbox event %s (%s) was not applied", event.id, event.gateway_type)
 
@@ -172,10 +243,15 @@ class Container(containers.DeclarativeContainer):
             _sandbox_gateway, catalog=catalog, clock=clock, public_url=config.public_url
         ),
         stripe=providers.Singleton(
-            _stripe_gateway, api_key=config.stripe_api_key, catalog=catalog, clock=clock
+            _stripe_gateway,
+            api_key=config.stripe_api_key,
+            api_base=config.stripe_api_base,
+            portal_configuration=config.stripe_portal_configuration,
+            catalog=catalog,
+            clock=clock,
         ),
     )
-    storage = providers.Singleton(_storage, config.database_url)
+    storage = providers.Singleton(_storage, config.database_url, config.sandbox)
     uow = storage.provided.unit_of_work
 
     list_plans = providers.Singleton(uc.ListPlans, catalog=catalog)
@@ -219,8 +295,28 @@ class Container(containers.DeclarativeContainer):
         uc.ApplyGatewayEvent, uow=uow, gateway=gateway, clock=clock
     )
 
+    reconcile = providers.Singleton(uc.Reconcile, uow=uow, gateway=gateway, clock=clock)
+
+    # -- the webhook inbox
+    receive_gateway_event = providers.Singleton(ReceiveGatewayEvent, uow=uow, clock=clock)
+    event_decoders = providers.Singleton(_decoders, config.gateway, gateway)
+    process_inbox = providers.Factory(
+        ProcessInbox,
+        uow=uow,
+        gateway=gateway,
+        clock=clock,
+        decoders=event_decoders,
+        apply=apply_gateway_event,
+        worker=providers.Callable(worker_name),
+    )
+    inbox_admin = providers.Singleton(InboxAdmin, uow=uow, clock=clock)
+    webhook_verifier = providers.Singleton(_webhook_verifier, config.stripe_webhook_secrets)
+
     sandbox_events = providers.Singleton(
-        deliver_sandbox_events, gateway=gateway, apply=apply_gateway_event
+        deliver_sandbox_events,
+        gateway=gateway,
+        receive=receive_gateway_event,
+        process=process_inbox,
     )
 
     # Route handlers other modules add to the app (the Stripe webhook, the inbox admin):
@@ -246,6 +342,8 @@ USE_CASES: tuple[str, ...] = (
     "list_invoices",
     "get_invoice_pdf",
     "apply_gateway_event",
+    "receive_gateway_event",
+    "inbox_admin",
 )
 
 
@@ -258,6 +356,10 @@ def build_container(settings: Settings) -> Container:
         "public_url": settings.public_url,
         "stripe_api_key": settings.stripe_api_key,
         "catalog_path": settings.catalog_path,
+        "sandbox": settings.is_sandbox,
+        "stripe_api_base": settings.stripe_api_base,
+        "stripe_portal_configuration": settings.stripe_portal_configuration,
+        "stripe_webhook_secrets": settings.stripe_webhook_secrets,
     }
     container.config.from_dict(config)
     return container

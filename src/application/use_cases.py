@@ -7,13 +7,13 @@ the gateway answers is then recorded in one unit of work together with its audit
 from __future__ import annotations
 
 import enum
-import uuid
 from collections.abc import Callable, Mapping
 from datetime import datetime
 
 import attrs
 
 from application import commands as c
+from application.ids import new_id
 from application.ports import (
     AuditEntry,
     CheckoutSession,
@@ -342,7 +342,7 @@ class PreviewPlanChange:
         else:
             amount = Money.zero(target.amount.currency)
         quote = Quote(
-            id=f"qt_{uuid.uuid4().hex}",
+            id=new_id("qt"),
             account_id=cmd.account_id,
             subscription_ref=sub.subscription_ref,
             from_plan=sub.plan_id,
@@ -523,7 +523,9 @@ class CompletePaymentMethodUpdate:
     def __call__(self, cmd: c.CompletePaymentMethodUpdate) -> Subscription | None:
         customer = existing_customer(self.uow, cmd.account_id)
         summary = self.gateway.complete_payment_method_setup(
-            cmd.setup_id, customer_ref=customer, idempotency_key=f"setup-complete:{cmd.setup_id}"
+            cmd.setup_id,
+            customer_ref=customer,
+            idempotency_key=f"setup-complete:{customer}:{cmd.setup_id}",
         )
         if summary is None:
             return None
@@ -710,7 +712,7 @@ class ApplyGatewayEvent:
                 summary = self.gateway.complete_payment_method_setup(
                     event.checkout_id,
                     customer_ref=customer,
-                    idempotency_key=f"setup-complete:{event.checkout_id}",
+                    idempotency_key=f"setup-complete:{customer}:{event.checkout_id}",
                 )
         now = now_from(self.clock)
         inputs = {"event_id": event.id, "type": event.gateway_type}

@@ -232,9 +232,62 @@ def test_payment_method_setup_through_the_sandbox_becomes_the_default(
         follow_redirects=False,
     )
     assert done.status_code == 303
-    assert done.headers["location"] == "https://app.example.com/billing?setup=success"
+    assert done.headers["location"] == (
+        f"https://app.example.com/billing?setup=success&setup_id={setup_id}"
+    )
     sub = client.get("/billing/subscription", headers=H).json()
     assert sub["payment_method"] == {"brand": "mastercard", "last4": "4444"}
+    # The return page confirms it through the API too; repeating it changes nothing.
+    confirmed = client.post(f"/billing/payment-method/setup/{setup_id}/complete", headers=H)
+    assert confirmed.status_code == 200, confirmed.text
+    assert confirmed.json() == {
+        "status": "complete",
+        "payment_method": {"brand": "mastercard", "last4": "4444"},
+    }
+
+
+def test_another_account_cannot_complete_a_payment_method_setup(
+    client: TestClient, subscribed: Callable[..., str]
+) -> None:
+    subscribed(ACCOUNT)
+    subscribed("acct_other")
+    setup_id = client.post("/billing/payment-method/setup", headers=H).json()["setup_id"]
+    client.post(
+        f"/sandbox/setup/{setup_id}/complete",
+        data={"outcome": "succeeded", "card": "mastercard"},
+        follow_redirects=False,
+    )
+    stolen = client.post(
+        f"/billing/payment-method/setup/{setup_id}/complete", headers=bearer("acct_other")
+    )
+    assert (stolen.status_code, stolen.json()["code"]) == (404, "checkout.not_found")
+    theirs = client.get("/billing/subscription", headers=bearer("acct_other")).json()
+    assert theirs["payment_method"] == {"brand": "visa", "last4": "4242"}
+
+
+def test_the_checkout_return_records_the_subscription_and_is_idempotent(
+    client: TestClient, subscribed: Callable[..., str]
+) -> None:
+    checkout_id = subscribed(ACCOUNT, "business", "year")
+    first = client.post(f"/billing/checkout/{checkout_id}/complete", headers=H)
+    again = client.post(f"/billing/checkout/{checkout_id}/complete", headers=H)
+    assert first.status_code == again.status_code == 200
+    assert first.json()["status"] == "complete"
+    assert first.json()["subscription"]["plan"] == "business"
+    assert again.json() == first.json()
+    other = client.post(f"/billing/checkout/{checkout_id}/complete", headers=bearer("acct_other"))
+    assert (other.status_code, other.json()["code"]) == (404, "checkout.not_found")
+
+
+def test_an_unpaid_checkout_return_says_it_is_still_open(client: TestClient) -> None:
+    started = client.post(
+        "/billing/checkout", headers=H, json={"plan": "growth", "interval": "month"}
+    )
+    checkout_id = started.json()["checkout_id"]
+    pending = client.post(f"/billing/checkout/{checkout_id}/complete", headers=H)
+    assert pending.status_code == 200
+    assert pending.json() == {"status": "open", "subscription": None}
+    assert client.get("/billing/subscription", headers=H).status_code == 404
 
 
 def test_invoices_page_with_limit_and_starting_after(

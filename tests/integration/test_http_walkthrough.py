@@ -69,7 +69,7 @@ def test_serve_prints_the_url_and_how_to_get_a_token_and_the_walkthrough_works(
     printed = (tmp_path / "serve.log").read_text()
     assert f"ResponseIQ Billing on {served}" in printed
     assert "billing token" in printed
-    assert (tmp_path / "billing.db").exists(), "the default SQLite database is created and migrated"
+    assert (tmp_path / "billing-sandbox.db").exists(), "the sandbox's SQLite database is created and migrated"
 
     result = subprocess.run(
         ["bash", str(WALKTHROUGH)],

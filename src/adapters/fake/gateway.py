@@ -5,7 +5,6 @@ from __future__ import annotations
 import enum
 import logging
 import threading
-import uuid
 from collections import deque
 from collections.abc import Callable, Iterator, Mapping, Sequence
 from contextlib import contextmanager
@@ -16,6 +15,7 @@ import attrs
 
 from adapters.fake.clock import ControllableClock
 from adapters.fake.pdf import render_text_pdf
+from application.ids import new_id
 from application.ports import (
     CheckoutOutcome,
     CheckoutSession,
@@ -88,7 +88,7 @@ class _Failure(enum.Enum):
 
 
 def _new_id(prefix: str) -> str:
-    return f"{prefix}_{uuid.uuid4().hex[:24]}"
+    return new_id(prefix)
 
 
 @attrs.define
@@ -520,7 +520,7 @@ class FakeGateway:
                 raise GatewayRejected("No such price.")  # Stripe: price ids name exact amounts
             now = self._now()
             checkout_id = _new_id("cs")
-            secret = f"{checkout_id}_secret_{uuid.uuid4().hex[:16]}"
+            secret = new_id(f"{checkout_id}_secret")
             checkout = _Checkout(
                 id=checkout_id,
                 customer_ref=customer_ref,

@@ -20,7 +20,7 @@ from adapters.http.auth import account_dependency
 from adapters.http.billing import BillingController
 from adapters.http.errors import EXCEPTION_HANDLERS
 from adapters.http.guard import CardDataGuard, RequestLog
-from adapters.http.system import health, ready
+from adapters.http.system import health, metrics, ready
 
 API_VERSION = "1.0.0"
 
@@ -57,6 +57,7 @@ def create_app(
         clock=_provide(container.clock),
         catalog=_provide(container.catalog),
         storage=_provide(container.storage),
+        webhook_verifier=_provide(container.webhook_verifier),
     )
     billing = Router(
         path="/",
@@ -65,12 +66,16 @@ def create_app(
             "account_id": Provide(account_dependency(settings.auth_secret), sync_to_thread=False)
         },
     )
-    handlers: list[ControllerRouterHandler] = [billing, health, ready]
+    handlers: list[ControllerRouterHandler] = [billing, health, ready, metrics]
     fake = sandbox_gateway(container)
     if fake is not None:
         from adapters.http.sandbox import sandbox_router
 
         handlers.append(sandbox_router(fake))
+    else:
+        from adapters.http.webhooks import stripe_webhook
+
+        handlers.append(stripe_webhook)
     handlers.extend(container.extra_route_handlers())
     handlers.extend(extra_route_handlers)
 

@@ -135,6 +135,29 @@ class BillingController(Controller):
         return present.checkout(session)
 
     @post(
+        "/checkout/{checkout_id:str}/complete",
+        status_code=200,
+        sync_to_thread=True,
+        summary="Record a finished checkout at once (the return from the gateway's page)",
+        description=(
+            "Call it when the customer lands on the success URL. It reads the checkout from the "
+            "gateway and records the subscription exactly as the webhook does, so the billing "
+            "page shows it even if the webhook is late. `status` is `open` while unpaid."
+        ),
+        responses=ex.responses(200, s.CheckoutResultOut, ex.CHECKOUT_RESULT, 401, 404),
+    )
+    def checkout_complete(
+        self,
+        account_id: Dep[str],
+        complete_checkout: Dep[uc.CompleteCheckout],
+        clock: Dep[Clock],
+        catalog: Dep[Catalog],
+        checkout_id: Annotated[str, PathParameter(min_length=1, max_length=255)],
+    ) -> s.CheckoutResultOut:
+        sub = complete_checkout(c.CompleteCheckout(account_id=account_id, checkout_id=checkout_id))
+        return present.checkout_result(sub, uc.now_from(clock), catalog)
+
+    @post(
         "/portal",
         status_code=201,
         sync_to_thread=True,
@@ -293,12 +316,34 @@ class BillingController(Controller):
         session = start_payment_method_update(
             c.StartPaymentMethodUpdate(
                 account_id=account_id,
-                success_url=_with_query(back, "setup=success"),
+                success_url=_with_query(back, "setup=success&setup_id={CHECKOUT_SESSION_ID}"),
                 cancel_url=_with_query(back, "setup=canceled"),
                 request_id=_request_id(idempotency_key),
             )
         )
         return present.setup(session)
+
+    @post(
+        "/payment-method/setup/{setup_id:str}/complete",
+        status_code=200,
+        sync_to_thread=True,
+        summary="Make a newly added payment method the default (the return from the setup page)",
+        description=(
+            "Immediately: the next charge uses the new method. `status` stays `pending` until the "
+            "customer has finished the setup page (and while the account has no subscription)."
+        ),
+        responses=ex.responses(200, s.PaymentMethodResultOut, ex.PAYMENT_METHOD_RESULT, 401, 404),
+    )
+    def payment_method_setup_complete(
+        self,
+        account_id: Dep[str],
+        complete_payment_method_update: Dep[uc.CompletePaymentMethodUpdate],
+        setup_id: Annotated[str, PathParameter(min_length=1, max_length=255)],
+    ) -> s.PaymentMethodResultOut:
+        sub = complete_payment_method_update(
+            c.CompletePaymentMethodUpdate(account_id=account_id, setup_id=setup_id)
+        )
+        return present.payment_method_result(sub, done=sub is not None)
 
     @get(
         "/invoices",

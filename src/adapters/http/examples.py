@@ -49,6 +49,8 @@ CHECKOUT = {
     "url": "https://checkout.stripe.com/c/pay/cs_test_a1b2c3",
     "client_secret": None,
 }
+CHECKOUT_RESULT = {"status": "complete", "subscription": SUBSCRIPTION}
+PAYMENT_METHOD_RESULT = {"status": "complete", "payment_method": {"brand": "visa", "last4": "4242"}}
 PORTAL = {"url": "https://billing.stripe.com/p/session/test_YWNjdF8x"}
 SETUP = {
     "setup_id": "cs_test_setup_9z8y",

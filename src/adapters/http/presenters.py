@@ -2,14 +2,16 @@
 
 from __future__ import annotations
 
+from datetime import datetime
+
 from adapters.http import schemas as s
 from application.ports import CheckoutSession, PortalSession, SetupSession
 from application.use_cases import SubscriptionView
 from domain.invoices import Invoice, InvoicePage
 from domain.money import Money
-from domain.plans import Features, Plan
+from domain.plans import Catalog, Features, Plan
 from domain.quotes import Quote
-from domain.subscription import Access
+from domain.subscription import Access, Subscription
 
 
 def money(value: Money) -> s.MoneyOut:
@@ -83,6 +85,25 @@ def entitlements(access: Access) -> s.EntitlementsOut:
 def checkout(session: CheckoutSession) -> s.CheckoutOut:
     return s.CheckoutOut(
         checkout_id=session.id, url=session.url, client_secret=session.client_secret
+    )
+
+
+def checkout_result(
+    sub: Subscription | None, clock_now: datetime, catalog: Catalog
+) -> s.CheckoutResultOut:
+    if sub is None:
+        return s.CheckoutResultOut(status="open", subscription=None)
+    view = SubscriptionView(sub, sub.access_at(clock_now, catalog))
+    return s.CheckoutResultOut(status="complete", subscription=subscription(view))
+
+
+def payment_method_result(sub: Subscription | None, done: bool) -> s.PaymentMethodResultOut:
+    method = sub.payment_method if sub is not None else None
+    return s.PaymentMethodResultOut(
+        status="complete" if done else "pending",
+        payment_method=(
+            s.PaymentMethodOut(brand=method.brand, last4=method.last4) if method else None
+        ),
     )
 
 

@@ -168,6 +168,28 @@ class InvoicesOut(ResponseBody):
     has_more: bool
 
 
+class WebhookAck(ResponseBody):
+    received: bool
+    duplicate: bool
+
+
+class CheckoutResultOut(ResponseBody):
+    status: str  # open | complete | expired
+    subscription: SubscriptionOut | None
+
+
+class PaymentMethodResultOut(ResponseBody):
+    status: str  # pending | complete
+    payment_method: PaymentMethodOut | None
+
+
+class InboxOut(ResponseBody):
+    pending: int
+    oldest_pending_age_seconds: float | None
+    parked: int
+    applied: int
+
+
 class HealthOut(ResponseBody):
     status: str
 

@@ -1,4 +1,4 @@
-"""Probes: `/health` (the process answers) and `/ready` (database reachable, schema current)."""
+"""Probes: `/health` (alive), `/ready` (database reachable, schema current), `/metrics`."""
 
 from __future__ import annotations
 
@@ -11,6 +11,8 @@ from adapters.http import examples as ex
 from adapters.http import schemas as s
 from adapters.http.deps import Dep
 from adapters.http.errors import error_response
+from adapters.worker import render_metrics
+from application.inbox import InboxAdmin
 
 
 @get(
@@ -37,3 +39,19 @@ def ready(
     if problem is not None:
         return error_response(503, "not_ready", problem)
     return Response(s.HealthOut(status="ready"))
+
+
+@get(
+    "/metrics",
+    tags=["probes"],
+    sync_to_thread=True,
+    summary="Webhook inbox health in Prometheus text format",
+    description=(
+        "`billing_inbox_pending`, `billing_inbox_oldest_pending_age_seconds`, "
+        "`billing_inbox_parked`, `billing_inbox_applied`."
+    ),
+    media_type="text/plain; version=0.0.4",
+    include_in_schema=False,  # for the monitoring system, not an API client
+)
+def metrics(inbox_admin: Dep[InboxAdmin]) -> str:
+    return render_metrics(inbox_admin.stats())

@@ -1,0 +1,73 @@
+"""`POST /webhooks/stripe`: verify, store in the inbox, acknowledge. Applying is the worker's job."""
+
+from __future__ import annotations
+
+import json
+import logging
+from datetime import UTC, datetime
+from typing import Annotated, Any
+
+from litestar import Response, post
+from litestar.params import HeaderParameter, RawBody
+
+from adapters.http import examples as ex
+from adapters.http import schemas as s
+from adapters.http.deps import Dep
+from adapters.http.errors import error_response
+from application.inbox import ReceiveGatewayEvent
+
+log = logging.getLogger("billing.webhooks")
+
+
+def _object_ref(event: dict[str, Any]) -> str | None:
+    obj = (event.get("data") or {}).get("object") or {}
+    ref = obj.get("id") if isinstance(obj, dict) else None
+    return str(ref) if ref else None
+
+
+@post(
+    "/webhooks/stripe",
+    status_code=200,
+    sync_to_thread=True,
+    tags=["webhooks"],
+    summary="Stripe's webhook deliveries (signed); stored before they are acknowledged",
+    description=(
+        "Verifies `Stripe-Signature` on the raw body (several secrets during rotation, 300 s "
+        "tolerance), stores the event by id (a duplicate is acknowledged and stored once) and "
+        "answers 200. A delivery that cannot be stored gets 503, so Stripe retries it."
+    ),
+    responses=ex.responses(200, s.WebhookAck, {"received": True, "duplicate": False}, 400, 503),
+)
+def stripe_webhook(
+    body: RawBody,
+    receive_gateway_event: Dep[ReceiveGatewayEvent],
+    webhook_verifier: Dep[Any],
+    stripe_signature: Annotated[str | None, HeaderParameter(name="Stripe-Signature")] = None,
+) -> Response[Any]:
+    from adapters.stripe.redact import redact_card_details
+    from adapters.stripe.webhooks import InvalidWebhook
+
+    if webhook_verifier is None:
+        return error_response(503, "webhook.not_configured", "STRIPE_WEBHOOK_SECRET is not set.")
+    try:
+        event = webhook_verifier.verify(body, stripe_signature)
+    except InvalidWebhook as invalid:
+        return error_response(400, f"webhook.{invalid.reason_code}", "The delivery was refused.")
+    try:
+        created = datetime.fromtimestamp(int(event["created"]), UTC)
+        stored = receive_gateway_event(
+            gateway="stripe",
+            event_id=str(event["id"]),
+            type=str(event["type"]),
+            # Stripe's payment-method objects carry card expiry and more: never stored.
+            payload=json.dumps(redact_card_details(event), separators=(",", ":")),
+            event_created=created,
+            object_ref=_object_ref(event),
+        )
+    except (KeyError, TypeError, ValueError):
+        return error_response(400, "webhook.malformed_body", "The event lacks an id, type or time.")
+    except Exception:
+        # Not durable, so not acknowledged: Stripe retries with back-off for three days.
+        log.exception("a Stripe delivery could not be stored")
+        return error_response(503, "webhook.not_stored", "The event could not be stored; retry.")
+    return Response(s.WebhookAck(received=True, duplicate=not stored))
