@@ -31,9 +31,10 @@ def pytest_addoption(parser: pytest.Parser) -> None:
     group = parser.getgroup("bdd", "the help article as Gherkin")
     group.addoption(
         "--bdd-driver",
-        default="use_cases",
-        help="how the scenarios reach the service: use_cases (in process), http (the API), "
-        "stripe (the Stripe adapter over HTTP to the local Stripe double)",
+        default="use_cases,http,stripe",
+        help="how the scenarios reach the service, comma-separated (default: all three): "
+        "use_cases (in process), http (the API), stripe (the Stripe adapter over HTTP to the "
+        "local Stripe double)",
     )
     group.addoption(
         "--bdd-store",

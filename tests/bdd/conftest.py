@@ -78,14 +78,34 @@ def uow_factory(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[Unit
         raise pytest.UsageError(f"--bdd-store={choice!r}: use memory or sqlite")
 
 
+DRIVERS = ("use_cases", "http", "stripe")
+
+
+@pytest.fixture(autouse=True)
+def driver_name() -> str:
+    """Autouse, so every scenario carries it and `pytest_generate_tests` can parametrize it
+    (steps ask for `driver` lazily, so scenarios do not name it in their signatures)."""
+    return DRIVERS[0]
+
+
+def pytest_generate_tests(metafunc: pytest.Metafunc) -> None:
+    """Every scenario runs once per chosen driver: the same words, three ways in."""
+    if "driver_name" in metafunc.fixturenames:
+        chosen = [d.strip() for d in metafunc.config.getoption("--bdd-driver").split(",")]
+        unknown = [d for d in chosen if d not in DRIVERS]
+        if unknown or not chosen:
+            raise pytest.UsageError(f"--bdd-driver: choose from {', '.join(DRIVERS)}")
+        metafunc.parametrize("driver_name", chosen)
+
+
 @pytest.fixture
 def driver(
-    request: pytest.FixtureRequest,
+    driver_name: str,
     catalog: Catalog,
     bdd_clock: ControllableClock,
     uow_factory: UnitOfWorkFactory,
 ) -> Iterator[BillingDriver]:
-    choice = request.config.getoption("--bdd-driver")
+    choice = driver_name
     if choice == "stripe":
         from tests.bdd.drivers.stripe import StripeDriver
 
