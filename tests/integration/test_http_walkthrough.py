@@ -69,7 +69,9 @@ def test_serve_prints_the_url_and_how_to_get_a_token_and_the_walkthrough_works(
     printed = (tmp_path / "serve.log").read_text()
     assert f"ResponseIQ Billing on {served}" in printed
     assert "billing token" in printed
-    assert (tmp_path / "billing-sandbox.db").exists(), "the sandbox's SQLite database is created and migrated"
+    assert (tmp_path / "billing-sandbox.db").exists(), (
+        "the sandbox's SQLite database is created and migrated"
+    )
 
     result = subprocess.run(
         ["bash", str(WALKTHROUGH)],
@@ -96,4 +98,38 @@ def test_serve_prints_the_url_and_how_to_get_a_token_and_the_walkthrough_works(
     reasons = [i["billing_reason"] for i in invoices["data"]]
     assert reasons == ["subscription_cycle", "subscription_update", "subscription_create"]
     assert result.stdout.rstrip().endswith("%PDF-1.4")
+    assert (tmp_path / "invoice.pdf").read_bytes().startswith(b"%PDF-")
+
+
+README = Path(__file__).resolve().parents[2] / "README.md"
+
+
+def readme_walkthrough() -> str:
+    """The bash block under the README's "Try it" heading, exactly as printed."""
+    text = README.read_text()
+    section = text[text.index("## Try it") :]
+    start = section.index("```bash\n") + len("```bash\n")
+    return section[start : section.index("```", start)]
+
+
+@pytest.mark.skipif(shutil.which("curl") is None, reason="the walk-through uses curl")
+def test_the_readme_walkthrough_works_as_printed(served: str, tmp_path: Path) -> None:
+    block = readme_walkthrough()
+    assert "API=http://127.0.0.1:8000\n" in block
+    # The same commands; only the port is the test server's, and the state is read afterwards.
+    script = block.replace("API=http://127.0.0.1:8000\n", f"API={served}\n")
+    script += '\ncurl -sf -H "$AUTH" $API/billing/subscription > final.json\n'
+    (tmp_path / ".venv").symlink_to(Path(sys.executable).parents[1])
+    result = subprocess.run(
+        ["bash", "-euo", "pipefail", "-c", script],
+        cwd=tmp_path,
+        env=_env(),
+        capture_output=True,
+        text=True,
+        timeout=120,
+    )
+    assert result.returncode == 0, result.stdout + result.stderr
+    final = json.loads((tmp_path / "final.json").read_text())
+    assert (final["plan"], final["cancel_at_period_end"]) == ("starter", True)
+    assert final["pending_change"] is None
     assert (tmp_path / "invoice.pdf").read_bytes().startswith(b"%PDF-")
