@@ -9,6 +9,7 @@ from __future__ import annotations
 import enum
 from collections.abc import Callable, Mapping
 from datetime import datetime
+from typing import TypeVar
 
 import attrs
 
@@ -49,7 +50,23 @@ from domain.subscription import Access, GatewaySubscription, Status, Subscriptio
 # A stale write is retried this many times: the gateway's answer is the truth, so recording
 # it again on top of a concurrent update is always safe (`Subscription.sync` ignores older views).
 RECORD_ATTEMPTS = 3
+T = TypeVar("T")
 MAX_INVOICE_PAGE = 100
+
+
+def retry_stale(attempt: Callable[[], T]) -> T:
+    """Run `attempt` again on fresh state when its write met a concurrent one (`StaleVersion`).
+
+    Safe for writes that record the gateway's truth: `Subscription.sync` ignores older views,
+    so recording again on top of whatever won the race never moves state backwards.
+    """
+    for remaining in range(RECORD_ATTEMPTS - 1, -1, -1):
+        try:
+            return attempt()
+        except StaleVersion:
+            if remaining == 0:
+                raise
+    raise AssertionError("unreachable")
 
 
 def now_from(clock: Clock) -> datetime:
@@ -112,19 +129,16 @@ class _Recorder:
         inputs: Mapping[str, str],
         also: Callable[[UnitOfWork], None] | None = None,
     ) -> Subscription:
-        for attempt in range(RECORD_ATTEMPTS):
-            try:
-                with self.uow() as uow:
-                    sub, _ = upsert_view(uow, account_id, view)
-                    if also is not None:
-                        also(uow)
-                    audit(uow, account_id, action, inputs, "ok", now_from(self.clock), sub)
-                    uow.commit()
-                    return sub
-            except StaleVersion:
-                if attempt == RECORD_ATTEMPTS - 1:
-                    raise
-        raise AssertionError("unreachable")
+        def attempt() -> Subscription:
+            with self.uow() as uow:
+                sub, _ = upsert_view(uow, account_id, view)
+                if also is not None:
+                    also(uow)
+                audit(uow, account_id, action, inputs, "ok", now_from(self.clock), sub)
+                uow.commit()
+                return sub
+
+        return retry_stale(attempt)
 
     def failed(
         self, account_id: str, action: str, inputs: Mapping[str, str], error: BillingError
@@ -530,21 +544,19 @@ class CompletePaymentMethodUpdate:
         if summary is None:
             return None
         now = now_from(self.clock)
-        for attempt in range(RECORD_ATTEMPTS):
-            try:
-                with self.uow() as uow:
-                    sub = uow.subscriptions.for_account(cmd.account_id)
-                    if sub is not None:
-                        sub.update_payment_method(summary, now)
-                        uow.subscriptions.save(sub)
-                    inputs = {"setup": cmd.setup_id, "brand": summary.brand, "last4": summary.last4}
-                    audit(uow, cmd.account_id, "payment_method.update", inputs, "ok", now, sub)
-                    uow.commit()
-                    return sub
-            except StaleVersion:
-                if attempt == RECORD_ATTEMPTS - 1:
-                    raise
-        raise AssertionError("unreachable")
+
+        def attempt() -> Subscription | None:
+            with self.uow() as uow:
+                sub = uow.subscriptions.for_account(cmd.account_id)
+                if sub is not None:
+                    sub.update_payment_method(summary, now)
+                    uow.subscriptions.save(sub)
+                inputs = {"setup": cmd.setup_id, "brand": summary.brand, "last4": summary.last4}
+                audit(uow, cmd.account_id, "payment_method.update", inputs, "ok", now, sub)
+                uow.commit()
+                return sub
+
+        return retry_stale(attempt)
 
 
 # -- invoices ---------------------------------------------------------------------------------
@@ -649,13 +661,7 @@ class ApplyGatewayEvent:
             account_id = self._account(uow, event)
         if account_id is None:
             return self._finish(ApplyOutcome.UNKNOWN_ACCOUNT, within)
-        for attempt in range(RECORD_ATTEMPTS):
-            try:
-                return self._apply(account_id, event, within)
-            except StaleVersion:
-                if attempt == RECORD_ATTEMPTS - 1:
-                    raise
-        raise AssertionError("unreachable")
+        return retry_stale(lambda: self._apply(account_id, event, within))
 
     def skip_stale(self, event: GatewayEvent, *, within: Within | None = None) -> ApplyOutcome:
         """An event older than what was already applied to its object: recorded, not applied."""
