@@ -21,17 +21,17 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
-from adapters.fake.clock import ControllableClock  # noqa: E402
-from adapters.fake.codec import SandboxEventDecoder, encode_event  # noqa: E402
-from adapters.fake.gateway import FakeGateway  # noqa: E402
-from adapters.fake.repositories import InMemoryStore  # noqa: E402
-from adapters.sql.database import create_engine_from_url, sql_unit_of_work_factory  # noqa: E402
-from adapters.sql.migrate import upgrade  # noqa: E402
-from application import commands as c  # noqa: E402
-from application import use_cases as uc  # noqa: E402
-from application.inbox import ProcessInbox, ReceiveGatewayEvent  # noqa: E402
-from application.ports import GatewayEvent  # noqa: E402
-from domain.plans import Interval, default_catalog  # noqa: E402
+from adapters.fake.clock import ControllableClock
+from adapters.fake.codec import SandboxEventDecoder, encode_event
+from adapters.fake.gateway import FakeGateway
+from adapters.fake.repositories import InMemoryStore
+from adapters.sql.database import create_engine_from_url, sql_unit_of_work_factory
+from adapters.sql.migrate import upgrade
+from application import commands as c
+from application import use_cases as uc
+from application.inbox import ProcessInbox, ReceiveGatewayEvent
+from application.ports import GatewayEvent
+from domain.plans import Interval, default_catalog
 
 
 def generate(accounts: int) -> tuple[FakeGateway, ControllableClock, list[GatewayEvent]]:
