@@ -5,7 +5,7 @@ from __future__ import annotations
 import logging
 from collections.abc import Callable
 from pathlib import Path
-from typing import TYPE_CHECKING, Any, Protocol, cast
+from typing import TYPE_CHECKING, Any, Protocol
 
 from dependency_injector import containers, providers
 
@@ -57,9 +57,7 @@ class MemoryStorage:
         self.store = InMemoryStore()
 
     def unit_of_work(self) -> UnitOfWork:
-        # The in-memory repositories are typed as their own classes, which the protocol's
-        # mutable attributes do not accept invariantly; they keep the same promises.
-        return cast(UnitOfWork, self.store.unit_of_work())
+        return self.store.unit_of_work()
 
     def prepare(self) -> None:
         return None

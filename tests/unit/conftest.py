@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 from datetime import UTC, datetime
-from typing import cast
 
 import attrs
 import pytest
@@ -37,9 +36,7 @@ class Billing:
     applied: list[tuple[GatewayEvent, uc.ApplyOutcome]] = attrs.field(factory=list)
 
     def uow(self) -> UnitOfWork:
-        # InMemoryUnitOfWork binds concrete repositories to attributes that the UnitOfWork
-        # Protocol declares mutable (hence invariant), so mypy needs the cast, as in the container.
-        return cast(UnitOfWork, self.store.unit_of_work())
+        return self.store.unit_of_work()
 
     # the use cases, built as the composition root builds them
     @property
