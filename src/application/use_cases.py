@@ -33,6 +33,7 @@ from domain.errors import (
     BillingError,
     CheckoutNotFound,
     CustomerNotFound,
+    GatewayUnavailable,
     InvalidInput,
     InvoiceNotFound,
     QuoteMismatch,
@@ -584,9 +585,7 @@ class ListInvoices:
             page = self.gateway.list_invoices(
                 customer_ref=customer, limit=cmd.limit, starting_after=cmd.starting_after
             )
-        except BillingError as error:
-            if error.code != "gateway.unavailable":
-                raise
+        except GatewayUnavailable:
             with self.uow() as uow:
                 return uow.invoices.list_for_account(
                     cmd.account_id, limit=cmd.limit, starting_after=cmd.starting_after
