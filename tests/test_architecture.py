@@ -60,7 +60,7 @@ def test_no_stripe_module_globals_are_assigned() -> None:
     assert offenders == []
 
 
-@pytest.mark.parametrize("package", ["domain", "application"])
+@pytest.mark.parametrize("package", ["domain", "application", "adapters/stripe"])
 def test_mypy_strict_passes(package: str) -> None:
     api = pytest.importorskip("mypy.api")
     stdout, stderr, status = api.run(
