@@ -1,0 +1,112 @@
+"""The app in Stripe mode on a SQLite file, the Stripe double it talks to, and a webhook sender."""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+
+import httpx
+import pytest
+from litestar.testing import TestClient
+
+from adapters.container import Container
+from adapters.fake.clock import ControllableClock
+from adapters.http.app import create_app
+from tests.http.conftest import bearer
+from tests.sql_fixtures import sqlite_url
+from tests.stripe_double import StripeDouble
+from tests.webhooks.harness import (
+    AUTH_SECRET,
+    SECRET,
+    body_of,
+    sign,
+    start_double,
+    stripe_container,
+)
+
+
+@pytest.fixture
+def double(clock: ControllableClock) -> Iterator[StripeDouble]:
+    stripe_double = start_double(clock)
+    try:
+        yield stripe_double
+    finally:
+        stripe_double.stop()
+    # A request the double refused is one real Stripe would refuse too.
+    assert stripe_double.violations == []
+
+
+@pytest.fixture
+def database_url(tmp_path: Path) -> str:
+    return sqlite_url(tmp_path)
+
+
+@pytest.fixture
+def container(double: StripeDouble, clock: ControllableClock, database_url: str) -> Container:
+    return stripe_container(double, clock, database_url)
+
+
+@pytest.fixture
+def client(container: Container) -> Iterator[TestClient[Any]]:
+    with TestClient(create_app(container)) as test_client:
+        yield test_client
+
+
+class Stripe:
+    """Stripe's side: the double's events, delivered signed to `POST /webhooks/stripe`."""
+
+    def __init__(self, client: TestClient[Any], double: StripeDouble) -> None:
+        self.client, self.double = client, double
+        self.cursor = 0
+
+    def post(
+        self,
+        event: dict[str, Any] | bytes,
+        *,
+        secret: str = SECRET,
+        at: int | None = None,
+        header: str | None = None,
+    ) -> httpx.Response:
+        body = event if isinstance(event, bytes) else body_of(event)
+        headers = {"Content-Type": "application/json"}
+        signature = sign(body, secret, at) if header is None else header
+        if signature:
+            headers["Stripe-Signature"] = signature
+        return self.client.post("/webhooks/stripe", content=body, headers=headers)
+
+    def new_events(self) -> list[dict[str, Any]]:
+        events = self.double.events_since(self.cursor)
+        self.cursor += len(events)
+        return events
+
+    def deliver_new(self) -> list[dict[str, Any]]:
+        """Every event emitted since the last delivery, each acknowledged with 200."""
+        events = self.new_events()
+        for event in events:
+            answer = self.post(event)
+            assert answer.status_code == 200, answer.text
+        return events
+
+
+@pytest.fixture
+def stripe(client: TestClient[Any], double: StripeDouble) -> Stripe:
+    return Stripe(client, double)
+
+
+def headers(account_id: str) -> dict[str, str]:
+    return bearer(account_id, secret=AUTH_SECRET)
+
+
+def sign_up(client: TestClient[Any], double: StripeDouble, account_id: str, plan: str) -> str:
+    """Checkout through the API, paid on Stripe's page, return page visited; the checkout id."""
+    started = client.post(
+        "/billing/checkout", headers=headers(account_id), json={"plan": plan, "interval": "month"}
+    )
+    assert started.status_code == 201, started.text
+    checkout_id: str = started.json()["checkout_id"]
+    double.complete_checkout(checkout_id)
+    done = client.post(f"/billing/checkout/{checkout_id}/complete", headers=headers(account_id))
+    assert done.status_code == 200, done.text
+    assert done.json()["status"] == "complete", done.text
+    return checkout_id
