@@ -25,7 +25,8 @@ from application import commands as c
 from application import use_cases as uc
 from application.ports import CheckoutStatus
 from domain.errors import BillingError
-from domain.plans import Catalog, Interval
+from domain.plans import Catalog, Interval, PlanPrice
+from domain.rules import ChangeTiming, classify_change
 
 BANNER = "Sandbox — no real payment"
 Card = Literal["visa", "mastercard", "amex"]
@@ -55,7 +56,12 @@ def _e(value: object) -> str:
     return html.escape(str(value), quote=True)
 
 
-def _page(title: str, *parts: str, status: int = 200) -> Response[str]:
+def _page(
+    title: str,
+    *parts: str,
+    status: int = 200,
+    stands_in_for: str = "the payment gateway's own page",
+) -> Response[str]:
     body = "\n".join(parts)
     document = f"""<!doctype html>
 <html lang="en"><head><meta charset="utf-8"><title>{_e(title)} · {_e(BANNER)}</title>
@@ -63,10 +69,11 @@ def _page(title: str, *parts: str, status: int = 200) -> Response[str]:
 body {{ font-family: system-ui, sans-serif; max-width: 42rem; margin: 2rem auto; padding: 0 1rem; }}
 .banner {{ background: #fff3cd; border: 1px solid #e0c36a; padding: .6rem 1rem; font-weight: 600; }}
 .notice {{ background: #f8d7da; border: 1px solid #e4a1a8; padding: .6rem 1rem; }}
+.info {{ background: #dbe9f6; border: 1px solid #9fbfdf; padding: .6rem 1rem; }}
 form {{ display: inline-block; margin: .2rem .3rem .2rem 0; }}
 table {{ border-collapse: collapse; width: 100%; }} td, th {{ border-bottom: 1px solid #ddd; padding: .3rem; text-align: left; }}
 </style></head>
-<body><p class="banner" role="note">{_e(BANNER)}. This page stands in for the payment gateway's own page; no card is charged.</p>
+<body><p class="banner" role="note">{_e(BANNER)}. This page stands in for {_e(stands_in_for)}; no card is charged.</p>
 <h1>{_e(title)}</h1>
 {body}
 </body></html>"""
@@ -92,8 +99,29 @@ def _card_buttons(action: str, outcome: str | None, verb: str) -> str:
 
 def _notice(request: Request[Any, Any, Any]) -> str:
     if request.query_params.get("declined"):
-        return '<p class="notice">The test card was declined. Nothing was charged; try another.</p>'
+        return (
+            '<p class="notice" role="alert">'
+            "The test card was declined. Nothing was charged; try another.</p>"
+        )
     return ""
+
+
+def _info(text: str) -> str:
+    return f'<p class="info" role="status">{_e(text)}</p>'
+
+
+def _change_label(current: PlanPrice, target: PlanPrice) -> str:
+    """Says which way a change goes and when it applies, as the help article does."""
+    what = f"{target.plan_id} per {target.interval.value} ({target.amount})"
+    if classify_change(current, target) is ChangeTiming.END_OF_PERIOD:
+        return f"Downgrade to {what} at the period end"
+    # "Upgrade" only when it costs more per month: a smaller plan's yearly term applies now too
+    # (a longer interval), but calling it an upgrade would mislead.
+    if target.amount.amount * current.interval.months > (
+        current.amount.amount * target.interval.months
+    ):
+        return f"Upgrade to {what} now"
+    return f"Switch to {what} now"
 
 
 def _rows(rows: Iterable[tuple[str, object]]) -> str:
@@ -116,7 +144,7 @@ def sandbox_error(_: Request[Any, Any, Any], error: BillingError) -> Response[st
 
 
 def sandbox_router(fake: FakeGateway) -> Router:
-    """The `/sandbox` routes for one fake gateway."""
+    """The `/sandbox` routes for one fake gateway, and the page its return URLs land on."""
 
     @get("/checkout/{checkout_id:str}", sync_to_thread=True, include_in_schema=False)
     def checkout_page(checkout_id: FromPath[str], request: Request[Any, Any, Any]) -> Response[str]:
@@ -198,16 +226,28 @@ def sandbox_router(fake: FakeGateway) -> Router:
             parts.append("<p>No subscription yet.</p>")
         else:
             pending = sub.pending_change
+            end = f"{sub.current_period_end:%Y-%m-%d}"
+            # What the last action did, read from the state: a person sees the result at once.
+            if sub.status.is_live and sub.cancel_at_period_end:
+                parts.append(
+                    _info(
+                        f"Canceled: access continues until {end}, then the plan ends. Renew below to keep it."
+                    )
+                )
+            if pending is not None:
+                parts.append(
+                    _info(
+                        f"Your plan changes to {pending.plan_id} ({pending.interval.value}ly) on "
+                        f"{pending.effective_at:%Y-%m-%d}; {sub.plan_id} stays until then."
+                    )
+                )
             parts += [
                 "<h2>Current plan</h2>",
                 _rows(
                     [
                         ("Plan", f"{sub.plan_id} ({sub.interval.value}ly)"),
                         ("Status", sub.status.value),
-                        (
-                            "Current period",
-                            f"{sub.current_period_start:%Y-%m-%d} to {sub.current_period_end:%Y-%m-%d}",
-                        ),
+                        ("Current period", f"{sub.current_period_start:%Y-%m-%d} to {end}"),
                         ("Cancels at period end", "yes" if sub.cancel_at_period_end else "no"),
                         (
                             "Scheduled change",
@@ -222,19 +262,20 @@ def sandbox_router(fake: FakeGateway) -> Router:
                 parts.append(
                     "<h2>Change plan</h2><p>Upgrades apply now with a prorated charge; downgrades at the period end.</p>"
                 )
+                current = catalog.price(sub.plan_id, sub.interval)
+                scheduled = (pending.plan_id, pending.interval) if pending else None
                 for price in catalog.all_prices():
-                    if (price.plan_id, price.interval) != (sub.plan_id, sub.interval):
-                        label = (
-                            f"Switch to {price.plan_id} per {price.interval.value} ({price.amount})"
+                    # The current price is no change; the scheduled one is already chosen.
+                    if (price.plan_id, price.interval) in ((sub.plan_id, sub.interval), scheduled):
+                        continue
+                    parts.append(
+                        _button(
+                            f"{base}/change-plan",
+                            _change_label(current, price),
+                            plan=price.plan_id,
+                            interval=price.interval.value,
                         )
-                        parts.append(
-                            _button(
-                                f"{base}/change-plan",
-                                label,
-                                plan=price.plan_id,
-                                interval=price.interval.value,
-                            )
-                        )
+                    )
                 parts.append("<h2>Cancel</h2>")
                 if sub.cancel_at_period_end:
                     parts.append(_button(f"{base}/resume", "Renew plan (undo the cancellation)"))
@@ -308,6 +349,40 @@ def sandbox_router(fake: FakeGateway) -> Router:
             f'<p><a href="{_e(invoice.pdf_url)}">Download PDF</a></p>' if invoice.pdf_url else "",
         )
 
+    @get("/", sync_to_thread=True, include_in_schema=False)
+    def return_page(request: Request[Any, Any, Any]) -> Response[str]:
+        """Where the sandbox's pages send a person back to: `BILLING_PUBLIC_URL` by default.
+
+        In production that is the dashboard's billing page; here it says what just happened,
+        instead of a 404 at the end of every checkout, setup and portal visit.
+        """
+        query = request.query_params
+        checkout_id, setup_id = query.get("checkout_id"), query.get("setup_id")
+        if query.get("checkout") == "success" and checkout_id:
+            price = fake.checkout_price(checkout_id)
+            if fake.get_checkout(checkout_id).status is CheckoutStatus.COMPLETE:
+                title = "Payment received"
+                text = (
+                    f"Your {price.plan_id} plan is active, billed {price.amount} "
+                    f"per {price.interval.value}."
+                )
+            else:
+                title, text = "Not paid", "This checkout is not paid; nothing was charged."
+        elif query.get("checkout") == "canceled":
+            title, text = "Checkout canceled", "Nothing was charged and no plan was started."
+        elif query.get("setup") == "success" and setup_id:
+            title, text = "Payment method saved", "The next charge uses the card you chose."
+        elif query.get("setup") == "canceled":
+            title, text = "Payment method unchanged", "Nothing was saved."
+        else:
+            title, text = "Back at ResponseIQ", "Changes made in Manage billing are in effect."
+        return _page(
+            title,
+            _info(text),
+            '<p>The API and its examples: <a href="/schema">/schema</a>.</p>',
+            stands_in_for="ResponseIQ's billing page (BILLING_PUBLIC_URL)",
+        )
+
     @post(
         "/clock/advance",
         status_code=200,
@@ -321,7 +396,7 @@ def sandbox_router(fake: FakeGateway) -> Router:
     ) -> s.ClockOut:
         return s.ClockOut(now=fake.advance(timedelta(days=data.days)))
 
-    return Router(
+    sandbox = Router(
         path="/sandbox",
         route_handlers=[
             checkout_page,
@@ -336,5 +411,10 @@ def sandbox_router(fake: FakeGateway) -> Router:
             invoice_document,
             advance_clock,
         ],
+    )
+    # The return page lives at the root: it is where the default return URLs point.
+    return Router(
+        path="/",
+        route_handlers=[sandbox, return_page],
         exception_handlers={BillingError: sandbox_error},
     )
