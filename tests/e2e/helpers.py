@@ -35,6 +35,11 @@ def assert_no_card_fields(page: Page) -> None:
     assert page.locator("iframe").count() == 0, "no embedded card form either"
 
 
+def status_text(page: Page) -> str:
+    """The page's status messages: what the last action did."""
+    return "\n".join(page.get_by_role("status").all_inner_texts())
+
+
 def subscribe(base: str, api: httpx.Client, plan: str = "growth", card: str = "visa") -> str:
     """A paid checkout without the browser (its own test drives the page)."""
     started = api.post("/billing/checkout", json={"plan": plan, "interval": "month"})

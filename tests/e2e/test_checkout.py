@@ -6,7 +6,12 @@ from pathlib import Path
 from typing import TYPE_CHECKING
 
 from tests.e2e.conftest import Server
-from tests.e2e.helpers import assert_no_card_fields, assert_plainly_a_sandbox, subscription
+from tests.e2e.helpers import (
+    assert_no_card_fields,
+    assert_plainly_a_sandbox,
+    status_text,
+    subscription,
+)
 
 if TYPE_CHECKING:
     from playwright.sync_api import Page
@@ -32,6 +37,9 @@ def test_paying_with_the_visa_test_card_lands_back_with_an_active_subscription(
     page.get_by_role("button", name="Pay with test visa •••• 4242").click()
     page.wait_for_url(f"{server.base}/?checkout=success&checkout_id={checkout_id}")
     page.screenshot(path=artifacts / "checkout-return.png", full_page=True)
+    assert page.get_by_role("heading", level=1).inner_text() == "Payment received"
+    assert "growth plan is active, billed 49.00 USD per month" in status_text(page)
+    assert_plainly_a_sandbox(page)
 
     sub = subscription(api)
     assert (sub["plan"], sub["interval"], sub["status"]) == ("growth", "month", "active")
@@ -50,10 +58,11 @@ def test_a_declined_card_is_shown_with_a_way_to_try_again_and_starts_nothing(
     page.wait_for_url(f"{server.base}/sandbox/checkout/{checkout_id}?declined=1")
     page.screenshot(path=artifacts / "checkout-declined.png", full_page=True)
     assert_plainly_a_sandbox(page)
-    notice = page.locator(".notice")
-    assert notice.is_visible()
-    assert "declined" in notice.inner_text()
-    assert "Nothing was charged" in notice.inner_text()
+    alert = page.get_by_role("alert")
+    assert alert.is_visible()
+    assert "declined" in alert.inner_text()
+    assert "Nothing was charged; try another" in alert.inner_text()
+    assert page.get_by_role("button", name="Pay with test visa •••• 4242").is_visible()
     assert api.get("/billing/subscription").status_code == 404
 
     # Trying again on the same page works.
@@ -62,3 +71,16 @@ def test_a_declined_card_is_shown_with_a_way_to_try_again_and_starts_nothing(
     sub = subscription(api)
     assert (sub["plan"], sub["status"]) == ("starter", "active")
     assert sub["payment_method"] == {"brand": "mastercard", "last4": "4444"}
+
+
+def test_cancelling_the_checkout_returns_with_nothing_charged(server: Server, page: Page) -> None:
+    api = server.api(ACCOUNT)
+    page.goto(
+        api.post("/billing/checkout", json={"plan": "growth", "interval": "year"}).json()["url"]
+    )
+    assert "490.00 USD" in page.locator("table").inner_text()
+    page.get_by_role("link", name="Cancel and return").click()
+    page.wait_for_url(f"{server.base}/?checkout=canceled")
+    assert page.get_by_role("heading", level=1).inner_text() == "Checkout canceled"
+    assert "Nothing was charged" in status_text(page)
+    assert api.get("/billing/subscription").status_code == 404
