@@ -9,6 +9,7 @@ import sys
 import time
 from collections.abc import Iterator
 from pathlib import Path
+from types import ModuleType
 from typing import TYPE_CHECKING, Any
 
 import attrs
@@ -91,10 +92,15 @@ def server(tmp_path: Path) -> Iterator[Server]:
             process.wait(timeout=10)
 
 
+@pytest.fixture(scope="session", autouse=True)
+def browser_api() -> ModuleType:
+    """Checked before anything starts: without a browser every test here skips (or fails)."""
+    return sync_api()
+
+
 @pytest.fixture(scope="session")
-def playwright() -> Iterator[Playwright]:
-    api: Any = sync_api()
-    with api.sync_playwright() as instance:
+def playwright(browser_api: Any) -> Iterator[Playwright]:
+    with browser_api.sync_playwright() as instance:
         yield instance
 
 
