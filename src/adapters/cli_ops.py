@@ -154,12 +154,20 @@ def _bar(done: int, total: int, width: int = 30) -> str:
 
 
 def reconcile(args: argparse.Namespace, out: TextIO | None = None) -> int:
+    from domain.errors import BillingError
+
     out = out or sys.stdout
     use_case = _container().reconcile()
     accounts = [args.account] if args.account else use_case.accounts()
-    changed = 0
+    changed = failed = 0
     for index, account in enumerate(accounts, start=1):
-        report = use_case(account)
+        try:
+            report = use_case(account)
+        except BillingError as error:
+            # One account the gateway cannot answer for must not stop the others.
+            failed += 1
+            print(f"billing: {account}: {error.code}: {error.message}", file=sys.stderr)
+            continue
         for line in report.changes:
             print(f"{account}: {line}", file=out)
         changed += len(report.changes)
@@ -167,8 +175,9 @@ def reconcile(args: argparse.Namespace, out: TextIO | None = None) -> int:
             print(f"\r{_bar(index, len(accounts))}", end="", file=sys.stderr, flush=True)
     if args.all and sys.stderr.isatty():
         print(file=sys.stderr)
-    print(f"reconciled {len(accounts)} account(s), {changed} change(s)", file=out)
-    return 0
+    summary = f"reconciled {len(accounts) - failed} account(s), {changed} change(s)"
+    print(summary + (f", {failed} failed" if failed else ""), file=out)
+    return 1 if failed else 0
 
 
 # -- stripe setup -------------------------------------------------------------------------------
