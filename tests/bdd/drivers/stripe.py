@@ -1,10 +1,12 @@
 """The Stripe driver: the use cases over `StripeGateway`, talking HTTP to the local Stripe double.
 
 Stripe's side of the story comes back as production hears it: every event the double emitted
-is serialised, signed (`Stripe-Signature`, HMAC-SHA256 of `t.body`), verified by
-`StripeWebhookVerifier`, translated by `translate_event` and applied by `ApplyGatewayEvent`.
-What a customer does on Stripe's own pages (Checkout, the portal) and what the payment network
-does (the bank, time) are the double's test controls; our state learns of them only by events.
+is serialised, signed (`Stripe-Signature`, HMAC-SHA256 of `t.body`) and POSTed to the real
+`POST /webhooks/stripe` route, which verifies it, redacts card details and stores it in the
+inbox; then the inbox is drained by `ProcessInbox` (decoded by `StripeEventDecoder`, applied
+by `ApplyGatewayEvent`), exactly as `billing worker` does. What a customer does on Stripe's
+own pages (Checkout, the portal) and what the payment network does (the bank, time) are the
+double's test controls; our state learns of them only by events.
 """
 
 from __future__ import annotations
@@ -18,12 +20,18 @@ from datetime import datetime
 from typing import Any, TypeVar
 
 import httpx
+from litestar import Litestar
+from litestar.di import Provide
+from litestar.testing import TestClient
 
+from adapters.container import StripeEventDecoder
 from adapters.fake.clock import ControllableClock
+from adapters.http.webhooks import stripe_webhook
 from adapters.stripe.gateway import StripeGateway
-from adapters.stripe.webhooks import StripeWebhookVerifier, translate_event
+from adapters.stripe.webhooks import StripeWebhookVerifier
 from application import commands as c
 from application import use_cases as uc
+from application.inbox import ProcessInbox, ReceiveGatewayEvent
 from application.ports import UnitOfWorkFactory
 from domain.plans import Catalog
 from domain.subscription import Subscription
@@ -63,7 +71,6 @@ class StripeDriver:
         self.double = StripeDouble(clock).start()
         self.double.seed_catalog(catalog)
         self.gateway = StripeGateway(self.double.client(), catalog, clock)
-        self._verifier = StripeWebhookVerifier([WEBHOOK_SECRET])
         self._delivered = 0  # events of the double's log already delivered
         g, k = self.gateway, clock
         self._start_checkout = uc.StartCheckout(uow=uow, gateway=g, clock=k, catalog=catalog)
@@ -80,14 +87,34 @@ class StripeDriver:
         self._invoice_pdf = uc.GetInvoicePdf(uow=uow, gateway=g)
         self._get_subscription = uc.GetSubscription(uow=uow, clock=k, catalog=catalog)
         self._entitlements = uc.GetEntitlements(uow=uow, clock=k, catalog=catalog)
-        self._apply_event = uc.ApplyGatewayEvent(uow=uow, gateway=g, clock=k)
+        # The webhook route as production mounts it, with what it needs from the container.
+        receive = ReceiveGatewayEvent(uow=uow, clock=k)
+        verifier = StripeWebhookVerifier([WEBHOOK_SECRET])
+        self._webhook: TestClient[Litestar] = TestClient(
+            Litestar(
+                route_handlers=[stripe_webhook],
+                dependencies={
+                    "receive_gateway_event": Provide(lambda: receive, sync_to_thread=False),
+                    "webhook_verifier": Provide(lambda: verifier, sync_to_thread=False),
+                },
+            )
+        ).__enter__()
+        self._worker = ProcessInbox(
+            uow=uow,
+            gateway=g,
+            clock=k,
+            decoders={"stripe": StripeEventDecoder(g)},
+            apply=uc.ApplyGatewayEvent(uow=uow, gateway=g, clock=k),
+            worker="bdd-stripe-driver",
+        )
 
     def close(self) -> None:
+        self._webhook.__exit__(None, None, None)
         self.double.stop()
 
     # -- plumbing ---------------------------------------------------------------------------
     def _deliver(self) -> None:
-        """Webhook delivery of every event emitted since the last delivery, in order."""
+        """Webhook delivery of every event emitted since the last one, then a worker's drain."""
         events = self.double.events_since(self._delivered)
         self._delivered += len(events)
         for event in events:
@@ -97,8 +124,15 @@ class StripeDriver:
             mac = hmac.new(
                 WEBHOOK_SECRET.encode(), f"{stamp}.".encode() + body, hashlib.sha256
             ).hexdigest()
-            verified = self._verifier.verify(body, f"t={stamp},v1={mac}")
-            self._apply_event(translate_event(verified, self.gateway.prices))
+            answer = self._webhook.post(
+                "/webhooks/stripe",
+                content=body,
+                headers={"Stripe-Signature": f"t={stamp},v1={mac}"},
+            )
+            assert answer.status_code == 200, answer.text
+        while (report := self._worker.run_once(limit=50)).claimed:
+            # A failure would leave the event for a later retry: here it is a broken step.
+            assert report.failed == 0, f"an event failed to apply: {report}"
 
     def _act(self, action: Callable[[], T]) -> T:
         try:
