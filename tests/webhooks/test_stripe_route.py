@@ -213,15 +213,15 @@ class FailingCommits:
         if self._storage.down:
             self._storage.refused += 1
             self._inner.rollback()
-            raise ConnectionError("the database went away")
+            raise self._storage.error("the database went away")
         self._inner.commit()
 
 
 class FlakyStorage:
     """The real storage, except that commits fail while `down` is set."""
 
-    def __init__(self, real: Storage) -> None:
-        self.real, self.url = real, real.url
+    def __init__(self, real: Storage, error: type[Exception] = ConnectionError) -> None:
+        self.real, self.url, self.error = real, real.url, error
         self.down = False
         self.refused = 0
 
@@ -238,10 +238,16 @@ class FlakyStorage:
         self.real.close()
 
 
+@pytest.mark.parametrize("error", [ConnectionError, ValueError, TypeError])
 def test_an_event_that_cannot_be_stored_gets_503_and_is_stored_when_stripe_retries(
-    container: Container, double: StripeDouble, logs: pytest.LogCaptureFixture
+    error: type[Exception],
+    container: Container,
+    double: StripeDouble,
+    logs: pytest.LogCaptureFixture,
 ) -> None:
-    flaky = FlakyStorage(container.storage())
+    # Whatever the storage raises (a driver's ValueError too), it is not a malformed event:
+    # answering 400 would make Stripe drop an event we never stored.
+    flaky = FlakyStorage(container.storage(), error)
     container.storage.override(providers.Object(flaky))
     event = a_customer_event(double)
     with TestClient(create_app(container)) as client:
@@ -261,7 +267,20 @@ def test_an_event_that_cannot_be_stored_gets_503_and_is_stored_when_stripe_retri
         assert retried.status_code == 200
         assert retried.json() == {"received": True, "duplicate": False}
         assert stored_ids(container) == [event["id"]]
-    assert "ConnectionError" in logs.text  # the operator sees why, Stripe only sees 503
+    assert error.__name__ in logs.text  # the operator sees why, Stripe only sees 503
+
+
+def test_an_event_whose_time_is_out_of_range_gets_400_and_is_not_stored(
+    stripe: Stripe, double: StripeDouble, container: Container
+) -> None:
+    event = a_customer_event(double)
+    event["created"] = 10**20  # signed, so Stripe would retry a 5xx for days: refuse it
+
+    answer = stripe.post(event)
+
+    assert answer.status_code == 400
+    assert answer.json()["code"] == "webhook.malformed_body"
+    assert stored_ids(container) == []
 
 
 def test_without_a_signing_secret_deliveries_get_503_so_stripe_keeps_them(

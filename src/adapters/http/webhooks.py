@@ -55,17 +55,21 @@ def stripe_webhook(
         return error_response(400, f"webhook.{invalid.reason_code}", "The delivery was refused.")
     try:
         created = datetime.fromtimestamp(int(event["created"]), UTC)
+        event_id, event_type = str(event["id"]), str(event["type"])
+        # Stripe's payment-method objects carry card expiry and more: never stored.
+        payload = json.dumps(redact_card_details(event), separators=(",", ":"))
+    except (KeyError, TypeError, ValueError, OverflowError, OSError):
+        return error_response(400, "webhook.malformed_body", "The event lacks an id, type or time.")
+    try:
+        # Only storage runs here: whatever it raises, the event is not durable (503, not 400).
         stored = receive_gateway_event(
             gateway="stripe",
-            event_id=str(event["id"]),
-            type=str(event["type"]),
-            # Stripe's payment-method objects carry card expiry and more: never stored.
-            payload=json.dumps(redact_card_details(event), separators=(",", ":")),
+            event_id=event_id,
+            type=event_type,
+            payload=payload,
             event_created=created,
             object_ref=_object_ref(event),
         )
-    except (KeyError, TypeError, ValueError):
-        return error_response(400, "webhook.malformed_body", "The event lacks an id, type or time.")
     except Exception:
         # Not durable, so not acknowledged: Stripe retries with back-off for three days.
         log.exception("a Stripe delivery could not be stored")
