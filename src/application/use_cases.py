@@ -46,7 +46,13 @@ from domain.money import Money
 from domain.plans import Catalog, Interval, Plan
 from domain.quotes import QUOTE_TTL, Quote
 from domain.rules import ChangeTiming
-from domain.subscription import Access, GatewaySubscription, Status, Subscription
+from domain.subscription import (
+    Access,
+    GatewaySubscription,
+    PaymentMethodSummary,
+    Status,
+    Subscription,
+)
 
 # A stale write is retried this many times: the gateway's answer is the truth, so recording
 # it again on top of a concurrent update is always safe (`Subscription.sync` ignores older views).
@@ -704,12 +710,23 @@ class ApplyGatewayEvent:
             return self.gateway.get_subscription(view.subscription_ref)
         return view
 
+    def _current_view(self, account_id: str) -> GatewaySubscription | None:
+        with self.uow() as uow:
+            sub = uow.subscriptions.for_account(account_id)
+        if sub is None or not sub.status.is_live:
+            return None
+        return self.gateway.get_subscription(sub.subscription_ref)
+
     def _apply(self, account_id: str, event: GatewayEvent, within: Within | None) -> ApplyOutcome:
         # Gateway reads happen first, with no transaction open (no lock across the network).
         view: GatewaySubscription | None = None
-        summary = event.payment_method
+        summary: PaymentMethodSummary | None = None
         if event.kind in _SUBSCRIPTION_KINDS:
             view = self._view_for(event)
+        elif event.kind is GatewayEventKind.PAYMENT_METHOD_CHANGED:
+            # Which card pays next is the gateway's to say: an attached card need not be the
+            # default, and a late event about an old card must not bring it back. Re-read.
+            view = self._current_view(account_id)
         elif event.kind is GatewayEventKind.SETUP_COMPLETED and event.checkout_id:
             with self.uow() as uow:
                 customer = uow.customers.get(account_id)
@@ -737,7 +754,7 @@ class ApplyGatewayEvent:
                     outcome = ApplyOutcome.STALE  # a late event: the invoice has moved on
                 else:
                     uow.invoices.upsert(account_id, event.invoice)
-            elif summary is not None and event.kind in _PAYMENT_METHOD_KINDS:
+            elif summary is not None:
                 sub = uow.subscriptions.for_account(account_id)
                 if sub is not None and sub.status.is_live:
                     sub.update_payment_method(summary, event.created)
@@ -756,7 +773,6 @@ _SUBSCRIPTION_KINDS = (
     GatewayEventKind.SCHEDULE_CHANGED,
     GatewayEventKind.CHECKOUT_COMPLETED,
 )
-_PAYMENT_METHOD_KINDS = (GatewayEventKind.PAYMENT_METHOD_CHANGED, GatewayEventKind.SETUP_COMPLETED)
 
 
 def _differs(sub: Subscription, view: GatewaySubscription) -> bool:

@@ -381,11 +381,6 @@ def test_changes_made_in_the_portal_reach_get_subscription_through_the_webhook(
     assert after["payment_method"] == {"brand": "amex", "last4": "8431"}
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="application bug: payment-method events are applied without any ordering check, "
-    "so a late `payment_method.attached` of the old card rolls the card back",
-)
 def test_a_late_event_about_the_old_card_does_not_roll_the_payment_method_back(
     stripe: Stripe,
     client: TestClient[Any],
@@ -455,12 +450,6 @@ def test_metrics_show_inbox_depth_oldest_age_and_parked_count(
     assert parked.last_error is not None and "price_not_ours" in parked.last_error
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="Stripe adapter bug: StripeGateway stamps the views it reads with sub-second `as_of` "
-    "while Stripe's event times are whole seconds, so a change made later in the same second "
-    "as our own call looks older than our read and is skipped as stale",
-)
 def test_a_portal_change_later_in_the_same_second_as_our_own_call_is_not_lost(
     stripe: Stripe,
     client: TestClient[Any],

@@ -122,7 +122,11 @@ class StripeGateway:
 
     def _view(self, sub: Mapping[str, Any], schedule: object = None) -> GatewaySubscription:
         self._load_prices()
-        return tr.subscription_view(sub, self._prices, as_of=self._clock.now(), schedule=schedule)
+        # Stripe stamps events in whole seconds: a read stamped 12:00:00.7 would make a change
+        # at 12:00:00 (really later) look older and be skipped. Whole seconds make it a tie,
+        # and a tie that differs is re-read from Stripe (`ApplyGatewayEvent`).
+        as_of = self._clock.now().replace(microsecond=0)
+        return tr.subscription_view(sub, self._prices, as_of=as_of, schedule=schedule)
 
     def _read_subscription(self, subscription_ref: str) -> dict[str, Any]:
         with tr.translated(not_found=SubscriptionNotFound):
