@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import contextlib
+import io
 from collections.abc import Iterator
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
@@ -64,10 +66,16 @@ def catch_up(double: StripeDouble) -> None:
     double.advance_to(datetime.now(UTC) + timedelta(seconds=1))
 
 
-def billing(capsys: pytest.CaptureFixture[str], *argv: str) -> tuple[int, str, str]:
-    code = main(list(argv))
-    out, err = capsys.readouterr()
-    return code, out, err
+def billing(*argv: str) -> tuple[int, str, str]:
+    """`billing ARGV...`: exit code, stdout, stderr.
+
+    Redirected here rather than with capsys: Litestar's log handler keeps the stderr it
+    found when an app was made, and capsys closes its stream when the test ends.
+    """
+    out, err = io.StringIO(), io.StringIO()
+    with contextlib.redirect_stdout(out), contextlib.redirect_stderr(err):
+        code = main(list(argv))
+    return code, out.getvalue(), err.getvalue()
 
 
 def stats_lines(out: str) -> dict[str, str]:
@@ -78,7 +86,6 @@ def stats_lines(out: str) -> dict[str, str]:
 
 
 def test_worker_once_applies_every_stored_event_and_exits(
-    capsys: pytest.CaptureFixture[str],
     stripe: Stripe,
     client: TestClient[Any],
     double: StripeDouble,
@@ -86,27 +93,24 @@ def test_worker_once_applies_every_stored_event_and_exits(
 ) -> None:
     sign_up(client, double, "acct_cli_worker", "growth")
     events = stripe.deliver_new()
-    capsys.readouterr()
 
-    code, out, _ = billing(capsys, "worker", "--once")
+    code, out, _ = billing("worker", "--once")
 
     assert code == 0
     assert out.startswith("worker ") and out.strip().endswith(f"processed {len(events)} event(s)")
     assert {r.status for r in inbox_rows(container)} == {InboxStatus.APPLIED}
-    assert billing(capsys, "worker", "--once")[1].strip().endswith("processed 0 event(s)")
+    assert billing("worker", "--once")[1].strip().endswith("processed 0 event(s)")
 
 
 def test_inbox_shows_depth_oldest_pending_parked_and_applied(
-    capsys: pytest.CaptureFixture[str],
     stripe: Stripe,
     client: TestClient[Any],
     double: StripeDouble,
 ) -> None:
     sign_up(client, double, "acct_cli_stats", "starter")
     events = stripe.deliver_new()
-    capsys.readouterr()
 
-    code, out, _ = billing(capsys, "inbox")
+    code, out, _ = billing("inbox")
 
     assert code == 0
     shown = stats_lines(out)
@@ -114,8 +118,8 @@ def test_inbox_shows_depth_oldest_pending_parked_and_applied(
     assert shown["oldest pending"].endswith("s") and int(shown["oldest pending"][:-1]) < 60
     assert (shown["parked"], shown["applied"]) == ("0", "0")
 
-    billing(capsys, "worker", "--once")
-    after = stats_lines(billing(capsys, "inbox")[1])
+    billing("worker", "--once")
+    after = stats_lines(billing("inbox")[1])
     assert after == {
         "pending": "0",
         "oldest pending": "-",
@@ -125,7 +129,6 @@ def test_inbox_shows_depth_oldest_pending_parked_and_applied(
 
 
 def test_an_operator_parks_lists_and_retries_an_event(
-    capsys: pytest.CaptureFixture[str],
     stripe: Stripe,
     client: TestClient[Any],
     double: StripeDouble,
@@ -133,39 +136,37 @@ def test_an_operator_parks_lists_and_retries_an_event(
 ) -> None:
     sign_up(client, double, "acct_cli_park", "growth")
     stripe.deliver_new()
-    billing(capsys, "worker", "--once")
+    billing("worker", "--once")
     sub_id = double.state.all("subscription")[0]["id"]
     catch_up(double)
     double.portal_cancel(sub_id)
     [cancelled] = stripe.deliver_new()
-    capsys.readouterr()
 
-    code, out, _ = billing(capsys, "inbox", "park", cancelled["id"], "--reason", "investigating")
+    code, out, _ = billing("inbox", "park", cancelled["id"], "--reason", "investigating")
     assert (code, out.strip()) == (0, f"{cancelled['id']}: parked")
-    assert billing(capsys, "worker", "--once")[1].strip().endswith("processed 0 event(s)")
+    assert billing("worker", "--once")[1].strip().endswith("processed 0 event(s)")
 
-    code, out, _ = billing(capsys, "inbox", "list", "--status", "parked")
+    code, out, _ = billing("inbox", "list", "--status", "parked")
     assert code == 0
     header, *lines = out.strip().splitlines()
     assert header.split()[:4] == ["event", "type", "status", "tries"]
     assert len(lines) == 1
     assert lines[0].split()[:3] == [cancelled["id"], "customer.subscription.updated", "parked"]
     assert lines[0].rstrip().endswith("investigating")
-    assert stats_lines(billing(capsys, "inbox")[1])["parked"] == "1"
+    assert stats_lines(billing("inbox")[1])["parked"] == "1"
 
-    code, out, _ = billing(capsys, "inbox", "retry", cancelled["id"])
+    code, out, _ = billing("inbox", "retry", cancelled["id"])
     assert (code, out.strip()) == (0, f"{cancelled['id']}: due now")
-    assert billing(capsys, "worker", "--once")[1].strip().endswith("processed 1 event(s)")
+    assert billing("worker", "--once")[1].strip().endswith("processed 1 event(s)")
 
     shown = client.get("/billing/subscription", headers=headers("acct_cli_park")).json()
     assert shown["cancel_at_period_end"] is True
-    assert billing(capsys, "inbox", "list", "--status", "parked")[1].strip().count("\n") == 0
-    applied = billing(capsys, "inbox", "list", "--status", "applied")[1]
+    assert billing("inbox", "list", "--status", "parked")[1].strip().count("\n") == 0
+    applied = billing("inbox", "list", "--status", "applied")[1]
     assert cancelled["id"] in applied
 
 
 def test_retrying_or_parking_an_unknown_or_applied_event_is_refused(
-    capsys: pytest.CaptureFixture[str],
     stripe: Stripe,
     client: TestClient[Any],
     double: StripeDouble,
@@ -173,11 +174,11 @@ def test_retrying_or_parking_an_unknown_or_applied_event_is_refused(
 ) -> None:
     sign_up(client, double, "acct_cli_refuse", "starter")
     [first, *_] = stripe.deliver_new()
-    billing(capsys, "worker", "--once")
+    billing("worker", "--once")
 
     for action in ("retry", "park"):
         for event_id in ("evt_unknown", first["id"]):
-            code, out, err = billing(capsys, "inbox", action, event_id)
+            code, out, err = billing("inbox", action, event_id)
             assert (code, out) == (1, "")
             assert f"billing: no unapplied event {event_id}" in err.splitlines()
 
@@ -186,7 +187,6 @@ def test_retrying_or_parking_an_unknown_or_applied_event_is_refused(
 
 
 def test_reconcile_an_account_repairs_state_made_stale_in_the_portal_and_prints_the_change(
-    capsys: pytest.CaptureFixture[str],
     client: TestClient[Any],
     double: StripeDouble,
     container: Container,
@@ -197,9 +197,8 @@ def test_reconcile_an_account_repairs_state_made_stale_in_the_portal_and_prints_
     catch_up(double)
     assert double.portal_change_price(sub_id, price)  # the webhook never arrives
     double.portal_cancel(sub_id)
-    capsys.readouterr()
 
-    code, out, _ = billing(capsys, "reconcile", "--account", "acct_cli_stale")
+    code, out, _ = billing("reconcile", "--account", "acct_cli_stale")
 
     assert code == 0
     lines = out.strip().splitlines()
@@ -212,12 +211,11 @@ def test_reconcile_an_account_repairs_state_made_stale_in_the_portal_and_prints_
     shown = client.get("/billing/subscription", headers=headers("acct_cli_stale")).json()
     assert (shown["plan"], shown["cancel_at_period_end"]) == ("business", True)
 
-    again = billing(capsys, "reconcile", "--account", "acct_cli_stale")[1]
+    again = billing("reconcile", "--account", "acct_cli_stale")[1]
     assert again.strip() == "reconciled 1 account(s), 0 change(s)"
 
 
 def test_reconcile_all_repairs_every_account_and_says_how_many_changes(
-    capsys: pytest.CaptureFixture[str],
     client: TestClient[Any],
     double: StripeDouble,
 ) -> None:
@@ -226,9 +224,8 @@ def test_reconcile_all_repairs_every_account_and_says_how_many_changes(
     catch_up(double)
     for sub in double.state.all("subscription"):
         double.portal_cancel(sub["id"])
-    capsys.readouterr()
 
-    code, out, _ = billing(capsys, "reconcile", "--all")
+    code, out, _ = billing("reconcile", "--all")
 
     assert code == 0
     lines = out.strip().splitlines()
@@ -239,15 +236,13 @@ def test_reconcile_all_repairs_every_account_and_says_how_many_changes(
     for account in ("acct_cli_all_1", "acct_cli_all_2"):
         shown = client.get("/billing/subscription", headers=headers(account)).json()
         assert shown["cancel_at_period_end"] is True
-    assert (
-        billing(capsys, "reconcile", "--all")[1].strip() == "reconciled 2 account(s), 0 change(s)"
-    )
+    assert billing("reconcile", "--all")[1].strip() == "reconciled 2 account(s), 0 change(s)"
 
 
 def test_reconcile_of_an_account_without_a_customer_is_refused_in_one_line(
-    capsys: pytest.CaptureFixture[str], env: dict[str, str]
+    env: dict[str, str],
 ) -> None:
-    code, out, err = billing(capsys, "reconcile", "--account", "acct_nobody")
+    code, out, err = billing("reconcile", "--account", "acct_nobody")
 
     assert code == 1
     assert out.strip() == "reconciled 0 account(s), 0 change(s), 1 failed"
@@ -256,7 +251,6 @@ def test_reconcile_of_an_account_without_a_customer_is_refused_in_one_line(
 
 
 def test_reconcile_all_goes_on_past_an_account_stripe_cannot_answer_for(
-    capsys: pytest.CaptureFixture[str],
     client: TestClient[Any],
     double: StripeDouble,
 ) -> None:
@@ -268,9 +262,8 @@ def test_reconcile_all_goes_on_past_an_account_stripe_cannot_answer_for(
     # Stripe fails the first account's reads (after the SDK's own retries), then recovers.
     for _ in range(3):
         double.fail_next(500)
-    capsys.readouterr()
 
-    code, out, err = billing(capsys, "reconcile", "--all")
+    code, out, err = billing("reconcile", "--all")
 
     assert code == 1
     assert out.strip().splitlines()[-1].endswith(", 1 failed")
