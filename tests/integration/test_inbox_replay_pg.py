@@ -376,6 +376,7 @@ def _compare_with_stripe(
             truth.current_period_end,
             truth.cancel_at_period_end,
             truth.pending_change,
+            truth.payment_method,
         )
         have = (
             None
@@ -389,6 +390,7 @@ def _compare_with_stripe(
                 held.current_period_end,
                 held.cancel_at_period_end,
                 held.pending_change,
+                held.payment_method,
             )
         )
         if have != want:
@@ -397,7 +399,7 @@ def _compare_with_stripe(
 
 
 def _tally(container: Container, gateway: StripeGateway, accounts: list[Account]) -> dict[str, int]:
-    """Final states at Stripe, and how many local payment methods differ (reported only)."""
+    """Final states at Stripe, and how many local payment methods differ."""
     tally: Counter[str] = Counter()
     uow: UnitOfWork
     for account in accounts:
