@@ -22,12 +22,13 @@ from application.ports import (
     InboxEvent,
     InboxStats,
     InboxStatus,
+    LeaseLost,
     PaymentGateway,
     UnitOfWork,
     UnitOfWorkFactory,
 )
 from application.use_cases import ApplyGatewayEvent, ApplyOutcome, now_from
-from domain.errors import BillingError, StaleVersion
+from domain.errors import BillingError
 
 
 @attrs.frozen(kw_only=True)
@@ -104,8 +105,8 @@ class ProcessInbox:
         for item in claimed:
             try:
                 outcome = self._process(item)
-            except StaleVersion:
-                continue  # our lease was lost to another worker: it owns the event now
+            except LeaseLost:
+                continue  # our lease expired and another worker claimed it: it owns the event now
             except Exception as error:
                 park = item.attempts >= self.max_attempts
                 self._fail(item, error, park=park)
@@ -150,11 +151,14 @@ class ProcessInbox:
             if park
             else now + backoff(item.attempts, base=self.backoff_base, cap=self.backoff_cap)
         )
-        with self.uow() as uow:
-            uow.inbox.mark_failed(
-                item.event_id, worker=self.worker, at=now, error=detail, retry_at=retry_at
-            )
-            uow.commit()
+        try:
+            with self.uow() as uow:
+                uow.inbox.mark_failed(
+                    item.event_id, worker=self.worker, at=now, error=detail, retry_at=retry_at
+                )
+                uow.commit()
+        except LeaseLost:
+            pass  # another worker owns the event now and will record its own outcome
 
 
 @attrs.frozen(kw_only=True)

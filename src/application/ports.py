@@ -387,6 +387,10 @@ class InboxStats:
     applied: int
 
 
+class LeaseLost(Exception):
+    """The worker no longer holds an event's lease (it expired and another worker claimed it)."""
+
+
 class InboxRepository(Protocol):
     """Stored gateway events. Lives in the unit of work so applying and marking commit together."""
 
@@ -405,7 +409,7 @@ class InboxRepository(Protocol):
         ...
 
     def mark_applied(self, event_id: str, *, worker: str, at: datetime, outcome: str) -> None:
-        """Mark applied; raises `StaleVersion` if `worker` no longer holds the lease."""
+        """Mark applied; raises `LeaseLost` if `worker` no longer holds the lease."""
         ...
 
     def mark_failed(

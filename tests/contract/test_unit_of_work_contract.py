@@ -15,7 +15,7 @@ from adapters.fake.repositories import InMemoryStore
 from adapters.sql.database import create_engine_from_url, sql_unit_of_work_factory
 from adapters.sql.migrate import upgrade
 from adapters.sql.tables import metadata
-from application.ports import AuditEntry, InboxEvent, InboxStatus, UnitOfWork
+from application.ports import AuditEntry, InboxEvent, InboxStatus, LeaseLost, UnitOfWork
 from domain.errors import StaleVersion
 from domain.invoices import BillingReason, Invoice, InvoiceStatus
 from domain.money import Money
@@ -599,7 +599,7 @@ def test_an_expired_lease_is_claimed_again_and_the_old_worker_loses_it(uow: Fact
     assert (taken.locked_by, taken.attempts) == ("w2", 2)
 
     with uow() as u:
-        with pytest.raises(StaleVersion):
+        with pytest.raises(LeaseLost):
             u.inbox.mark_applied("evt_1", worker="w1", at=later, outcome="applied")
         u.inbox.mark_applied("evt_1", worker="w2", at=later, outcome="applied")
         u.commit()

@@ -16,6 +16,7 @@ from application import commands as c
 from application import use_cases as uc
 from application.inbox import InboxAdmin, ProcessInbox, ReceiveGatewayEvent, backoff
 from application.ports import GatewayEvent, InboxStatus
+from domain.errors import StaleVersion
 from domain.plans import Catalog, Interval
 from domain.subscription import Status
 
@@ -236,3 +237,38 @@ def test_backoff_doubles_and_is_capped() -> None:
         60,
         60,
     ]
+
+
+class _AlwaysConflicting:
+    """A decoder whose events can never be written: every attempt meets a concurrent write."""
+
+    def decode(self, payload: str) -> GatewayEvent:
+        raise StaleVersion("a concurrent write won, three times over")
+
+
+def test_an_event_that_keeps_conflicting_is_recorded_as_a_failure_not_held_silently(
+    h: Harness,
+) -> None:
+    h.receive(
+        gateway="conflicting",
+        event_id="evt_hot",
+        type="customer.subscription.updated",
+        payload="{}",
+        event_created=h.clock.now(),
+        object_ref="sub_hot",
+    )
+    worker = ProcessInbox(
+        uow=h.store.unit_of_work,
+        gateway=h.gateway,
+        clock=h.clock,
+        apply=h.apply,
+        decoders={"conflicting": _AlwaysConflicting()},
+        worker="w1",
+    )
+    report = worker.run_once()
+    assert (report.claimed, report.failed) == (1, 1)
+    with h.store.unit_of_work() as uow:
+        stored = uow.inbox.get("evt_hot")
+    assert stored is not None and stored.locked_by is None
+    assert stored.last_error is not None and stored.last_error.startswith("conflict.stale_version")
+    assert stored.next_attempt_at is not None and stored.next_attempt_at > h.clock.now()

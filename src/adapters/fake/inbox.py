@@ -7,8 +7,7 @@ from datetime import datetime, timedelta
 
 import attrs
 
-from application.ports import InboxEvent, InboxStats, InboxStatus
-from domain.errors import StaleVersion
+from application.ports import InboxEvent, InboxStats, InboxStatus, LeaseLost
 
 
 def _due(event: InboxEvent, now: datetime) -> bool:
@@ -50,7 +49,7 @@ class InMemoryInbox:
     def _held(self, event_id: str, worker: str) -> InboxEvent:
         event = self._events.get(event_id)
         if event is None or event.locked_by != worker or event.status is not InboxStatus.PENDING:
-            raise StaleVersion("This worker no longer holds the event's lease.")
+            raise LeaseLost("This worker no longer holds the event's lease.")
         return event
 
     def mark_applied(self, event_id: str, *, worker: str, at: datetime, outcome: str) -> None:

@@ -11,8 +11,7 @@ from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.engine import Connection
 
 from adapters.sql.tables import webhook_inbox as t
-from application.ports import InboxEvent, InboxStats, InboxStatus
-from domain.errors import StaleVersion
+from application.ports import InboxEvent, InboxStats, InboxStatus, LeaseLost
 
 _PENDING = sa.and_(t.c.applied_at.is_(None), t.c.parked_at.is_(None))
 _PARKED = sa.and_(t.c.applied_at.is_(None), t.c.parked_at.is_not(None))
@@ -117,7 +116,7 @@ class SqlInbox:
             .values(**values)
         )
         if result.rowcount != 1:
-            raise StaleVersion("This worker no longer holds the event's lease.")
+            raise LeaseLost("This worker no longer holds the event's lease.")
 
     def mark_applied(self, event_id: str, *, worker: str, at: datetime, outcome: str) -> None:
         self._update_held(event_id, worker, applied_at=at, outcome=outcome, **_UNLOCKED)
