@@ -5,8 +5,7 @@ from __future__ import annotations
 from pytest_bdd import scenarios, then, when
 
 from tests.bdd.conftest import Outcome, attempt
-from tests.bdd.drivers.base import BillingDriver, PortalFacts
-from tests.bdd.drivers.use_cases import BILLING_PAGE
+from tests.bdd.drivers.base import BILLING_PAGE, BillingDriver, PortalFacts
 from tests.bdd.vocabulary import words
 
 scenarios("manage_billing.feature")

@@ -6,6 +6,10 @@ from dataclasses import dataclass
 from datetime import datetime
 from typing import Protocol
 
+# Where the host application shows billing: every driver returns the customer there.
+BILLING_PAGE = "https://app.responseiq.test/settings/billing"
+INVOICE_PAGE_SIZE = 100  # the page size a driver lists invoices by, page after page
+
 
 class Rejected(Exception):
     """The service refused a request; `code` is its stable machine code (`plan.unknown`, ...).

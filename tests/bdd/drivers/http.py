@@ -24,6 +24,8 @@ from adapters.http.auth import issue_token
 from application.ports import UnitOfWork, UnitOfWorkFactory
 from domain.plans import Catalog
 from tests.bdd.drivers.base import (
+    BILLING_PAGE,
+    INVOICE_PAGE_SIZE,
     Card,
     EntitlementFacts,
     InvoiceFacts,
@@ -35,9 +37,7 @@ from tests.bdd.drivers.base import (
 )
 
 PUBLIC_URL = "http://billing.test"
-BILLING_PAGE = "https://app.responseiq.test/settings/billing"
 SECRET = "bdd-http-driver-secret-at-least-32-chars"
-INVOICE_PAGE_SIZE = 100
 _ERROR_CODE = re.compile(r"<code>([^<]+)</code>")
 
 
