@@ -3,10 +3,7 @@
 from __future__ import annotations
 
 import os
-import socket
 import subprocess
-import sys
-import time
 from collections.abc import Iterator
 from pathlib import Path
 from types import ModuleType
@@ -17,25 +14,12 @@ import httpx
 import pytest
 
 from tests.e2e.browser import CHROMIUM, CHROMIUM_ARGS, sync_api
+from tests.serving import BILLING, billing_serve, clean_env
 
 if TYPE_CHECKING:
     from playwright.sync_api import Page, Playwright
 
-BILLING = Path(sys.executable).with_name("billing")
 ARTIFACTS = "BILLING_TEST_E2E_ARTIFACTS"  # a folder to keep screenshots in (default: tmp_path)
-
-
-def _free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        port: int = sock.getsockname()[1]
-        return port
-
-
-def _env() -> dict[str, str]:
-    # No BILLING_* or STRIPE_* from the developer's shell: the sandbox defaults, always.
-    keep = ("PATH", "HOME", "LANG", "SYSTEMROOT")
-    return {k: v for k, v in os.environ.items() if k in keep}
 
 
 @attrs.frozen
@@ -49,7 +33,7 @@ class Server:
         token = subprocess.run(
             [str(BILLING), "token", account_id],
             cwd=self.cwd,
-            env=_env(),
+            env=clean_env(),
             capture_output=True,
             text=True,
             check=True,
@@ -63,33 +47,8 @@ class Server:
 def server(tmp_path: Path) -> Iterator[Server]:
     cwd = tmp_path / "serve"
     cwd.mkdir()
-    port = _free_port()
-    log_path = cwd / "serve.log"
-    with log_path.open("w") as log:
-        process = subprocess.Popen(
-            [str(BILLING), "serve", "--host", "127.0.0.1", "--port", str(port)],
-            cwd=cwd,
-            env=_env(),
-            stdout=log,
-            stderr=subprocess.STDOUT,
-        )
-        base = f"http://127.0.0.1:{port}"
-        try:
-            deadline = time.monotonic() + 20
-            while True:
-                try:
-                    if httpx.get(f"{base}/ready", timeout=1).status_code == 200:
-                        break
-                except httpx.HTTPError:
-                    pass
-                if process.poll() is not None or time.monotonic() > deadline:
-                    log.flush()
-                    pytest.fail(f"billing serve did not start:\n{log_path.read_text()}")
-                time.sleep(0.1)
-            yield Server(base, cwd)
-        finally:
-            process.terminate()
-            process.wait(timeout=10)
+    with billing_serve(cwd, "--host", "127.0.0.1", within=20) as base:
+        yield Server(base, cwd)
 
 
 @pytest.fixture(scope="session", autouse=True)

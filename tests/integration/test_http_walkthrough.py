@@ -3,63 +3,23 @@
 from __future__ import annotations
 
 import json
-import os
 import shutil
-import socket
 import subprocess
 import sys
-import time
 from collections.abc import Iterator
 from pathlib import Path
 
-import httpx
 import pytest
 
+from tests.serving import BILLING, billing_serve, clean_env
+
 WALKTHROUGH = Path(__file__).resolve().parents[1] / "http" / "walkthrough.sh"
-BILLING = Path(sys.executable).with_name("billing")
-
-
-def _free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        port: int = sock.getsockname()[1]
-        return port
-
-
-def _env() -> dict[str, str]:
-    keep = ("PATH", "HOME", "LANG", "SYSTEMROOT")
-    return {k: v for k, v in os.environ.items() if k in keep}
 
 
 @pytest.fixture
 def served(tmp_path: Path) -> Iterator[str]:
-    port = _free_port()
-    log = (tmp_path / "serve.log").open("w")
-    process = subprocess.Popen(
-        [str(BILLING), "serve", "--port", str(port)],
-        cwd=tmp_path,
-        env=_env(),
-        stdout=log,
-        stderr=subprocess.STDOUT,
-    )
-    base = f"http://127.0.0.1:{port}"
-    try:
-        deadline = time.monotonic() + 30
-        while True:
-            try:
-                if httpx.get(f"{base}/ready", timeout=1).status_code == 200:
-                    break
-            except httpx.HTTPError:
-                pass
-            if process.poll() is not None or time.monotonic() > deadline:
-                log.flush()
-                pytest.fail((tmp_path / "serve.log").read_text())
-            time.sleep(0.2)
+    with billing_serve(tmp_path) as base:
         yield base
-    finally:
-        process.terminate()
-        process.wait(timeout=10)
-        log.close()
 
 
 @pytest.mark.skipif(shutil.which("curl") is None, reason="the walk-through uses curl")
@@ -76,7 +36,7 @@ def test_serve_prints_the_url_and_how_to_get_a_token_and_the_walkthrough_works(
     result = subprocess.run(
         ["bash", str(WALKTHROUGH)],
         cwd=tmp_path,
-        env={**_env(), "API": served, "BILLING": str(BILLING)},
+        env={**clean_env(), "API": served, "BILLING": str(BILLING)},
         capture_output=True,
         text=True,
         timeout=120,
@@ -123,7 +83,7 @@ def test_the_readme_walkthrough_works_as_printed(served: str, tmp_path: Path) ->
     result = subprocess.run(
         ["bash", "-euo", "pipefail", "-c", script],
         cwd=tmp_path,
-        env=_env(),
+        env=clean_env(),
         capture_output=True,
         text=True,
         timeout=120,
