@@ -98,6 +98,12 @@ def headers(account_id: str) -> dict[str, str]:
     return bearer(account_id, secret=AUTH_SECRET)
 
 
+def subscription_shown(client: TestClient[Any], account_id: str) -> dict[str, Any]:
+    """What `GET /billing/subscription` shows the account."""
+    shown: dict[str, Any] = client.get("/billing/subscription", headers=headers(account_id)).json()
+    return shown
+
+
 def sign_up(client: TestClient[Any], double: StripeDouble, account_id: str, plan: str) -> str:
     """Checkout through the API, paid on Stripe's page, return page visited; the checkout id."""
     started = client.post(

@@ -20,7 +20,7 @@ from adapters.http.app import create_app
 from application.ports import InboxStatus
 from tests.sql_fixtures import sqlite_url
 from tests.stripe_double import StripeDouble
-from tests.webhooks.conftest import Stripe, headers, sign_up
+from tests.webhooks.conftest import Stripe, sign_up, subscription_shown
 from tests.webhooks.harness import inbox_rows, start_double, stripe_env
 
 
@@ -159,7 +159,7 @@ def test_an_operator_parks_lists_and_retries_an_event(
     assert (code, out.strip()) == (0, f"{cancelled['id']}: due now")
     assert billing("worker", "--once")[1].strip().endswith("processed 1 event(s)")
 
-    shown = client.get("/billing/subscription", headers=headers("acct_cli_park")).json()
+    shown = subscription_shown(client, "acct_cli_park")
     assert shown["cancel_at_period_end"] is True
     assert billing("inbox", "list", "--status", "parked")[1].strip().count("\n") == 0
     applied = billing("inbox", "list", "--status", "applied")[1]
@@ -208,7 +208,7 @@ def test_reconcile_an_account_repairs_state_made_stale_in_the_portal_and_prints_
     )
     assert any(line.startswith("acct_cli_stale: invoice ") for line in lines)
     assert lines[-1].startswith("reconciled 1 account(s), ")
-    shown = client.get("/billing/subscription", headers=headers("acct_cli_stale")).json()
+    shown = subscription_shown(client, "acct_cli_stale")
     assert (shown["plan"], shown["cancel_at_period_end"]) == ("business", True)
 
     again = billing("reconcile", "--account", "acct_cli_stale")[1]
@@ -234,7 +234,7 @@ def test_reconcile_all_repairs_every_account_and_says_how_many_changes(
     changes = len(lines) - 1
     assert lines[-1] == f"reconciled 2 account(s), {changes} change(s)"
     for account in ("acct_cli_all_1", "acct_cli_all_2"):
-        shown = client.get("/billing/subscription", headers=headers(account)).json()
+        shown = subscription_shown(client, account)
         assert shown["cancel_at_period_end"] is True
     assert billing("reconcile", "--all")[1].strip() == "reconciled 2 account(s), 0 change(s)"
 

@@ -17,10 +17,11 @@ from litestar.testing import TestClient
 from adapters.container import Container, Storage
 from adapters.fake.clock import ControllableClock
 from adapters.http.app import create_app
+from application.inbox import ProcessReport
 from application.ports import InboxStatus, UnitOfWork
 from tests.stripe_double import StripeDouble
 from tests.stripe_double.fixtures import resource
-from tests.webhooks.conftest import Stripe, headers, sign_up
+from tests.webhooks.conftest import Stripe, headers, sign_up, subscription_shown
 from tests.webhooks.harness import OLD_SECRET, SECRET, body_of, inbox_rows, sign
 
 NOT_A_SECRET = "whsec_someone_else_entirely_0000"
@@ -34,6 +35,12 @@ def a_customer_event(double: StripeDouble) -> dict[str, Any]:
 
 def stored_ids(container: Container) -> list[str]:
     return [row.event_id for row in inbox_rows(container)]
+
+
+def deliver_and_apply(stripe: Stripe, container: Container) -> ProcessReport:
+    """Stripe delivers every new event, then one worker pass applies what is stored."""
+    stripe.deliver_new()
+    return container.process_inbox().run_once(limit=100)
 
 
 @pytest.fixture
@@ -181,7 +188,7 @@ def test_a_refused_delivery_changes_nothing_when_a_worker_runs(
     container.process_inbox().run_once()
 
     assert answer.status_code == 400
-    shown = client.get("/billing/subscription", headers=headers("acct_refused")).json()
+    shown = subscription_shown(client, "acct_refused")
     assert shown["cancel_at_period_end"] is False
 
 
@@ -356,8 +363,7 @@ def test_changes_made_in_the_portal_reach_get_subscription_through_the_webhook(
     clock: ControllableClock,
 ) -> None:
     sign_up(client, double, "acct_portal", "growth")
-    stripe.deliver_new()
-    container.process_inbox().run_once(limit=100)
+    deliver_and_apply(stripe, container)
     clock.advance(timedelta(minutes=5))
     sub_id = double.state.all("subscription")[0]["id"]
     customer = double.state.all("customer")[0]["id"]
@@ -366,11 +372,11 @@ def test_changes_made_in_the_portal_reach_get_subscription_through_the_webhook(
     double.portal_update_payment_method(customer, "amex")
     double.portal_cancel(sub_id)
 
-    before = client.get("/billing/subscription", headers=headers("acct_portal")).json()
+    before = subscription_shown(client, "acct_portal")
     stripe.deliver_new()
-    before_worker = client.get("/billing/subscription", headers=headers("acct_portal")).json()
+    before_worker = subscription_shown(client, "acct_portal")
     report = container.process_inbox().run_once(limit=100)
-    after = client.get("/billing/subscription", headers=headers("acct_portal")).json()
+    after = subscription_shown(client, "acct_portal")
 
     assert (before["plan"], before["cancel_at_period_end"]) == ("growth", False)
     assert before["payment_method"] == {"brand": "visa", "last4": "4242"}
@@ -396,15 +402,14 @@ def test_a_late_event_about_the_old_card_does_not_roll_the_payment_method_back(
     clock.advance(timedelta(minutes=5))
     customer = double.state.all("customer")[0]["id"]
     double.portal_update_payment_method(customer, "amex")
-    stripe.deliver_new()
-    container.process_inbox().run_once(limit=100)
+    deliver_and_apply(stripe, container)
     clock.advance(timedelta(minutes=5))
 
     # Stripe's first delivery of the old card's event failed; its retry comes after the rest.
     assert stripe.post(old_card).status_code == 200
     container.process_inbox().run_once(limit=100)
 
-    shown = client.get("/billing/subscription", headers=headers("acct_late_card")).json()
+    shown = subscription_shown(client, "acct_late_card")
     assert shown["payment_method"] == {"brand": "amex", "last4": "8431"}
 
 
@@ -458,8 +463,7 @@ def test_a_portal_change_later_in_the_same_second_as_our_own_call_is_not_lost(
     clock: ControllableClock,
 ) -> None:
     sign_up(client, double, "acct_same_second", "growth")
-    stripe.deliver_new()
-    container.process_inbox().run_once(limit=100)
+    deliver_and_apply(stripe, container)
     sub_id = double.state.all("subscription")[0]["id"]
     clock.advance(timedelta(minutes=1, milliseconds=300))
     cancelled = client.post("/billing/subscription/cancel", headers=headers("acct_same_second"))
@@ -467,10 +471,9 @@ def test_a_portal_change_later_in_the_same_second_as_our_own_call_is_not_lost(
     clock.advance(timedelta(milliseconds=400))  # the same whole second at Stripe
     double.portal_resume(sub_id)
 
-    stripe.deliver_new()
-    report = container.process_inbox().run_once(limit=100)
+    report = deliver_and_apply(stripe, container)
 
     assert report.failed == 0
     assert double.subscription(sub_id)["cancel_at_period_end"] is False
-    shown = client.get("/billing/subscription", headers=headers("acct_same_second")).json()
+    shown = subscription_shown(client, "acct_same_second")
     assert shown["cancel_at_period_end"] is False
