@@ -30,15 +30,15 @@ from adapters.http.app import create_app
 from adapters.sql.migrate import upgrade
 from application import use_cases as uc
 from application.ports import GatewayEvent, InboxStatus, UnitOfWork
+from domain.plans import default_catalog
 from tests.sql_fixtures import postgres_database
-from tests.stripe_double import StripeDouble
+from tests.stripe_double import StripeDouble, running_double
 from tests.webhooks.harness import (
     AUTH_SECRET,
     audit_of,
     body_of,
     inbox_rows,
     sign,
-    start_double,
     stripe_env,
 )
 
@@ -90,12 +90,8 @@ def database() -> Iterator[str]:
 def double() -> Iterator[StripeDouble]:
     # Both processes read the system clock (leases are wall-clock time); the double's
     # clock starts there too, so event times and lease times are comparable.
-    stripe_double = start_double(ControllableClock(datetime.now(UTC)))
-    try:
+    with running_double(ControllableClock(datetime.now(UTC)), default_catalog()) as stripe_double:
         yield stripe_double
-    finally:
-        stripe_double.stop()
-    assert stripe_double.violations == []
 
 
 def _read_line(child: subprocess.Popen[str], prefix: str, timeout: float = 30) -> str:

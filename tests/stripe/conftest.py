@@ -13,7 +13,7 @@ from adapters.stripe.gateway import StripeGateway
 from application.ports import UiMode
 from domain.plans import Catalog
 from domain.subscription import GatewaySubscription
-from tests.stripe_double import StripeDouble
+from tests.stripe_double import StripeDouble, running_double
 
 
 @pytest.fixture
@@ -24,13 +24,8 @@ def clock() -> ControllableClock:
 @pytest.fixture
 def double(clock: ControllableClock, catalog: Catalog) -> Iterator[StripeDouble]:
     """The double with the catalog's prices; a test fails if the adapter sent a bad request."""
-    stripe_double = StripeDouble(clock).start()
-    stripe_double.seed_catalog(catalog)
-    try:
+    with running_double(clock, catalog) as stripe_double:
         yield stripe_double
-    finally:
-        stripe_double.stop()
-    assert stripe_double.violations == []
 
 
 @pytest.fixture

@@ -14,7 +14,7 @@ from adapters.stripe.webhooks import ENABLED_EVENTS
 from application.ports import PortalFlow, UiMode
 from domain.money import Money
 from domain.plans import Catalog, Interval, Plan
-from tests.stripe_double import StripeDouble
+from tests.stripe_double import StripeDouble, running_double
 
 HOOK = "https://billing.example/webhooks/stripe"
 
@@ -22,12 +22,8 @@ HOOK = "https://billing.example/webhooks/stripe"
 @pytest.fixture
 def empty(clock: ControllableClock) -> Iterator[StripeDouble]:
     """A Stripe account with nothing in it yet."""
-    stripe_double = StripeDouble(clock).start()
-    try:
+    with running_double(clock) as stripe_double:
         yield stripe_double
-    finally:
-        stripe_double.stop()
-    assert stripe_double.violations == []
 
 
 def test_a_first_run_creates_products_prices_portal_and_webhook(

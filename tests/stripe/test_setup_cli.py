@@ -10,18 +10,14 @@ import pytest
 
 from adapters.cli import main
 from adapters.fake.clock import ControllableClock
-from tests.stripe_double import StripeDouble
+from tests.stripe_double import StripeDouble, running_double
 from tests.stripe_double.server import TEST_KEY
 
 
 @pytest.fixture
 def empty(clock: ControllableClock) -> Iterator[StripeDouble]:
-    stripe_double = StripeDouble(clock).start()
-    try:
+    with running_double(clock) as stripe_double:
         yield stripe_double
-    finally:
-        stripe_double.stop()
-    assert stripe_double.violations == []
 
 
 def run(argv: list[str]) -> tuple[int, str]:

@@ -18,21 +18,18 @@ from adapters.container import Container, build_container
 from adapters.fake.clock import ControllableClock
 from adapters.http.app import create_app
 from application.ports import InboxStatus
+from domain.plans import default_catalog
 from tests.sql_fixtures import sqlite_url
-from tests.stripe_double import StripeDouble
+from tests.stripe_double import StripeDouble, running_double
 from tests.webhooks.conftest import Stripe, sign_up, subscription_shown
-from tests.webhooks.harness import inbox_rows, start_double, stripe_env
+from tests.webhooks.harness import inbox_rows, stripe_env
 
 
 @pytest.fixture
 def double() -> Iterator[StripeDouble]:
     # The CLI reads the system clock; the double's time starts there.
-    stripe_double = start_double(ControllableClock(datetime.now(UTC)))
-    try:
+    with running_double(ControllableClock(datetime.now(UTC)), default_catalog()) as stripe_double:
         yield stripe_double
-    finally:
-        stripe_double.stop()
-    assert stripe_double.violations == []
 
 
 @pytest.fixture
