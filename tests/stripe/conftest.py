@@ -10,7 +10,7 @@ import pytest
 
 from adapters.fake.clock import ControllableClock
 from adapters.stripe.gateway import StripeGateway
-from application.ports import UiMode
+from application.ports import SetupSession, UiMode
 from domain.plans import Catalog
 from domain.subscription import GatewaySubscription
 from tests.stripe_double import StripeDouble, running_double
@@ -61,3 +61,32 @@ def subscription(
     sub = subscribe(gateway, double, catalog, "growth")
     double.clear_log()
     return sub
+
+
+def upgrade_to_business(
+    gateway: StripeGateway,
+    subscription: GatewaySubscription,
+    catalog: Catalog,
+    *,
+    at: datetime,
+    idempotency_key: str,
+) -> GatewaySubscription:
+    """The subscription upgraded to Business monthly, prorated at `at`."""
+    return gateway.upgrade(
+        subscription_ref=subscription.subscription_ref,
+        target=catalog.price("business", "month"),
+        proration_at=at,
+        idempotency_key=idempotency_key,
+    )
+
+
+def start_card_setup(
+    gateway: StripeGateway, subscription: GatewaySubscription, idempotency_key: str
+) -> SetupSession:
+    """A payment-method setup for the subscription's customer (Checkout in setup mode)."""
+    return gateway.start_payment_method_setup(
+        customer_ref=subscription.customer_ref,
+        success_url="https://app.example/card",
+        cancel_url="https://app.example/billing",
+        idempotency_key=idempotency_key,
+    )

@@ -15,6 +15,7 @@ from application.ports import GatewayEvent, GatewayEventKind
 from domain.invoices import BillingReason
 from domain.plans import Catalog
 from domain.subscription import GatewaySubscription, PaymentMethodSummary
+from tests.stripe.conftest import start_card_setup
 from tests.stripe_double import StripeDouble
 
 SECRET = "whsec_journey_secret"
@@ -104,12 +105,7 @@ def test_a_subscription_event_while_a_schedule_is_attached_asks_for_a_re_read(
     gateway.schedule_downgrade(
         subscription_ref=ref, target=catalog.price("starter", "month"), idempotency_key="d:1"
     )
-    setup = gateway.start_payment_method_setup(
-        customer_ref=subscription.customer_ref,
-        success_url="https://app.example/card",
-        cancel_url="https://app.example/billing",
-        idempotency_key="s:1",
-    )
+    setup = start_card_setup(gateway, subscription, "s:1")
     double.complete_checkout(setup.id, card="amex")
     deliver(double, gateway)
     # moves the subscription's own default card: a subscription update while scheduled

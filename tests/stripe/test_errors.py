@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import socket
+from typing import TypeVar
 
 import pytest
 import stripe
@@ -19,8 +20,11 @@ from domain.errors import (
 )
 from domain.plans import Catalog
 from domain.subscription import GatewaySubscription
+from tests.stripe.conftest import upgrade_to_business
 from tests.stripe_double import StripeDouble
 from tests.stripe_double.server import TEST_KEY
+
+E = TypeVar("E", bound=Exception)
 
 CARD_DECLINED = {
     "type": "card_error",
@@ -30,25 +34,30 @@ CARD_DECLINED = {
 }
 
 
+def creating_a_customer_raises(
+    gateway: StripeGateway, double: StripeDouble, answer: tuple[int, dict[str, str]], error: type[E]
+) -> E:
+    """What creating a customer raises when Stripe answers the next request with `answer`."""
+    double.fail_next(*answer)
+    with pytest.raises(error) as raised:
+        gateway.ensure_customer("acct_1", idempotency_key="customer:acct_1")
+    return raised.value
+
+
 def test_a_card_error_is_a_declined_payment_naming_the_decline_reason(
     gateway: StripeGateway, double: StripeDouble
 ) -> None:
-    double.fail_next(402, CARD_DECLINED)
-    with pytest.raises(PaymentDeclined) as raised:
-        gateway.ensure_customer("acct_1", idempotency_key="customer:acct_1")
-    assert isinstance(raised.value.__cause__, stripe.CardError)
-    assert "insufficient_funds" in raised.value.message
+    declined = creating_a_customer_raises(gateway, double, (402, CARD_DECLINED), PaymentDeclined)
+    assert isinstance(declined.__cause__, stripe.CardError)
+    assert "insufficient_funds" in declined.message
 
 
 def test_a_card_needing_authentication_is_payment_action_required(
     gateway: StripeGateway, double: StripeDouble
 ) -> None:
-    double.fail_next(
-        402, {"type": "card_error", "code": "authentication_required", "message": "3DS"}
-    )
-    with pytest.raises(PaymentActionRequired) as raised:
-        gateway.ensure_customer("acct_1", idempotency_key="customer:acct_1")
-    assert isinstance(raised.value.__cause__, stripe.CardError)
+    sca = {"type": "card_error", "code": "authentication_required", "message": "3DS"}
+    required = creating_a_customer_raises(gateway, double, (402, sca), PaymentActionRequired)
+    assert isinstance(required.__cause__, stripe.CardError)
 
 
 @pytest.mark.parametrize(
@@ -66,10 +75,9 @@ def test_rate_limits_and_server_errors_are_gateway_unavailable(
     error_type: str,
     cause: type[Exception],
 ) -> None:
-    double.fail_next(status, {"type": error_type, "message": "try later"})
-    with pytest.raises(GatewayUnavailable) as raised:
-        gateway.ensure_customer("acct_1", idempotency_key="customer:acct_1")
-    assert isinstance(raised.value.__cause__, cause)
+    answer = (status, {"type": error_type, "message": "try later"})
+    unavailable = creating_a_customer_raises(gateway, double, answer, GatewayUnavailable)
+    assert isinstance(unavailable.__cause__, cause)
 
 
 def test_a_refused_connection_is_gateway_unavailable(
@@ -100,12 +108,9 @@ def test_a_bad_api_key_is_unavailable_and_the_message_never_shows_the_key(
 def test_an_invalid_request_is_rejected_and_a_missing_object_is_not_found(
     gateway: StripeGateway, double: StripeDouble
 ) -> None:
-    double.fail_next(
-        400, {"type": "invalid_request_error", "message": "No such price", "param": "x"}
-    )
-    with pytest.raises(GatewayRejected) as rejected:
-        gateway.ensure_customer("acct_1", idempotency_key="customer:acct_1")
-    assert isinstance(rejected.value.__cause__, stripe.InvalidRequestError)
+    invalid = {"type": "invalid_request_error", "message": "No such price", "param": "x"}
+    rejected = creating_a_customer_raises(gateway, double, (400, invalid), GatewayRejected)
+    assert isinstance(rejected.__cause__, stripe.InvalidRequestError)
     with pytest.raises(SubscriptionNotFound) as missing:
         gateway.get_subscription("sub_unknown")
     assert isinstance(missing.value.__cause__, stripe.InvalidRequestError)
@@ -143,11 +148,8 @@ def test_an_upgrade_the_bank_wants_confirmed_is_action_required_and_keeps_the_pl
 ) -> None:
     double.require_action_next_payment()
     with pytest.raises(PaymentActionRequired):
-        gateway.upgrade(
-            subscription_ref=subscription.subscription_ref,
-            target=catalog.price("business", "month"),
-            proration_at=clock.now(),
-            idempotency_key="plan-change:sca",
+        upgrade_to_business(
+            gateway, subscription, catalog, at=clock.now(), idempotency_key="plan-change:sca"
         )
     assert gateway.get_subscription(subscription.subscription_ref).plan_id == "growth"
 

@@ -15,6 +15,7 @@ from application.ports import PortalFlow, UiMode
 from domain.errors import PaymentDeclined
 from domain.plans import Catalog
 from domain.subscription import GatewaySubscription
+from tests.stripe.conftest import start_card_setup, upgrade_to_business
 from tests.stripe_double import Request, StripeDouble
 
 GET_SUB = "GET /v1/subscriptions/{id}"
@@ -124,11 +125,8 @@ def test_an_upgrade_is_a_read_and_one_update_with_pending_if_incomplete(
     at = clock.now() + timedelta(days=1)
     clock.set(at)
     with double.recording() as log:
-        gateway.upgrade(
-            subscription_ref=subscription.subscription_ref,
-            target=catalog.price("business", "month"),
-            proration_at=at,
-            idempotency_key="plan-change:a:1",
+        upgrade_to_business(
+            gateway, subscription, catalog, at=at, idempotency_key="plan-change:a:1"
         )
     assert routes(log) == [GET_SUB, POST_SUB]
     update = log[1].params
@@ -147,11 +145,8 @@ def test_a_declined_upgrade_adds_one_read_of_the_invoice_payment(
 ) -> None:
     double.decline_next_payment()
     with double.recording() as log, pytest.raises(PaymentDeclined):
-        gateway.upgrade(
-            subscription_ref=subscription.subscription_ref,
-            target=catalog.price("business", "month"),
-            proration_at=clock.now(),
-            idempotency_key="plan-change:a:2",
+        upgrade_to_business(
+            gateway, subscription, catalog, at=clock.now(), idempotency_key="plan-change:a:2"
         )
     assert routes(log) == [GET_SUB, POST_SUB, "GET /v1/invoice_payments"]
 
@@ -255,12 +250,7 @@ def test_a_payment_method_setup_is_one_create_and_completing_it_sets_both_defaul
     gateway: StripeGateway, double: StripeDouble, subscription: GatewaySubscription
 ) -> None:
     with double.recording() as start:
-        setup = gateway.start_payment_method_setup(
-            customer_ref=subscription.customer_ref,
-            success_url="https://app.example/card",
-            cancel_url="https://app.example/billing",
-            idempotency_key="setup:1",
-        )
+        setup = start_card_setup(gateway, subscription, "setup:1")
     double.complete_checkout(setup.id, card="amex")
     with double.recording() as complete:
         gateway.complete_payment_method_setup(
