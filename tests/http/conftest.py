@@ -4,15 +4,17 @@ from __future__ import annotations
 
 from collections.abc import Callable, Iterator
 from datetime import UTC, datetime, timedelta
+from typing import Any
 
 import pytest
 from dependency_injector import providers
 from litestar.testing import TestClient
 
 from adapters.config import Settings
-from adapters.container import Container, build_container
+from adapters.container import Container, MemoryStorage, build_container
 from adapters.fake.clock import ControllableClock
 from adapters.fake.gateway import FakeGateway
+from adapters.fake.repositories import InMemoryStore
 from adapters.http.app import create_app
 from adapters.http.auth import issue_token
 
@@ -38,7 +40,7 @@ def container(settings: Settings) -> Container:
 
 
 @pytest.fixture
-def client(container: Container) -> Iterator[TestClient]:
+def client(container: Container) -> Iterator[TestClient[Any]]:
     with TestClient(create_app(container)) as test_client:
         yield test_client
 
@@ -47,6 +49,13 @@ def client(container: Container) -> Iterator[TestClient]:
 def fake(container: Container) -> FakeGateway:
     gateway: FakeGateway = container.gateway()
     return gateway
+
+
+def memory_store(container: Container) -> InMemoryStore:
+    """The in-memory store behind the container's storage (these tests' `memory://`)."""
+    storage = container.storage()
+    assert isinstance(storage, MemoryStorage), storage
+    return storage.store
 
 
 def bearer(
@@ -61,7 +70,7 @@ def auth() -> Callable[[str], Headers]:
 
 
 def subscribe(
-    client: TestClient, account_id: str, plan: str = "growth", interval: str = "month"
+    client: TestClient[Any], account_id: str, plan: str = "growth", interval: str = "month"
 ) -> str:
     """Checkout through the API and pay on the sandbox page; returns the checkout id."""
     started = client.post(
@@ -79,7 +88,7 @@ def subscribe(
 
 
 @pytest.fixture
-def subscribed(client: TestClient) -> Callable[..., str]:
+def subscribed(client: TestClient[Any]) -> Callable[..., str]:
     def make(account_id: str, plan: str = "growth", interval: str = "month") -> str:
         return subscribe(client, account_id, plan, interval)
 
