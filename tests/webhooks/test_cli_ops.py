@@ -63,6 +63,13 @@ def catch_up(double: StripeDouble) -> None:
     double.advance_to(datetime.now(UTC) + timedelta(seconds=1))
 
 
+def cancel_all_in_the_portal(double: StripeDouble) -> None:
+    """Every subscription cancelled on Stripe's portal; the webhooks never arrive."""
+    catch_up(double)
+    for sub in double.state.all("subscription"):
+        double.portal_cancel(sub["id"])
+
+
 def billing(*argv: str) -> tuple[int, str, str]:
     """`billing ARGV...`: exit code, stdout, stderr.
 
@@ -218,9 +225,7 @@ def test_reconcile_all_repairs_every_account_and_says_how_many_changes(
 ) -> None:
     sign_up(client, double, "acct_cli_all_1", "growth")
     sign_up(client, double, "acct_cli_all_2", "starter")
-    catch_up(double)
-    for sub in double.state.all("subscription"):
-        double.portal_cancel(sub["id"])
+    cancel_all_in_the_portal(double)
 
     code, out, _ = billing("reconcile", "--all")
 
@@ -253,9 +258,7 @@ def test_reconcile_all_goes_on_past_an_account_stripe_cannot_answer_for(
 ) -> None:
     sign_up(client, double, "acct_cli_down_1", "growth")
     sign_up(client, double, "acct_cli_down_2", "growth")
-    catch_up(double)
-    for sub in double.state.all("subscription"):
-        double.portal_cancel(sub["id"])
+    cancel_all_in_the_portal(double)
     # Stripe fails the first account's reads (after the SDK's own retries), then recovers.
     for _ in range(3):
         double.fail_next(500)
