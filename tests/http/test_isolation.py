@@ -27,9 +27,15 @@ def _state_of_a(client: TestClient[Any], container: Container) -> dict[str, Any]
 
 @pytest.fixture
 def a_with_history(client: TestClient[Any], subscribed: Callable[..., str]) -> dict[str, str]:
-    """A: subscribed, a scheduled downgrade, an open quote, invoices. Returns A's ids."""
-    subscribed(A, "growth", "month")
+    """A: subscribed, a new card, a scheduled downgrade, an open quote, invoices. A's ids."""
+    checkout = subscribed(A, "growth", "month")
     h = bearer(A)
+    setup = client.post("/billing/payment-method/setup", headers=h).json()["setup_id"]
+    client.post(
+        f"/sandbox/setup/{setup}/complete",
+        data={"outcome": "succeeded", "card": "mastercard"},
+        follow_redirects=False,
+    )
     quote = client.post(
         "/billing/subscription/preview", headers=h, json={"plan": "business", "interval": "month"}
     ).json()["quote_id"]
@@ -37,15 +43,17 @@ def a_with_history(client: TestClient[Any], subscribed: Callable[..., str]) -> d
         "/billing/subscription/change", headers=h, json={"plan": "starter", "interval": "month"}
     )
     invoice = client.get("/billing/invoices", headers=h).json()["data"][0]["id"]
-    return {"quote": quote, "invoice": invoice}
+    return {"quote": quote, "invoice": invoice, "checkout": checkout, "setup": setup}
 
 
-# (method, path, body) for every /billing route; `{invoice}` and `{quote}` are A's ids.
+# (method, path, body) for every /billing route; `{invoice}`, `{quote}`, `{checkout}` and
+# `{setup}` are A's ids.
 ROUTES: list[tuple[str, str, dict[str, Any] | None]] = [
     ("GET", "/billing/plans", None),
     ("GET", "/billing/subscription", None),
     ("GET", "/billing/entitlements", None),
     ("POST", "/billing/checkout", {"plan": "business", "interval": "year"}),
+    ("POST", "/billing/checkout/{checkout}/complete", None),
     ("POST", "/billing/portal", {}),
     ("POST", "/billing/subscription/preview", {"plan": "business", "interval": "month"}),
     (
@@ -58,6 +66,7 @@ ROUTES: list[tuple[str, str, dict[str, Any] | None]] = [
     ("POST", "/billing/subscription/cancel", None),
     ("POST", "/billing/subscription/resume", None),
     ("POST", "/billing/payment-method/setup", {}),
+    ("POST", "/billing/payment-method/setup/{setup}/complete", None),
     ("GET", "/billing/invoices", None),
     ("GET", "/billing/invoices?starting_after={invoice}", None),
     ("GET", "/billing/invoices/{invoice}/pdf", None),
@@ -103,6 +112,10 @@ def test_an_account_without_a_subscription_cannot_touch_another_accounts_billing
     if "{invoice}" in route[1]:
         assert response.status_code == 404
         assert response.json()["code"] == "invoice.not_found"
+    if "{checkout}" in route[1]:
+        assert (response.status_code, response.json()["code"]) == (404, "checkout.not_found")
+    if "{setup}" in route[1]:  # B has no billing customer at all yet
+        assert (response.status_code, response.json()["code"]) == (404, "customer.not_found")
 
 
 @pytest.mark.parametrize("route", ROUTES, ids=_ids)
@@ -117,6 +130,8 @@ def test_a_subscribed_account_acts_only_on_its_own_subscription(
     response = _b_calls_leaving_a_untouched(client, container, route, a_with_history)
     if "{invoice}" in route[1]:
         assert response.status_code == 404
+    if "{checkout}" in route[1] or "{setup}" in route[1]:
+        assert (response.status_code, response.json()["code"]) == (404, "checkout.not_found")
     if "quote_id" in (route[2] or {}):
         assert response.status_code == 404
         assert response.json()["code"] == "quote.not_found"
