@@ -34,8 +34,12 @@ def clean_env() -> dict[str, str]:
 
 
 @contextmanager
-def billing_serve(cwd: Path, *args: str, within: float = 30) -> Iterator[str]:
+def billing_serve(
+    cwd: Path, *args: str, within: float = 30, env: dict[str, str] | None = None
+) -> Iterator[str]:
     """`billing serve <args>` on a free port in `cwd`, its output in `cwd/serve.log`.
+
+    `env` adds to the clean sandbox environment (e.g. `BILLING_SANDBOX_CLOCK_START`).
 
     Yields the server's base URL once `/ready` answers 200; fails the test with the log if it
     exits or is not ready `within` seconds. Stopped on exit.
@@ -46,7 +50,7 @@ def billing_serve(cwd: Path, *args: str, within: float = 30) -> Iterator[str]:
         process = subprocess.Popen(
             [str(BILLING), "serve", *args, "--port", str(port)],
             cwd=cwd,
-            env=clean_env(),
+            env={**clean_env(), **(env or {})},
             stdout=log,
             stderr=subprocess.STDOUT,
         )

@@ -5,6 +5,7 @@ from __future__ import annotations
 import enum
 import tomllib
 from collections.abc import Mapping
+from datetime import datetime
 from pathlib import Path
 from typing import Any
 from urllib.parse import urlsplit
@@ -53,6 +54,9 @@ class Settings:
     catalog_path: Path | None = None
     stripe_api_base: str | None = None  # a local double or proxy instead of api.stripe.com
     stripe_portal_configuration: str | None = None  # `bpc_…`, printed by `billing stripe setup`
+    # Where the sandbox clock starts (default: now). Lets a demo or a test pin the calendar,
+    # e.g. a subscription started on the 31st of a month.
+    sandbox_clock_start: datetime | None = None
 
     @property
     def is_sandbox(self) -> bool:
@@ -89,6 +93,9 @@ class Settings:
             if gateway is GatewayKind.STRIPE:
                 raise ConfigError("BILLING_AUTH_SECRET", "is required when the gateway is stripe")
             auth_secret = SANDBOX_AUTH_SECRET
+        elif gateway is GatewayKind.STRIPE and auth_secret == SANDBOX_AUTH_SECRET:
+            # The development secret is published in this repository: anyone could sign tokens.
+            raise ConfigError("BILLING_AUTH_SECRET", "must not be the sandbox development secret")
         elif len(auth_secret) < MIN_SECRET_LENGTH:
             raise ConfigError(
                 "BILLING_AUTH_SECRET", f"must be at least {MIN_SECRET_LENGTH} characters long"
@@ -110,6 +117,7 @@ class Settings:
             raise ConfigError(
                 "STRIPE_PORTAL_CONFIGURATION", "must be a portal configuration id (bpc_…)"
             )
+        clock_start = _clock_start(get("BILLING_SANDBOX_CLOCK_START"), gateway)
         catalog = get("BILLING_CATALOG")
         catalog_path = Path(catalog) if catalog is not None else None
         if catalog_path is not None:
@@ -124,6 +132,7 @@ class Settings:
             catalog_path=catalog_path,
             stripe_api_base=api_base,
             stripe_portal_configuration=portal_configuration,
+            sandbox_clock_start=clock_start,
         )
 
 
@@ -134,6 +143,21 @@ def _gateway(value: str | None, api_key: str | None) -> GatewayKind:
         return GatewayKind(value.lower())
     except ValueError:
         raise ConfigError("BILLING_GATEWAY", "must be 'sandbox' or 'stripe'") from None
+
+
+def _clock_start(value: str | None, gateway: GatewayKind) -> datetime | None:
+    name = "BILLING_SANDBOX_CLOCK_START"
+    if value is None:
+        return None
+    if gateway is not GatewayKind.SANDBOX:
+        raise ConfigError(name, "applies to the sandbox gateway only (Stripe's clock is real)")
+    try:
+        moment = datetime.fromisoformat(value)
+    except ValueError:
+        raise ConfigError(name, "must be an ISO 8601 time such as 2027-01-31T12:00:00Z") from None
+    if moment.tzinfo is None:
+        raise ConfigError(name, "needs a time zone, e.g. 2027-01-31T12:00:00Z")
+    return moment
 
 
 def _check_url(name: str, value: str) -> str:

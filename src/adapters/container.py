@@ -232,7 +232,7 @@ class Container(containers.DeclarativeContainer):
     catalog = providers.Singleton(load_catalog, config.catalog_path)
     clock = providers.Selector(
         config.gateway,
-        sandbox=providers.Singleton(ControllableClock),
+        sandbox=providers.Singleton(ControllableClock, config.sandbox_clock_start),
         stripe=providers.Singleton(SystemClock),
     )
     gateway = providers.Selector(
@@ -358,6 +358,7 @@ def build_container(settings: Settings) -> Container:
         "stripe_api_base": settings.stripe_api_base,
         "stripe_portal_configuration": settings.stripe_portal_configuration,
         "stripe_webhook_secrets": settings.stripe_webhook_secrets,
+        "sandbox_clock_start": settings.sandbox_clock_start,
     }
     container.config.from_dict(config)
     return container

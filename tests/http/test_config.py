@@ -67,6 +67,13 @@ def test_secrets_never_appear_in_the_settings_repr() -> None:
         ({"BILLING_DATABASE_URL": "mysql://u:pw@h/db"}, "BILLING_DATABASE_URL"),
         ({"STRIPE_WEBHOOK_SECRET": "whsec_ok,not-a-secret"}, "STRIPE_WEBHOOK_SECRET"),
         ({"BILLING_CATALOG": "/no/such/catalog.toml"}, "BILLING_CATALOG"),
+        ({**STRIPE, "BILLING_AUTH_SECRET": SANDBOX_AUTH_SECRET}, "BILLING_AUTH_SECRET"),
+        ({"BILLING_SANDBOX_CLOCK_START": "31 January"}, "BILLING_SANDBOX_CLOCK_START"),
+        ({"BILLING_SANDBOX_CLOCK_START": "2027-01-31T12:00:00"}, "BILLING_SANDBOX_CLOCK_START"),
+        (
+            {**STRIPE, "BILLING_SANDBOX_CLOCK_START": "2027-01-31T12:00:00Z"},
+            "BILLING_SANDBOX_CLOCK_START",
+        ),
     ],
 )
 def test_a_missing_or_malformed_setting_is_named(env: dict[str, str], setting: str) -> None:
@@ -74,6 +81,12 @@ def test_a_missing_or_malformed_setting_is_named(env: dict[str, str], setting: s
         Settings.from_env(env)
     assert caught.value.setting == setting
     assert str(caught.value).startswith(f"{setting}: ")
+
+
+def test_the_sandbox_clock_starts_where_the_setting_says() -> None:
+    settings = Settings.from_env({"BILLING_SANDBOX_CLOCK_START": "2028-02-29T08:00:00Z"})
+    clock = build_container(settings).clock()
+    assert clock.now().isoformat() == "2028-02-29T08:00:00+00:00"
 
 
 def test_a_bad_database_url_is_reported_without_its_password() -> None:

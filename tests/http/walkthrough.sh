@@ -34,8 +34,8 @@ echo "# 4. Downgrade to Starter: scheduled for the end of the period (see pendin
 curl -sf -H "$AUTH" -H "$JSON" -d '{"plan": "starter", "interval": "month"}' \
   "$API/billing/subscription/change"; echo
 
-echo "# 5. Move the sandbox clock past the period end: the downgrade takes effect, a renewal is billed:"
-curl -sf -H "$JSON" -d '{"days": 31}' "$API/sandbox/clock/advance"; echo
+echo "# 5. Move the sandbox clock 32 days (past the end of any monthly period): the downgrade takes effect, a renewal is billed:"
+curl -sf -H "$JSON" -d '{"days": 32}' "$API/sandbox/clock/advance"; echo
 curl -sf -H "$AUTH" "$API/billing/subscription"; echo
 
 echo "# 6. Cancel: access continues until the period ends (see access_until):"

@@ -16,9 +16,27 @@ from tests.serving import BILLING, billing_serve, clean_env
 WALKTHROUGH = Path(__file__).resolve().parents[1] / "http" / "walkthrough.sh"
 
 
+# The sandbox clock starts where the test says, never on today's date: the walk-through must
+# work for a subscription started on any day, the ends of months and leap days above all.
+CALENDAR = {
+    "the 31st of a 31-day month": "2027-01-31T12:00:00+00:00",
+    "the 1st": "2027-03-01T00:00:00+00:00",
+    "28 February": "2027-02-28T23:59:59+00:00",
+    "29 February": "2028-02-29T08:00:00+00:00",
+    "mid-month before a 31-day month": "2026-12-02T11:00:00+00:00",
+}
+
+
+@pytest.fixture(params=list(CALENDAR.values()), ids=list(CALENDAR))
+def served(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[str]:
+    with billing_serve(tmp_path, env={"BILLING_SANDBOX_CLOCK_START": request.param}) as base:
+        yield base
+
+
 @pytest.fixture
-def served(tmp_path: Path) -> Iterator[str]:
-    with billing_serve(tmp_path) as base:
+def served_on_the_31st(tmp_path: Path) -> Iterator[str]:
+    start = CALENDAR["the 31st of a 31-day month"]
+    with billing_serve(tmp_path, env={"BILLING_SANDBOX_CLOCK_START": start}) as base:
         yield base
 
 
@@ -73,11 +91,11 @@ def readme_walkthrough() -> str:
 
 
 @pytest.mark.skipif(shutil.which("curl") is None, reason="the walk-through uses curl")
-def test_the_readme_walkthrough_works_as_printed(served: str, tmp_path: Path) -> None:
+def test_the_readme_walkthrough_works_as_printed(served_on_the_31st: str, tmp_path: Path) -> None:
     block = readme_walkthrough()
     assert "API=http://127.0.0.1:8000\n" in block
     # The same commands; only the port is the test server's, and the state is read afterwards.
-    script = block.replace("API=http://127.0.0.1:8000\n", f"API={served}\n")
+    script = block.replace("API=http://127.0.0.1:8000\n", f"API={served_on_the_31st}\n")
     script += '\ncurl -sf -H "$AUTH" $API/billing/subscription > final.json\n'
     (tmp_path / ".venv").symlink_to(Path(sys.executable).parents[1])
     result = subprocess.run(
