@@ -14,6 +14,8 @@ from collections.abc import Callable, Mapping, Sequence
 from datetime import timedelta
 from typing import Any, TextIO
 
+import attrs
+
 from adapters.config import MEMORY_URL, ConfigError, Settings, load_catalog
 
 Handler = Callable[[argparse.Namespace], int]
@@ -99,9 +101,10 @@ def serve(args: argparse.Namespace) -> int:
 
     shown_host = "127.0.0.1" if args.host in ("0.0.0.0", "::") else args.host
     base = f"http://{shown_host}:{args.port}"
-    environ = dict(os.environ)
-    environ.setdefault("BILLING_PUBLIC_URL", base)
-    settings = _settings(environ)
+    settings = _settings()
+    if settings.is_sandbox and not os.environ.get("BILLING_PUBLIC_URL", "").strip():
+        # The sandbox's return URLs point at this server; Stripe mode must be told its address.
+        settings = attrs.evolve(settings, public_url=base)
     if args.workers < 1:
         raise ConfigError("--workers", "must be at least 1")
     if args.workers > 1 and (settings.is_sandbox or settings.uses_memory):
@@ -230,12 +233,23 @@ def add_token(sub: Subparsers) -> None:
 
 
 def token(args: argparse.Namespace) -> int:
-    from adapters.http.auth import issue_token
+    from adapters.http.auth import ACCOUNT_ID, MAX_TOKEN_LIFETIME, issue_token
 
     account = args.account_id.strip()
-    if not account or len(account) > 200:
-        raise ConfigError("ACCOUNT_ID", "must be 1 to 200 characters")
-    print(issue_token(_settings().auth_secret, account, ttl=args.ttl))
+    if ACCOUNT_ID.fullmatch(account) is None:
+        raise ConfigError("ACCOUNT_ID", "must be 1 to 64 letters, digits and _ . : @ | -")
+    if args.ttl > MAX_TOKEN_LIFETIME:
+        raise ConfigError("--ttl", "must be at most 366d: the service refuses longer tokens")
+    settings = _settings()
+    print(
+        issue_token(
+            settings.auth_secret,
+            account,
+            ttl=args.ttl,
+            audience=settings.auth_audience,
+            issuer=settings.auth_issuer,
+        )
+    )
     return 0
 
 

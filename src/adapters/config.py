@@ -57,6 +57,8 @@ class Settings:
     # Where the sandbox clock starts (default: now). Lets a demo or a test pin the calendar,
     # e.g. a subscription started on the 31st of a month.
     sandbox_clock_start: datetime | None = None
+    auth_audience: str | None = None  # when set, tokens must carry this `aud`
+    auth_issuer: str | None = None  # when set, tokens must carry this `iss`
 
     @property
     def is_sandbox(self) -> bool:
@@ -133,6 +135,8 @@ class Settings:
             stripe_api_base=api_base,
             stripe_portal_configuration=portal_configuration,
             sandbox_clock_start=clock_start,
+            auth_audience=get("BILLING_AUTH_AUDIENCE"),
+            auth_issuer=get("BILLING_AUTH_ISSUER"),
         )
 
 

@@ -8,8 +8,11 @@ import jwt
 import pytest
 from litestar.testing import TestClient
 
-from adapters.http.auth import issue_token, verify_token
-from tests.http.conftest import SECRET, bearer
+from adapters.config import Settings
+from adapters.container import build_container
+from adapters.http.app import create_app
+from adapters.http.auth import AuthError, issue_token, verify_token
+from tests.http.conftest import ENV, SECRET, bearer
 
 BILLING_ROUTES = [
     ("GET", "/billing/plans"),
@@ -61,6 +64,27 @@ CASES = {
         {"Authorization": f"Bearer {_token({'sub': 'a', 'exp': _in(-60)})}"},
         "auth.expired",
     ),
+    # A `sub` the storage could not hold is refused before anything (a gateway customer) is made.
+    "sub of 65 characters": (
+        {"Authorization": f"Bearer {_token({'sub': 'a' * 65, 'exp': _in(600)})}"},
+        "auth.malformed",
+    ),
+    "sub with a NUL byte": (
+        {"Authorization": "Bearer " + _token({"sub": "acct\x00x", "exp": _in(600)})},
+        "auth.malformed",
+    ),
+    "sub with a newline": (
+        {"Authorization": "Bearer " + _token({"sub": "acct\nforged", "exp": _in(600)})},
+        "auth.malformed",
+    ),
+    "sub not a string": (
+        {"Authorization": f"Bearer {_token({'sub': 42, 'exp': _in(600)})}"},
+        "auth.malformed",
+    ),
+    "exp two years ahead": (
+        {"Authorization": f"Bearer {_token({'sub': 'a', 'exp': _in(2 * 366 * 86400)})}"},
+        "auth.malformed",
+    ),
 }
 
 
@@ -97,3 +121,42 @@ def test_probes_and_the_schema_need_no_token(client: TestClient) -> None:
 def test_a_token_for_one_account_reads_that_accounts_data(client: TestClient) -> None:
     response = client.get("/billing/entitlements", headers=bearer("acct_new"))
     assert response.status_code == 200
+
+
+@pytest.mark.parametrize(
+    "account", ["a", "acct_42", "user@example.com", "auth0|5f1c", "org:7:team-3", "x" * 64]
+)
+def test_account_ids_of_the_documented_charset_are_accepted(account: str) -> None:
+    assert verify_token(SECRET, issue_token(SECRET, account, ttl=timedelta(days=366))) == account
+
+
+def test_audience_and_issuer_are_checked_when_configured() -> None:
+    good = issue_token(
+        SECRET, "acct_1", ttl=timedelta(hours=1), audience="billing", issuer="app"
+    )
+    assert verify_token(SECRET, good, audience="billing", issuer="app") == "acct_1"
+    for audience, issuer in [("other", "app"), ("billing", "intruder"), (None, None)]:
+        token = issue_token(
+            SECRET, "acct_1", ttl=timedelta(hours=1), audience=audience, issuer=issuer
+        )
+        with pytest.raises(AuthError) as caught:
+            verify_token(SECRET, token, audience="billing", issuer="app")
+        assert caught.value.code == "auth.malformed"
+
+
+def test_without_audience_or_issuer_configured_tokens_need_neither() -> None:
+    token = issue_token(SECRET, "acct_1", ttl=timedelta(hours=1), audience="x")
+    assert verify_token(SECRET, token) == "acct_1"
+
+
+def test_the_service_checks_audience_and_issuer_from_its_settings() -> None:
+    env = {**ENV, "BILLING_AUTH_AUDIENCE": "billing", "BILLING_AUTH_ISSUER": "app"}
+    app = create_app(build_container(Settings.from_env(env)))
+    with TestClient(app) as client:
+        plain = client.get("/billing/plans", headers=bearer("acct_1"))
+        assert (plain.status_code, plain.json()["code"]) == (401, "auth.malformed")
+        token = issue_token(
+            SECRET, "acct_1", ttl=timedelta(hours=1), audience="billing", issuer="app"
+        )
+        signed = client.get("/billing/plans", headers={"Authorization": f"Bearer {token}"})
+        assert signed.status_code == 200

@@ -70,6 +70,31 @@ def test_serve_refuses_several_workers_with_the_in_process_sandbox(
     assert "--workers" in capsys.readouterr().err
 
 
+def test_serve_in_stripe_mode_refuses_to_guess_its_public_url(
+    monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:
+    monkeypatch.setenv("STRIPE_API_KEY", "sk_test_123")
+    monkeypatch.setenv("BILLING_AUTH_SECRET", SECRET)
+    monkeypatch.delenv("BILLING_PUBLIC_URL", raising=False)
+    assert main(["serve"]) == 2
+    assert "BILLING_PUBLIC_URL" in capsys.readouterr().err
+
+
+@pytest.mark.parametrize(
+    ("args", "setting"),
+    [
+        (["token", "acct\nforged"], "ACCOUNT_ID"),
+        (["token", "a" * 65], "ACCOUNT_ID"),
+        (["token", "acct_1", "--ttl", "400d"], "--ttl"),
+    ],
+)
+def test_token_refuses_what_the_service_would_refuse(
+    args: list[str], setting: str, capsys: pytest.CaptureFixture[str]
+) -> None:
+    assert main(args) == 2
+    assert setting in capsys.readouterr().err
+
+
 def test_every_subcommand_has_a_description() -> None:
     parser = build_parser()
     sub = next(a for a in parser._actions if isinstance(a, argparse._SubParsersAction))

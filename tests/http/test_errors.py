@@ -110,3 +110,29 @@ def test_a_bad_idempotency_key_is_422(client: TestClient) -> None:
     )
     assert response.status_code == 422
     assert response.json()["code"] == "request.invalid"
+
+
+BAD_IDS = ["in_1\x00", "in_1\nforged", "in_" + "a" * 300, "in 1", "in_1;drop", "%00"]
+
+
+@pytest.mark.parametrize("bad", BAD_IDS, ids=["nul", "newline", "over-long", "space", "semicolon", "pct-nul"])
+def test_ids_of_the_wrong_shape_are_refused_at_the_edge_without_echo(
+    client: TestClient, subscribed: Callable[..., str], bad: str
+) -> None:
+    subscribed("acct_err")
+    quoted = bad.replace("\x00", "%00").replace("\n", "%0A").replace(" ", "%20")
+    responses = [
+        client.get(f"/billing/invoices/{quoted}/pdf", headers=H),
+        client.get("/billing/invoices", headers=H, params={"starting_after": bad}),
+        client.post(
+            "/billing/subscription/change",
+            headers=H,
+            json={"plan": "business", "interval": "month", "quote_id": bad},
+        ),
+        client.post(f"/billing/checkout/{quoted}/complete", headers=H),
+    ]
+    for response in responses:
+        assert response.status_code in (404, 422), response.text
+        assert response.json()["code"] in ("request.invalid", "route.not_found")
+        assert bad not in response.text and "forged" not in response.text
+    assert client.get("/billing/subscription", headers=H).json()["plan"] == "growth"

@@ -63,7 +63,14 @@ def create_app(
         path="/",
         route_handlers=[BillingController],
         dependencies={
-            "account_id": Provide(account_dependency(settings.auth_secret), sync_to_thread=False)
+            "account_id": Provide(
+                account_dependency(
+                    settings.auth_secret,
+                    audience=settings.auth_audience,
+                    issuer=settings.auth_issuer,
+                ),
+                sync_to_thread=False,
+            )
         },
     )
     handlers: list[ControllerRouterHandler] = [billing, health, ready, metrics]

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import re
 from collections.abc import Callable
 from datetime import UTC, datetime, timedelta
 from typing import Any
@@ -12,6 +13,11 @@ from litestar import Request
 from domain.errors import BillingError, ErrorKind
 
 ALGORITHM = "HS256"
+# An account id is 1-64 characters of this set: what the storage columns hold, and nothing a
+# log line or a query could misread (no NUL, no newline, no spaces).
+ACCOUNT_ID = re.compile(r"[A-Za-z0-9][A-Za-z0-9_.:@|-]{0,63}")
+# A token living longer than this is a leaked-forever credential, not a session.
+MAX_TOKEN_LIFETIME = timedelta(days=366)
 
 
 class AuthError(BillingError):
@@ -39,29 +45,66 @@ class TokenExpired(AuthError):
 
 
 def issue_token(
-    secret: str, account_id: str, *, ttl: timedelta, now: datetime | None = None
+    secret: str,
+    account_id: str,
+    *,
+    ttl: timedelta,
+    now: datetime | None = None,
+    audience: str | None = None,
+    issuer: str | None = None,
 ) -> str:
     """A token for `account_id` as the host application would sign it (for development)."""
     issued = now or datetime.now(UTC)
-    claims = {"sub": account_id, "iat": issued, "exp": issued + ttl}
+    claims: dict[str, Any] = {"sub": account_id, "iat": issued, "exp": issued + ttl}
+    if audience is not None:
+        claims["aud"] = audience
+    if issuer is not None:
+        claims["iss"] = issuer
     return jwt.encode(claims, secret, algorithm=ALGORITHM)
 
 
-def verify_token(secret: str, token: str) -> str:
-    """The account id in a valid token; every failure is an `AuthError` with its own code."""
+def verify_token(
+    secret: str,
+    token: str,
+    *,
+    audience: str | None = None,
+    issuer: str | None = None,
+    now: datetime | None = None,
+) -> str:
+    """The account id in a valid token; every failure is an `AuthError` with its own code.
+
+    `aud` and `iss` are checked when the service is configured with them; `exp` must be in the
+    future but at most `MAX_TOKEN_LIFETIME` ahead; `sub` must match `ACCOUNT_ID`.
+    """
+    required = ["exp", "sub", *(["aud"] if audience else []), *(["iss"] if issuer else [])]
     try:
         claims = jwt.decode(
-            token, secret, algorithms=[ALGORITHM], options={"require": ["exp", "sub"]}
+            token,
+            secret,
+            algorithms=[ALGORITHM],
+            audience=audience,
+            issuer=issuer,
+            options={"require": required, "verify_aud": audience is not None},
         )
     except jwt.ExpiredSignatureError:
         raise TokenExpired() from None
     except jwt.InvalidSignatureError:
         raise TokenBadSignature() from None
+    except jwt.InvalidAudienceError:
+        raise TokenMalformed("The bearer token is not meant for this service (`aud`).") from None
+    except jwt.InvalidIssuerError:
+        raise TokenMalformed("The bearer token was not issued by the host application (`iss`).") from None
     except jwt.PyJWTError:
         raise TokenMalformed() from None
     sub = claims.get("sub")
-    if not isinstance(sub, str) or not sub.strip() or len(sub) > 200:
-        raise TokenMalformed("The token's `sub` must be a non-empty account id.")
+    if not isinstance(sub, str) or ACCOUNT_ID.fullmatch(sub) is None:
+        raise TokenMalformed(
+            "The token's `sub` must be an account id of 1-64 letters, digits and _ . : @ | -."
+        )
+    expires = claims["exp"]
+    moment = now or datetime.now(UTC)
+    if not isinstance(expires, int | float) or expires > (moment + MAX_TOKEN_LIFETIME).timestamp():
+        raise TokenMalformed("The token's `exp` is more than a year ahead.")
     return sub
 
 
@@ -74,10 +117,13 @@ def bearer_token(header: str | None) -> str:
     return token.strip()
 
 
-def account_dependency(secret: str) -> Callable[[Request[Any, Any, Any]], str]:
+def account_dependency(
+    secret: str, *, audience: str | None = None, issuer: str | None = None
+) -> Callable[[Request[Any, Any, Any]], str]:
     """A Litestar dependency giving the signed-in account id (or raising 401)."""
 
     def account_id(request: Request[Any, Any, Any]) -> str:
-        return verify_token(secret, bearer_token(request.headers.get("authorization")))
+        token = bearer_token(request.headers.get("authorization"))
+        return verify_token(secret, token, audience=audience, issuer=issuer)
 
     return account_id

@@ -43,6 +43,13 @@ IdempotencyKey = Annotated[
 ]
 
 
+def _id_parameter(kind: type[PathParameter] | type[QueryParameter], **more: Any) -> Any:
+    return kind(min_length=1, max_length=s.ID_MAX_LENGTH, pattern=s.ID_PATTERN, **more)
+
+
+PathId = Annotated[str, _id_parameter(PathParameter)]
+
+
 def _request_id(key: str | None) -> str:
     return key or uuid.uuid4().hex
 
@@ -152,7 +159,7 @@ class BillingController(Controller):
         complete_checkout: Dep[uc.CompleteCheckout],
         clock: Dep[Clock],
         catalog: Dep[Catalog],
-        checkout_id: Annotated[str, PathParameter(min_length=1, max_length=255)],
+        checkout_id: PathId,
     ) -> s.CheckoutResultOut:
         sub = complete_checkout(c.CompleteCheckout(account_id=account_id, checkout_id=checkout_id))
         return present.checkout_result(sub, uc.now_from(clock), catalog)
@@ -338,7 +345,7 @@ class BillingController(Controller):
         self,
         account_id: Dep[str],
         complete_payment_method_update: Dep[uc.CompletePaymentMethodUpdate],
-        setup_id: Annotated[str, PathParameter(min_length=1, max_length=255)],
+        setup_id: PathId,
     ) -> s.PaymentMethodResultOut:
         sub = complete_payment_method_update(
             c.CompletePaymentMethodUpdate(account_id=account_id, setup_id=setup_id)
@@ -358,11 +365,7 @@ class BillingController(Controller):
         limit: Annotated[int, QueryParameter(ge=1, le=uc.MAX_INVOICE_PAGE)] = 10,
         starting_after: Annotated[
             str | None,
-            QueryParameter(
-                min_length=1,
-                max_length=255,
-                description="The last invoice id of the previous page",
-            ),
+            _id_parameter(QueryParameter, description="The last invoice id of the previous page"),
         ] = None,
     ) -> s.InvoicesOut:
         page = list_invoices(
@@ -383,7 +386,7 @@ class BillingController(Controller):
         self,
         account_id: Dep[str],
         get_invoice_pdf: Dep[uc.GetInvoicePdf],
-        invoice_id: Annotated[str, PathParameter(min_length=1, max_length=255)],
+        invoice_id: PathId,
     ) -> Redirect:
         invoice = get_invoice_pdf(c.GetInvoicePdf(account_id=account_id, invoice_id=invoice_id))
         assert invoice.pdf_url is not None  # the use case raises when there is none

@@ -19,7 +19,13 @@ ReturnUrl = Annotated[
         examples=["https://app.responseiq.com/settings/billing"],
     ),
 ]
-OpaqueId = Annotated[str, msgspec.Meta(min_length=1, max_length=255)]
+# Gateway and quote ids (`qt_…`, `in_…`, `cs_test_…`): letters, digits, `_` and `-`. Checked at
+# the edge so that a NUL byte, a newline or a 10 KB string never reaches a query or a log.
+ID_PATTERN = r"^[A-Za-z0-9_-]+$"
+ID_MAX_LENGTH = 255
+OpaqueId = Annotated[
+    str, msgspec.Meta(min_length=1, max_length=ID_MAX_LENGTH, pattern=ID_PATTERN)
+]
 
 
 class RequestBody(msgspec.Struct, forbid_unknown_fields=True, kw_only=True):
