@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import logging
+import traceback
 from typing import Any
 
 import msgspec
@@ -71,8 +72,13 @@ def http_error(_: Request[Any, Any, Any], error: HTTPException) -> Response[Erro
 
 
 def unexpected_error(request: Request[Any, Any, Any], error: Exception) -> Response[ErrorBody]:
-    # Logged with the path only: the query and body may hold what a client should not send.
-    log.exception("unhandled error on %s %s", request.method, request.url.path)
+    # The route template and the error's type and frames only: the path values, query, body and
+    # the error's message (bound values, a client's input echoed by a library) stay out of logs.
+    template = request.scope.get("path_template") or "?"
+    frames = "".join(traceback.format_tb(error.__traceback__))
+    log.error(
+        "unhandled %s on %s %s\n%s", type(error).__qualname__, request.method, template, frames
+    )
     return error_response(
         HTTP_500_INTERNAL_SERVER_ERROR, "internal", "Something went wrong on our side."
     )

@@ -31,8 +31,13 @@ def normalise_url(url: str | URL) -> URL:
 
 
 def create_engine_from_url(url: str | URL, **kwargs: Any) -> Engine:
-    """An engine for SQLite (foreign keys, WAL, busy timeout) or PostgreSQL (psycopg)."""
+    """An engine for SQLite (foreign keys, WAL, busy timeout) or PostgreSQL (psycopg).
+
+    `hide_parameters`: an error's message never carries the bound values, which come from
+    clients and gateways (a careless client's card number once reached a 500's log line).
+    """
     parsed = normalise_url(url)
+    kwargs.setdefault("hide_parameters", True)
     if parsed.get_backend_name() == "sqlite":
         engine = sa.create_engine(parsed, **kwargs)
         _configure_sqlite(engine, in_memory=parsed.database in (None, "", ":memory:"))

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import logging
+
 import stripe
 
 # Retries of timeouts, connection errors, 409 and 5xx: the SDK resends the same idempotency
@@ -17,6 +19,8 @@ def build_client(
 ) -> stripe.StripeClient:
     """A client on the SDK's pinned API version; `api_base` (`STRIPE_API_BASE`) points it
     at a local double or a proxy instead of api.stripe.com."""
+    # stripe-python logs every request's method and URL (ids in paths, queries) at INFO.
+    logging.getLogger("stripe").setLevel(logging.WARNING)
     base = api_base.rstrip("/") if api_base else None
     return stripe.StripeClient(
         api_key,
