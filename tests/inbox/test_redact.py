@@ -64,6 +64,43 @@ def test_every_stripe_example_object_is_free_of_card_data_once_redacted(
     assert "exp_month" in _keys(resources["payment_method"])  # the examples do hold card data
 
 
-def test_objects_without_card_data_are_unchanged(resources: dict[str, Any]) -> None:
+def _paths(value: Any, prefix: str = "") -> set[str]:
+    found: set[str] = set()
+    if isinstance(value, dict):
+        for key, item in value.items():
+            found.add(f"{prefix}{key}")
+            found |= _paths(item, f"{prefix}{key}.")
+    elif isinstance(value, list):
+        for item in value:
+            found |= _paths(item, prefix)
+    return found
+
+
+PERSONAL = {"customer_details", "billing_details", "email", "phone", "name", "address", "shipping"}
+
+
+def test_a_subscription_loses_only_personal_fields_no_handler_reads(
+    resources: dict[str, Any],
+) -> None:
     subscription = resources["subscription"]
-    assert redact_card_details(subscription) == subscription
+    removed = _paths(subscription) - _paths(redact_card_details(subscription))
+    # Where a key went, everything under it went too; the key itself must be personal data.
+    roots = {path for path in removed if path.rpartition(".")[0] not in removed}
+    assert {path.rpartition(".")[2] for path in roots} <= PERSONAL | {"custom_fields"}
+    for kept in ("id", "customer", "items", "status", "cancel_at_period_end", "metadata"):
+        assert redact_card_details(subscription)[kept] == subscription[kept]
+
+
+def test_a_customer_keeps_its_id_and_default_card_but_not_name_email_phone_or_address(
+    resources: dict[str, Any],
+) -> None:
+    customer = dict(resources["customer"])
+    customer.update(
+        name="Jenny Rosen", email="jenny@example.com", phone="+14155550132", address={"line1": "x"}
+    )
+    redacted = redact_card_details(customer)
+    assert redacted["id"] == customer["id"]
+    assert redacted["invoice_settings"]["default_payment_method"] == (
+        customer["invoice_settings"]["default_payment_method"]
+    )
+    assert not {"name", "email", "phone", "address"} & redacted.keys()

@@ -123,6 +123,22 @@ def test_a_delivery_older_than_the_tolerance_is_refused_and_a_recent_one_accepte
     assert verifier.verify(body, sign(body, SECRET, at=int(time.time()) - 200))["id"]
 
 
+@pytest.mark.parametrize(("offset", "accepted"), [(-301, False), (-300, True), (300, True), (301, False), (86_400, False)])
+def test_the_tolerance_holds_both_ways_so_a_signature_from_the_future_is_refused(
+    offset: int, accepted: bool
+) -> None:
+    now = 1_800_000_000
+    verifier = StripeWebhookVerifier([SECRET], now=lambda: now)
+    body = body_of(event("invoice.paid", resource("invoice", id="in_1")))
+    header = sign(body, SECRET, at=now + offset)
+    if accepted:
+        assert verifier.verify(body, header)["id"]
+    else:
+        with pytest.raises(InvalidWebhook) as raised:
+            verifier.verify(body, header)
+        assert raised.value.reason_code == "stale_timestamp"
+
+
 @pytest.mark.parametrize("header", [None, ""])
 def test_a_delivery_without_a_signature_header_is_refused(
     verifier: StripeWebhookVerifier, header: str | None
