@@ -121,11 +121,30 @@ def upsert_view(
     return sub, True
 
 
+def settled_view(
+    uow_factory: UnitOfWorkFactory, gateway: PaymentGateway, view: GatewaySubscription
+) -> GatewaySubscription:
+    """The view to record: `view`, or the gateway's current one when `view` ties with ours.
+
+    Views are stamped in whole seconds, so two writes of one second (two tabs, the portal and
+    a tab, a double click) carry the same stamp and their order is unknown; whichever thread
+    records last would win. On a tie that differs, the gateway is asked again: its answer is
+    at least as new as every write that has returned. Reads in its own short transaction;
+    calls the gateway with none open.
+    """
+    with uow_factory() as uow:
+        held = uow.subscriptions.by_gateway_ref(view.subscription_ref)
+    if held is not None and held.synced_at == view.as_of and _differs(held, view):
+        return gateway.get_subscription(view.subscription_ref)
+    return view
+
+
 @attrs.frozen(kw_only=True)
 class _Recorder:
     """Records a gateway answer for an account, retrying a stale write on fresh state."""
 
     uow: UnitOfWorkFactory
+    gateway: PaymentGateway
     clock: Clock
 
     def record(
@@ -137,8 +156,10 @@ class _Recorder:
         also: Callable[[UnitOfWork], None] | None = None,
     ) -> Subscription:
         def attempt() -> Subscription:
+            # Settled again on every attempt: a stale write means someone recorded meanwhile.
+            settled = settled_view(self.uow, self.gateway, view)
             with self.uow() as uow:
-                sub, _ = upsert_view(uow, account_id, view)
+                sub, _ = upsert_view(uow, account_id, settled)
                 if also is not None:
                     also(uow)
                 audit(uow, account_id, action, inputs, "ok", now_from(self.clock), sub)
@@ -293,7 +314,7 @@ class CompleteCheckout:
             return None
         view = outcome.subscription
         _link_customer(self.uow, cmd.account_id, view.customer_ref)
-        return _Recorder(uow=self.uow, clock=self.clock).record(
+        return _Recorder(uow=self.uow, gateway=self.gateway, clock=self.clock).record(
             cmd.account_id, view, "checkout.complete", {"checkout": cmd.checkout_id}
         )
 
@@ -395,7 +416,7 @@ class ChangePlan:
     def __call__(self, cmd: c.ChangePlan) -> Subscription:
         now = now_from(self.clock)
         target = self.catalog.price(cmd.plan, cmd.interval)
-        recorder = _Recorder(uow=self.uow, clock=self.clock)
+        recorder = _Recorder(uow=self.uow, gateway=self.gateway, clock=self.clock)
         inputs = _price_inputs(cmd.plan, cmd.interval, quote=cmd.quote_id)
         with self.uow() as uow:
             sub = live_subscription(uow, cmd.account_id)
@@ -456,7 +477,7 @@ class CancelPendingChange:
             idempotency_key=f"withdraw-change:{cmd.account_id}:{cmd.request_id}",
         )
         inputs = _price_inputs(change.plan_id, change.interval.value)
-        return _Recorder(uow=self.uow, clock=self.clock).record(
+        return _Recorder(uow=self.uow, gateway=self.gateway, clock=self.clock).record(
             cmd.account_id, view, "plan.change.withdraw", inputs
         )
 
@@ -477,7 +498,7 @@ class CancelSubscription:
             subscription_ref=sub.subscription_ref,
             idempotency_key=f"cancel:{cmd.account_id}:{cmd.request_id}",
         )
-        return _Recorder(uow=self.uow, clock=self.clock).record(
+        return _Recorder(uow=self.uow, gateway=self.gateway, clock=self.clock).record(
             cmd.account_id, view, "subscription.cancel", {}
         )
 
@@ -498,7 +519,7 @@ class ResumeSubscription:
             subscription_ref=sub.subscription_ref,
             idempotency_key=f"resume:{cmd.account_id}:{cmd.request_id}",
         )
-        return _Recorder(uow=self.uow, clock=self.clock).record(
+        return _Recorder(uow=self.uow, gateway=self.gateway, clock=self.clock).record(
             cmd.account_id, view, "subscription.resume", {}
         )
 
@@ -703,12 +724,7 @@ class ApplyGatewayEvent:
             return self.gateway.get_subscription(event.subscription_ref)
         if event.kind is GatewayEventKind.SCHEDULE_CHANGED:
             return self.gateway.get_subscription(view.subscription_ref)
-        with self.uow() as uow:
-            held = uow.subscriptions.by_gateway_ref(view.subscription_ref)
-        if held is not None and held.synced_at == view.as_of and _differs(held, view):
-            # Two events of one second: their order is unknown, so ask the gateway.
-            return self.gateway.get_subscription(view.subscription_ref)
-        return view
+        return settled_view(self.uow, self.gateway, view)
 
     def _current_view(self, account_id: str) -> GatewaySubscription | None:
         with self.uow() as uow:
@@ -825,7 +841,7 @@ class Reconcile:
         if customer is None:
             raise CustomerNotFound()
         changes: list[str] = []
-        recorder = _Recorder(uow=self.uow, clock=self.clock)
+        recorder = _Recorder(uow=self.uow, gateway=self.gateway, clock=self.clock)
         for view in self.gateway.list_subscriptions(customer):
             with self.uow() as uow:
                 held = uow.subscriptions.by_gateway_ref(view.subscription_ref)
