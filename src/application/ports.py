@@ -12,7 +12,7 @@ import attrs
 
 from domain.invoices import Invoice, InvoicePage
 from domain.money import Money
-from domain.plans import PlanPrice
+from domain.plans import Interval, PlanPrice
 from domain.quotes import Quote
 from domain.subscription import GatewaySubscription, PaymentMethodSummary, Subscription
 
@@ -67,6 +67,15 @@ class CheckoutOutcome:
 
 
 @attrs.frozen
+class Refund:
+    """Money given back to the card that paid an invoice. The invoice itself stays `paid`."""
+
+    id: str
+    invoice_id: str
+    amount: Money
+
+
+@attrs.frozen
 class PortalSession:
     id: str
     url: str
@@ -117,6 +126,16 @@ class PaymentGateway(Protocol):
 
     def get_checkout(self, checkout_id: str) -> CheckoutOutcome:
         """The checkout's state; raises `CheckoutNotFound` for an unknown id."""
+        ...
+
+    def expire_checkout(self, checkout_id: str, *, idempotency_key: str) -> CheckoutStatus:
+        """Make a checkout impossible to complete; returns its status afterwards.
+
+        An open checkout becomes EXPIRED: its page says so and takes no payment. One that the
+        customer already completed stays COMPLETE (its subscription exists; see `cancel_now`)
+        and one already expired stays EXPIRED; neither is an error. Raises `CheckoutNotFound`
+        for an unknown id.
+        """
         ...
 
     def open_portal(
@@ -193,6 +212,23 @@ class PaymentGateway(Protocol):
 
     def resume(self, *, subscription_ref: str, idempotency_key: str) -> GatewaySubscription:
         """Undo `cancel_at_period_end` before the period ends."""
+        ...
+
+    def cancel_now(self, *, subscription_ref: str, idempotency_key: str) -> GatewaySubscription:
+        """End the subscription at once, not at the period end: it never renews or charges again.
+
+        Nothing is prorated or credited for the unused time (`refund_invoice` gives money
+        back); a scheduled change is dropped. A subscription that has already ended is
+        returned as it is, so repeating the call changes nothing.
+        """
+        ...
+
+    def refund_invoice(self, *, invoice_id: str, idempotency_key: str) -> Refund:
+        """Give back the whole amount paid on a paid invoice, to the card that paid it.
+
+        At most once per key: a repeat returns the first refund. An invoice with nothing to
+        refund (unknown, unpaid, or refunded in full already) raises `GatewayRejected`.
+        """
         ...
 
     def get_subscription(self, subscription_ref: str) -> GatewaySubscription:
@@ -293,6 +329,45 @@ class SubscriptionRepository(Protocol):
 
         A stale write raises `StaleVersion` and changes nothing: it never overwrites.
         """
+        ...
+
+
+@attrs.frozen
+class CheckoutRecord:
+    """A checkout we started for an account: at most one per account is OPEN at any time."""
+
+    id: str  # the gateway's checkout id
+    account_id: str
+    plan_id: str
+    interval: Interval
+    status: CheckoutStatus
+    created_at: datetime
+    closed_at: datetime | None = None
+
+
+class CheckoutRepository(Protocol):
+    """The checkouts we started. The database keeps at most one open checkout per account."""
+
+    def get(self, checkout_id: str) -> CheckoutRecord | None: ...
+
+    def open_for(self, account_id: str) -> CheckoutRecord | None:
+        """The account's open checkout, if it has one."""
+        ...
+
+    def open(self, checkout: CheckoutRecord) -> CheckoutRecord | None:
+        """Record `checkout` (OPEN) as the account's open checkout and close the one open
+        before it as EXPIRED in the same transaction; returns that one, closed, for the
+        caller to expire at the gateway.
+
+        Starts for one account queue here (SQL locks the account's row first), so each one
+        sees the checkout opened before it. The database refuses a second open checkout for
+        an account whatever happens: a write that meets one, a checkout id stored twice or
+        an account without a customer raises `StaleVersion` and changes nothing.
+        """
+        ...
+
+    def close(self, checkout_id: str, status: CheckoutStatus, at: datetime) -> bool:
+        """Mark an open checkout COMPLETE or EXPIRED; False if it is unknown or not open."""
         ...
 
 
@@ -456,6 +531,9 @@ class UnitOfWork(Protocol):
 
     @property
     def subscriptions(self) -> SubscriptionRepository: ...
+
+    @property
+    def checkouts(self) -> CheckoutRepository: ...
 
     @property
     def quotes(self) -> QuoteRepository: ...

@@ -14,6 +14,7 @@ import stripe
 
 from adapters.fake.clock import ControllableClock
 from application.ports import PaymentGateway, UiMode
+from domain.errors import GatewayRejected
 from domain.plans import Catalog, Interval
 from domain.subscription import GatewaySubscription
 
@@ -33,7 +34,13 @@ class Driver(Protocol):
 
     def customer(self, account_id: str) -> str: ...
 
-    def pay_checkout(self, checkout_id: str, card: str = "visa") -> None: ...
+    def pay_checkout(self, checkout_id: str, card: str = "visa") -> None:
+        """The customer pays on the checkout page; `GatewayRejected` if it takes no payment."""
+        ...
+
+    def refunded(self, invoice_id: str) -> int:
+        """How much of the invoice's payment went back to the card, in minor units."""
+        ...
 
     def complete_setup(self, setup_id: str, card: str = "mastercard") -> None: ...
 
@@ -93,6 +100,10 @@ class FakeDriver(_CheckoutSubscribe):
     def pay_checkout(self, checkout_id: str, card: str = "visa") -> None:
         self.fake.complete_checkout(checkout_id, card=card)
 
+    def refunded(self, invoice_id: str) -> int:
+        refund = self.fake.invoice_refund(invoice_id)
+        return refund.amount.amount if refund is not None else 0
+
     def complete_setup(self, setup_id: str, card: str = "mastercard") -> None:
         self.fake.complete_setup(setup_id, card=card)
 
@@ -117,7 +128,13 @@ class DoubleDriver(_CheckoutSubscribe):
         return self.clock.now()
 
     def pay_checkout(self, checkout_id: str, card: str = "visa") -> None:
-        self.double.complete_checkout(checkout_id, card=card)
+        try:
+            self.double.complete_checkout(checkout_id, card=card)
+        except ValueError as error:  # the page of a session that is not open takes no payment
+            raise GatewayRejected(str(error)) from error
+
+    def refunded(self, invoice_id: str) -> int:
+        return self.double.refunded(invoice_id)
 
     def complete_setup(self, setup_id: str, card: str = "mastercard") -> None:
         self.double.complete_checkout(setup_id, card=card)
@@ -184,6 +201,18 @@ class LiveDriver:
 
     def pay_checkout(self, checkout_id: str, card: str = "visa") -> None:
         pytest.skip("Stripe Checkout pages need a browser; covered by the double in CI")
+
+    def refunded(self, invoice_id: str) -> int:
+        payments = self.client.v1.invoice_payments.list({"invoice": invoice_id, "status": "paid"})
+        total = 0
+        for payment in payments.data:
+            intent = payment.payment.payment_intent
+            if intent is None:
+                continue
+            intent_id = intent if isinstance(intent, str) else intent.id
+            for refund in self.client.v1.refunds.list({"payment_intent": intent_id}).data:
+                total += refund.amount if refund.status == "succeeded" else 0
+        return total
 
     def complete_setup(self, setup_id: str, card: str = "mastercard") -> None:
         pytest.skip("Stripe Checkout pages need a browser; covered by the double in CI")

@@ -10,17 +10,19 @@ import pytest
 from application.ports import CheckoutStatus, PortalFlow, UiMode
 from domain.errors import (
     CheckoutNotFound,
+    GatewayRejected,
     InvoiceNotFound,
     PaymentDeclined,
     SubscriptionNotFound,
 )
-from domain.invoices import BillingReason, InvoiceStatus
+from domain.invoices import BillingReason, Invoice, InvoiceStatus
 from domain.periods import add_months
 from domain.plans import Interval
 from domain.subscription import PaymentMethodSummary, PendingChange, Status
 from tests.contract.conftest import Driver, new_account
 
 HOUR = timedelta(hours=1)
+OK_URL = "https://app.example/done?session={CHECKOUT_SESSION_ID}"
 
 
 def is_absolute_url(url: str) -> bool:
@@ -415,3 +417,135 @@ def test_a_portal_session_is_opened_for_each_deep_link(driver: Driver) -> None:
             idempotency_key=f"portal:{n}",
         )
         assert session.id and is_absolute_url(session.url)
+
+
+# -- one paying subscription per account: expire, cancel now, refund ----------------------
+
+
+def start_growth_checkout(driver: Driver, account: str, key: str) -> str:
+    session = driver.gateway.start_checkout(
+        customer_ref=driver.customer(account),
+        account_id=account,
+        price=driver.catalog.price("growth", "month"),
+        success_url=OK_URL,
+        cancel_url="https://app.example/billing",
+        ui_mode=UiMode.HOSTED,
+        idempotency_key=key,
+    )
+    return session.id
+
+
+def test_an_expired_checkout_can_no_longer_be_paid(driver: Driver) -> None:
+    account = new_account()
+    checkout_id = start_growth_checkout(driver, account, f"checkout:{account}:1")
+
+    status = driver.gateway.expire_checkout(checkout_id, idempotency_key=f"expire:{checkout_id}")
+
+    assert status is CheckoutStatus.EXPIRED
+    assert driver.gateway.get_checkout(checkout_id).status is CheckoutStatus.EXPIRED
+    with pytest.raises(GatewayRejected):
+        driver.pay_checkout(checkout_id)
+    outcome = driver.gateway.get_checkout(checkout_id)
+    assert (outcome.status, outcome.subscription) == (CheckoutStatus.EXPIRED, None)
+    assert driver.gateway.list_subscriptions(driver.customer(account)) == []
+    # Expiring again, with the same key or another, is no error and changes nothing.
+    for key in (f"expire:{checkout_id}", f"expire:{checkout_id}:again"):
+        assert driver.gateway.expire_checkout(checkout_id, idempotency_key=key) is (
+            CheckoutStatus.EXPIRED
+        )
+
+
+def test_expiring_a_checkout_that_was_paid_leaves_it_and_its_subscription_alone(
+    driver: Driver,
+) -> None:
+    account = new_account()
+    checkout_id = start_growth_checkout(driver, account, f"checkout:{account}:1")
+    driver.pay_checkout(checkout_id)
+
+    status = driver.gateway.expire_checkout(checkout_id, idempotency_key=f"expire:{checkout_id}")
+
+    assert status is CheckoutStatus.COMPLETE
+    outcome = driver.gateway.get_checkout(checkout_id)
+    assert outcome.status is CheckoutStatus.COMPLETE and outcome.subscription is not None
+    live = driver.gateway.get_subscription(outcome.subscription.subscription_ref)
+    assert live.status is Status.ACTIVE
+    with pytest.raises(CheckoutNotFound):
+        driver.gateway.expire_checkout("cs_test_doesnotexist0000", idempotency_key="expire:x")
+
+
+def test_cancel_now_ends_the_subscription_at_once_and_it_never_renews(driver: Driver) -> None:
+    sub = driver.subscribe(new_account(), "growth")
+    driver.advance_to(sub.current_period_start + timedelta(days=3))
+    at = driver.now()
+    before = driver.gateway.list_invoices(
+        customer_ref=sub.customer_ref, limit=10, starting_after=None
+    ).items
+
+    view = driver.gateway.cancel_now(
+        subscription_ref=sub.subscription_ref, idempotency_key="cancel-now:1"
+    )
+
+    assert view.status is Status.CANCELED
+    assert view.ended_at == at
+    assert driver.gateway.get_subscription(sub.subscription_ref).status is Status.CANCELED
+    # Nothing is credited, prorated or invoiced for the unused time.
+    after = driver.gateway.list_invoices(
+        customer_ref=sub.customer_ref, limit=10, starting_after=None
+    ).items
+    assert after == before
+    # Ending it again, with the same key or another, changes nothing.
+    for key in ("cancel-now:1", "cancel-now:2"):
+        again = driver.gateway.cancel_now(
+            subscription_ref=sub.subscription_ref, idempotency_key=key
+        )
+        assert (again.status, again.ended_at) == (Status.CANCELED, at)
+    driver.advance_to(sub.current_period_end + HOUR)
+    assert driver.gateway.get_subscription(sub.subscription_ref).status is Status.CANCELED
+    renewed = driver.gateway.list_invoices(
+        customer_ref=sub.customer_ref, limit=10, starting_after=None
+    ).items
+    assert after == renewed  # no renewal invoice, no charge
+    with pytest.raises(SubscriptionNotFound):
+        driver.gateway.cancel_now(subscription_ref="sub_doesnotexist0000", idempotency_key="c:x")
+
+
+def first_invoice(driver: Driver, customer_ref: str) -> Invoice:
+    page = driver.gateway.list_invoices(customer_ref=customer_ref, limit=10, starting_after=None)
+    [first] = [i for i in page.items if i.billing_reason is BillingReason.SUBSCRIPTION_CREATE]
+    return first
+
+
+def test_refunding_an_invoice_gives_its_payment_back_once(driver: Driver) -> None:
+    sub = driver.subscribe(new_account(), "growth")
+    invoice = first_invoice(driver, sub.customer_ref)
+    assert invoice.status is InvoiceStatus.PAID
+
+    refund = driver.gateway.refund_invoice(invoice_id=invoice.id, idempotency_key="refund:1")
+
+    assert refund.id and refund.invoice_id == invoice.id
+    assert refund.amount == invoice.amount_paid == driver.catalog.price("growth", "month").amount
+    assert driver.refunded(invoice.id) == invoice.amount_paid.amount
+    # The same key gives the same refund back; another key finds nothing left to refund.
+    assert driver.gateway.refund_invoice(invoice_id=invoice.id, idempotency_key="refund:1") == (
+        refund
+    )
+    with pytest.raises(GatewayRejected):
+        driver.gateway.refund_invoice(invoice_id=invoice.id, idempotency_key="refund:2")
+    assert driver.refunded(invoice.id) == invoice.amount_paid.amount
+    # As at Stripe, the invoice itself stays paid: the refund is its own record.
+    assert driver.gateway.get_invoice(invoice.id).status is InvoiceStatus.PAID
+
+
+def test_an_invoice_with_nothing_paid_cannot_be_refunded(driver: Driver) -> None:
+    sub = driver.subscribe(new_account(), "starter")
+    driver.decline_next_payment()
+    driver.advance_to(sub.current_period_end + HOUR)
+    newest = driver.gateway.list_invoices(
+        customer_ref=sub.customer_ref, limit=1, starting_after=None
+    ).items[0]
+    assert newest.billing_reason is BillingReason.SUBSCRIPTION_CYCLE
+    assert newest.status is not InvoiceStatus.PAID
+
+    with pytest.raises(GatewayRejected):
+        driver.gateway.refund_invoice(invoice_id=newest.id, idempotency_key="refund:unpaid")
+    assert driver.refunded(newest.id) == 0

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import threading
 from collections.abc import Callable, Iterator
 from datetime import UTC, datetime, timedelta, timezone
 from pathlib import Path
@@ -15,7 +16,15 @@ from adapters.fake.repositories import InMemoryStore
 from adapters.sql.database import create_engine_from_url, sql_unit_of_work_factory
 from adapters.sql.migrate import upgrade
 from adapters.sql.tables import metadata
-from application.ports import AuditEntry, InboxEvent, InboxStatus, LeaseLost, UnitOfWork
+from application.ports import (
+    AuditEntry,
+    CheckoutRecord,
+    CheckoutStatus,
+    InboxEvent,
+    InboxStatus,
+    LeaseLost,
+    UnitOfWork,
+)
 from domain.errors import StaleVersion
 from domain.invoices import BillingReason, Invoice, InvoiceStatus
 from domain.money import Money
@@ -367,6 +376,143 @@ def test_a_subscription_whose_customer_belongs_to_another_account_is_stale(uow: 
             u.subscriptions.add(subscription("acct_ada", customer="cus_ada"))
         u.commit()
     assert load(uow) is None
+
+
+# -- checkouts --------------------------------------------------------------------------------
+
+
+def checkout(checkout_id: str, account: str = "acct_ada", at: datetime = T0) -> CheckoutRecord:
+    return CheckoutRecord(checkout_id, account, "growth", Interval.MONTH, CheckoutStatus.OPEN, at)
+
+
+def link(uow: Factory, *accounts: str) -> None:
+    with uow() as u:
+        for account in accounts:
+            u.customers.add(account, f"cus_{account}")
+        u.commit()
+
+
+def test_an_opened_checkout_comes_back_as_the_accounts_open_one(uow: Factory) -> None:
+    link(uow, "acct_ada")
+    at = datetime(2026, 3, 1, 11, 0, 0, 123456, tzinfo=CEST)
+    with uow() as u:
+        assert u.checkouts.open(checkout("cs_1", at=at)) is None
+        u.commit()
+    with uow() as u:
+        assert u.checkouts.get("cs_1") == checkout("cs_1", at=at)
+        assert u.checkouts.open_for("acct_ada") == checkout("cs_1", at=at)
+        assert u.checkouts.get("cs_unknown") is None
+        assert u.checkouts.open_for("acct_bob") is None
+
+
+def test_opening_a_checkout_closes_the_accounts_earlier_one_as_expired(uow: Factory) -> None:
+    link(uow, "acct_ada", "acct_bob")
+    with uow() as u:
+        u.checkouts.open(checkout("cs_1"))
+        u.checkouts.open(checkout("cs_bob", "acct_bob"))
+        u.commit()
+    with uow() as u:
+        replaced = u.checkouts.open(checkout("cs_2", at=T1))
+        u.commit()
+
+    expired = attrs.evolve(checkout("cs_1"), status=CheckoutStatus.EXPIRED, closed_at=T1)
+    assert replaced == expired
+    with uow() as u:
+        assert u.checkouts.get("cs_1") == expired
+        assert u.checkouts.open_for("acct_ada") == checkout("cs_2", at=T1)
+        assert u.checkouts.open_for("acct_bob") == checkout("cs_bob", "acct_bob")
+
+
+def test_closing_a_checkout_leaves_the_account_none_open_and_happens_once(uow: Factory) -> None:
+    link(uow, "acct_ada")
+    with uow() as u:
+        u.checkouts.open(checkout("cs_1"))
+        u.commit()
+    with uow() as u:
+        assert u.checkouts.close("cs_1", CheckoutStatus.COMPLETE, T1) is True
+        assert u.checkouts.close("cs_1", CheckoutStatus.EXPIRED, T1) is False
+        assert u.checkouts.close("cs_unknown", CheckoutStatus.EXPIRED, T1) is False
+        u.commit()
+    with uow() as u:
+        assert u.checkouts.open_for("acct_ada") is None
+        closed = u.checkouts.get("cs_1")
+        assert closed is not None and (closed.status, closed.closed_at) == (
+            CheckoutStatus.COMPLETE,
+            T1,
+        )
+        # With none open, the next checkout replaces nothing.
+        assert u.checkouts.open(checkout("cs_2", at=T1)) is None
+
+
+def test_a_checkout_id_is_stored_once_and_needs_the_accounts_customer(uow: Factory) -> None:
+    link(uow, "acct_ada")
+    with uow() as u:
+        u.checkouts.open(checkout("cs_1"))
+        u.commit()
+    with uow() as u:
+        u.checkouts.close("cs_1", CheckoutStatus.EXPIRED, T1)
+        with pytest.raises(StaleVersion):
+            u.checkouts.open(checkout("cs_1", at=T1))
+        with pytest.raises(StaleVersion):
+            u.checkouts.open(checkout("cs_nobody", "acct_nobody"))
+        # The conflicts leave the unit usable: its other writes still commit.
+        u.checkouts.open(checkout("cs_2", at=T1))
+        u.commit()
+    with uow() as u:
+        assert u.checkouts.open_for("acct_ada") == checkout("cs_2", at=T1)
+        assert u.checkouts.get("cs_nobody") is None
+
+
+def test_a_checkout_opened_in_a_unit_that_is_not_committed_is_not_kept(uow: Factory) -> None:
+    link(uow, "acct_ada")
+    with uow() as u:
+        u.checkouts.open(checkout("cs_1"))
+        u.commit()
+    with uow() as u:
+        u.checkouts.open(checkout("cs_2", at=T1))
+    with uow() as u:
+        assert u.checkouts.open_for("acct_ada") == checkout("cs_1")
+        assert u.checkouts.get("cs_2") is None
+
+
+def test_concurrent_checkouts_of_one_account_leave_exactly_one_open(uow: Factory) -> None:
+    # Each unit opens its checkout and commits; one that meets another's write retries on
+    # fresh state (SQL queues them on the account's row; memory's later commit conflicts).
+    threads_count = 8
+    link(uow, "acct_ada")
+    start = threading.Barrier(threads_count)
+    errors: list[BaseException] = []
+
+    def open_one(n: int) -> None:
+        start.wait()
+        try:
+            for _ in range(50):
+                try:
+                    with uow() as u:
+                        u.checkouts.open(checkout(f"cs_{n}", at=T0 + timedelta(seconds=n)))
+                        u.commit()
+                    return
+                except StaleVersion:
+                    continue
+            raise AssertionError(f"cs_{n} was never recorded")
+        except BaseException as error:  # collected so the main thread fails loudly
+            errors.append(error)
+
+    threads = [threading.Thread(target=open_one, args=(n,)) for n in range(threads_count)]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join()
+
+    assert errors == []
+    with uow() as u:
+        stored = [u.checkouts.get(f"cs_{n}") for n in range(threads_count)]
+        still_open = u.checkouts.open_for("acct_ada")
+    assert all(c is not None for c in stored)
+    statuses = [c.status for c in stored if c is not None]
+    assert statuses.count(CheckoutStatus.OPEN) == 1
+    assert statuses.count(CheckoutStatus.EXPIRED) == threads_count - 1
+    assert still_open is not None and still_open.status is CheckoutStatus.OPEN
 
 
 # -- transactions -----------------------------------------------------------------------------

@@ -298,3 +298,73 @@ def test_every_post_carries_a_key_derived_from_the_command(
         gateway.resume(subscription_ref=ref, idempotency_key="cmd:9")
     keys = [r.idempotency_key for r in log if r.method == "POST"]
     assert keys == ["cmd:7:schedule", "cmd:7:phases", "cmd:8:release", "cmd:8:update", "cmd:9"]
+
+
+def test_expiring_a_checkout_is_one_post_and_a_read_only_when_it_was_no_longer_open(
+    gateway: StripeGateway, double: StripeDouble, catalog: Catalog
+) -> None:
+    customer = gateway.ensure_customer("acct_2", idempotency_key="customer:acct_2")
+
+    def start(n: int) -> str:
+        return gateway.start_checkout(
+            customer_ref=customer,
+            account_id="acct_2",
+            price=catalog.price("growth", "month"),
+            success_url="https://app.example/done?session={CHECKOUT_SESSION_ID}",
+            cancel_url="https://app.example/billing",
+            ui_mode=UiMode.HOSTED,
+            idempotency_key=f"checkout:acct_2:{n}",
+        ).id
+
+    open_one, paid = start(1), start(2)
+    double.complete_checkout(paid)
+    with double.recording() as expire:
+        gateway.expire_checkout(open_one, idempotency_key=f"checkout-expire:{open_one}")
+    with double.recording() as too_late:
+        gateway.expire_checkout(paid, idempotency_key=f"checkout-expire:{paid}")
+
+    assert routes(expire) == ["POST /v1/checkout/sessions/{id}/expire"]
+    assert expire[0].idempotency_key == f"checkout-expire:{open_one}"
+    assert routes(too_late) == [
+        "POST /v1/checkout/sessions/{id}/expire",  # Stripe refuses: only open sessions expire
+        "GET /v1/checkout/sessions/{id}",
+    ]
+
+
+def test_cancel_now_is_one_delete_without_proration_and_a_read_once_it_has_ended(
+    gateway: StripeGateway, double: StripeDouble, subscription: GatewaySubscription
+) -> None:
+    ref = subscription.subscription_ref
+    with double.recording() as cancel:
+        gateway.cancel_now(subscription_ref=ref, idempotency_key=f"duplicate:{ref}:cancel")
+    with double.recording() as again:
+        gateway.cancel_now(subscription_ref=ref, idempotency_key=f"duplicate:{ref}:cancel")
+
+    assert routes(cancel) == ["DELETE /v1/subscriptions/{id}"]
+    assert cancel[0].params == {
+        "expand": [
+            "schedule",
+            "default_payment_method",
+            "customer.invoice_settings.default_payment_method",
+        ],
+        "invoice_now": "false",
+        "prorate": "false",
+    }
+    assert cancel[0].idempotency_key is None  # Stripe: a DELETE takes no key
+    assert routes(again) == ["DELETE /v1/subscriptions/{id}", GET_SUB]  # 404, then read
+
+
+def test_a_refund_reads_the_invoice_payment_then_refunds_its_payment_intent_with_our_key(
+    gateway: StripeGateway, double: StripeDouble, subscription: GatewaySubscription
+) -> None:
+    [invoice] = gateway.list_invoices(
+        customer_ref=subscription.customer_ref, limit=1, starting_after=None
+    ).items
+    with double.recording() as log:
+        gateway.refund_invoice(invoice_id=invoice.id, idempotency_key="duplicate:sub_x:refund")
+
+    assert routes(log) == ["GET /v1/invoice_payments", "POST /v1/refunds"]
+    assert log[0].params == {"invoice": invoice.id, "status": "paid"}
+    assert log[1].params["payment_intent"].startswith("pi_")
+    assert log[1].params["metadata"] == {"invoice": invoice.id}
+    assert log[1].idempotency_key == "duplicate:sub_x:refund"

@@ -297,6 +297,12 @@ ROUTES: list[Route] = [
         co.SessionRetrieveParams,
         _obj(lambda s, q, i: s.get(i or "", "checkout.session", "checkout.session")),
     ),
+    Route(
+        "POST",
+        "/v1/checkout/sessions/{id}/expire",
+        co.SessionExpireParams,
+        _obj(lambda s, q, i: s.expire_checkout(i or "")),
+    ),
     Route("POST", "/v1/billing_portal/sessions", bp.SessionCreateParams, _obj(_portal_session)),
     Route(
         "GET",
@@ -336,6 +342,13 @@ ROUTES: list[Route] = [
         p.SubscriptionUpdateParams,
         _obj(lambda s, q, i: s.update_subscription(i or "", q)),
     ),
+    Route(
+        "DELETE",
+        "/v1/subscriptions/{id}",
+        p.SubscriptionCancelParams,
+        _obj(lambda s, q, i: s.cancel_subscription(i or "", q)),
+    ),
+    Route("POST", "/v1/refunds", p.RefundCreateParams, _obj(lambda s, q, _: s.create_refund(q))),
     Route(
         "POST",
         "/v1/subscription_schedules",
@@ -615,6 +628,11 @@ class StripeDouble:
     def subscription(self, subscription_id: str) -> Obj:
         with self._lock:
             return self.state.render(self.state.get(subscription_id, "subscription"))
+
+    def refunded(self, invoice_id: str) -> int:
+        """What has been refunded of an invoice's payments, in minor units."""
+        with self._lock:
+            return self.state.refunded(invoice_id)
 
     def invoices(self, customer_id: str) -> list[Obj]:
         with self._lock:

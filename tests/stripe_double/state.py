@@ -430,8 +430,17 @@ class StripeState:
         return session
 
     def expire_checkout(self, session_id: str) -> Obj:
+        """`POST /v1/checkout/sessions/{id}/expire`: only an open session can be expired; an
+        expired one can no longer be completed (`complete_checkout` refuses it)."""
         session = self.get(session_id, "checkout.session")
+        if session["status"] != "open":
+            raise ApiError(
+                400,
+                'Only Checkout Sessions with a status in ["open"] can be expired. '
+                f"This Checkout Session has a status of {session['status']}.",
+            )
         session["status"] = "expired"
+        self.emit("checkout.session.expired", self._public(session))
         return session
 
     def _start_subscription(self, session: Obj, pm: Obj) -> Obj:
@@ -779,6 +788,86 @@ class StripeState:
             return bool(sub["status"] == status)
 
         return self.all("subscription", keep)
+
+    def cancel_subscription(self, sub_id: str, params: Obj) -> Obj:
+        """`DELETE /v1/subscriptions/{id}`: the subscription ends now and never bills again."""
+        sub = self.get(sub_id, "subscription")
+        if sub["status"] in ("canceled", "incomplete_expired"):
+            # Stripe answers a second cancel as if the subscription no longer existed.
+            raise missing("subscription", sub_id)
+        if params.get("invoice_now") == "true" or params.get("prorate") == "true":
+            raise ApiError(400, "The double cancels without a final invoice or proration.")
+        now = self.now()
+        schedule = self.objects.get(sub.get("schedule") or "")
+        if schedule is not None:
+            schedule.update(status="canceled", canceled_at=now, current_phase=None)
+            self.emit("subscription_schedule.canceled", schedule)
+            sub["schedule"] = None
+        sub.update(
+            status="canceled",
+            canceled_at=now,
+            ended_at=now,
+            cancel_at=None,
+            pending_update=None,
+        )
+        self.emit("customer.subscription.deleted", sub)
+        return sub
+
+    # -- refunds -------------------------------------------------------------------------
+
+    def create_refund(self, params: Obj) -> Obj:
+        """`POST /v1/refunds` for a payment intent: what is left of its amount, or `amount`."""
+        intent_id = params.get("payment_intent")
+        if not intent_id:
+            raise ApiError(
+                400, "The double refunds by payment_intent only.", param="payment_intent"
+            )
+        intent = self.get(intent_id, "payment_intent")
+        if intent["status"] != "succeeded":
+            raise ApiError(
+                400,
+                f"This PaymentIntent ({intent_id}) does not have a successful charge to refund.",
+                param="payment_intent",
+            )
+        left = int(intent["amount_received"]) - int(intent.get("_amount_refunded", 0))
+        if left <= 0:
+            raise ApiError(
+                400,
+                f"Charge for PaymentIntent {intent_id} has already been refunded.",
+                code="charge_already_refunded",
+            )
+        amount = int(params.get("amount") or left)
+        if not 0 < amount <= left:
+            raise ApiError(
+                400, f"Refund amount ({amount}) is more than what is left ({left}).", param="amount"
+            )
+        intent["_amount_refunded"] = int(intent.get("_amount_refunded", 0)) + amount
+        refund = resource(
+            "refund",
+            id=self.new_id("re"),
+            created=self.now(),
+            amount=amount,
+            currency=intent["currency"],
+            charge=None,  # the double keeps no charge objects; the intent names the payment
+            payment_intent=intent_id,
+            customer=intent.get("customer"),
+            payment_method=intent.get("payment_method"),
+            metadata=dict(params.get("metadata") or {}),
+            reason=params.get("reason"),
+            status="succeeded",
+        )
+        self.put(refund)
+        self.emit("refund.created", refund)
+        return refund
+
+    def refunded(self, invoice_id: str) -> int:
+        """What has been refunded of an invoice's payments, in minor units."""
+        total = 0
+        for payment in self.all("invoice_payment", lambda p: p["invoice"] == invoice_id):
+            intent = self.objects.get(payment["payment"].get("payment_intent") or "")
+            if intent is not None:
+                total += int(intent.get("_amount_refunded", 0))
+        return total
 
     def update_subscription(self, sub_id: str, params: Obj) -> Obj:
         sub = self.get(sub_id, "subscription")

@@ -25,6 +25,7 @@ from application.ports import (
     PaymentGateway,
     PortalFlow,
     PortalSession,
+    Refund,
     SetupSession,
     UiMode,
 )
@@ -170,6 +171,8 @@ class _InvoiceRecord:
     lines: tuple[_Line, ...]
     payment_method: PaymentMethodSummary | None
     seq: int
+    # Stripe keeps a refunded invoice `paid`; the refund is its own object on the payment.
+    refund: Refund | None = None
 
 
 @attrs.frozen
@@ -203,8 +206,8 @@ class FakeGateway:
 
     Lookups for the sandbox pages, none of them logged as port calls: `checkout_account`,
     `checkout_price`, `checkout_return_url`, `setup_return_url`, `portal_session_customer`,
-    `portal_return_url`, `customer_subscription`, `customer_invoices`,
-    `customer_payment_method`, `invoice_payment_method`.
+    `portal_return_url`, `customer_subscription`, `customer_subscriptions`,
+    `customer_invoices`, `customer_payment_method`, `invoice_payment_method`, `invoice_refund`.
 
     Time: every call first catches up with the clock (renewals due by now happen before the
     call is served, as they would have in Stripe), so moving the shared clock directly is safe.
@@ -417,6 +420,8 @@ class FakeGateway:
             if record.payment_method is not None and invoice.status is InvoiceStatus.PAID:
                 pm = record.payment_method
                 lines.append(f"Paid with: {pm.brand} ending in {pm.last4}")
+            if record.refund is not None:
+                lines.append(f"Refunded: {record.refund.amount} (refund {record.refund.id})")
             return render_text_pdf(
                 title=f"Invoice {invoice.number}",
                 heading=f"ResponseIQ invoice {invoice.number}",
@@ -464,11 +469,18 @@ class FakeGateway:
             return setup.cancel_url
 
     def customer_subscription(self, customer_ref: str) -> GatewaySubscription | None:
-        """The customer's newest subscription, live or not, or None."""
+        """The customer's live subscription, else its newest one, or None."""
         with self._lock:
             self._customer(customer_ref)
             subs = self._subs_of(customer_ref)
-            return self._view(subs[0]) if subs else None
+            live = [sub for sub in subs if sub.status.is_live]
+            return self._view((live or subs)[0]) if subs else None
+
+    def customer_subscriptions(self, customer_ref: str) -> list[GatewaySubscription]:
+        """Every subscription of the customer, newest first, live or not."""
+        with self._lock:
+            self._customer(customer_ref)
+            return [self._view(sub) for sub in self._subs_of(customer_ref)]
 
     def customer_invoices(self, customer_ref: str) -> list[Invoice]:
         with self._lock:
@@ -483,6 +495,11 @@ class FakeGateway:
         """The payment method an invoice was charged to (None if nothing was charged)."""
         with self._lock:
             return self._invoice(invoice_id).payment_method
+
+    def invoice_refund(self, invoice_id: str) -> Refund | None:
+        """The refund given for an invoice's payment, if any."""
+        with self._lock:
+            return self._invoice(invoice_id).refund
 
     # -- the port (see application.ports.PaymentGateway for the promises) ----------------------
 
@@ -551,6 +568,18 @@ class FakeGateway:
         with self._operation():
             self._port_call("get_checkout", checkout_id=checkout_id)
             return self._outcome(self._checkout(checkout_id))
+
+    def expire_checkout(self, checkout_id: str, *, idempotency_key: str) -> CheckoutStatus:
+        def expire() -> CheckoutStatus:
+            checkout = self._checkout(checkout_id)
+            # Stripe expires only open sessions; the adapter reads one that is not open.
+            if checkout.status is CheckoutStatus.OPEN:
+                checkout.status = CheckoutStatus.EXPIRED
+                self._emit_checkout_expired(checkout)
+            return checkout.status
+
+        params = {"checkout_id": checkout_id}
+        return self._idempotent_call("expire_checkout", idempotency_key, params, expire)
 
     def open_portal(
         self,
@@ -704,6 +733,41 @@ class FakeGateway:
 
         params = {"subscription_ref": subscription_ref}
         return self._idempotent_call("resume", idempotency_key, params, change)
+
+    def cancel_now(self, *, subscription_ref: str, idempotency_key: str) -> GatewaySubscription:
+        def end() -> GatewaySubscription:
+            sub = self._sub(subscription_ref)
+            if sub.status.is_live:
+                self._end_now(sub)
+            return self._view(sub)
+
+        params = {"subscription_ref": subscription_ref}
+        return self._idempotent_call("cancel_now", idempotency_key, params, end)
+
+    def refund_invoice(self, *, invoice_id: str, idempotency_key: str) -> Refund:
+        def refund() -> Refund:
+            record = self._invoices.get(invoice_id)
+            if record is None:
+                raise GatewayRejected("There is no such invoice to refund.")
+            invoice = record.invoice
+            if invoice.status is not InvoiceStatus.PAID or invoice.amount_paid.amount <= 0:
+                raise GatewayRejected("This invoice has no payment to refund.")
+            if record.refund is not None:
+                # Stripe: `charge_already_refunded` for a second refund under another key.
+                raise GatewayRejected("This invoice's payment has already been refunded.")
+            record.refund = Refund(_new_id("re"), invoice.id, invoice.amount_paid)
+            customer = self._customers[invoice.customer_ref]
+            self._emit(
+                GatewayEventKind.IGNORED,
+                "charge.refunded",
+                customer_ref=customer.id,
+                account_id=customer.account_id,
+                subscription_ref=invoice.subscription_ref,
+            )
+            return record.refund
+
+        params = {"invoice_id": invoice_id}
+        return self._idempotent_call("refund_invoice", idempotency_key, params, refund)
 
     def get_subscription(self, subscription_ref: str) -> GatewaySubscription:
         with self._operation():
@@ -1232,6 +1296,16 @@ class FakeGateway:
         self._release_schedule(sub)  # cancel supersedes a scheduled downgrade
         sub.cancel_at_period_end = True
         self._emit_subscription(sub, "customer.subscription.updated")
+
+    def _end_now(self, sub: _Sub) -> None:
+        """Stripe's `subscriptions.cancel` without `prorate` or `invoice_now`: the subscription
+        ends now, nothing is credited or invoiced, and an attached schedule is canceled."""
+        if sub.pending is not None:
+            sub.pending = None
+            self._emit_schedule(sub, "subscription_schedule.canceled")
+        sub.status = Status.CANCELED
+        sub.ended_at = self._now()
+        self._emit_subscription(sub, "customer.subscription.deleted")
 
     def _apply_resume(self, sub: _Sub) -> None:
         self._require_updatable(sub)

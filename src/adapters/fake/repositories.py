@@ -9,13 +9,14 @@ from __future__ import annotations
 import copy
 import threading
 from collections.abc import Sequence
+from datetime import datetime
 from types import TracebackType
 from typing import Self
 
 import attrs
 
 from adapters.fake.inbox import InMemoryInbox
-from application.ports import AuditEntry, InboxEvent
+from application.ports import AuditEntry, CheckoutRecord, CheckoutStatus, InboxEvent
 from domain.errors import StaleVersion
 from domain.invoices import Invoice, InvoicePage
 from domain.quotes import Quote
@@ -30,6 +31,11 @@ class _Data:
     invoices: dict[str, tuple[str, Invoice]] = attrs.field(factory=dict)
     audit: list[AuditEntry] = attrs.field(factory=list)
     inbox: dict[str, InboxEvent] = attrs.field(factory=dict)
+    checkouts: dict[str, CheckoutRecord] = attrs.field(factory=dict)
+    # account -> its open checkout's id (None once closed). Keyed by account so that two units
+    # opening a checkout for one account change the same key and the later commit conflicts,
+    # as the partial unique index makes the later one fail in SQL.
+    open_checkouts: dict[str, str | None] = attrs.field(factory=dict)
 
     def copy(self) -> _Data:
         return _Data(
@@ -39,6 +45,8 @@ class _Data:
             dict(self.invoices),
             list(self.audit),
             dict(self.inbox),
+            dict(self.checkouts),
+            dict(self.open_checkouts),
         )
 
 
@@ -134,6 +142,47 @@ class InMemorySubscriptions:
         self._data.subscriptions[subscription.subscription_ref] = _copy_sub(subscription)
 
 
+class InMemoryCheckouts:
+    def __init__(self, data: _Data) -> None:
+        self._data = data
+
+    def get(self, checkout_id: str) -> CheckoutRecord | None:
+        return self._data.checkouts.get(checkout_id)
+
+    def open_for(self, account_id: str) -> CheckoutRecord | None:
+        checkout_id = self._data.open_checkouts.get(account_id)
+        return self._data.checkouts[checkout_id] if checkout_id is not None else None
+
+    def open(self, checkout: CheckoutRecord) -> CheckoutRecord | None:
+        if checkout.status is not CheckoutStatus.OPEN:
+            raise ValueError("only an open checkout is opened")
+        if checkout.id in self._data.checkouts:
+            raise StaleVersion("This checkout is already stored.")
+        if checkout.account_id not in self._data.customers:
+            raise StaleVersion("This account has no customer yet.")
+        before = self.open_for(checkout.account_id)
+        closed = None
+        if before is not None:
+            closed = attrs.evolve(
+                before, status=CheckoutStatus.EXPIRED, closed_at=checkout.created_at
+            )
+            self._data.checkouts[before.id] = closed
+        self._data.checkouts[checkout.id] = checkout
+        self._data.open_checkouts[checkout.account_id] = checkout.id
+        return closed
+
+    def close(self, checkout_id: str, status: CheckoutStatus, at: datetime) -> bool:
+        if status is CheckoutStatus.OPEN:
+            raise ValueError("a checkout is closed as complete or expired")
+        found = self._data.checkouts.get(checkout_id)
+        if found is None or found.status is not CheckoutStatus.OPEN:
+            return False
+        self._data.checkouts[checkout_id] = attrs.evolve(found, status=status, closed_at=at)
+        if self._data.open_checkouts.get(found.account_id) == checkout_id:
+            self._data.open_checkouts[found.account_id] = None
+        return True
+
+
 class InMemoryQuotes:
     def __init__(self, data: _Data) -> None:
         self._data = data
@@ -211,7 +260,8 @@ class InMemoryUnitOfWork:
         with self._store.lock:
             current = self._store.data
             merged = current.copy()
-            for name in ("customers", "subscriptions", "quotes", "invoices", "inbox"):
+            names = ("customers", "subscriptions", "quotes", "invoices", "inbox")
+            for name in (*names, "checkouts", "open_checkouts"):
                 base, work, now = (getattr(d, name) for d in (self._base, self._work, current))
                 target = getattr(merged, name)
                 for key, value in work.items():
@@ -229,6 +279,7 @@ class InMemoryUnitOfWork:
     def _rebind(self) -> None:
         self.customers = InMemoryCustomers(self._work)
         self.subscriptions = InMemorySubscriptions(self._work)
+        self.checkouts = InMemoryCheckouts(self._work)
         self.quotes = InMemoryQuotes(self._work)
         self.invoices = InMemoryInvoices(self._work)
         self.audit = InMemoryAudit(self._work)

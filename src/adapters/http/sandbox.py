@@ -158,10 +158,16 @@ def sandbox_router(fake: FakeGateway) -> Router:
             ]
         )
         if outcome.status is not CheckoutStatus.OPEN:
+            closed = (
+                "This checkout has expired and can no longer be paid: a newer checkout was "
+                "started for this account, or it was left open for 24 hours. Nothing was charged."
+                if outcome.status is CheckoutStatus.EXPIRED
+                else f"This checkout is {outcome.status.value}."
+            )
             return _page(
                 "Checkout",
                 summary,
-                f"<p>This checkout is {_e(outcome.status.value)}.</p>",
+                f"<p>{_e(closed)}</p>",
                 f'<p><a href="{_e(fake.checkout_return_url(checkout_id))}">Return to ResponseIQ</a></p>',
             )
         action = f"/sandbox/checkout/{checkout_id}/complete"
@@ -292,9 +298,11 @@ def sandbox_router(fake: FakeGateway) -> Router:
             parts.append("<p>No invoices yet.</p>")
         for invoice in invoices:
             link = f'<a href="{_e(invoice.pdf_url)}">PDF</a>' if invoice.pdf_url else "draft"
+            refund = fake.invoice_refund(invoice.id)
+            refunded = f" · refunded {_e(refund.amount)}" if refund is not None else ""
             parts.append(
                 f"<p>{_e(invoice.number or invoice.id)} · {_e(invoice.created.date())} · "
-                f"{_e(invoice.amount_due)} · {_e(invoice.status.value)} · {link}</p>"
+                f"{_e(invoice.amount_due)} · {_e(invoice.status.value)}{refunded} · {link}</p>"
             )
         return _page("Manage billing", *parts)
 
@@ -336,6 +344,7 @@ def sandbox_router(fake: FakeGateway) -> Router:
                 headers={"Content-Disposition": f'inline; filename="{invoice_id}.pdf"'},
             )
         invoice = fake.get_invoice(name)
+        refund = fake.invoice_refund(name)
         return _page(
             f"Invoice {invoice.number or invoice.id}",
             _rows(
@@ -343,6 +352,7 @@ def sandbox_router(fake: FakeGateway) -> Router:
                     ("Status", invoice.status.value),
                     ("Amount due", invoice.amount_due),
                     ("Amount paid", invoice.amount_paid),
+                    ("Refunded", refund.amount if refund is not None else "nothing"),
                     ("Period", f"{invoice.period_start:%Y-%m-%d} to {invoice.period_end:%Y-%m-%d}"),
                 ]
             ),

@@ -4,18 +4,31 @@ from __future__ import annotations
 
 from collections.abc import Iterator, Mapping, Sequence
 from contextlib import contextmanager
+from datetime import datetime
 from types import TracebackType
 from typing import Any, Self
 
+import attrs
 import sqlalchemy as sa
 from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.engine import Connection, Engine
 
 from adapters.sql.inbox import SqlInbox
-from adapters.sql.tables import accounts, audit_log, invoices, quotes, subscriptions, utcnow
+from adapters.sql.tables import (
+    accounts,
+    audit_log,
+    checkouts,
+    invoices,
+    quotes,
+    subscriptions,
+    utcnow,
+)
 from application.ports import (
     AuditEntry,
     AuditLog,
+    CheckoutRecord,
+    CheckoutRepository,
+    CheckoutStatus,
     CustomerRepository,
     InboxRepository,
     InvoiceRepository,
@@ -222,6 +235,91 @@ class SqlSubscriptions:
         subscription.version = expected + 1
 
 
+# -- checkouts --------------------------------------------------------------------------------
+
+
+def checkout_to_row(checkout: CheckoutRecord) -> dict[str, Any]:
+    return {
+        "id": checkout.id,
+        "account_id": checkout.account_id,
+        "plan_id": checkout.plan_id,
+        "interval": checkout.interval.value,
+        "status": checkout.status.value,
+        "created_at": checkout.created_at,
+        "closed_at": checkout.closed_at,
+    }
+
+
+def checkout_from_row(row: Row) -> CheckoutRecord:
+    return CheckoutRecord(
+        id=row["id"],
+        account_id=row["account_id"],
+        plan_id=row["plan_id"],
+        interval=Interval(row["interval"]),
+        status=CheckoutStatus(row["status"]),
+        created_at=row["created_at"],
+        closed_at=row["closed_at"],
+    )
+
+
+_OPEN_CHECKOUT = checkouts.c.status == CheckoutStatus.OPEN.value
+
+
+class SqlCheckouts:
+    def __init__(self, conn: Connection) -> None:
+        self._conn = conn
+
+    def _one(self, *where: sa.ColumnElement[bool]) -> CheckoutRecord | None:
+        row = self._conn.execute(sa.select(checkouts).where(*where)).mappings().first()
+        return checkout_from_row(row) if row is not None else None
+
+    def get(self, checkout_id: str) -> CheckoutRecord | None:
+        return self._one(checkouts.c.id == checkout_id)
+
+    def open_for(self, account_id: str) -> CheckoutRecord | None:
+        return self._one(checkouts.c.account_id == account_id, _OPEN_CHECKOUT)
+
+    def open(self, checkout: CheckoutRecord) -> CheckoutRecord | None:
+        if checkout.status is not CheckoutStatus.OPEN:
+            raise ValueError("only an open checkout is opened")
+        with _conflicts_are_stale(
+            self._conn, "This checkout is stored already, or the account has another open one."
+        ):
+            # Starts for one account queue on the account's row (PostgreSQL; SQLite's
+            # BEGIN IMMEDIATE already serialises writers), so each one reads the checkout the
+            # one before it opened instead of racing it into the unique index. NO KEY: the
+            # foreign-key checks of other writes for the account are not held up.
+            locked = self._conn.scalar(
+                sa.select(accounts.c.account_id)
+                .where(accounts.c.account_id == checkout.account_id)
+                .with_for_update(key_share=True)
+            )
+            if locked is None:
+                raise StaleVersion("This account has no customer yet.")
+            before = self.open_for(checkout.account_id)
+            closed = None
+            if before is not None:
+                closed = attrs.evolve(
+                    before, status=CheckoutStatus.EXPIRED, closed_at=checkout.created_at
+                )
+                self._close(before.id, CheckoutStatus.EXPIRED, checkout.created_at)
+            self._conn.execute(checkouts.insert().values(**checkout_to_row(checkout)))
+        return closed
+
+    def _close(self, checkout_id: str, status: CheckoutStatus, at: datetime) -> bool:
+        result = self._conn.execute(
+            checkouts.update()
+            .where(checkouts.c.id == checkout_id, _OPEN_CHECKOUT)
+            .values(status=status.value, closed_at=at)
+        )
+        return result.rowcount == 1
+
+    def close(self, checkout_id: str, status: CheckoutStatus, at: datetime) -> bool:
+        if status is CheckoutStatus.OPEN:
+            raise ValueError("a checkout is closed as complete or expired")
+        return self._close(checkout_id, status, at)
+
+
 # -- quotes -----------------------------------------------------------------------------------
 
 
@@ -419,6 +517,7 @@ class SqlUnitOfWork:
 
     customers: CustomerRepository
     subscriptions: SubscriptionRepository
+    checkouts: CheckoutRepository
     quotes: QuoteRepository
     invoices: InvoiceRepository
     audit: AuditLog
@@ -435,6 +534,7 @@ class SqlUnitOfWork:
         self._conn = conn
         self.customers = SqlCustomers(conn)
         self.subscriptions = SqlSubscriptions(conn)
+        self.checkouts = SqlCheckouts(conn)
         self.quotes = SqlQuotes(conn)
         self.invoices = SqlInvoices(conn)
         self.audit = SqlAudit(conn)

@@ -115,6 +115,37 @@ subscriptions = sa.Table(
     ),
 )
 
+# The one checkout per account that can still be paid (`CheckoutStatus.OPEN`).
+_OPEN = sa.text("status = 'open'")
+
+checkouts = sa.Table(
+    "checkouts",
+    metadata,
+    sa.Column("id", sa.String(255), primary_key=True),  # the gateway's checkout id
+    sa.Column(
+        "account_id",
+        sa.String(64),
+        sa.ForeignKey("accounts.account_id", ondelete="RESTRICT"),
+        nullable=False,
+        index=True,
+    ),
+    sa.Column("plan_id", sa.String(64), nullable=False),
+    sa.Column("interval", sa.String(16), nullable=False),
+    sa.Column("status", sa.String(16), nullable=False),
+    sa.Column("created_at", UTCDateTime(), nullable=False),
+    sa.Column("closed_at", UTCDateTime(), nullable=True),
+    sa.CheckConstraint("status IN ('open', 'complete', 'expired')", name="status_known"),
+    sa.CheckConstraint("(status = 'open') = (closed_at IS NULL)", name="closed_when_not_open"),
+    # At most one open checkout per account: two tabs (or twenty) cannot both be payable.
+    sa.Index(
+        "uq_checkouts_one_open_per_account",
+        "account_id",
+        unique=True,
+        sqlite_where=_OPEN,
+        postgresql_where=_OPEN,
+    ),
+)
+
 quotes = sa.Table(
     "quotes",
     metadata,

@@ -27,6 +27,7 @@ from application.ports import (
     PaymentGateway,
     PortalFlow,
     PortalSession,
+    Refund,
     SetupSession,
     UiMode,
 )
@@ -215,6 +216,22 @@ class StripeGateway:
             customer_ref=tr.ref(session.get("customer")),
             subscription=self._view(sub) if sub is not None else None,
         )
+
+    def expire_checkout(self, checkout_id: str, *, idempotency_key: str) -> CheckoutStatus:
+        try:
+            with tr.translated(not_found=CheckoutNotFound):
+                session = self._client.v1.checkout.sessions.expire(
+                    checkout_id, options={"idempotency_key": idempotency_key}
+                )
+            return CheckoutStatus(session.status or "expired")
+        except GatewayRejected:
+            # Stripe expires only open sessions: one completed or expired already is read, and
+            # left as it is.
+            with tr.translated(not_found=CheckoutNotFound):
+                status = self._client.v1.checkout.sessions.retrieve(checkout_id).status
+            if status is None or status == "open":
+                raise
+            return CheckoutStatus(status)
 
     def open_portal(
         self,
@@ -439,6 +456,49 @@ class StripeGateway:
             subscription_ref, {"cancel_at_period_end": False}, idempotency_key
         )
         return self._view(updated)
+
+    def cancel_now(self, *, subscription_ref: str, idempotency_key: str) -> GatewaySubscription:
+        # A DELETE takes no idempotency key at Stripe (it has no effect there); repeating it is
+        # safe by itself, and Stripe answers a second cancel with 404 (`resource_missing`), as
+        # if the canceled subscription were gone, so that case is read instead.
+        del idempotency_key
+        try:
+            with tr.translated(not_found=SubscriptionNotFound):
+                sub = self._client.v1.subscriptions.cancel(
+                    subscription_ref,
+                    {"expand": SUBSCRIPTION_EXPAND, "invoice_now": False, "prorate": False},
+                ).to_dict()
+        except SubscriptionNotFound:
+            sub = self._read_subscription(subscription_ref)  # SubscriptionNotFound if unknown
+            if tr.subscription_is_live(sub):
+                raise
+        return self._view(sub)
+
+    def refund_invoice(self, *, invoice_id: str, idempotency_key: str) -> Refund:
+        # In this API generation an invoice names its payments, not a charge: the paid
+        # invoice payment gives the payment intent that Stripe refunds.
+        with tr.translated():
+            payments = self._client.v1.invoice_payments.list(
+                {"invoice": invoice_id, "status": "paid"}
+            ).to_dict()
+        intent = next(
+            (
+                tr.ref(payment["payment"].get("payment_intent"))
+                for payment in payments.get("data") or []
+                if (payment.get("payment") or {}).get("type") == "payment_intent"
+            ),
+            None,
+        )
+        if intent is None:
+            raise GatewayRejected("That invoice has no card payment to refund.")
+        with tr.translated():
+            refund = self._client.v1.refunds.create(
+                {"payment_intent": intent, "metadata": {"invoice": invoice_id}},
+                {"idempotency_key": idempotency_key},
+            )
+        return Refund(
+            id=refund.id, invoice_id=invoice_id, amount=tr.money(refund.amount, refund.currency)
+        )
 
     # -- reading -----------------------------------------------------------------------------
 

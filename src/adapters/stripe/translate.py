@@ -147,6 +147,11 @@ def subscription_payment_method(sub: StripeDict) -> PaymentMethodSummary | None:
 # -- subscriptions -----------------------------------------------------------------------------
 
 
+def subscription_is_live(sub: StripeDict) -> bool:
+    """Whether a Stripe subscription still belongs to its customer (`Status.is_live`)."""
+    return Status(sub["status"]).is_live
+
+
 def first_item(sub: StripeDict) -> StripeDict:
     items = expanded(sub.get("items")) or {}
     data = items.get("data") or []
