@@ -17,6 +17,7 @@ from application import commands as c
 from application.ids import new_id
 from application.ports import (
     AuditEntry,
+    CheckoutRecord,
     CheckoutSession,
     CheckoutStatus,
     Clock,
@@ -24,6 +25,7 @@ from application.ports import (
     GatewayEventKind,
     PaymentGateway,
     PortalSession,
+    Refund,
     SetupSession,
     UnitOfWork,
     UnitOfWorkFactory,
@@ -41,7 +43,13 @@ from domain.errors import (
     StaleVersion,
     SubscriptionNotFound,
 )
-from domain.invoices import Invoice, InvoicePage, is_older_state
+from domain.invoices import (
+    BillingReason,
+    Invoice,
+    InvoicePage,
+    InvoiceStatus,
+    is_older_state,
+)
 from domain.money import Money
 from domain.plans import Catalog, Interval, Plan
 from domain.quotes import QUOTE_TTL, Quote
@@ -100,10 +108,16 @@ def audit(
     """One entry for the action, then one per domain event the action recorded."""
     uow.audit.append(AuditEntry(account_id, action, dict(inputs), outcome, at))
     if subscription is not None:
-        for event in subscription.collect_events():
-            uow.audit.append(
-                AuditEntry(account_id, f"event.{event.name}", dict(inputs), "recorded", event.at)
-            )
+        audit_events(uow, account_id, subscription, inputs)
+
+
+def audit_events(
+    uow: UnitOfWork, account_id: str, subscription: Subscription, inputs: Mapping[str, str]
+) -> None:
+    for event in subscription.collect_events():
+        uow.audit.append(
+            AuditEntry(account_id, f"event.{event.name}", dict(inputs), "recorded", event.at)
+        )
 
 
 def upsert_view(
@@ -168,6 +182,32 @@ class _Recorder:
 
         return retry_stale(attempt)
 
+    def record_arrival(
+        self,
+        account_id: str,
+        view: GatewaySubscription,
+        action: str,
+        inputs: Mapping[str, str],
+        also: Callable[[UnitOfWork], None] | None = None,
+    ) -> tuple[Subscription | None, Admission]:
+        """Record a subscription the gateway tells us of, which may be new to us (a checkout's
+        return, reconciliation): at most one per account stays live (`OneSubscription`)."""
+        one = OneSubscription(uow=self.uow, gateway=self.gateway)
+
+        def attempt() -> tuple[Subscription | None, Admission]:
+            admission = one.admit(account_id, settled_view(self.uow, self.gateway, view))
+            now = now_from(self.clock)
+            with self.uow() as uow:
+                sub, _ = one.record(uow, account_id, admission, now)
+                if also is not None:
+                    also(uow)
+                outcome = "duplicate" if admission.is_duplicate else "ok"
+                audit(uow, account_id, action, inputs, outcome, now, sub)
+                uow.commit()
+                return sub, admission
+
+        return retry_stale(attempt)
+
     def failed(
         self, account_id: str, action: str, inputs: Mapping[str, str], error: BillingError
     ) -> None:
@@ -175,6 +215,127 @@ class _Recorder:
         with self.uow() as uow:
             audit(uow, account_id, action, inputs, error.code, now_from(self.clock))
             uow.commit()
+
+
+# -- one paying subscription per account ------------------------------------------------------
+
+
+@attrs.frozen
+class Admission:
+    """What to record of a gateway view, decided by `OneSubscription.admit`.
+
+    `view` is the view to record (None: nothing yet); `earlier` a fresh view of the account's
+    held subscription to record first; `duplicate` the audit inputs of a second subscription
+    that was ended and refunded at the gateway.
+    """
+
+    view: GatewaySubscription | None
+    earlier: GatewaySubscription | None = None
+    duplicate: Mapping[str, str] | None = None
+
+    @property
+    def is_duplicate(self) -> bool:
+        return self.view is None or self.duplicate is not None
+
+
+@attrs.frozen(kw_only=True)
+class OneSubscription:
+    """An account pays for one subscription, even when the gateway lets a second one start.
+
+    A checkout paid before a newer one could expire it (the customer was quicker than our
+    call, or the call failed) starts a second subscription at the gateway, which the database
+    refuses to hold beside the first (one live subscription per account). Without this its
+    events would fail forever while it renewed and charged every month.
+
+    The subscription kept is the one we already hold, the first that was recorded: the
+    customer already has its features, invoices and any change made to it, and "first
+    recorded" is decided by the same unique index whichever path (webhook, return from
+    checkout, reconcile) brings a subscription in. The newcomer is canceled at once (not at
+    its period end) and its first invoice refunded, with idempotency keys derived from its
+    reference, so every path that meets it does so once. It is then recorded as ended, and
+    the event that brought it is applied with the outcome `duplicate`.
+    """
+
+    uow: UnitOfWorkFactory
+    gateway: PaymentGateway
+
+    def admit(self, account_id: str, view: GatewaySubscription) -> Admission:
+        """Settle a second live subscription at the gateway; calls it with no transaction open."""
+        if not view.status.is_live:
+            return Admission(view)
+        with self.uow() as uow:
+            known = uow.subscriptions.by_gateway_ref(view.subscription_ref)
+            held = uow.subscriptions.for_account(account_id)
+        if (
+            known is not None
+            or held is None
+            or not held.status.is_live
+            or held.subscription_ref == view.subscription_ref
+        ):
+            return Admission(view)
+        if view.status is Status.INCOMPLETE:
+            # Not paid (yet): nothing to refund, and Stripe lets an unpaid one expire by
+            # itself. If it is paid, its next event is settled here.
+            return Admission(None)
+        current = self.gateway.get_subscription(held.subscription_ref)
+        if not current.status.is_live:
+            # The one we hold has ended at the gateway and we have not heard yet: the
+            # newcomer is the account's only subscription.
+            return Admission(view, earlier=current)
+        ref = view.subscription_ref
+        ended = self.gateway.cancel_now(
+            subscription_ref=ref, idempotency_key=f"duplicate:{ref}:cancel"
+        )
+        inputs = {"subscription": ref, "kept": held.subscription_ref}
+        refund = self._refund_first_invoice(view)
+        if refund is not None:
+            inputs |= {"invoice": refund.invoice_id, "refund": refund.id}
+            inputs["amount"] = str(refund.amount)
+        return Admission(ended, duplicate=inputs)
+
+    def _refund_first_invoice(self, view: GatewaySubscription) -> Refund | None:
+        page = self.gateway.list_invoices(
+            customer_ref=view.customer_ref, limit=MAX_INVOICE_PAGE, starting_after=None
+        )
+        first = next(
+            (
+                invoice
+                for invoice in page.items
+                if invoice.subscription_ref == view.subscription_ref
+                and invoice.billing_reason is BillingReason.SUBSCRIPTION_CREATE
+            ),
+            None,
+        )
+        if first is None or first.status is not InvoiceStatus.PAID or not first.amount_paid.amount:
+            return None
+        return self.gateway.refund_invoice(
+            invoice_id=first.id, idempotency_key=f"duplicate:{view.subscription_ref}:refund"
+        )
+
+    @staticmethod
+    def record(
+        uow: UnitOfWork, account_id: str, admission: Admission, at: datetime
+    ) -> tuple[Subscription | None, bool]:
+        """Write what `admit` decided; returns the recorded subscription and if it changed."""
+        if admission.earlier is not None:
+            held, _ = upsert_view(uow, account_id, admission.earlier)
+            audit_events(uow, account_id, held, {"subscription": held.subscription_ref})
+        if admission.view is None:
+            return None, False
+        inserting = uow.subscriptions.by_gateway_ref(admission.view.subscription_ref) is None
+        sub, changed = upsert_view(uow, account_id, admission.view)
+        if admission.duplicate is not None and inserting:
+            sub.collect_events()  # it never was the account's subscription: nothing started
+            uow.audit.append(
+                AuditEntry(
+                    account_id,
+                    "subscription.duplicate_canceled",
+                    dict(admission.duplicate),
+                    "ok",
+                    at,
+                )
+            )
+        return sub, changed
 
 
 def _price_inputs(plan: str, interval: str, **more: str | None) -> dict[str, str]:
@@ -238,19 +399,23 @@ def ensure_customer(
     if existing is not None:
         return existing
     customer_ref = gateway.ensure_customer(account_id, idempotency_key=f"customer:{account_id}")
+    try:
+        with uow_factory() as uow:
+            if uow.customers.get(account_id) is None:
+                uow.customers.add(account_id, customer_ref)
+                audit(
+                    uow,
+                    account_id,
+                    "customer.create",
+                    {"customer": customer_ref},
+                    "ok",
+                    now_from(clock),
+                )
+                uow.commit()
+                return customer_ref
+    except StaleVersion:
+        pass  # a concurrent request (another tab) linked the account first: read its link
     with uow_factory() as uow:
-        if uow.customers.get(account_id) is None:
-            uow.customers.add(account_id, customer_ref)
-            audit(
-                uow,
-                account_id,
-                "customer.create",
-                {"customer": customer_ref},
-                "ok",
-                now_from(clock),
-            )
-            uow.commit()
-            return customer_ref
         stored = uow.customers.get(account_id)
     assert stored is not None
     return stored
@@ -266,6 +431,15 @@ def existing_customer(uow_factory: UnitOfWorkFactory, account_id: str) -> str:
 
 @attrs.frozen(kw_only=True)
 class StartCheckout:
+    """A checkout for a new subscription; an account has at most one that can still be paid.
+
+    A new checkout expires the account's earlier one at the gateway, so two tabs (or twenty)
+    leave one payable page. The database decides which is newest: each start records its
+    session as the account's open checkout, closing the one before it, in one transaction
+    that concurrent starts for the account queue for. The same request again (a double
+    click, a retry with the same Idempotency-Key) gets the same session back, untouched.
+    """
+
     uow: UnitOfWorkFactory
     gateway: PaymentGateway
     clock: Clock
@@ -291,11 +465,59 @@ class StartCheckout:
             ui_mode=cmd.ui_mode,
             idempotency_key=f"checkout:{cmd.account_id}:{cmd.request_id}",
         )
-        with self.uow() as uow:
-            inputs = _price_inputs(cmd.plan, cmd.interval, checkout=session.id)
-            audit(uow, cmd.account_id, "checkout.start", inputs, "ok", now_from(self.clock))
-            uow.commit()
+        now = now_from(self.clock)
+        opened = CheckoutRecord(
+            session.id, cmd.account_id, price.plan_id, price.interval, CheckoutStatus.OPEN, now
+        )
+
+        def attempt() -> CheckoutRecord | None:
+            with self.uow() as uow:
+                if uow.checkouts.get(session.id) is not None:
+                    # The same request again: the gateway's idempotency gave back the session
+                    # of the first time, which is recorded already and stays as it is.
+                    return None
+                replaced = uow.checkouts.open(opened)
+                inputs = _price_inputs(
+                    cmd.plan,
+                    cmd.interval,
+                    checkout=session.id,
+                    replaced=replaced.id if replaced is not None else None,
+                )
+                audit(uow, cmd.account_id, "checkout.start", inputs, "ok", now)
+                uow.commit()
+                return replaced
+
+        try:
+            replaced = retry_stale(attempt)
+        except StaleVersion:
+            # Never recorded, so it must not stay payable beside the checkout that was.
+            self._expire(cmd.account_id, session.id)
+            raise
+        if replaced is not None:
+            self._expire(cmd.account_id, replaced.id)
         return session
+
+    def _expire(self, account_id: str, checkout_id: str) -> None:
+        """Expire a checkout at the gateway, after the database closed it.
+
+        A failure is audited, not raised: the new checkout is recorded and usable, and if the
+        old page is paid meanwhile, `OneSubscription` ends and refunds what it starts.
+        """
+        inputs = {"checkout": checkout_id}
+        try:
+            status = self.gateway.expire_checkout(
+                checkout_id, idempotency_key=f"checkout-expire:{checkout_id}"
+            )
+        except BillingError as error:
+            _Recorder(uow=self.uow, gateway=self.gateway, clock=self.clock).failed(
+                account_id, "checkout.expire", inputs, error
+            )
+            return
+        with self.uow() as uow:
+            # `complete`: paid before it could be expired; its subscription is settled by
+            # `OneSubscription` when it arrives.
+            audit(uow, account_id, "checkout.expire", inputs, status.value, now_from(self.clock))
+            uow.commit()
 
 
 @attrs.frozen(kw_only=True)
@@ -314,9 +536,21 @@ class CompleteCheckout:
             return None
         view = outcome.subscription
         _link_customer(self.uow, cmd.account_id, view.customer_ref)
-        return _Recorder(uow=self.uow, gateway=self.gateway, clock=self.clock).record(
-            cmd.account_id, view, "checkout.complete", {"checkout": cmd.checkout_id}
+        now = now_from(self.clock)
+
+        def close(uow: UnitOfWork) -> None:
+            uow.checkouts.close(cmd.checkout_id, CheckoutStatus.COMPLETE, now)
+
+        recorder = _Recorder(uow=self.uow, gateway=self.gateway, clock=self.clock)
+        sub, _ = recorder.record_arrival(
+            cmd.account_id, view, "checkout.complete", {"checkout": cmd.checkout_id}, also=close
         )
+        if sub is not None and sub.status.is_live:
+            return sub
+        # This checkout's subscription was a second one and is ended: show the one kept.
+        with self.uow() as uow:
+            kept = uow.subscriptions.for_account(cmd.account_id)
+        return kept if kept is not None and kept.status.is_live else sub
 
 
 def _link(uow: UnitOfWork, account_id: str, customer_ref: str) -> bool:
@@ -664,6 +898,9 @@ class ApplyOutcome(enum.Enum):
     STALE = "stale"  # older than the state we hold: recorded, not applied
     IGNORED = "ignored"  # a type the core does not act on
     UNKNOWN_ACCOUNT = "unknown_account"  # about a customer this service did not create
+    # A second live subscription for the account: ended and refunded at the gateway and
+    # recorded as ended, or not paid yet and so not recorded (`OneSubscription`).
+    DUPLICATE = "duplicate"
 
 
 @attrs.frozen(kw_only=True)
@@ -752,6 +989,8 @@ class ApplyGatewayEvent:
                     customer_ref=customer,
                     idempotency_key=f"setup-complete:{customer}:{event.checkout_id}",
                 )
+        one = OneSubscription(uow=self.uow, gateway=self.gateway)
+        admission = one.admit(account_id, view) if view is not None else None
         now = now_from(self.clock)
         inputs = {"event_id": event.id, "type": event.gateway_type}
         action = f"gateway_event.{event.kind.value}"
@@ -761,9 +1000,12 @@ class ApplyGatewayEvent:
                 _link(uow, account_id, ref)
             sub: Subscription | None = None
             outcome = ApplyOutcome.APPLIED
-            if view is not None:
-                sub, changed = upsert_view(uow, account_id, view)
-                outcome = ApplyOutcome.APPLIED if changed else ApplyOutcome.STALE
+            if admission is not None:
+                sub, changed = one.record(uow, account_id, admission, now)
+                if admission.is_duplicate:
+                    outcome = ApplyOutcome.DUPLICATE
+                else:
+                    outcome = ApplyOutcome.APPLIED if changed else ApplyOutcome.STALE
             elif event.kind is GatewayEventKind.INVOICE_CHANGED and event.invoice is not None:
                 held = uow.invoices.get(event.invoice.id)
                 if held is not None and is_older_state(event.invoice, held[1]):
@@ -777,6 +1019,8 @@ class ApplyGatewayEvent:
                     uow.subscriptions.save(sub)
             else:
                 outcome = ApplyOutcome.IGNORED
+            if event.kind is GatewayEventKind.CHECKOUT_COMPLETED and event.checkout_id:
+                uow.checkouts.close(event.checkout_id, CheckoutStatus.COMPLETE, now)
             audit(uow, account_id, action, inputs, outcome.value, now, sub)
             if within is not None:
                 within(uow, outcome)
@@ -842,16 +1086,27 @@ class Reconcile:
             raise CustomerNotFound()
         changes: list[str] = []
         recorder = _Recorder(uow=self.uow, gateway=self.gateway, clock=self.clock)
-        for view in self.gateway.list_subscriptions(customer):
+        # Oldest first: of two live subscriptions neither of which we hold, the one started
+        # first is recorded first and kept (`OneSubscription`).
+        for view in reversed(list(self.gateway.list_subscriptions(customer))):
+            ref = view.subscription_ref
             with self.uow() as uow:
-                held = uow.subscriptions.by_gateway_ref(view.subscription_ref)
+                held = uow.subscriptions.by_gateway_ref(ref)
             if held is None:
-                changes.append(f"subscription {view.subscription_ref}: added ({view.status.value})")
+                change = f"subscription {ref}: added ({view.status.value})"
             elif _differs(held, view) and (held.synced_at is None or view.as_of >= held.synced_at):
-                changes.append(f"subscription {view.subscription_ref}: {_describe(held, view)}")
+                change = f"subscription {ref}: {_describe(held, view)}"
             else:
                 continue
-            recorder.record(account_id, view, "reconcile", {"subscription": view.subscription_ref})
+            _, admission = recorder.record_arrival(
+                account_id, view, "reconcile", {"subscription": ref}
+            )
+            if admission.duplicate is not None:
+                kept = admission.duplicate["kept"]
+                change += f"; a second subscription beside {kept}: canceled now and refunded"
+            elif admission.view is None:
+                change += "; a second subscription, not paid yet: not recorded"
+            changes.append(change)
         changes.extend(self._invoices(account_id, customer))
         return ReconcileReport(account_id, tuple(changes))
 
