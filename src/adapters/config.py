@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import enum
+import re
 import tomllib
 from collections.abc import Mapping
 from datetime import datetime
@@ -59,6 +60,8 @@ class Settings:
     sandbox_clock_start: datetime | None = None
     auth_audience: str | None = None  # when set, tokens must carry this `aud`
     auth_issuer: str | None = None  # when set, tokens must carry this `iss`
+    # Who may embed the billing page in a frame (CSP `frame-ancestors` sources).
+    frame_ancestors: tuple[str, ...] = ("'self'",)
 
     @property
     def is_sandbox(self) -> bool:
@@ -137,6 +140,7 @@ class Settings:
             sandbox_clock_start=clock_start,
             auth_audience=get("BILLING_AUTH_AUDIENCE"),
             auth_issuer=get("BILLING_AUTH_ISSUER"),
+            frame_ancestors=_frame_ancestors(get("BILLING_FRAME_ANCESTORS")),
         )
 
 
@@ -162,6 +166,29 @@ def _clock_start(value: str | None, gateway: GatewayKind) -> datetime | None:
     if moment.tzinfo is None:
         raise ConfigError(name, "needs a time zone, e.g. 2027-01-31T12:00:00Z")
     return moment
+
+
+# A CSP source: 'self', 'none', a scheme ("https:") or an origin, optionally with a wildcard
+# subdomain and a port. Nothing that could end the header's directive (`;`, `,`, quotes).
+_FRAME_SOURCE = re.compile(
+    r"'self'|'none'|https?:|https?://(\*\.)?[A-Za-z0-9]([A-Za-z0-9.-]*[A-Za-z0-9])?(:\d{1,5})?"
+)
+
+
+def _frame_ancestors(value: str | None) -> tuple[str, ...]:
+    name = "BILLING_FRAME_ANCESTORS"
+    if value is None:
+        return ("'self'",)
+    sources = tuple(value.split())
+    for source in sources:
+        if _FRAME_SOURCE.fullmatch(source) is None:
+            raise ConfigError(
+                name,
+                "must be space-separated sources such as 'self' https://app.example.com",
+            )
+    if "'none'" in sources and len(sources) > 1:
+        raise ConfigError(name, "'none' cannot be combined with other sources")
+    return sources
 
 
 def _check_url(name: str, value: str) -> str:

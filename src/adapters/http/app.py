@@ -20,6 +20,7 @@ from adapters.http.auth import account_dependency
 from adapters.http.billing import BillingController
 from adapters.http.errors import EXCEPTION_HANDLERS
 from adapters.http.guard import CardDataGuard, RequestLog
+from adapters.http.page.routes import billing_page_router, template_config
 from adapters.http.system import health, metrics, ready
 
 API_VERSION = "1.0.0"
@@ -74,11 +75,14 @@ def create_app(
         },
     )
     handlers: list[ControllerRouterHandler] = [billing, health, ready, metrics]
+    handlers.append(billing_page_router(settings))  # Settings -> Billing, for people
     fake = sandbox_gateway(container)
     if fake is not None:
         from adapters.http.sandbox import sandbox_router
+        from adapters.http.sandbox_controls import sandbox_controls_router
 
         handlers.append(sandbox_router(fake))
+        handlers.append(sandbox_controls_router(fake))
     else:
         from adapters.http.webhooks import stripe_webhook
 
@@ -99,6 +103,7 @@ def create_app(
         middleware=[RequestLog(), CardDataGuard()],
         on_startup=[on_startup],
         on_shutdown=[on_shutdown],
+        template_config=template_config(),
         openapi_config=OpenAPIConfig(
             title="ResponseIQ Billing",
             version=API_VERSION,
