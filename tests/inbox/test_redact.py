@@ -4,14 +4,14 @@ from __future__ import annotations
 
 import copy
 import json
-from pathlib import Path
 from typing import Any
 
 import pytest
 
 from adapters.stripe.redact import redact_card_details
+from tests.stripe_double.fixtures import fixtures_path
 
-FIXTURES = Path(__file__).resolve().parents[2].parent / "shared" / "stripe" / "fixtures3.json"
+FIXTURES = fixtures_path()  # fixtures3.json beside the project, else the subset the repo keeps
 CARD_KEYS = {"exp_month", "exp_year", "cvc", "cvv", "fingerprint"}
 
 

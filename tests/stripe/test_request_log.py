@@ -1,4 +1,4 @@
-"""Each action sends exactly the Stripe requests INTEGRATION.md names, and no more.
+"""Each action sends exactly the Stripe requests ADR 0005 names, and no more.
 
 The counts here are the table in docs/adr/0005-stripe-adapter.md; change both together.
 """

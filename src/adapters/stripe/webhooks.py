@@ -12,7 +12,7 @@ import stripe
 from adapters.stripe import translate as tr
 from application.ports import GatewayEvent, GatewayEventKind
 
-# The event types INTEGRATION.md lists; everything else is acknowledged and ignored. Typed as
+# The event types the adapter acts on (ADR 0005); everything else is acknowledged and ignored. Typed as
 # literals so mypy checks each name against stripe-python's list of event types.
 EventType = Literal[
     "checkout.session.completed",
