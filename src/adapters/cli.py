@@ -351,5 +351,14 @@ def _operator_message(error: Exception) -> str | None:
         return str(error)
     if isinstance(error, OperationalError):
         # The driver's text can hold the URL with its password: name the failure only.
+        if "does not exist" in str(error.orig):
+            return (
+                "the database named by BILLING_DATABASE_URL does not exist: create it "
+                "(e.g. `createdb billing`), then run `billing db upgrade`"
+            )
         return "cannot reach the database named by BILLING_DATABASE_URL (check it is running)"
     return None
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())

@@ -3,21 +3,44 @@
 from __future__ import annotations
 
 import argparse
+import os
 import signal
 import sys
 import threading
+from pathlib import Path
 from typing import Any, TextIO
 
-from adapters.config import ConfigError
+from adapters.config import ConfigError, Settings
 
 Subparsers = Any
 
+SANDBOX_DATABASE = "billing-sandbox.db"
 
-def _container() -> Any:
-    from adapters.cli import _settings
+
+def _container(*, needs_gateway: bool) -> Any:
+    """The container for an operations command.
+
+    The sandbox gateway keeps its state inside the `billing serve` process, and that process
+    owns `billing-sandbox.db` (it empties it on start). Another process may read the sandbox's
+    inbox but never migrates or resets that file, and a command that needs the gateway itself
+    (a worker, reconcile) is refused with the reason instead of acting on an empty sandbox.
+    """
     from adapters.container import build_container
 
-    container = build_container(_settings())
+    settings = Settings.from_env(os.environ)
+    container = build_container(settings)
+    if settings.is_sandbox and settings.database_url is None:
+        if needs_gateway:
+            raise ConfigError(
+                "BILLING_GATEWAY",
+                "the sandbox gateway lives inside `billing serve`, which applies its events "
+                "itself; this command is for a real gateway",
+            )
+        if not Path(SANDBOX_DATABASE).exists():
+            raise ConfigError(
+                "BILLING_GATEWAY", f"no {SANDBOX_DATABASE} here: start `billing serve` first"
+            )
+        return container
     container.storage().prepare()
     return container
 
@@ -29,6 +52,7 @@ def add_worker(sub: Subparsers) -> None:
     parser = sub.add_parser(
         "worker",
         help="apply stored gateway events (run any number side by side)",
+        formatter_class=argparse.ArgumentDefaultsHelpFormatter,
         description=(
             "Claim events from the webhook inbox and apply each in its own transaction. On "
             "PostgreSQL any number of workers may run on any number of machines (rows are "
@@ -47,7 +71,7 @@ def add_worker(sub: Subparsers) -> None:
 def worker(args: argparse.Namespace) -> int:
     from adapters.worker import run_worker
 
-    container = _container()
+    container = _container(needs_gateway=True)
     process = container.process_inbox()
     if args.once:
         total = 0
@@ -90,7 +114,7 @@ def add_inbox(sub: Subparsers) -> None:
 
 def inbox_stats(args: argparse.Namespace, out: TextIO | None = None) -> int:
     out = out or sys.stdout
-    stats = _container().inbox_admin().stats()
+    stats = _container(needs_gateway=False).inbox_admin().stats()
     oldest = stats.oldest_pending_age_seconds
     print(f"pending: {stats.pending}", file=out)
     print(f"oldest pending: {'-' if oldest is None else f'{oldest:.0f}s'}", file=out)
@@ -104,7 +128,7 @@ def inbox_list(args: argparse.Namespace, out: TextIO | None = None) -> int:
 
     out = out or sys.stdout
     status = InboxStatus(args.status) if args.status else None
-    events = _container().inbox_admin().list(status, limit=args.limit)
+    events = _container(needs_gateway=False).inbox_admin().list(status, limit=args.limit)
     print(f"{'event':<32} {'type':<40} {'status':<8} {'tries':>5}  error", file=out)
     for e in events:
         error = (e.last_error or "")[:60]
@@ -115,7 +139,7 @@ def inbox_list(args: argparse.Namespace, out: TextIO | None = None) -> int:
 
 
 def inbox_retry(args: argparse.Namespace) -> int:
-    if not _container().inbox_admin().retry(args.event_id):
+    if not _container(needs_gateway=False).inbox_admin().retry(args.event_id):
         print(f"billing: no unapplied event {args.event_id}", file=sys.stderr)
         return 1
     print(f"{args.event_id}: due now")
@@ -123,7 +147,7 @@ def inbox_retry(args: argparse.Namespace) -> int:
 
 
 def inbox_park(args: argparse.Namespace) -> int:
-    if not _container().inbox_admin().park(args.event_id, args.reason):
+    if not _container(needs_gateway=False).inbox_admin().park(args.event_id, args.reason):
         print(f"billing: no unapplied event {args.event_id}", file=sys.stderr)
         return 1
     print(f"{args.event_id}: parked")
@@ -157,7 +181,7 @@ def reconcile(args: argparse.Namespace, out: TextIO | None = None) -> int:
     from domain.errors import BillingError
 
     out = out or sys.stdout
-    use_case = _container().reconcile()
+    use_case = _container(needs_gateway=True).reconcile()
     accounts = [args.account] if args.account else use_case.accounts()
     changed = failed = 0
     for index, account in enumerate(accounts, start=1):
@@ -204,13 +228,12 @@ def add_stripe(sub: Subparsers) -> None:
 
 
 def stripe_setup(args: argparse.Namespace, out: TextIO | None = None) -> int:
-    from adapters.cli import _settings
     from adapters.config import load_catalog
     from adapters.stripe.client import build_client
     from adapters.stripe.setup import run_setup
 
     out = out or sys.stdout
-    settings = _settings()
+    settings = Settings.from_env(os.environ)
     if not settings.stripe_api_key:
         raise ConfigError("STRIPE_API_KEY", "is required for `billing stripe setup`")
     client = build_client(settings.stripe_api_key, api_base=settings.stripe_api_base)
