@@ -15,6 +15,7 @@ from pytest_bdd import given, then, when
 from adapters.fake.clock import ControllableClock
 from application.ports import UnitOfWorkFactory
 from domain.plans import Catalog
+from domain.rules import ChangeTiming, classify_change
 from tests.bdd.drivers.base import (
     BillingDriver,
     InvoiceFacts,
@@ -238,10 +239,34 @@ def has_cancelled(driver: BillingDriver, name: str, pronoun: str) -> None:
 # -- When: plan changes, cancellation -------------------------------------------------------------
 
 
+def check_direction(
+    driver: BillingDriver, catalog: Catalog, name: str, plan: str, interval: str, expected: ChangeTiming
+) -> None:
+    """The scenario's verb must be true: "upgrades to" names an upgrade, "downgrades to" a
+    downgrade, judged by the pricing rule from where the subscription stands now."""
+    current = driver.subscription(name)
+    timing = classify_change(
+        catalog.price(current.plan, current.interval), catalog.price(plan, interval)
+    )
+    verb = "an upgrade" if expected is ChangeTiming.IMMEDIATE else "a downgrade"
+    assert timing is expected, (
+        f"from {current.plan} {current.interval}, {plan} {interval} is not {verb}: "
+        "the scenario's words are wrong"
+    )
+
+
 @given(words("{name:Name} has upgraded to {plan:Plan} {interval:Interval}"))
 @when(words("{name:Name} upgrades to {plan:Plan} {interval:Interval}"))
+def upgrades(driver: BillingDriver, catalog: Catalog, name: str, plan: str, interval: str) -> None:
+    check_direction(driver, catalog, name, plan, interval, ChangeTiming.IMMEDIATE)
+    driver.change_plan(name, plan, interval)
+
+
 @when(words("{name:Name} downgrades to {plan:Plan} {interval:Interval}"))
-def changes_plan(driver: BillingDriver, name: str, plan: str, interval: str) -> None:
+def downgrades(
+    driver: BillingDriver, catalog: Catalog, name: str, plan: str, interval: str
+) -> None:
+    check_direction(driver, catalog, name, plan, interval, ChangeTiming.END_OF_PERIOD)
     driver.change_plan(name, plan, interval)
 
 

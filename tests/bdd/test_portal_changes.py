@@ -4,7 +4,9 @@ from __future__ import annotations
 
 from pytest_bdd import scenarios, when
 
-from tests.bdd.conftest import Outcome, attempt
+from domain.plans import Catalog
+from domain.rules import ChangeTiming
+from tests.bdd.conftest import Outcome, attempt, check_direction
 from tests.bdd.drivers.base import BillingDriver
 from tests.bdd.vocabulary import words
 
@@ -12,8 +14,18 @@ scenarios("portal_changes.feature")
 
 
 @when(words("{name:Name} upgrades to {plan:Plan} {interval:Interval} in the billing portal"))
+def upgrades_in_portal(
+    driver: BillingDriver, catalog: Catalog, name: str, plan: str, interval: str
+) -> None:
+    check_direction(driver, catalog, name, plan, interval, ChangeTiming.IMMEDIATE)
+    driver.portal_change_plan(name, plan, interval)
+
+
 @when(words("{name:Name} downgrades to {plan:Plan} {interval:Interval} in the billing portal"))
-def changes_plan_in_portal(driver: BillingDriver, name: str, plan: str, interval: str) -> None:
+def downgrades_in_portal(
+    driver: BillingDriver, catalog: Catalog, name: str, plan: str, interval: str
+) -> None:
+    check_direction(driver, catalog, name, plan, interval, ChangeTiming.END_OF_PERIOD)
     driver.portal_change_plan(name, plan, interval)
 
 

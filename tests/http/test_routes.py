@@ -80,7 +80,7 @@ def test_checkout_returns_a_sandbox_page_url_and_paying_starts_the_subscription(
 
 
 def test_embedded_checkout_returns_a_client_secret_and_the_return_url_is_the_callers(
-    client: TestClient,
+    client: TestClient, fake: FakeGateway
 ) -> None:
     response = client.post(
         "/billing/checkout",
@@ -94,6 +94,9 @@ def test_embedded_checkout_returns_a_client_secret_and_the_return_url_is_the_cal
     )
     assert response.status_code == 201
     assert response.json()["client_secret"]
+    # Embedded checkout has one return URL: the caller's, with the session id filled in later.
+    returned = fake.checkout_return_url(response.json()["checkout_id"])
+    assert returned.startswith("https://app.example.com/billing?tab=plan")
 
 
 def test_entitlements_follow_the_subscription(
