@@ -33,7 +33,7 @@ Feature: Cancel subscription
     And Ada has cancelled her subscription
     And today is <today>
     When Ada tries to resume her subscription
-    Then it is refused with `subscription.not_resumable`
+    Then it is refused because there is no cancellation to undo
     And Ada has no access
 
     Examples:
@@ -58,17 +58,17 @@ Feature: Cancel subscription
     And Ada has cancelled her subscription
     And today is March 16
     When Ada tries to cancel her subscription
-    Then it is refused with `subscription.already_canceling`
+    Then it is refused because the subscription is already set to cancel
     And Ada's subscription ends on April 1
 
   Scenario: A subscription that is not set to cancel has nothing to resume
     Given Ada's account is on Growth monthly, renewing on April 1
     And today is March 16
     When Ada tries to resume her subscription
-    Then it is refused with `subscription.not_resumable`
+    Then it is refused because there is no cancellation to undo
     And Ada's subscription renews on April 1
 
   Scenario: An account that never subscribed has nothing to cancel
     Given Carol has never subscribed
     When Carol tries to cancel her subscription
-    Then it is refused with `subscription.not_found`
+    Then it is refused because there is no subscription

@@ -41,7 +41,7 @@ Feature: Start a subscription at checkout
     Given today is March 1
     And Ada's bank will decline the next payment
     When Ada tries to subscribe to Growth monthly, paying by Visa
-    Then it is refused with `payment.declined`
+    Then it is refused because the card was declined
     And Ada has no access
     And Ada is charged nothing now
 
@@ -49,13 +49,13 @@ Feature: Start a subscription at checkout
     Given Ada's account is on Growth monthly, renewing on April 1
     And today is March 16
     When Ada tries to subscribe to Business monthly, paying by Visa
-    Then it is refused with `subscription.already_active`
+    Then it is refused because the account already has a subscription
     And Ada is on Growth monthly
 
   Scenario: A plan that is not on the pricing page cannot be bought
     Given today is March 1
     When Ada tries to subscribe to Enterprise monthly, paying by Visa
-    Then it is refused with `plan.unknown`
+    Then it is refused because there is no such plan
     And Ada has no access
 
   Scenario: After a cancelled subscription has ended, a new checkout starts a new one

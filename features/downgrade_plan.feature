@@ -61,7 +61,7 @@ Feature: Downgrade plan
     Given Ada's account is on Growth monthly, renewing on April 1
     And today is March 20
     When Ada tries to cancel a scheduled downgrade
-    Then it is refused with `plan_change.none_pending`
+    Then it is refused because there is no scheduled change to undo
     And Ada is on Growth monthly
 
   Scenario: A preview of a downgrade says nothing is due until the period ends

@@ -19,7 +19,7 @@ Feature: Manage Billing opens the customer portal
   Scenario: An account that never subscribed has no billing to manage
     Given Carol has never subscribed
     When Carol tries to open Manage Billing
-    Then it is refused with `customer.not_found`
+    Then it is refused because the account has never subscribed
 
   Scenario: After the subscription has ended, Manage Billing still opens for past invoices
     Given Ada's account is on Growth monthly, renewing on April 1

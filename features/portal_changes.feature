@@ -70,7 +70,7 @@ Feature: Changes made in the customer portal reach ResponseIQ
     And today is March 16
     And Ada's bank will decline the next payment
     When Ada tries to upgrade to Business monthly in the billing portal
-    Then it is refused with `payment.declined`
+    Then it is refused because the card was declined
     And Ada is on Growth monthly
     And Ada has the Growth features
     And Ada is charged nothing now

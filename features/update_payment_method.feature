@@ -35,4 +35,4 @@ Feature: Update payment method
   Scenario: An account that never subscribed has no card to replace
     Given Carol has never subscribed
     When Carol tries to replace her card with a Visa on the billing page
-    Then it is refused with `customer.not_found`
+    Then it is refused because the account has never subscribed

@@ -56,7 +56,7 @@ Feature: Upgrade plan
     And today is March 16
     And Ada's bank will decline the next payment
     When Ada tries to upgrade to Business monthly
-    Then it is refused with `payment.declined`
+    Then it is refused because the card was declined
     And Ada is on Growth monthly
     And Ada has the Growth features
     And Ada is charged nothing now
@@ -80,7 +80,7 @@ Feature: Upgrade plan
     And Ada has previewed a change to Business monthly
     When time passes to March 16 at 10:45
     And Ada tries to confirm the previewed change
-    Then it is refused with `quote.expired`
+    Then it is refused because the quoted price has expired
     And Ada is on Growth monthly
     And Ada is charged nothing now
 
@@ -97,19 +97,19 @@ Feature: Upgrade plan
     Given Ada's account is on Growth monthly, renewing on April 1
     And today is March 16
     When Ada tries to change to <plan> <interval>
-    Then it is refused with <code>
+    Then it is refused because <reason>
     And Ada is on Growth monthly
     And Ada is charged nothing now
 
     Examples:
-      | plan       | interval | code                    |
-      | Growth     | monthly  | `plan_change.same_plan` |
-      | Enterprise | monthly  | `plan.unknown`          |
+      | plan       | interval | reason                           |
+      | Growth     | monthly  | that is the current plan already |
+      | Enterprise | monthly  | there is no such plan            |
 
   Scenario: A subscription set to cancel cannot be upgraded until it is resumed
     Given Ada's account is on Growth monthly, renewing on April 1
     And Ada has cancelled her subscription
     And today is March 16
     When Ada tries to upgrade to Business monthly
-    Then it is refused with `subscription.not_active`
+    Then it is refused because the subscription is not active
     And Ada has the Growth features

@@ -21,7 +21,7 @@ Feature: View invoices
     And today is March 16
     And Ada has upgraded to Business monthly
     When Bob tries to download Ada's latest invoice
-    Then it is refused with `invoice.not_found`
+    Then it is refused because there is no such invoice
     And Bob's invoices are, newest first:
       | date    | amount | for              | status |
       | March 1 | $19.00 | new subscription | paid   |

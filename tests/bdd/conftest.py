@@ -10,7 +10,7 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from pytest_bdd import given, then, when
+from pytest_bdd import given, parsers, then, when
 
 from adapters.fake.clock import ControllableClock
 from application.ports import UnitOfWorkFactory
@@ -315,9 +315,28 @@ def tries_to_resume(driver: BillingDriver, name: str, pronoun: str) -> Outcome:
 # -- Then: refusals ------------------------------------------------------------------------------
 
 
-@then(words("it is refused with {code:Code}"))
-def refused_with(outcome: Outcome, code: str) -> None:
-    assert outcome.refusal is not None, f"expected a refusal with {code}, got {outcome.value!r}"
+# The reasons a scenario may give for a refusal, and the stable code each one means.
+REFUSAL_REASONS = {
+    "there is no cancellation to undo": "subscription.not_resumable",
+    "the subscription is already set to cancel": "subscription.already_canceling",
+    "there is no subscription": "subscription.not_found",
+    "the card was declined": "payment.declined",
+    "the account already has a subscription": "subscription.already_active",
+    "there is no such plan": "plan.unknown",
+    "there is no scheduled change to undo": "plan_change.none_pending",
+    "the account has never subscribed": "customer.not_found",
+    "the quoted price has expired": "quote.expired",
+    "the subscription is not active": "subscription.not_active",
+    "there is no such invoice": "invoice.not_found",
+    "that is the current plan already": "plan_change.same_plan",
+}
+
+
+@then(parsers.parse("it is refused because {reason}"))
+def refused_because(outcome: Outcome, reason: str) -> None:
+    assert reason in REFUSAL_REASONS, f"no refusal reason reads {reason!r}: add it with its code"
+    code = REFUSAL_REASONS[reason]
+    assert outcome.refusal is not None, f"expected a refusal ({code}), got {outcome.value!r}"
     assert outcome.refusal.code == code, outcome.refusal
 
 

@@ -90,11 +90,6 @@ def pronoun(text: str) -> str:
     return text
 
 
-@_typed(r"`[a-z_]+\.[a-z_]+`")
-def code(text: str) -> str:
-    return text.strip("`")
-
-
 TYPES: dict[str, Callable[[str], Any]] = {
     "Date": moment,
     "Amount": cents,
@@ -104,7 +99,6 @@ TYPES: dict[str, Callable[[str], Any]] = {
     "Name": person,
     "Pronoun": pronoun,
     "Last4": last4,
-    "Code": code,
 }
 
 
