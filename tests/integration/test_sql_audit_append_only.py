@@ -2,29 +2,14 @@
 
 from __future__ import annotations
 
-from collections.abc import Iterator
 from datetime import UTC, datetime
-from pathlib import Path
 
 import pytest
 import sqlalchemy as sa
 
 from adapters.sql.database import create_engine_from_url, sql_unit_of_work_factory
-from adapters.sql.migrate import downgrade, upgrade
+from adapters.sql.migrate import downgrade
 from application.ports import AuditEntry
-from tests.sql_fixtures import postgres_database, sqlite_url
-
-
-@pytest.fixture(params=["sqlite", pytest.param("postgres", marks=pytest.mark.postgres)])
-def migrated(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[str]:
-    if request.param == "sqlite":
-        url = sqlite_url(tmp_path)
-        upgrade(url)
-        yield url
-    else:
-        with postgres_database("billing_audit") as url:
-            upgrade(url)
-            yield url
 
 
 def _append(url: str) -> None:

@@ -3,15 +3,11 @@
 from __future__ import annotations
 
 import re
-from collections.abc import Iterator
-from pathlib import Path
 
 import pytest
 import sqlalchemy as sa
 
 from adapters.sql.database import create_engine_from_url
-from adapters.sql.migrate import upgrade
-from tests.sql_fixtures import postgres_database, sqlite_url
 
 CARD_DATA = [
     re.compile(p)
@@ -46,18 +42,6 @@ def test_the_check_recognises_card_data_columns(column: str) -> None:
 )  # fmt: skip
 def test_the_check_leaves_ordinary_billing_columns_alone(column: str) -> None:
     assert not holds_card_data(column)
-
-
-@pytest.fixture(params=["sqlite", pytest.param("postgres", marks=pytest.mark.postgres)])
-def migrated(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[str]:
-    if request.param == "sqlite":
-        url = sqlite_url(tmp_path)
-        upgrade(url)
-        yield url
-    else:
-        with postgres_database("billing_schema") as url:
-            upgrade(url)
-            yield url
 
 
 def test_no_column_of_the_migrated_schema_could_hold_card_data(migrated: str) -> None:
