@@ -38,6 +38,7 @@ configuration (environment variables):
   BILLING_CATALOG         a TOML plan catalog (default: the built-in Starter/Growth/Business)
   STRIPE_API_BASE         send Stripe requests to this base URL instead (a local double, a proxy)
   STRIPE_PORTAL_CONFIGURATION  the bpc_… id that `billing stripe setup` printed
+  BILLING_FRAME_ANCESTORS who may frame the billing page (CSP sources; default 'self')
 """
 
 
@@ -123,6 +124,11 @@ def serve(args: argparse.Namespace) -> int:
     program = sys.argv[0] if os.path.basename(sys.argv[0]) == "billing" else "billing"
     print(f"  A token for an account:  export TOKEN=$({program} token acct_123)")
     print(f'  Then:  curl -H "Authorization: Bearer $TOKEN" {base}/billing/plans')
+    # The page is entered with a token, as the host application's Settings -> Billing link does.
+    print(
+        f"  Settings → Billing in a browser: open the address that "
+        f"`echo {base}/billing/session?token=$({program} token acct_demo)` prints"
+    )
     if settings.is_sandbox:
         print("  Sandbox — no real payment: checkout and portal pages are served under /sandbox")
     sys.stdout.flush()

@@ -134,6 +134,14 @@ def test_subscribe_upgrade_downgrade_undo_and_renew_on_the_billing_page(
 ) -> None:
     account = "acct_e2e_page_article"
     api = server.api(account)
+    # Arriving without the host application's link: the page says how to get in.
+    page.goto(f"{server.base}/billing")
+    assert "Open Billing from the app to see this page." in page.locator("main").inner_text()
+    assert f"echo {server.base}/billing/session?token=$(billing token" in page.content()
+    printed = (server.cwd / "serve.log").read_text()
+    assert f"echo {server.base}/billing/session?token=$(" in printed
+    check_state(page, axe, artifacts, "no-session")
+
     open_billing(page, server, account)
     assert page.get_by_role("heading", level=1).inner_text() == "Billing"
     assert page.get_by_role("heading", name="Choose a plan").is_visible()

@@ -183,6 +183,7 @@ def billing_page_router(settings: Settings, *, now: Callable[[], datetime] = _wa
             # One id per rendering: a double-click repeats the same request, not the action.
             "request_id": secrets.token_urlsafe(16),
             "actions": ACTIONS,
+            "public_url": public,
         }
 
     def set_cookie(
