@@ -10,7 +10,6 @@ from dependency_injector import providers
 from litestar import Litestar, Router
 from litestar.di import Provide
 from litestar.openapi import OpenAPIConfig
-from litestar.openapi.plugins import SwaggerRenderPlugin
 from litestar.openapi.spec import Components, SecurityScheme
 from litestar.types import ControllerRouterHandler
 
@@ -18,6 +17,7 @@ from adapters.config import Settings
 from adapters.container import USE_CASES, Container, build_container, sandbox_gateway, start
 from adapters.http.auth import account_dependency
 from adapters.http.billing import BillingController
+from adapters.http.docs import swagger_ui, swagger_ui_assets
 from adapters.http.errors import EXCEPTION_HANDLERS
 from adapters.http.guard import CardDataGuard, RequestLog
 from adapters.http.page.routes import billing_page_router, template_config
@@ -74,7 +74,7 @@ def create_app(
             )
         },
     )
-    handlers: list[ControllerRouterHandler] = [billing, health, ready, metrics]
+    handlers: list[ControllerRouterHandler] = [billing, health, ready, metrics, swagger_ui_assets()]
     handlers.append(billing_page_router(settings))  # Settings -> Billing, for people
     fake = sandbox_gateway(container)
     if fake is not None:
@@ -113,7 +113,7 @@ def create_app(
                 "payment gateway."
             ),
             path="/schema",
-            render_plugins=[SwaggerRenderPlugin()],
+            render_plugins=[swagger_ui()],
             components=Components(
                 security_schemes={
                     "BearerToken": SecurityScheme(

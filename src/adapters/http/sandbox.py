@@ -146,7 +146,13 @@ def sandbox_error(_: Request[Any, Any, Any], error: BillingError) -> Response[st
 def sandbox_router(fake: FakeGateway) -> Router:
     """The `/sandbox` routes for one fake gateway, and the page its return URLs land on."""
 
-    @get("/checkout/{checkout_id:str}", sync_to_thread=True, include_in_schema=False)
+    @get(
+        "/checkout/{checkout_id:str}",
+        sync_to_thread=True,
+        tags=["sandbox"],
+        media_type=MediaType.HTML,
+        summary="The sandbox checkout page: pay with a test card, or a declined one",
+    )
     def checkout_page(checkout_id: FromPath[str], request: Request[Any, Any, Any]) -> Response[str]:
         outcome = fake.get_checkout(checkout_id)
         price = fake.checkout_price(checkout_id)
@@ -182,7 +188,13 @@ def sandbox_router(fake: FakeGateway) -> Router:
             f'<p><a href="{_e(fake.checkout_return_url(checkout_id))}">Cancel and return</a></p>',
         )
 
-    @post("/checkout/{checkout_id:str}/complete", sync_to_thread=True, include_in_schema=False)
+    @post(
+        "/checkout/{checkout_id:str}/complete",
+        sync_to_thread=True,
+        tags=["sandbox"],
+        status_code=303,
+        summary="Pay a sandbox checkout (the form on its page), then back to the return URL",
+    )
     def checkout_complete(
         checkout_id: FromPath[str],
         complete_checkout: Dep[uc.CompleteCheckout],
@@ -198,7 +210,13 @@ def sandbox_router(fake: FakeGateway) -> Router:
             complete_checkout(c.CompleteCheckout(account_id=account, checkout_id=checkout_id))
         return Redirect(fake.checkout_return_url(checkout_id), status_code=303)
 
-    @get("/setup/{setup_id:str}", sync_to_thread=True, include_in_schema=False)
+    @get(
+        "/setup/{setup_id:str}",
+        sync_to_thread=True,
+        tags=["sandbox"],
+        media_type=MediaType.HTML,
+        summary="The sandbox page for saving a new payment method",
+    )
     def setup_page(setup_id: FromPath[str], request: Request[Any, Any, Any]) -> Response[str]:
         action = f"/sandbox/setup/{setup_id}/complete"
         cancel = fake.setup_return_url(setup_id)
@@ -211,7 +229,13 @@ def sandbox_router(fake: FakeGateway) -> Router:
             f'<p><a href="{_e(cancel)}">Cancel and return</a></p>',
         )
 
-    @post("/setup/{setup_id:str}/complete", sync_to_thread=True, include_in_schema=False)
+    @post(
+        "/setup/{setup_id:str}/complete",
+        sync_to_thread=True,
+        tags=["sandbox"],
+        status_code=303,
+        summary="Save a sandbox test card (the form on the setup page)",
+    )
     def setup_complete(setup_id: FromPath[str], data: Annotated[OutcomeForm, Form]) -> Redirect:
         # The fake emits the setup's completion; applying it makes the card the default.
         fake.complete_setup(setup_id, outcome=data.outcome, card=data.card)
@@ -219,7 +243,13 @@ def sandbox_router(fake: FakeGateway) -> Router:
             return Redirect(f"/sandbox/setup/{setup_id}?declined=1", status_code=303)
         return Redirect(fake.setup_return_url(setup_id), status_code=303)
 
-    @get("/portal/{portal_id:str}", sync_to_thread=True, include_in_schema=False)
+    @get(
+        "/portal/{portal_id:str}",
+        sync_to_thread=True,
+        tags=["sandbox"],
+        media_type=MediaType.HTML,
+        summary="The sandbox customer portal (Manage Billing)",
+    )
     def portal_page(portal_id: FromPath[str], catalog: Dep[Catalog]) -> Response[str]:
         customer = fake.portal_session_customer(portal_id)
         sub = fake.customer_subscription(customer)
@@ -309,30 +339,60 @@ def sandbox_router(fake: FakeGateway) -> Router:
     def back(portal_id: str) -> Redirect:
         return Redirect(f"/sandbox/portal/{portal_id}", status_code=303)
 
-    @post("/portal/{portal_id:str}/change-plan", sync_to_thread=True, include_in_schema=False)
+    @post(
+        "/portal/{portal_id:str}/change-plan",
+        sync_to_thread=True,
+        tags=["sandbox"],
+        status_code=303,
+        summary="Change plan in the sandbox portal",
+    )
     def portal_change_plan(portal_id: FromPath[str], data: Annotated[PlanForm, Form]) -> Redirect:
         customer = fake.portal_session_customer(portal_id)
         fake.portal_change_plan(customer, data.plan, Interval.parse(data.interval))
         return back(portal_id)
 
-    @post("/portal/{portal_id:str}/cancel", sync_to_thread=True, include_in_schema=False)
+    @post(
+        "/portal/{portal_id:str}/cancel",
+        sync_to_thread=True,
+        tags=["sandbox"],
+        status_code=303,
+        summary="Cancel at period end in the sandbox portal",
+    )
     def portal_cancel(portal_id: FromPath[str]) -> Redirect:
         fake.portal_cancel(fake.portal_session_customer(portal_id))
         return back(portal_id)
 
-    @post("/portal/{portal_id:str}/resume", sync_to_thread=True, include_in_schema=False)
+    @post(
+        "/portal/{portal_id:str}/resume",
+        sync_to_thread=True,
+        tags=["sandbox"],
+        status_code=303,
+        summary="Undo a cancellation in the sandbox portal",
+    )
     def portal_resume(portal_id: FromPath[str]) -> Redirect:
         fake.portal_resume(fake.portal_session_customer(portal_id))
         return back(portal_id)
 
-    @post("/portal/{portal_id:str}/payment-method", sync_to_thread=True, include_in_schema=False)
+    @post(
+        "/portal/{portal_id:str}/payment-method",
+        sync_to_thread=True,
+        tags=["sandbox"],
+        status_code=303,
+        summary="Replace the card in the sandbox portal",
+    )
     def portal_payment_method(
         portal_id: FromPath[str], data: Annotated[CardForm, Form]
     ) -> Redirect:
         fake.portal_update_payment_method(fake.portal_session_customer(portal_id), data.card)
         return back(portal_id)
 
-    @get("/invoices/{name:str}", sync_to_thread=True, include_in_schema=False)
+    @get(
+        "/invoices/{name:str}",
+        sync_to_thread=True,
+        tags=["sandbox"],
+        media_type=MediaType.HTML,
+        summary="A sandbox invoice: `{id}.pdf` is the PDF, `{id}` the hosted invoice page",
+    )
     def invoice_document(name: FromPath[str]) -> Response[Any]:
         """`{id}.pdf` is the PDF (Stripe's `invoice_pdf`); `{id}` the hosted invoice page."""
         if name.endswith(".pdf"):
@@ -359,7 +419,13 @@ def sandbox_router(fake: FakeGateway) -> Router:
             f'<p><a href="{_e(invoice.pdf_url)}">Download PDF</a></p>' if invoice.pdf_url else "",
         )
 
-    @get("/", sync_to_thread=True, include_in_schema=False)
+    @get(
+        "/",
+        sync_to_thread=True,
+        tags=["sandbox"],
+        media_type=MediaType.HTML,
+        summary="Where the sandbox's default return URLs land",
+    )
     def return_page(request: Request[Any, Any, Any]) -> Response[str]:
         """Where the sandbox's pages send a person back to: `BILLING_PUBLIC_URL` by default.
 

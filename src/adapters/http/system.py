@@ -51,7 +51,6 @@ def ready(
         "`billing_inbox_parked`, `billing_inbox_applied`."
     ),
     media_type="text/plain; version=0.0.4",
-    include_in_schema=False,  # for the monitoring system, not an API client
 )
 def metrics(inbox_admin: Dep[InboxAdmin]) -> str:
     return render_metrics(inbox_admin.stats())
