@@ -78,6 +78,26 @@ def test_a_completed_checkout_page_links_back(
     assert "This checkout is complete" in page.text
 
 
+def test_the_checkout_return_page_shows_the_subscription_as_it_is_now(
+    client: TestClient, subscribed: Callable[..., str]
+) -> None:
+    checkout_id = subscribed(ACCOUNT, "growth", "month")
+    back = f"/?checkout=success&checkout_id={checkout_id}"
+    assert "growth plan is active, billed 49.00 USD per month." in client.get(back).text
+    preview = client.post(
+        "/billing/subscription/preview", headers=H, json={"plan": "business", "interval": "month"}
+    ).json()
+    client.post(
+        "/billing/subscription/change",
+        headers=H,
+        json={"plan": "business", "interval": "month", "quote_id": preview["quote_id"]},
+    )
+    client.post("/billing/subscription/cancel", headers=H)
+    page = client.get(back).text
+    assert "business plan is active, billed 99.00 USD per month until the period ends." in page
+    assert "growth" not in page
+
+
 def test_the_setup_page_has_no_card_fields_and_a_decline_changes_nothing(
     client: TestClient, subscribed: Callable[..., str]
 ) -> None:

@@ -426,7 +426,7 @@ def sandbox_router(fake: FakeGateway) -> Router:
         media_type=MediaType.HTML,
         summary="Where the sandbox's default return URLs land",
     )
-    def return_page(request: Request[Any, Any, Any]) -> Response[str]:
+    def return_page(request: Request[Any, Any, Any], catalog: Dep[Catalog]) -> Response[str]:
         """Where the sandbox's pages send a person back to: `BILLING_PUBLIC_URL` by default.
 
         In production that is the dashboard's billing page; here it says what just happened,
@@ -435,12 +435,17 @@ def sandbox_router(fake: FakeGateway) -> Router:
         query = request.query_params
         checkout_id, setup_id = query.get("checkout_id"), query.get("setup_id")
         if query.get("checkout") == "success" and checkout_id:
-            price = fake.checkout_price(checkout_id)
-            if fake.get_checkout(checkout_id).status is CheckoutStatus.COMPLETE:
+            outcome = fake.get_checkout(checkout_id)
+            if outcome.status is CheckoutStatus.COMPLETE and outcome.subscription is not None:
+                # The subscription as it is now, not as it was bought: this page may be
+                # reloaded long after later changes.
+                now = fake.get_subscription(outcome.subscription.subscription_ref)
+                price = catalog.price(now.plan_id, now.interval)
                 title = "Payment received"
                 text = (
-                    f"Your {price.plan_id} plan is active, billed {price.amount} "
-                    f"per {price.interval.value}."
+                    f"Your {now.plan_id} plan is {now.status.value}, billed {price.amount} "
+                    f"per {now.interval.value}"
+                    + (" until the period ends." if now.cancel_at_period_end else ".")
                 )
             else:
                 title, text = "Not paid", "This checkout is not paid; nothing was charged."
