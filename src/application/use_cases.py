@@ -124,15 +124,23 @@ def upsert_view(
     uow: UnitOfWork, account_id: str, view: GatewaySubscription
 ) -> tuple[Subscription, bool]:
     """Insert or sync a subscription from the gateway's view. Returns it and whether it changed."""
+    sub, changed, _ = _upsert(uow, account_id, view)
+    return sub, changed
+
+
+def _upsert(
+    uow: UnitOfWork, account_id: str, view: GatewaySubscription
+) -> tuple[Subscription, bool, bool]:
+    """`upsert_view`, also saying whether it inserted (one read decides both)."""
     sub = uow.subscriptions.by_gateway_ref(view.subscription_ref)
     if sub is None:
         sub = Subscription.from_gateway(account_id, view)
         uow.subscriptions.add(sub)
-        return sub, True
+        return sub, True, True
     if not sub.sync(view):
-        return sub, False
+        return sub, False, False
     uow.subscriptions.save(sub)
-    return sub, True
+    return sub, True, False
 
 
 def settled_view(
@@ -193,9 +201,15 @@ class _Recorder:
         """Record a subscription the gateway tells us of, which may be new to us (a checkout's
         return, reconciliation): at most one per account stays live (`OneSubscription`)."""
         one = OneSubscription(uow=self.uow, gateway=self.gateway)
+        admitted: list[Admission] = []
 
         def attempt() -> tuple[Subscription | None, Admission]:
-            admission = one.admit(account_id, settled_view(self.uow, self.gateway, view))
+            admission = one.admit(
+                account_id,
+                settled_view(self.uow, self.gateway, view),
+                before=admitted[-1] if admitted else None,
+            )
+            admitted.append(admission)
             now = now_from(self.clock)
             with self.uow() as uow:
                 sub, _ = one.record(uow, account_id, admission, now)
@@ -259,8 +273,26 @@ class OneSubscription:
     uow: UnitOfWorkFactory
     gateway: PaymentGateway
 
-    def admit(self, account_id: str, view: GatewaySubscription) -> Admission:
-        """Settle a second live subscription at the gateway; calls it with no transaction open."""
+    def admit(
+        self, account_id: str, view: GatewaySubscription, *, before: Admission | None = None
+    ) -> Admission:
+        """Settle a second live subscription at the gateway; calls it with no transaction open.
+
+        `before` is this path's admission of the attempt before, if its write met a
+        concurrent one: a subscription it ended is still noted, though it is no longer new.
+        """
+        admission = self._admit(account_id, view)
+        settled = before.duplicate if before is not None else None
+        if (
+            settled is not None
+            and admission.duplicate is None
+            and admission.view is not None
+            and admission.view.subscription_ref == settled["subscription"]
+        ):
+            return attrs.evolve(admission, duplicate=settled)
+        return admission
+
+    def _admit(self, account_id: str, view: GatewaySubscription) -> Admission:
         if not view.status.is_live:
             return Admission(view)
         with self.uow() as uow:
@@ -322,20 +354,33 @@ class OneSubscription:
             audit_events(uow, account_id, held, {"subscription": held.subscription_ref})
         if admission.view is None:
             return None, False
-        inserting = uow.subscriptions.by_gateway_ref(admission.view.subscription_ref) is None
-        sub, changed = upsert_view(uow, account_id, admission.view)
-        if admission.duplicate is not None and inserting:
+        ref = admission.view.subscription_ref
+        sub, changed, inserted = _upsert(uow, account_id, admission.view)
+        if admission.duplicate is None:
+            return sub, changed
+        if inserted:
             sub.collect_events()  # it never was the account's subscription: nothing started
-            uow.audit.append(
-                AuditEntry(
-                    account_id,
-                    "subscription.duplicate_canceled",
-                    dict(admission.duplicate),
-                    "ok",
-                    at,
-                )
+        elif _duplicate_noted(uow, account_id, ref):
+            return sub, changed  # another path settled it too (same keys) and said so
+        elif not changed:
+            # Its ended view was recorded meanwhile (the deletion event of our own cancel):
+            # write the row anyway, so that two paths noting it at once conflict and the
+            # retry finds the note.
+            uow.subscriptions.save(sub)
+        uow.audit.append(
+            AuditEntry(
+                account_id, "subscription.duplicate_canceled", dict(admission.duplicate), "ok", at
             )
+        )
         return sub, changed
+
+
+def _duplicate_noted(uow: UnitOfWork, account_id: str, subscription_ref: str) -> bool:
+    return any(
+        entry.action == "subscription.duplicate_canceled"
+        and entry.inputs.get("subscription") == subscription_ref
+        for entry in uow.audit.for_account(account_id)
+    )
 
 
 def _price_inputs(plan: str, interval: str, **more: str | None) -> dict[str, str]:
@@ -924,7 +969,8 @@ class ApplyGatewayEvent:
             account_id = self._account(uow, event)
         if account_id is None:
             return self._finish(ApplyOutcome.UNKNOWN_ACCOUNT, within)
-        return retry_stale(lambda: self._apply(account_id, event, within))
+        admitted: list[Admission] = []  # this event's admissions, one per attempt
+        return retry_stale(lambda: self._apply(account_id, event, within, admitted))
 
     def skip_stale(self, event: GatewayEvent, *, within: Within | None = None) -> ApplyOutcome:
         """An event older than what was already applied to its object: recorded, not applied."""
@@ -970,7 +1016,13 @@ class ApplyGatewayEvent:
             return None
         return self.gateway.get_subscription(sub.subscription_ref)
 
-    def _apply(self, account_id: str, event: GatewayEvent, within: Within | None) -> ApplyOutcome:
+    def _apply(
+        self,
+        account_id: str,
+        event: GatewayEvent,
+        within: Within | None,
+        admitted: list[Admission],
+    ) -> ApplyOutcome:
         # Gateway reads happen first, with no transaction open (no lock across the network).
         view: GatewaySubscription | None = None
         summary: PaymentMethodSummary | None = None
@@ -990,7 +1042,11 @@ class ApplyGatewayEvent:
                     idempotency_key=f"setup-complete:{customer}:{event.checkout_id}",
                 )
         one = OneSubscription(uow=self.uow, gateway=self.gateway)
-        admission = one.admit(account_id, view) if view is not None else None
+        admission = None
+        if view is not None:
+            before = admitted[-1] if admitted else None
+            admission = one.admit(account_id, view, before=before)
+            admitted.append(admission)
         now = now_from(self.clock)
         inputs = {"event_id": event.id, "type": event.gateway_type}
         action = f"gateway_event.{event.kind.value}"

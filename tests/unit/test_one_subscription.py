@@ -362,3 +362,36 @@ def test_through_the_inbox_in_any_order_every_event_applies_and_one_subscription
         if i.status is InvoiceStatus.PAID and billing.gateway.invoice_refund(i.id) is None
     ]
     assert [i.subscription_ref for i in paid_kept] == [live[0].subscription_ref]
+
+
+def test_a_second_subscription_whose_end_is_recorded_meanwhile_is_still_noted_once(
+    billing: Billing,
+) -> None:
+    # Two paths meet B at once: one settles it, and before it writes, another applies the
+    # deletion event that settling emitted. The settling path retries and still says so, once.
+    first, second, _, b = two_paid_checkouts(billing)
+    billing.complete_checkout(c.CompleteCheckout("acct_ada", first))
+    one = uc.OneSubscription(uow=billing.uow, gateway=billing.gateway)
+    seen = billing.gateway.get_checkout(second).subscription
+    assert seen is not None
+
+    settled = one.admit("acct_ada", seen)
+    [deleted] = [
+        e
+        for e in billing.gateway.events
+        if e.gateway_type == "customer.subscription.deleted" and e.subscription_ref == b
+    ]
+    assert billing.apply_event(deleted) is uc.ApplyOutcome.APPLIED  # B recorded, ended
+    # As every path does, the retry first settles its view against what is held now.
+    retried = one.admit(
+        "acct_ada", uc.settled_view(billing.uow, billing.gateway, seen), before=settled
+    )
+    for admission in (retried, retried):  # the retry, and a second path with the same news
+        with billing.uow() as uow:
+            one.record(uow, "acct_ada", admission, billing.clock.now())
+            uow.commit()
+
+    assert settled.duplicate is not None and retried.duplicate == settled.duplicate
+    assert [a for a, _ in billing.actions("acct_ada")].count("subscription.duplicate_canceled") == 1
+    assert gateway_status(billing, b) is Status.CANCELED
+    assert refunded(billing, b) == GROWTH
