@@ -38,9 +38,8 @@ class Interval(enum.Enum):
         try:
             return cls(value)
         except ValueError:
-            raise UnknownInterval(
-                f"Unknown billing interval {value!r}; use 'month' or 'year'."
-            ) from None
+            # The message never repeats what was sent: it may be anything a client typed.
+            raise UnknownInterval("Unknown billing interval; use 'month' or 'year'.") from None
 
 
 @attrs.frozen
@@ -78,7 +77,7 @@ class Plan:
         try:
             return PlanPrice(self.id, interval, self.prices[interval])
         except KeyError:
-            raise UnknownInterval(f"Plan {self.id!r} is not sold per {interval.value}.") from None
+            raise UnknownInterval(f"This plan is not sold per {interval.value}.") from None
 
     @classmethod
     def from_row(
@@ -118,7 +117,7 @@ class Catalog:
         for plan in self.plans:
             if plan.id == plan_id:
                 return plan
-        raise UnknownPlan(f"There is no plan {plan_id!r}.")
+        raise UnknownPlan("There is no such plan; GET /billing/plans lists them.")
 
     def price(self, plan_id: str, interval: Interval | str) -> PlanPrice:
         if isinstance(interval, str):

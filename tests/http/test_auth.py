@@ -160,3 +160,9 @@ def test_the_service_checks_audience_and_issuer_from_its_settings() -> None:
         )
         signed = client.get("/billing/plans", headers={"Authorization": f"Bearer {token}"})
         assert signed.status_code == 200
+
+
+def test_two_authorization_headers_are_refused_even_when_one_is_valid(client: TestClient) -> None:
+    headers = [("Authorization", bearer("acct_1")["Authorization"]), ("Authorization", "Bearer x")]
+    response = client.get("/billing/entitlements", headers=headers)
+    assert (response.status_code, response.json()["code"]) == (401, "auth.malformed")

@@ -136,3 +136,20 @@ def test_ids_of_the_wrong_shape_are_refused_at_the_edge_without_echo(
         assert response.json()["code"] in ("request.invalid", "route.not_found")
         assert bad not in response.text and "forged" not in response.text
     assert client.get("/billing/subscription", headers=H).json()["plan"] == "growth"
+
+
+@pytest.mark.parametrize(
+    "body",
+    [
+        {"plan": "<script>alert(1)</script>", "interval": "month"},
+        {"plan": "growth", "interval": "<b>fortnight</b>"},
+        {"plan": "growth", "interval": "month", "<script>field": 1},
+    ],
+)
+def test_an_unknown_plan_or_interval_is_refused_without_repeating_it(
+    client: TestClient, subscribed: Callable[..., str], body: dict[str, str]
+) -> None:
+    subscribed("acct_err")
+    response = client.post("/billing/subscription/change", headers=H, json=body)
+    assert response.status_code == 422
+    assert "<script>" not in response.text and "<b>" not in response.text

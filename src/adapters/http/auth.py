@@ -123,7 +123,11 @@ def account_dependency(
     """A Litestar dependency giving the signed-in account id (or raising 401)."""
 
     def account_id(request: Request[Any, Any, Any]) -> str:
-        token = bearer_token(request.headers.get("authorization"))
+        sent = request.headers.getall("authorization", [])
+        if len(sent) > 1:
+            # Two credentials: which one a proxy or a library reads is not ours to guess.
+            raise TokenMalformed("Send exactly one Authorization header.")
+        token = bearer_token(sent[0] if sent else None)
         return verify_token(secret, token, audience=audience, issuer=issuer)
 
     return account_id

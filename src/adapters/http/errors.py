@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import logging
+import re
 import traceback
 from typing import Any
 
@@ -48,15 +49,30 @@ def billing_error(_: Request[Any, Any, Any], error: BillingError) -> Response[Er
     return error_response(status, error.code, error.message, **headers)
 
 
+# msgspec quotes what was sent in a few messages; those parts are replaced, never echoed.
+_ECHOES = (
+    (re.compile(r"Invalid enum value .*", re.S), "Invalid value; see the schema for the choices"),
+    (re.compile(r"Object contains unknown field .*", re.S), "Object contains an unknown field"),
+)
+_FIELD = re.compile(r"[A-Za-z_][A-Za-z0-9_.\[\]$-]{0,64}")
+
+
+def _without_echo(message: str) -> str:
+    for pattern, replacement in _ECHOES:
+        message = pattern.sub(replacement, message)
+    return message
+
+
 def validation_error(_: Request[Any, Any, Any], error: ValidationException) -> Response[ErrorBody]:
     """Litestar's own parsing errors (bad JSON, unknown field, wrong type) become 422."""
     problems: list[str] = []
     extra = error.extra if isinstance(error.extra, list) else []
     for item in extra:
         if isinstance(item, dict):
-            # msgspec's message names the field and expected type; never the value sent.
-            message, key = item.get("message"), item.get("key")
-            problems.append(f"{key}: {message}" if key and key != "body" else str(message))
+            # The field's name (ours, from the schema) and what was expected; never the value.
+            message, key = _without_echo(str(item.get("message"))), item.get("key")
+            named = isinstance(key, str) and key != "body" and _FIELD.fullmatch(key) is not None
+            problems.append(f"{key}: {message}" if named else message)
     detail = "; ".join(p for p in problems if p) or "The request is not valid."
     return error_response(422, "request.invalid", detail)
 
