@@ -39,9 +39,11 @@ def classify_change(current: PlanPrice, target: PlanPrice) -> ChangeTiming:
 
 
 def _share(amount: int, part: int, whole: int) -> int:
-    """`amount * part / whole` rounded half away from zero, in integers only."""
-    sign = -1 if amount < 0 else 1
-    return sign * ((2 * abs(amount) * part + whole) // (2 * whole))
+    """`amount * part / whole` for a non-negative amount, rounded half up (away from zero) in
+    integers only. Prices are never negative; a credit is a share negated afterwards."""
+    if amount < 0:
+        raise ValueError("a price share is taken of a non-negative amount")
+    return (2 * amount * part + whole) // (2 * whole)
 
 
 @attrs.frozen

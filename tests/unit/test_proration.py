@@ -132,6 +132,11 @@ def test_the_proration_instant_must_lie_within_the_period() -> None:
         )
 
 
+def test_a_period_of_no_length_cannot_be_prorated() -> None:
+    with pytest.raises(ValueError, match="positive length"):
+        prorate(price(100), price(200, plan="q"), period_start=MAR_1, period_end_at=MAR_1, at=MAR_1)
+
+
 def test_prices_in_different_currencies_cannot_be_prorated() -> None:
     with pytest.raises(CurrencyMismatch):
         prorate(

@@ -212,3 +212,49 @@ def test_a_payment_method_summary_holds_exactly_four_digits() -> None:
         PaymentMethodSummary("visa", "424")
     with pytest.raises(ValueError):
         PaymentMethodSummary("visa", "42a2")
+
+
+FIELDS = [f.name for f in attrs.fields(GatewaySubscription) if f.name != "as_of"]
+CHANGED = view(
+    customer_ref="cus_moved",
+    plan_id="business",
+    interval=Interval.YEAR,
+    status=Status.CANCELED,
+    current_period_start=APR_1,
+    current_period_end=MAY_1,
+    cancel_at_period_end=True,
+    pending_change=PendingChange("starter", Interval.YEAR, MAY_1),
+    payment_method=PaymentMethodSummary("mastercard", "4444"),
+    as_of=MID,
+    ended_at=MID,
+)
+
+
+def test_a_subscription_made_from_a_view_holds_every_field_of_it() -> None:
+    sub = Subscription.from_gateway("acct_ada", CHANGED)
+    for name in FIELDS:
+        assert getattr(sub, name) == getattr(CHANGED, name), name
+    assert (sub.account_id, sub.synced_at) == ("acct_ada", MID)
+
+
+def test_syncing_adopts_every_field_of_a_newer_view_and_names_the_account_in_each_event() -> None:
+    sub = started()
+    assert sub.sync(CHANGED)
+    for name in FIELDS:
+        assert getattr(sub, name) == getattr(CHANGED, name), name
+    events = sub.collect_events()
+    assert events and all(event.account_id == "acct_ada" for event in events)
+    assert {type(e) for e in events} >= {ev.PlanChanged, ev.SubscriptionEnded}
+
+
+def test_an_ended_subscription_keeps_the_first_end_it_was_told_of() -> None:
+    sub = started()
+    sub.sync(view(status=Status.CANCELED, ended_at=MID, as_of=MID))
+    sub.sync(view(status=Status.CANCELED, ended_at=None, as_of=APR_1))
+    assert sub.ended_at == MID
+
+
+def test_a_live_view_without_an_end_leaves_the_subscription_open() -> None:
+    sub = started()
+    sub.sync(view(as_of=MID))
+    assert sub.ended_at is None
