@@ -41,6 +41,19 @@ class PortalFlow(enum.Enum):
     SUBSCRIPTION_CANCEL = "subscription_cancel"
 
 
+class ScheduledChanges(enum.Enum):
+    """Who keeps a plan change that waits for the period end (a downgrade).
+
+    GATEWAY: the gateway schedules it itself (Stripe's subscription schedules) and applies it
+    at the renewal. CORE: the gateway cannot schedule an item change (Paddle), so the core keeps
+    the pending change and applies it at the gateway shortly before the renewal with
+    `apply_plan_for_renewal` (`application.scheduled_changes`).
+    """
+
+    GATEWAY = "gateway"
+    CORE = "core"
+
+
 @attrs.frozen
 class CheckoutSession:
     id: str
@@ -102,6 +115,10 @@ class PaymentGateway(Protocol):
     - every returned `GatewaySubscription` is the gateway's state after the call, with
       `as_of` set to the gateway's time of that state.
     """
+
+    # Who keeps a downgrade until the period end; with CORE, `schedule_downgrade` and
+    # `withdraw_scheduled_change` are never called (the gateway refuses them).
+    scheduled_changes: ScheduledChanges
 
     def ensure_customer(self, account_id: str, *, idempotency_key: str) -> str:
         """The gateway customer for an account: created once, its opaque reference returned."""
@@ -202,6 +219,17 @@ class PaymentGateway(Protocol):
         self, *, subscription_ref: str, idempotency_key: str
     ) -> GatewaySubscription:
         """Drop a scheduled change; the subscription renews on its current plan."""
+        ...
+
+    def apply_plan_for_renewal(
+        self, *, subscription_ref: str, target: PlanPrice, idempotency_key: str
+    ) -> GatewaySubscription:
+        """Switch the subscription's price to `target` now, billing nothing and crediting
+        nothing: the next renewal is the first charge at the new price.
+
+        How a CORE-scheduling gateway carries out a downgrade the core kept, shortly before the
+        renewal. Retrying, or applying the price it already has, changes nothing.
+        """
         ...
 
     def cancel_at_period_end(

@@ -13,7 +13,7 @@ import pytest
 import stripe
 
 from adapters.fake.clock import ControllableClock
-from application.ports import PaymentGateway, UiMode
+from application.ports import PaymentGateway, ScheduledChanges, UiMode
 from domain.errors import GatewayRejected
 from domain.plans import Catalog, Interval
 from domain.subscription import GatewaySubscription
@@ -87,11 +87,16 @@ class _CheckoutSubscribe:
 
 
 class FakeDriver(_CheckoutSubscribe):
-    def __init__(self, catalog: Catalog, clock: ControllableClock) -> None:
+    def __init__(
+        self,
+        catalog: Catalog,
+        clock: ControllableClock,
+        scheduled_changes: ScheduledChanges = ScheduledChanges.GATEWAY,
+    ) -> None:
         from adapters.fake.gateway import FakeGateway
 
         self.catalog, self.clock = catalog, clock
-        self.fake = FakeGateway(catalog, clock)
+        self.fake = FakeGateway(catalog, clock, scheduled_changes=scheduled_changes)
         self.gateway = self.fake
 
     def now(self) -> datetime:
@@ -144,6 +149,74 @@ class DoubleDriver(_CheckoutSubscribe):
 
     def advance_to(self, moment: datetime) -> None:
         self.double.advance_to(moment)
+
+
+class PaddleDriver(_CheckoutSubscribe):
+    """The Paddle adapter over real HTTP to the local Paddle double."""
+
+    def __init__(self, catalog: Catalog, clock: ControllableClock) -> None:
+        from adapters.paddle.gateway import PaddleGateway
+        from tests.paddle_double import PaddleDouble
+
+        self.catalog, self.clock = catalog, clock
+        self.double = PaddleDouble(clock).start()
+        self.double.seed_catalog(catalog)
+        self.gateway = PaddleGateway(self.double.client(), catalog, clock)
+
+    def now(self) -> datetime:
+        return self.clock.now()
+
+    def pay_checkout(self, checkout_id: str, card: str = "visa") -> None:
+        try:
+            self.double.pay(checkout_id, card=card)
+        except ValueError as error:  # a canceled transaction's checkout takes no payment
+            raise GatewayRejected(str(error)) from error
+
+    def refunded(self, invoice_id: str) -> int:
+        return self.double.refunded(invoice_id)
+
+    def complete_setup(self, setup_id: str, card: str = "mastercard") -> None:
+        self.double.pay(setup_id, card=card)
+
+    def decline_next_payment(self) -> None:
+        self.double.decline_next_payment()
+
+    def advance_to(self, moment: datetime) -> None:
+        self.double.advance_to(moment)
+
+
+PADDLE_LIVE_KEY_VARIABLE = "PADDLE_TEST_API_KEY"
+
+
+class PaddleLiveDriver(PaddleDriver):
+    """Paddle's sandbox API. Its checkout and card pages need a browser and its clock cannot be
+    moved, so only the promises that need neither run here; the rest skip, saying so."""
+
+    def __init__(self, catalog: Catalog, key: str) -> None:
+        from adapters.paddle.client import PaddleEnvironment, build_client
+        from adapters.paddle.gateway import PaddleGateway
+        from adapters.paddle.setup import run_setup
+
+        self.catalog = catalog
+        self.clock = ControllableClock(datetime.now(UTC))
+        client = build_client(key, environment=PaddleEnvironment.SANDBOX)
+        run_setup(client, catalog, notification_url=None)
+        self.gateway = PaddleGateway(client, catalog, self.clock)
+
+    def pay_checkout(self, checkout_id: str, card: str = "visa") -> None:
+        pytest.skip("Paddle's checkout needs a browser; covered by the double in CI")
+
+    def complete_setup(self, setup_id: str, card: str = "mastercard") -> None:
+        pytest.skip("Paddle's checkout needs a browser; covered by the double in CI")
+
+    def refunded(self, invoice_id: str) -> int:
+        pytest.skip("needs a paid transaction, which needs Paddle's checkout in a browser")
+
+    def decline_next_payment(self) -> None:
+        pytest.skip("Paddle's sandbox declines only on its checkout page")
+
+    def advance_to(self, moment: datetime) -> None:
+        pytest.skip("Paddle's sandbox clock cannot be moved")
 
 
 _LIVE_SETUP_DONE: set[str] = set()
@@ -269,8 +342,11 @@ class LiveDriver:
 @pytest.fixture(
     params=[
         "fake",
+        "fake_core",  # the sandbox leaving downgrades to the core, as Paddle must
         "stripe",
         pytest.param("stripe_live", marks=pytest.mark.stripe_live),
+        "paddle",
+        pytest.param("paddle_live", marks=pytest.mark.paddle_live),
     ]
 )
 def driver(request: pytest.FixtureRequest, catalog: Catalog) -> Iterator[Driver]:
@@ -278,6 +354,23 @@ def driver(request: pytest.FixtureRequest, catalog: Catalog) -> Iterator[Driver]
     clock = ControllableClock(START)
     if request.param == "fake":
         yield FakeDriver(catalog, clock)
+    elif request.param == "fake_core":
+        yield FakeDriver(catalog, clock, ScheduledChanges.CORE)
+    elif request.param == "paddle":
+        paddle_driver = PaddleDriver(catalog, clock)
+        try:
+            yield paddle_driver
+        finally:
+            paddle_driver.double.stop()
+        # Anything the double refused does not fit the SDK's operations: Paddle would refuse it.
+        assert paddle_driver.double.violations == []
+    elif request.param == "paddle_live":
+        paddle_key = os.environ.get(PADDLE_LIVE_KEY_VARIABLE)
+        if not paddle_key:
+            pytest.skip(f"{PADDLE_LIVE_KEY_VARIABLE} is not set: the live Paddle sandbox suite is opt-in")
+        if "_sdbx_" not in paddle_key:
+            pytest.skip(f"{PADDLE_LIVE_KEY_VARIABLE} must be a sandbox key")
+        yield PaddleLiveDriver(catalog, paddle_key)
     elif request.param == "stripe":
         double_driver = DoubleDriver(catalog, clock)
         try:

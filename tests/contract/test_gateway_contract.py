@@ -7,7 +7,7 @@ from urllib.parse import urlsplit
 
 import pytest
 
-from application.ports import CheckoutStatus, PortalFlow, UiMode
+from application.ports import CheckoutStatus, PortalFlow, ScheduledChanges, UiMode
 from domain.errors import (
     CheckoutNotFound,
     GatewayRejected,
@@ -23,6 +23,13 @@ from tests.contract.conftest import Driver, new_account
 
 HOUR = timedelta(hours=1)
 OK_URL = "https://app.example/done?session={CHECKOUT_SESSION_ID}"
+
+
+def requires_gateway_scheduling(driver: Driver) -> None:
+    """Scheduled downgrades are a promise of GATEWAY-scheduling adapters only; for CORE ones
+    the core keeps them (tests/unit/test_core_scheduled_changes.py, and the Gherkin)."""
+    if driver.gateway.scheduled_changes is not ScheduledChanges.GATEWAY:
+        pytest.skip("this gateway does not schedule changes; the core keeps its downgrades")
 
 
 def is_absolute_url(url: str) -> bool:
@@ -156,6 +163,7 @@ def test_a_declined_upgrade_raises_payment_declined_and_keeps_the_plan(driver: D
 
 
 def test_a_downgrade_waits_for_the_period_end_and_then_applies(driver: Driver) -> None:
+    requires_gateway_scheduling(driver)
     sub = driver.subscribe(new_account(), "business")
     driver.advance_to(sub.current_period_start + timedelta(days=5))
     invoices_before = driver.gateway.list_invoices(
@@ -190,6 +198,7 @@ def test_a_downgrade_waits_for_the_period_end_and_then_applies(driver: Driver) -
 
 
 def test_a_second_downgrade_replaces_the_first(driver: Driver) -> None:
+    requires_gateway_scheduling(driver)
     sub = driver.subscribe(new_account(), "business")
     driver.gateway.schedule_downgrade(
         subscription_ref=sub.subscription_ref,
@@ -205,6 +214,7 @@ def test_a_second_downgrade_replaces_the_first(driver: Driver) -> None:
 
 
 def test_a_withdrawn_downgrade_renews_on_the_current_plan(driver: Driver) -> None:
+    requires_gateway_scheduling(driver)
     sub = driver.subscribe(new_account(), "growth")
     driver.gateway.schedule_downgrade(
         subscription_ref=sub.subscription_ref,
@@ -224,6 +234,7 @@ def test_a_withdrawn_downgrade_renews_on_the_current_plan(driver: Driver) -> Non
 
 
 def test_an_upgrade_drops_a_scheduled_downgrade_first(driver: Driver) -> None:
+    requires_gateway_scheduling(driver)
     sub = driver.subscribe(new_account(), "growth")
     driver.gateway.schedule_downgrade(
         subscription_ref=sub.subscription_ref,
@@ -241,15 +252,67 @@ def test_an_upgrade_drops_a_scheduled_downgrade_first(driver: Driver) -> None:
     assert driver.gateway.get_subscription(sub.subscription_ref).plan_id == "business"
 
 
+def test_a_price_applied_for_renewal_bills_nothing_now_and_the_renewal_bills_it(
+    driver: Driver,
+) -> None:
+    if driver.gateway.scheduled_changes is not ScheduledChanges.CORE:
+        pytest.skip("only a CORE-scheduling gateway is asked to apply a downgrade itself")
+    sub = driver.subscribe(new_account(), "business")
+    driver.advance_to(sub.current_period_end - timedelta(hours=2))
+    before = driver.gateway.list_invoices(
+        customer_ref=sub.customer_ref, limit=10, starting_after=None
+    ).items
+    target = driver.catalog.price("starter", "month")
+
+    view = driver.gateway.apply_plan_for_renewal(
+        subscription_ref=sub.subscription_ref, target=target, idempotency_key="renewal-plan:1"
+    )
+    again = driver.gateway.apply_plan_for_renewal(
+        subscription_ref=sub.subscription_ref, target=target, idempotency_key="renewal-plan:2"
+    )
+
+    assert (view.plan_id, again.plan_id) == ("starter", "starter")
+    assert view.current_period_end == sub.current_period_end
+    after = driver.gateway.list_invoices(
+        customer_ref=sub.customer_ref, limit=10, starting_after=None
+    ).items
+    assert after == before  # nothing billed or credited now, not even on the retry
+    driver.advance_to(sub.current_period_end + HOUR)
+    newest = driver.gateway.list_invoices(
+        customer_ref=sub.customer_ref, limit=1, starting_after=None
+    ).items[0]
+    assert newest.billing_reason is BillingReason.SUBSCRIPTION_CYCLE
+    assert newest.amount_paid == target.amount
+
+
+def test_a_core_scheduling_gateway_refuses_to_schedule_and_changes_nothing(
+    driver: Driver,
+) -> None:
+    if driver.gateway.scheduled_changes is not ScheduledChanges.CORE:
+        pytest.skip("this gateway schedules changes itself")
+    sub = driver.subscribe(new_account(), "business")
+
+    with pytest.raises(GatewayRejected):
+        driver.gateway.schedule_downgrade(
+            subscription_ref=sub.subscription_ref,
+            target=driver.catalog.price("starter", "month"),
+            idempotency_key="plan-change:down",
+        )
+
+    after = driver.gateway.get_subscription(sub.subscription_ref)
+    assert (after.plan_id, after.pending_change) == ("business", None)
+
+
 def test_cancel_at_period_end_keeps_the_subscription_until_the_end_then_ends_it(
     driver: Driver,
 ) -> None:
     sub = driver.subscribe(new_account(), "growth")
-    driver.gateway.schedule_downgrade(
-        subscription_ref=sub.subscription_ref,
-        target=driver.catalog.price("starter", "month"),
-        idempotency_key="plan-change:down",
-    )
+    if driver.gateway.scheduled_changes is ScheduledChanges.GATEWAY:
+        driver.gateway.schedule_downgrade(
+            subscription_ref=sub.subscription_ref,
+            target=driver.catalog.price("starter", "month"),
+            idempotency_key="plan-change:down",
+        )
 
     view = driver.gateway.cancel_at_period_end(
         subscription_ref=sub.subscription_ref, idempotency_key="cancel:1"
@@ -327,8 +390,12 @@ def test_another_customers_payment_method_setup_cannot_be_completed(driver: Driv
     assert driver.gateway.get_subscription(intruder.subscription_ref).payment_method == (
         intruder.payment_method
     )
-    assert driver.gateway.get_subscription(owner.subscription_ref).payment_method == (
-        owner.payment_method
+    # The owner's card is the owner's business: unchanged where the gateway waits for
+    # `complete_payment_method_setup` (Stripe), the new one where completing the gateway's
+    # page already made it the subscription's (Paddle's payment-method-change transaction).
+    assert driver.gateway.get_subscription(owner.subscription_ref).payment_method in (
+        owner.payment_method,
+        PaymentMethodSummary("mastercard", "4444"),
     )
 
 

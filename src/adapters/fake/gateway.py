@@ -26,6 +26,7 @@ from application.ports import (
     PortalFlow,
     PortalSession,
     Refund,
+    ScheduledChanges,
     SetupSession,
     UiMode,
 )
@@ -221,7 +222,11 @@ class FakeGateway:
         clock: ControllableClock,
         *,
         public_url: str = "http://127.0.0.1:8000",
+        scheduled_changes: ScheduledChanges = ScheduledChanges.GATEWAY,
     ) -> None:
+        # GATEWAY (default): schedules downgrades itself, as Stripe does. CORE: refuses to, as
+        # Paddle has no scheduled item changes, so the core's own path can be tested here.
+        self.scheduled_changes = scheduled_changes
         self._catalog = catalog
         self._clock = clock
         self._public_url = public_url.rstrip("/")
@@ -693,6 +698,8 @@ class FakeGateway:
     def schedule_downgrade(
         self, *, subscription_ref: str, target: PlanPrice, idempotency_key: str
     ) -> GatewaySubscription:
+        self._require_self_scheduling()
+
         def change() -> GatewaySubscription:
             sub = self._sub(subscription_ref)
             self._apply_schedule(sub, self._price(target.plan_id, target.interval))
@@ -704,6 +711,8 @@ class FakeGateway:
     def withdraw_scheduled_change(
         self, *, subscription_ref: str, idempotency_key: str
     ) -> GatewaySubscription:
+        self._require_self_scheduling()
+
         def change() -> GatewaySubscription:
             sub = self._sub(subscription_ref)
             self._require_updatable(sub)
@@ -713,6 +722,29 @@ class FakeGateway:
 
         params = {"subscription_ref": subscription_ref}
         return self._idempotent_call("withdraw_scheduled_change", idempotency_key, params, change)
+
+    def _require_self_scheduling(self) -> None:
+        if self.scheduled_changes is not ScheduledChanges.GATEWAY:
+            raise GatewayRejected("This gateway does not schedule plan changes; the core does.")
+
+    def apply_plan_for_renewal(
+        self, *, subscription_ref: str, target: PlanPrice, idempotency_key: str
+    ) -> GatewaySubscription:
+        """Paddle's `proration_billing_mode=do_not_bill`: the price changes now, nothing is
+        billed or credited, and the next renewal bills the new price."""
+
+        def change() -> GatewaySubscription:
+            sub = self._sub(subscription_ref)
+            self._require_updatable(sub)
+            price = self._price(target.plan_id, target.interval)
+            if (sub.plan_id, sub.interval) != (price.plan_id, price.interval):
+                self._release_schedule(sub)
+                sub.plan_id, sub.interval = price.plan_id, price.interval
+                self._emit_subscription(sub, "customer.subscription.updated")
+            return self._view(sub)
+
+        params = {"subscription_ref": subscription_ref, "target": target}
+        return self._idempotent_call("apply_plan_for_renewal", idempotency_key, params, change)
 
     def cancel_at_period_end(
         self, *, subscription_ref: str, idempotency_key: str

@@ -28,6 +28,7 @@ from application.ports import (
     PortalFlow,
     PortalSession,
     Refund,
+    ScheduledChanges,
     SetupSession,
     UiMode,
 )
@@ -69,6 +70,9 @@ class StripeGateway:
     Request counts per action are pinned by `tests/stripe/test_request_log.py` and listed in
     `docs/adr/0005-stripe-adapter.md`.
     """
+
+    # Stripe schedules a downgrade itself (a subscription schedule's second phase).
+    scheduled_changes = ScheduledChanges.GATEWAY
 
     def __init__(
         self,
@@ -440,6 +444,12 @@ class StripeGateway:
         self._release_schedule(sub, idempotency_key)
         sub["schedule"] = None
         return self._view(sub)
+
+    def apply_plan_for_renewal(
+        self, *, subscription_ref: str, target: PlanPrice, idempotency_key: str
+    ) -> GatewaySubscription:
+        # GATEWAY-scheduling: the core never applies a downgrade itself on Stripe.
+        raise GatewayRejected("Stripe schedules downgrades itself (a subscription schedule).")
 
     def cancel_at_period_end(
         self, *, subscription_ref: str, idempotency_key: str
