@@ -26,15 +26,18 @@ from application.ports import (
     PaymentGateway,
     PortalSession,
     Refund,
+    ScheduledChanges,
     SetupSession,
     UnitOfWork,
     UnitOfWorkFactory,
 )
+from application.scheduled_changes import APPLY_LEAD, held_view, with_kept_change
 from domain.errors import (
     AlreadySubscribed,
     BillingError,
     CheckoutNotFound,
     CustomerNotFound,
+    GatewayRejected,
     GatewayUnavailable,
     InvalidInput,
     InvoiceNotFound,
@@ -58,6 +61,7 @@ from domain.subscription import (
     Access,
     GatewaySubscription,
     PaymentMethodSummary,
+    PendingChange,
     Status,
     Subscription,
 )
@@ -700,6 +704,10 @@ class ChangePlan:
         with self.uow() as uow:
             sub = live_subscription(uow, cmd.account_id)
             quote = self._quote(uow, cmd, sub, now) if cmd.quote_id else None
+        def redeem(uow: UnitOfWork) -> None:
+            if quote is not None:
+                uow.quotes.save(quote.redeemed(now))
+
         try:
             decision = sub.decide_plan_change(target, at=now, catalog=self.catalog)
             key = f"plan-change:{cmd.account_id}:{cmd.request_id}"
@@ -710,6 +718,13 @@ class ChangePlan:
                     proration_at=quote.proration_at if quote else now,
                     idempotency_key=key,
                 )
+            elif self.gateway.scheduled_changes is ScheduledChanges.CORE:
+                # The gateway cannot schedule it: the core keeps it, with no gateway call, and
+                # the worker applies it before the renewal (`application.scheduled_changes`).
+                change = PendingChange(target.plan_id, target.interval, decision.effective_at)
+                return _keep_pending(
+                    self.uow, self.clock, cmd.account_id, change, "plan.change", inputs, redeem
+                )
             else:
                 view = self.gateway.schedule_downgrade(
                     subscription_ref=sub.subscription_ref, target=target, idempotency_key=key
@@ -717,10 +732,6 @@ class ChangePlan:
         except BillingError as error:
             recorder.failed(cmd.account_id, "plan.change", inputs, error)
             raise
-
-        def redeem(uow: UnitOfWork) -> None:
-            if quote is not None:
-                uow.quotes.save(quote.redeemed(now))
 
         return recorder.record(cmd.account_id, view, "plan.change", inputs, also=redeem)
 
@@ -746,11 +757,14 @@ class CancelPendingChange:
     uow: UnitOfWorkFactory
     gateway: PaymentGateway
     clock: Clock
+    catalog: Catalog | None = None  # needed when the core keeps changes (ScheduledChanges.CORE)
 
     def __call__(self, cmd: c.CancelPendingChange) -> Subscription:
         with self.uow() as uow:
             sub = live_subscription(uow, cmd.account_id)
         change = sub.check_withdraw_pending_change()
+        if self.gateway.scheduled_changes is ScheduledChanges.CORE:
+            return self._withdraw_kept(cmd, sub, change)
         view = self.gateway.withdraw_scheduled_change(
             subscription_ref=sub.subscription_ref,
             idempotency_key=f"withdraw-change:{cmd.account_id}:{cmd.request_id}",
@@ -759,6 +773,51 @@ class CancelPendingChange:
         return _Recorder(uow=self.uow, gateway=self.gateway, clock=self.clock).record(
             cmd.account_id, view, "plan.change.withdraw", inputs
         )
+
+    def _withdraw_kept(
+        self, cmd: c.CancelPendingChange, sub: Subscription, change: PendingChange
+    ) -> Subscription:
+        """Free before the worker's window; inside it the gateway may already have the new
+        price, so the current one is put back (again billing nothing)."""
+        inputs = _price_inputs(change.plan_id, change.interval.value)
+        if now_from(self.clock) >= change.effective_at - APPLY_LEAD:
+            if self.catalog is None:
+                raise GatewayRejected("Withdrawing a kept change needs the plan catalog.")
+            self.gateway.apply_plan_for_renewal(
+                subscription_ref=sub.subscription_ref,
+                target=self.catalog.price(sub.plan_id, sub.interval),
+                idempotency_key=f"withdraw-change:{cmd.account_id}:{cmd.request_id}",
+            )
+        return _keep_pending(
+            self.uow, self.clock, cmd.account_id, None, "plan.change.withdraw", inputs
+        )
+
+
+def _keep_pending(
+    uow_factory: UnitOfWorkFactory,
+    clock: Clock,
+    account_id: str,
+    change: PendingChange | None,
+    action: str,
+    inputs: Mapping[str, str],
+    also: Callable[[UnitOfWork], None] | None = None,
+) -> Subscription:
+    """Set (or drop) the pending change the core keeps, through `sync` so the same domain
+    events are recorded as when a gateway reports a schedule."""
+    now = now_from(clock)
+
+    def attempt() -> Subscription:
+        with uow_factory() as uow:
+            sub = live_subscription(uow, account_id)
+            sub.sync(held_view(sub, at=now, pending=change))
+            uow.subscriptions.save(sub)
+            if also is not None:
+                also(uow)
+            audit(uow, account_id, action, inputs, "ok", now, sub)
+            uow.commit()
+            return sub
+
+    return retry_stale(attempt)
 
 
 @attrs.frozen(kw_only=True)
@@ -1007,6 +1066,11 @@ class ApplyGatewayEvent:
             return self.gateway.get_subscription(event.subscription_ref)
         if event.kind is GatewayEventKind.SCHEDULE_CHANGED:
             return self.gateway.get_subscription(view.subscription_ref)
+        if self.gateway.scheduled_changes is ScheduledChanges.CORE:
+            # The gateway knows nothing of the downgrade the core keeps: keep it in the view.
+            with self.uow() as uow:
+                held = uow.subscriptions.by_gateway_ref(view.subscription_ref)
+            view = with_kept_change(held, view)
         return settled_view(self.uow, self.gateway, view)
 
     def _current_view(self, account_id: str) -> GatewaySubscription | None:

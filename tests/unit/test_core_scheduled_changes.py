@@ -1,0 +1,186 @@
+"""Downgrades the core keeps for a gateway that cannot schedule them, through the sandbox
+gateway in its CORE mode (what the Paddle adapter declares)."""
+
+from __future__ import annotations
+
+from datetime import timedelta
+
+import pytest
+
+from adapters.fake.clock import ControllableClock
+from adapters.fake.gateway import FakeGateway
+from adapters.fake.repositories import InMemoryStore
+from application import commands as c
+from application import use_cases as uc
+from application.ports import GatewayEvent, PaymentGateway, ScheduledChanges
+from application.renewal_changes import ApplyDueChanges
+from application.scheduled_changes import APPLY_LEAD, core_keeps_changes
+from domain.invoices import BillingReason
+from domain.plans import Catalog
+from domain.subscription import Subscription
+from tests.unit.conftest import APR_1, MAR_16
+
+ACCOUNT = "acct_core"
+# The port calls that change something at the gateway (reads and checkouts aside).
+WRITES = {
+    "upgrade",
+    "schedule_downgrade",
+    "withdraw_scheduled_change",
+    "apply_plan_for_renewal",
+    "cancel_at_period_end",
+    "resume",
+    "cancel_now",
+}
+
+
+class Core:
+    """The use cases over the sandbox gateway in CORE mode, wrapped as the container wraps it."""
+
+    def __init__(self, catalog: Catalog, clock: ControllableClock) -> None:
+        self.catalog, self.clock = catalog, clock
+        self.store = InMemoryStore()
+        self.fake = FakeGateway(catalog, clock, scheduled_changes=ScheduledChanges.CORE)
+        self.gateway: PaymentGateway = core_keeps_changes(self.fake, self.store.unit_of_work)
+        kw = {"uow": self.store.unit_of_work, "gateway": self.gateway, "clock": clock}
+        self.change_plan = uc.ChangePlan(**kw, catalog=catalog)
+        self.withdraw = uc.CancelPendingChange(**kw, catalog=catalog)
+        self.cancel = uc.CancelSubscription(**kw)
+        self.apply_event = uc.ApplyGatewayEvent(**kw)
+        self.worker = ApplyDueChanges(**kw, catalog=catalog)
+        self.entitlements = uc.GetEntitlements(
+            uow=self.store.unit_of_work, clock=clock, catalog=catalog
+        )
+        self.fake.subscribe(self._deliver)
+        session = uc.StartCheckout(**kw, catalog=catalog)(
+            c.StartCheckout(ACCOUNT, "business", "month", "https://app/ok", "https://app/no")
+        )
+        self.fake.complete_checkout(session.id)
+        assert uc.CompleteCheckout(**kw)(c.CompleteCheckout(ACCOUNT, session.id)) is not None
+
+    def _deliver(self, event: GatewayEvent) -> None:
+        self.apply_event(event)  # webhooks, applied as they arrive
+
+    def stored(self) -> Subscription:
+        with self.store.unit_of_work() as uow:
+            sub = uow.subscriptions.for_account(ACCOUNT)
+        assert sub is not None
+        return sub
+
+    def writes(self) -> list[str]:
+        return [call.name for call in self.fake.calls if call.name in WRITES]
+
+    def plan_now(self) -> str | None:
+        return self.entitlements(ACCOUNT).plan_id
+
+    def invoices(self) -> list[tuple[BillingReason, int]]:
+        """Newest first."""
+        customer = self.stored().customer_ref
+        return [
+            (i.billing_reason, i.amount_paid.amount) for i in self.fake.customer_invoices(customer)
+        ]
+
+
+@pytest.fixture
+def core(catalog: Catalog, clock: ControllableClock) -> Core:
+    return Core(catalog, clock)
+
+
+def test_a_downgrade_is_kept_by_the_core_with_no_gateway_call(core: Core) -> None:
+    core.clock.set(MAR_16)
+
+    sub = core.change_plan(c.ChangePlan(ACCOUNT, "starter", "month"))
+
+    assert (sub.plan_id, sub.pending_change and sub.pending_change.plan_id) == (
+        "business",
+        "starter",
+    )
+    assert sub.pending_change is not None and sub.pending_change.effective_at == APR_1
+    assert core.writes() == []
+    assert core.plan_now() == "business"
+    assert core.fake.customer_subscription(sub.customer_ref).plan_id == "business"  # type: ignore[union-attr]
+
+
+def test_a_gateway_event_meanwhile_does_not_erase_the_kept_change(core: Core) -> None:
+    core.clock.set(MAR_16)
+    core.change_plan(c.ChangePlan(ACCOUNT, "starter", "month"))
+
+    core.fake.portal_update_payment_method(core.stored().customer_ref, "mastercard")
+
+    assert core.stored().pending_change is not None
+    assert core.stored().payment_method is not None
+    assert core.stored().payment_method.brand == "mastercard"  # type: ignore[union-attr]
+
+
+def test_withdrawing_before_the_workers_window_costs_no_gateway_call(core: Core) -> None:
+    core.clock.set(MAR_16)
+    core.change_plan(c.ChangePlan(ACCOUNT, "starter", "month"))
+
+    sub = core.withdraw(c.CancelPendingChange(ACCOUNT))
+
+    assert (sub.plan_id, sub.pending_change) == ("business", None)
+    assert core.writes() == []
+    core.clock.set(APR_1 - APPLY_LEAD / 2)
+    assert core.worker() == []  # nothing left to apply
+    core.clock.set(APR_1 + timedelta(hours=1))
+    core.gateway.get_subscription(sub.subscription_ref)
+    assert core.invoices()[0] == (BillingReason.SUBSCRIPTION_CYCLE, 9900)
+
+
+def test_the_renewal_bills_the_new_price_and_not_a_day_before_while_old_features_stay(
+    core: Core,
+) -> None:
+    core.clock.set(MAR_16)
+    core.change_plan(c.ChangePlan(ACCOUNT, "starter", "month"))
+    core.clock.set(APR_1 - timedelta(days=1))
+    assert core.worker() == []  # a day before: too early, nothing changes at the gateway
+    assert core.writes() == []
+
+    core.clock.set(APR_1 - APPLY_LEAD / 2)
+    [applied] = core.worker()
+
+    assert applied.outcome == "applied"
+    assert core.writes() == ["apply_plan_for_renewal"]
+    assert [reason for reason, _ in core.invoices()] == [BillingReason.SUBSCRIPTION_CREATE]
+    held = core.stored()
+    assert (held.plan_id, held.pending_change is not None) == ("business", True)
+    assert core.plan_now() == "business"  # the old features until the period ends
+    assert core.worker()[0].outcome == "applied"  # a second tick changes nothing more
+    assert core.writes() == ["apply_plan_for_renewal", "apply_plan_for_renewal"]
+    assert [reason for reason, _ in core.invoices()] == [BillingReason.SUBSCRIPTION_CREATE]
+
+    core.clock.set(APR_1)
+    assert core.plan_now() == "starter"
+    core.clock.set(APR_1 + timedelta(hours=1))
+    core.gateway.get_subscription(held.subscription_ref)  # the renewal happens, events apply
+
+    assert core.invoices()[0] == (BillingReason.SUBSCRIPTION_CYCLE, 1900)
+    renewed = core.stored()
+    assert (renewed.plan_id, renewed.pending_change) == ("starter", None)
+    assert renewed.current_period_start == APR_1
+
+
+def test_withdrawing_after_the_worker_applied_puts_the_current_price_back(core: Core) -> None:
+    core.clock.set(MAR_16)
+    core.change_plan(c.ChangePlan(ACCOUNT, "starter", "month"))
+    core.clock.set(APR_1 - APPLY_LEAD / 2)
+    core.worker()
+
+    sub = core.withdraw(c.CancelPendingChange(ACCOUNT))
+
+    assert (sub.plan_id, sub.pending_change) == ("business", None)
+    assert core.fake.customer_subscription(sub.customer_ref).plan_id == "business"  # type: ignore[union-attr]
+    core.clock.set(APR_1 + timedelta(hours=1))
+    core.gateway.get_subscription(sub.subscription_ref)
+    assert core.invoices()[0] == (BillingReason.SUBSCRIPTION_CYCLE, 9900)
+    assert core.stored().plan_id == "business"
+
+
+def test_cancelling_supersedes_the_kept_downgrade(core: Core) -> None:
+    core.clock.set(MAR_16)
+    core.change_plan(c.ChangePlan(ACCOUNT, "starter", "month"))
+
+    sub = core.cancel(c.CancelSubscription(ACCOUNT))
+
+    assert (sub.cancel_at_period_end, sub.pending_change) == (True, None)
+    core.clock.set(APR_1 - APPLY_LEAD / 2)
+    assert core.worker() == []
