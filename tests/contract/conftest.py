@@ -53,6 +53,30 @@ class Driver(Protocol):
         ...
 
 
+def repriced(catalog: Catalog, plan_id: str, interval: str, amount: int) -> Catalog:
+    """The catalog with one price changed (what an operator edits before running setup)."""
+    import attrs
+
+    plans = []
+    for plan in catalog.plans:
+        if plan.id == plan_id:
+            prices = dict(plan.prices)
+            old = prices[Interval(interval)]
+            prices[Interval(interval)] = attrs.evolve(old, amount=amount)
+            plan = attrs.evolve(plan, prices=prices)
+        plans.append(plan)
+    return Catalog(tuple(plans))
+
+
+def run_setup_repriced(
+    client: stripe.StripeClient, catalog: Catalog, plan: str, interval: str, amount: int
+) -> None:
+    from adapters.stripe.setup import run_setup
+
+    changes = run_setup(client, repriced(catalog, plan, interval, amount))
+    assert any(", replacing " in c for c in changes), changes
+
+
 def new_account() -> str:
     return f"acct_{uuid.uuid4().hex[:12]}"
 
@@ -68,6 +92,11 @@ class _CheckoutSubscribe:
 
     def pay_checkout(self, checkout_id: str, card: str = "visa") -> None:
         raise NotImplementedError
+
+    def retire_price(self, plan: str, interval: str, amount: int) -> None:
+        """The operator reprices a plan: `billing stripe setup` gives its lookup key to a new
+        price and deactivates the old one, which existing subscribers keep paying."""
+        pytest.skip("this gateway has no price objects to retire")
 
     def subscribe(self, account_id: str, plan: str, interval: str = "month") -> GatewaySubscription:
         customer = self.customer(account_id)
@@ -118,6 +147,11 @@ class FakeDriver(_CheckoutSubscribe):
     def advance_to(self, moment: datetime) -> None:
         self.fake.advance_to(moment)
 
+    def retire_price(self, plan: str, interval: str, amount: int) -> None:
+        # The sandbox has no price objects: a subscription names its plan and the catalog
+        # it was built with; so nothing to retire, and every read must still work.
+        del plan, interval, amount
+
 
 class DoubleDriver(_CheckoutSubscribe):
     def __init__(self, catalog: Catalog, clock: ControllableClock) -> None:
@@ -149,6 +183,10 @@ class DoubleDriver(_CheckoutSubscribe):
 
     def advance_to(self, moment: datetime) -> None:
         self.double.advance_to(moment)
+
+    def retire_price(self, plan: str, interval: str, amount: int) -> None:
+        # The same process keeps its gateway (and its price cache), as a running server would.
+        run_setup_repriced(self.double.client(), self.catalog, plan, interval, amount)
 
 
 class PaddleDriver(_CheckoutSubscribe):
@@ -311,6 +349,11 @@ class LiveDriver:
             {"idempotency_key": f"contract-subscribe:{account_id}"},
         )
         return self.stripe_gateway.get_subscription(sub.id)
+
+    def retire_price(self, plan: str, interval: str, amount: int) -> None:
+        run_setup_repriced(self.client, self.catalog, plan, interval, amount)
+        # The next session's setup restores the catalog's own amounts (another retirement).
+        _LIVE_SETUP_DONE.clear()
 
     def decline_next_payment(self) -> None:
         # Cards that attach but fail every charge; made the default of every live subscription.

@@ -616,3 +616,58 @@ def test_an_invoice_with_nothing_paid_cannot_be_refunded(driver: Driver) -> None
     with pytest.raises(GatewayRejected):
         driver.gateway.refund_invoice(invoice_id=newest.id, idempotency_key="refund:unpaid")
     assert driver.refunded(newest.id) == 0
+
+
+# -- issue 10: what a real account does that the first double hid -------------------------
+
+
+def test_a_subscriber_on_a_retired_price_reads_changes_cancels_and_sees_invoices(
+    driver: Driver,
+) -> None:
+    sub = driver.subscribe(new_account(), "growth")
+    driver.retire_price("growth", "month", 5900)
+
+    view = driver.gateway.get_subscription(sub.subscription_ref)
+    assert (view.plan_id, view.interval, view.status) == ("growth", Interval.MONTH, Status.ACTIVE)
+    assert [s.plan_id for s in driver.gateway.list_subscriptions(sub.customer_ref)] == ["growth"]
+    invoices = driver.gateway.list_invoices(
+        customer_ref=sub.customer_ref, limit=10, starting_after=None
+    ).items
+    assert [i.amount_paid.amount for i in invoices] == [4900]
+    if driver.gateway.scheduled_changes is ScheduledChanges.GATEWAY:
+        down = driver.gateway.schedule_downgrade(
+            subscription_ref=sub.subscription_ref,
+            target=driver.catalog.price("starter", "month"),
+            idempotency_key="retired:down",
+        )
+        assert down.plan_id == "growth"
+        assert down.pending_change == PendingChange(
+            "starter", Interval.MONTH, sub.current_period_end
+        )
+        withdrawn = driver.gateway.withdraw_scheduled_change(
+            subscription_ref=sub.subscription_ref, idempotency_key="retired:withdraw"
+        )
+        assert withdrawn.pending_change is None
+    canceling = driver.gateway.cancel_at_period_end(
+        subscription_ref=sub.subscription_ref, idempotency_key="retired:cancel"
+    )
+    assert canceling.cancel_at_period_end and canceling.plan_id == "growth"
+    resumed = driver.gateway.resume(subscription_ref=sub.subscription_ref, idempotency_key="r:1")
+    assert not resumed.cancel_at_period_end
+
+    driver.advance_to(sub.current_period_end + HOUR)
+    renewed = driver.gateway.get_subscription(sub.subscription_ref)
+    assert (renewed.plan_id, renewed.status) == ("growth", Status.ACTIVE)
+    newest = driver.gateway.list_invoices(
+        customer_ref=sub.customer_ref, limit=1, starting_after=None
+    ).items[0]
+    # A renewal stays on the price the subscriber bought until they change plan.
+    assert newest.amount_paid.amount == 4900
+
+    upgraded = driver.gateway.upgrade(
+        subscription_ref=sub.subscription_ref,
+        target=driver.catalog.price("business", "month"),
+        proration_at=driver.now(),
+        idempotency_key="retired:up",
+    )
+    assert (upgraded.plan_id, upgraded.interval) == ("business", Interval.MONTH)

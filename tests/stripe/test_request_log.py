@@ -79,6 +79,26 @@ def test_a_checkout_is_one_create_after_the_prices_are_looked_up_once(
     assert embedded["return_url"] == "https://app.example/done?session={CHECKOUT_SESSION_ID}"
 
 
+def test_the_catalogs_prices_are_listed_again_once_an_hour_old_and_reads_never_list_them(
+    gateway: StripeGateway,
+    double: StripeDouble,
+    subscription: GatewaySubscription,
+    catalog: Catalog,
+    clock: ControllableClock,
+) -> None:
+    growth = catalog.price("growth", "month")
+    gateway.prices.price_id("growth", growth.interval)
+    clock.advance(timedelta(minutes=59))
+    with double.recording() as fresh:
+        gateway.prices.price_id("growth", growth.interval)
+    clock.advance(timedelta(minutes=2))
+    with double.recording() as stale:
+        gateway.get_subscription(subscription.subscription_ref)
+        gateway.prices.price_id("growth", growth.interval)
+    assert routes(fresh) == []
+    assert routes(stale) == [GET_SUB, "GET /v1/prices"]
+
+
 def test_reading_a_checkout_or_subscription_is_one_request_with_expansions(
     gateway: StripeGateway, double: StripeDouble, subscription: GatewaySubscription
 ) -> None:
@@ -108,11 +128,12 @@ def test_a_preview_is_a_read_and_one_create_preview_with_the_proration_date(
             target=catalog.price("business", "month"),
             proration_at=at,
         )
-    assert routes(log) == [GET_SUB, "POST /v1/invoices/create_preview"]
-    details = log[1].params["subscription_details"]
+    # Three days on, the catalog's current prices are over an hour old: listed once more.
+    assert routes(log) == [GET_SUB, "GET /v1/prices", "POST /v1/invoices/create_preview"]
+    details = log[2].params["subscription_details"]
     assert details["proration_behavior"] == "always_invoice"
     assert details["proration_date"] == str(int(at.timestamp()))
-    assert log[1].params["subscription"] == subscription.subscription_ref
+    assert log[2].params["subscription"] == subscription.subscription_ref
 
 
 def test_an_upgrade_is_a_read_and_one_update_with_pending_if_incomplete(
@@ -124,6 +145,7 @@ def test_an_upgrade_is_a_read_and_one_update_with_pending_if_incomplete(
 ) -> None:
     at = clock.now() + timedelta(days=1)
     clock.set(at)
+    assert len(gateway.prices)  # a day on, the current prices are listed again (pinned above)
     with double.recording() as log:
         upgrade_to_business(
             gateway, subscription, catalog, at=at, idempotency_key="plan-change:a:1"

@@ -542,7 +542,11 @@ class StripeDouble:
         with self._lock:
             for plan in catalog.plans:
                 product = self.state.create_product(
-                    {"name": plan.name, "metadata": {"plan_id": plan.id}}
+                    {
+                        "id": f"responseiq_{plan.id}",
+                        "name": plan.name,
+                        "metadata": {"managed_by": "responseiq-billing", "plan_id": plan.id},
+                    }
                 )
                 for interval, amount in plan.prices.items():
                     price = self.state.create_price(
@@ -552,6 +556,7 @@ class StripeDouble:
                             "unit_amount": str(amount.amount),
                             "recurring": {"interval": interval.value},
                             "lookup_key": f"{plan.id}_{interval.value}",
+                            "metadata": {"managed_by": "responseiq-billing", "plan_id": plan.id},
                         }
                     )
                     ids[(plan.id, interval.value)] = price["id"]

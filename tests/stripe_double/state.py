@@ -120,7 +120,7 @@ class StripeState:
 
     def emit(self, type: str, obj: Obj, previous: Obj | None = None) -> None:
         """Record the event Stripe would send (snapshot of the object at this instant)."""
-        data: Obj = {"object": copy.deepcopy(obj)}
+        data: Obj = {"object": copy.deepcopy(self._public(obj))}
         if previous is not None:
             data["previous_attributes"] = previous
         self.events.append(
@@ -453,7 +453,7 @@ class StripeState:
             "created": now,
             "discounts": [],
             "metadata": {},
-            "price": copy.deepcopy(price),
+            "price": price["id"],  # a reference, shown as the price is now (`_public`)
             "quantity": 1,
             "subscription": sub_id,
             "tax_rates": [],
@@ -730,8 +730,7 @@ class StripeState:
     # -- subscriptions -------------------------------------------------------------------
 
     def _price_of(self, sub: Obj) -> Obj:
-        price: Obj = sub["items"]["data"][0]["price"]
-        return price
+        return self.get(sub["items"]["data"][0]["price"], "price")
 
     @staticmethod
     def _next_renewal(sub: Obj, price: Obj, after: int) -> int:
@@ -936,15 +935,15 @@ class StripeState:
             sub["pending_update"] = {
                 "billing_cycle_anchor": None,
                 "expires_at": self.now() + PENDING_UPDATE_TTL,
-                "subscription_items": [copy.deepcopy(item) | {"price": copy.deepcopy(new_price)}],
+                "subscription_items": [copy.deepcopy(item) | {"price": new_price["id"]}],
                 "trial_end": None,
                 "trial_from_plan": None,
                 "discounts": None,
                 "metadata": None,
             }
             return
-        previous["items"] = copy.deepcopy(sub["items"])
-        item["price"] = copy.deepcopy(new_price)
+        previous["items"] = self._public(sub)["items"]
+        item["price"] = new_price["id"]
         if resets:
             now = self.now()
             item["current_period_start"] = now
@@ -1160,13 +1159,13 @@ class StripeState:
             sub.update(status="canceled", ended_at=end, canceled_at=sub.get("canceled_at") or end)
             self.emit("customer.subscription.deleted", sub)
             return
-        price = item["price"]
+        price = self._price_of(sub)
         schedule = self.objects.get(sub.get("schedule") or "")
         if schedule is not None:
             upcoming = [p for p in schedule["phases"] if p["start_date"] == end]
             if upcoming:
                 phase = upcoming[0]
-                price = copy.deepcopy(self.get(phase["items"][0]["price"], "price"))
+                price = self.get(phase["items"][0]["price"], "price")
                 schedule["current_phase"] = {
                     "start_date": phase["start_date"],
                     "end_date": phase["end_date"],
@@ -1183,9 +1182,9 @@ class StripeState:
                     current_phase=None,
                 )
                 self.emit("subscription_schedule.released", schedule)
-        if interval_months(price) != interval_months(item["price"]):
+        if interval_months(price) != interval_months(self._price_of(sub)):
             sub["billing_cycle_anchor"] = end  # a phase with another interval restarts the cycle
-        item["price"] = price
+        item["price"] = price["id"]
         item["current_period_start"] = end
         item["current_period_end"] = self._next_renewal(sub, price, end)
         invoice = self._invoice(
@@ -1200,9 +1199,20 @@ class StripeState:
 
     # -- rendering -------------------------------------------------------------------------
 
-    @staticmethod
-    def _public(obj: Obj) -> Obj:
-        return {k: v for k, v in obj.items() if not k.startswith("_")}
+    def _public(self, obj: Obj) -> Obj:
+        """What Stripe shows of an object now. A subscription item's price is stored as a
+        reference and shown as the price is at read time (Stripe always expands it): a price
+        retired since the subscription started shows `active: false` and no lookup key."""
+        out = {k: v for k, v in obj.items() if not k.startswith("_")}
+        if obj.get("object") == "subscription":
+            out = copy.deepcopy(out)
+            items = list(out["items"]["data"])
+            pending = out.get("pending_update") or {}
+            items += pending.get("subscription_items") or []
+            for item in items:
+                if isinstance(item.get("price"), str):
+                    item["price"] = copy.deepcopy(self.get(item["price"], "price"))
+        return out
 
     def render(self, obj: Obj, expand: Iterable[str] = ()) -> Obj:
         """A response body: a deep copy without internal fields, with `expand` paths applied."""

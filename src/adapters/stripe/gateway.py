@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import threading
 from collections.abc import Mapping, Sequence
-from datetime import datetime
+from datetime import datetime, timedelta
 from typing import Any
 
 import attrs
@@ -42,7 +42,7 @@ from domain.errors import (
 )
 from domain.invoices import Invoice, InvoicePage
 from domain.money import Money
-from domain.plans import Catalog, PlanPrice
+from domain.plans import Catalog, Interval, PlanPrice
 from domain.subscription import GatewaySubscription, PaymentMethodSummary
 
 # What a subscription read expands so one request yields the whole view: the schedule (for
@@ -55,6 +55,9 @@ SUBSCRIPTION_EXPAND = [
 ]
 # Stripe's list endpoints return at most 100 objects per page.
 MAX_PAGE = 100
+# How long the catalog's current price ids are trusted before they are listed again: a run of
+# `billing stripe setup` elsewhere moves a lookup key to a new price.
+PRICE_MAP_MAX_AGE = timedelta(hours=1)
 
 
 @attrs.frozen
@@ -85,9 +88,11 @@ class StripeGateway:
         self._catalog = catalog
         self._clock = clock
         self._options = options or StripeOptions()
-        self._prices = tr.PriceMap()
-        self._prices_loaded = False
-        self._lock = threading.Lock()
+        self._prices = tr.PriceMap(
+            plans=[plan.id for plan in catalog.plans], resolve=self._retrieve_price
+        )
+        self._prices_loaded_at: datetime | None = None
+        self._lock = threading.RLock()
 
     # -- prices ----------------------------------------------------------------------------
 
@@ -97,11 +102,16 @@ class StripeGateway:
         self._load_prices()
         return self._prices
 
-    def _load_prices(self) -> None:
+    def _load_prices(self, *, force: bool = False) -> None:
+        """The catalog's current prices by lookup key, reloaded once older than
+        `PRICE_MAP_MAX_AGE` (another process may have run `billing stripe setup`)."""
         with self._lock:
-            if self._prices_loaded:
+            now = self._clock.now()
+            loaded = self._prices_loaded_at
+            if not force and loaded is not None and now - loaded < PRICE_MAP_MAX_AGE:
                 return
             keys = [tr.lookup_key(p.plan_id, p.interval) for p in self._catalog.all_prices()]
+            current: dict[tuple[str, Interval], str] = {}
             with tr.translated():
                 for start in range(0, len(keys), 10):  # Stripe takes at most 10 lookup keys
                     page = self._client.v1.prices.list(
@@ -110,12 +120,24 @@ class StripeGateway:
                     for price in page.data:
                         parsed = tr.parse_lookup_key(price.lookup_key)
                         if parsed is not None:
-                            self._prices.add(parsed[0], parsed[1], price.id)
-            self._prices_loaded = True
+                            current[parsed] = price.id
+            self._prices.replace_current(current)
+            self._prices_loaded_at = now
+
+    def _retrieve_price(self, price_id: str) -> Mapping[str, Any] | None:
+        """A price the map has not seen (a schedule phase names prices by id only)."""
+        try:
+            with tr.translated():
+                return self._client.v1.prices.retrieve(price_id).to_dict()
+        except GatewayRejected:
+            return None
 
     def _price_id(self, price: PlanPrice) -> str:
         self._load_prices()
         found = self._prices.price_id(price.plan_id, price.interval)
+        if found is None:
+            self._load_prices(force=True)  # a miss: setup may have added it since
+            found = self._prices.price_id(price.plan_id, price.interval)
         if found is None:
             raise GatewayRejected(
                 f"Stripe has no active price with lookup key "
@@ -126,7 +148,7 @@ class StripeGateway:
     # -- helpers ---------------------------------------------------------------------------
 
     def _view(self, sub: Mapping[str, Any], schedule: object = None) -> GatewaySubscription:
-        self._load_prices()
+        # No price listing here: an item's price object names its plan itself (`price_entry`).
         # Stripe stamps events in whole seconds: a read stamped 12:00:00.7 would make a change
         # at 12:00:00 (really later) look older and be skipped. Whole seconds make it a tie,
         # and a tie that differs is re-read from Stripe (`ApplyGatewayEvent`).

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from collections.abc import Callable, Iterator, Mapping
+from collections.abc import Callable, Collection, Iterator, Mapping
 from contextlib import contextmanager
 from datetime import UTC, datetime
 from typing import Any, NoReturn
@@ -47,41 +47,103 @@ def parse_lookup_key(key: str | None) -> tuple[str, Interval] | None:
         return None
 
 
-class PriceMap:
-    """Stripe price ids <-> catalog entries, learnt from `prices.list(lookup_keys=...)`.
+# Our products are `responseiq_{plan}` (`billing stripe setup`); their prices carry the plan in
+# metadata. Either names the plan of a price that no longer has a lookup key (retired by setup).
+PRODUCT_PREFIX = "responseiq_"
 
-    Reading falls back to the price's own `lookup_key` when the object carries it, so a price
-    created after the map was filled (or an old price whose key was transferred) still maps.
+
+def price_entry(
+    price: StripeDict, plans: Collection[str] | None = None
+) -> tuple[str, Interval] | None:
+    """The (plan, interval) of a price object, active or retired; None when not one of ours.
+
+    The plan comes from the price's metadata (setup writes `plan_id`), else from our product id,
+    else from the lookup key; the interval from `recurring` (one interval, no multiples).
+    """
+    recurring = expanded(price.get("recurring")) or {}
+    try:
+        interval = Interval(str(recurring.get("interval")))
+    except ValueError:
+        return None
+    if int(recurring.get("interval_count") or 1) != 1:
+        return None
+    metadata = expanded(price.get("metadata")) or {}
+    product = ref(price.get("product")) or ""
+    candidates = [
+        metadata.get("plan_id"),
+        product.removeprefix(PRODUCT_PREFIX) if product.startswith(PRODUCT_PREFIX) else None,
+    ]
+    keyed = parse_lookup_key(price.get("lookup_key"))
+    if keyed is not None and keyed[1] is interval:
+        candidates.append(keyed[0])
+    for plan in candidates:
+        if isinstance(plan, str) and plan and (plans is None or plan in plans):
+            return plan, interval
+    return None
+
+
+class PriceMap:
+    """Stripe prices <-> catalog entries.
+
+    Two tables of different lifetimes. Price id -> entry is a fact (a price's product and
+    interval never change), so it is kept for good and covers retired prices, which
+    subscribers keep paying until they change plan. Entry -> current price id (what a checkout
+    or an upgrade sells) moves when `billing stripe setup` transfers a lookup key, so its owner
+    reloads it when it is older than a bound or misses.
+
+    A price object maps by itself (`price_entry`); a bare id (a schedule phase's) maps from the
+    table, else through `resolve` (one `GET /v1/prices/{id}`), whose answer is remembered.
     """
 
-    def __init__(self, by_key: Mapping[tuple[str, Interval], str] | None = None) -> None:
+    def __init__(
+        self,
+        by_key: Mapping[tuple[str, Interval], str] | None = None,
+        *,
+        plans: Collection[str] | None = None,
+        resolve: Callable[[str], StripeDict | None] | None = None,
+    ) -> None:
         self._ids: dict[tuple[str, Interval], str] = dict(by_key or {})
         self._keys: dict[str, tuple[str, Interval]] = {v: k for k, v in self._ids.items()}
+        self._plans = frozenset(plans) if plans is not None else None
+        self._resolve = resolve
 
     def add(self, plan_id: str, interval: Interval, price_id: str) -> None:
         self._ids[(plan_id, interval)] = price_id
         self._keys[price_id] = (plan_id, interval)
 
+    def replace_current(self, current: Mapping[tuple[str, Interval], str]) -> None:
+        """The catalog's current prices, as just read; ids learnt before stay known."""
+        self._ids = dict(current)
+        for entry, price_id in current.items():
+            self._keys[price_id] = entry
+
     def remember(self, price: StripeDict) -> None:
-        """Learn a price object's id from its lookup key (prices seen in responses)."""
-        parsed = parse_lookup_key(price.get("lookup_key"))
-        if parsed is not None and isinstance(price.get("id"), str):
-            self._keys.setdefault(price["id"], parsed)
+        """Learn a price object's entry (prices seen in responses)."""
+        found = price_entry(price, self._plans)
+        if found is not None and isinstance(price.get("id"), str):
+            self._keys.setdefault(price["id"], found)
 
     def price_id(self, plan_id: str, interval: Interval) -> str | None:
         return self._ids.get((plan_id, interval))
 
     def entry(self, price: str | StripeDict) -> tuple[str, Interval]:
-        """The (plan, interval) of a price id or price object; GatewayRejected if unknown."""
+        """The (plan, interval) of a price id or price object; GatewayRejected if not ours."""
         if isinstance(price, Mapping):
-            parsed = parse_lookup_key(price.get("lookup_key"))
-            if parsed is not None:
-                return parsed
+            found = price_entry(price, self._plans)
+            if found is not None:
+                if isinstance(price.get("id"), str):
+                    self._keys.setdefault(price["id"], found)
+                return found
             price = str(price.get("id"))
-        found = self._keys.get(price)
-        if found is None:
+        known = self._keys.get(price)
+        if known is None and self._resolve is not None:
+            obj = self._resolve(price)
+            known = price_entry(obj, self._plans) if obj is not None else None
+            if known is not None:
+                self._keys[price] = known
+        if known is None:
             raise GatewayRejected(f"The Stripe price {price} is not a price of the plan catalog.")
-        return found
+        return known
 
     def __len__(self) -> int:
         return len(self._ids)
