@@ -147,22 +147,46 @@ def _upsert(
     return sub, True, False
 
 
-def settled_view(
-    uow_factory: UnitOfWorkFactory, gateway: PaymentGateway, view: GatewaySubscription
-) -> GatewaySubscription:
-    """The view to record: `view`, or the gateway's current one when `view` ties with ours.
+@attrs.frozen
+class Settled:
+    """A gateway view to record, and the version of our copy it was judged against.
 
     Views are stamped in whole seconds, so two writes of one second (two tabs, the portal and
     a tab, a double click) carry the same stamp and their order is unknown; whichever thread
-    records last would win. On a tie that differs, the gateway is asked again: its answer is
-    at least as new as every write that has returned. Reads in its own short transaction;
-    calls the gateway with none open.
+    records last would win. A view that ties with ours and differs is replaced by a fresh read
+    of the gateway, taken after our copy was: it is at least as new as every write behind that
+    copy. The write must then find our copy unchanged (`recheck`); if another recording landed
+    meanwhile, the attempt is stale and is settled again.
     """
+
+    view: GatewaySubscription
+    judged_version: int | None  # None: we held no copy
+
+    def recheck(self, uow: UnitOfWork) -> None:
+        """Inside the writing transaction: raise `StaleVersion` if our copy moved since."""
+        held = uow.subscriptions.by_gateway_ref(self.view.subscription_ref)
+        if (None if held is None else held.version) != self.judged_version:
+            raise StaleVersion()
+
+
+def settle(
+    uow_factory: UnitOfWorkFactory,
+    gateway: PaymentGateway,
+    view: GatewaySubscription | None = None,
+    *,
+    subscription_ref: str | None = None,
+) -> Settled:
+    """The view to record: `view`, or the gateway's current one when `view` is None or ties
+    with ours and differs. Reads in its own short transaction, then calls the gateway with none
+    open; the write rechecks (`Settled.recheck`)."""
+    ref = view.subscription_ref if view is not None else subscription_ref
+    assert ref is not None, "a view or a subscription reference"
     with uow_factory() as uow:
-        held = uow.subscriptions.by_gateway_ref(view.subscription_ref)
-    if held is not None and held.synced_at == view.as_of and _differs(held, view):
-        return gateway.get_subscription(view.subscription_ref)
-    return view
+        held = uow.subscriptions.by_gateway_ref(ref)
+    judged = None if held is None else held.version
+    if view is None or (held is not None and held.synced_at == view.as_of and _differs(held, view)):
+        view = gateway.get_subscription(ref)
+    return Settled(view, judged)
 
 
 @attrs.frozen(kw_only=True)
@@ -183,9 +207,10 @@ class _Recorder:
     ) -> Subscription:
         def attempt() -> Subscription:
             # Settled again on every attempt: a stale write means someone recorded meanwhile.
-            settled = settled_view(self.uow, self.gateway, view)
+            settled = settle(self.uow, self.gateway, view)
             with self.uow() as uow:
-                sub, _ = upsert_view(uow, account_id, settled)
+                settled.recheck(uow)
+                sub, _ = upsert_view(uow, account_id, settled.view)
                 if also is not None:
                     also(uow)
                 audit(uow, account_id, action, inputs, "ok", now_from(self.clock), sub)
@@ -208,14 +233,14 @@ class _Recorder:
         admitted: list[Admission] = []
 
         def attempt() -> tuple[Subscription | None, Admission]:
+            settled = settle(self.uow, self.gateway, view)
             admission = one.admit(
-                account_id,
-                settled_view(self.uow, self.gateway, view),
-                before=admitted[-1] if admitted else None,
+                account_id, settled.view, before=admitted[-1] if admitted else None
             )
             admitted.append(admission)
             now = now_from(self.clock)
             with self.uow() as uow:
+                settled.recheck(uow)
                 sub, _ = one.record(uow, account_id, admission, now)
                 if also is not None:
                     also(uow)
@@ -1054,7 +1079,7 @@ class ApplyGatewayEvent:
                 return sub.account_id
         return event.account_id
 
-    def _view_for(self, event: GatewayEvent) -> GatewaySubscription | None:
+    def _view_for(self, event: GatewayEvent) -> Settled | None:
         """The view to apply, re-read from the gateway when the event alone cannot be trusted.
 
         Reads in its own short transaction and calls the gateway with none open.
@@ -1063,22 +1088,22 @@ class ApplyGatewayEvent:
         if view is None:
             if event.subscription_ref is None:
                 return None
-            return self.gateway.get_subscription(event.subscription_ref)
+            return settle(self.uow, self.gateway, subscription_ref=event.subscription_ref)
         if event.kind is GatewayEventKind.SCHEDULE_CHANGED:
-            return self.gateway.get_subscription(view.subscription_ref)
+            return settle(self.uow, self.gateway, subscription_ref=view.subscription_ref)
         if self.gateway.scheduled_changes is ScheduledChanges.CORE:
             # The gateway knows nothing of the downgrade the core keeps: keep it in the view.
             with self.uow() as uow:
                 held = uow.subscriptions.by_gateway_ref(view.subscription_ref)
             view = with_kept_change(held, view)
-        return settled_view(self.uow, self.gateway, view)
+        return settle(self.uow, self.gateway, view)
 
-    def _current_view(self, account_id: str) -> GatewaySubscription | None:
+    def _current_view(self, account_id: str) -> Settled | None:
         with self.uow() as uow:
             sub = uow.subscriptions.for_account(account_id)
         if sub is None or not sub.status.is_live:
             return None
-        return self.gateway.get_subscription(sub.subscription_ref)
+        return settle(self.uow, self.gateway, subscription_ref=sub.subscription_ref)
 
     def _apply(
         self,
@@ -1088,14 +1113,14 @@ class ApplyGatewayEvent:
         admitted: list[Admission],
     ) -> ApplyOutcome:
         # Gateway reads happen first, with no transaction open (no lock across the network).
-        view: GatewaySubscription | None = None
+        settled: Settled | None = None
         summary: PaymentMethodSummary | None = None
         if event.kind in _SUBSCRIPTION_KINDS:
-            view = self._view_for(event)
+            settled = self._view_for(event)
         elif event.kind is GatewayEventKind.PAYMENT_METHOD_CHANGED:
             # Which card pays next is the gateway's to say: an attached card need not be the
             # default, and a late event about an old card must not bring it back. Re-read.
-            view = self._current_view(account_id)
+            settled = self._current_view(account_id)
         elif event.kind is GatewayEventKind.SETUP_COMPLETED and event.checkout_id:
             with self.uow() as uow:
                 customer = uow.customers.get(account_id)
@@ -1107,9 +1132,9 @@ class ApplyGatewayEvent:
                 )
         one = OneSubscription(uow=self.uow, gateway=self.gateway)
         admission = None
-        if view is not None:
+        if settled is not None:
             before = admitted[-1] if admitted else None
-            admission = one.admit(account_id, view, before=before)
+            admission = one.admit(account_id, settled.view, before=before)
             admitted.append(admission)
         now = now_from(self.clock)
         inputs = {"event_id": event.id, "type": event.gateway_type}
@@ -1121,6 +1146,8 @@ class ApplyGatewayEvent:
             sub: Subscription | None = None
             outcome = ApplyOutcome.APPLIED
             if admission is not None:
+                assert settled is not None
+                settled.recheck(uow)
                 sub, changed = one.record(uow, account_id, admission, now)
                 if admission.is_duplicate:
                     outcome = ApplyOutcome.DUPLICATE

@@ -384,7 +384,7 @@ def test_a_second_subscription_whose_end_is_recorded_meanwhile_is_still_noted_on
     assert billing.apply_event(deleted) is uc.ApplyOutcome.APPLIED  # B recorded, ended
     # As every path does, the retry first settles its view against what is held now.
     retried = one.admit(
-        "acct_ada", uc.settled_view(billing.uow, billing.gateway, seen), before=settled
+        "acct_ada", uc.settle(billing.uow, billing.gateway, seen).view, before=settled
     )
     for admission in (retried, retried):  # the retry, and a second path with the same news
         with billing.uow() as uow:
