@@ -58,6 +58,17 @@ def _is_typeddict(tp: Any) -> bool:
     return isinstance(tp, type) and typing_extensions.is_typeddict(tp)
 
 
+def _enum_values(args: tuple[Any, ...]) -> set[str]:
+    """The values of the `Literal[...]` arms of a union, but Stripe's "unset" ``''``."""
+    return {
+        value
+        for arg in args
+        if typing.get_origin(arg) is typing.Literal
+        for value in typing.get_args(arg)
+        if value != ""
+    }
+
+
 def check(value: Any, tp: Any, path: str = "") -> list[str]:
     """Every reason Stripe would refuse `value` for the parameter type `tp` (empty when fine)."""
     if tp is Any:
@@ -82,6 +93,10 @@ def check(value: Any, tp: Any, path: str = "") -> list[str]:
     if origin in (typing.Union, types.UnionType):
         if value == "" and any(typing.get_args(a) == ("",) for a in args):
             return []  # Stripe's "unset" value
+        if _enum_values(args):
+            # stripe-python types an enum `Literal[...] | str` so that a value added later
+            # still type-checks; Stripe itself refuses anything outside the listed values.
+            args = tuple(arg for arg in args if arg is not str)
         best: list[str] | None = None
         for arg in args:
             found = check(value, arg, path)
