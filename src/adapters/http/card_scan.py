@@ -1,0 +1,552 @@
+"""Finds payment card numbers (and over-deep JSON) in request bytes: one pass, linear, streaming.
+
+Per byte the work is a fixed number of C-speed steps (`bytes.translate`, `bytes.replace`, codecs,
+and big-integer arithmetic used as SIMD-within-a-register); Python code runs per chunk, never per
+byte or per digit group. Big-integer lanes are one byte each, little-endian, so `x >> 8*k` moves
+lane i+k onto lane i and the arithmetic of thousands of lanes is one C loop.
+"""
+
+from __future__ import annotations
+
+import codecs
+import itertools
+import json
+import operator
+import unicodedata
+from collections.abc import Iterable
+from typing import Any
+
+MIN_DIGITS, MAX_DIGITS = 13, 19
+JSON_DEPTH_LIMIT = 32
+# A segment is decoded and scanned as a whole; bigger inputs are fed in pieces of this size.
+_PIECE = 64 * 1024
+
+# -- brands ----------------------------------------------------------------------------------------
+
+_LENGTHS = range(MIN_DIGITS, MAX_DIGITS + 1)
+
+
+def brand_lengths(prefix4: str) -> frozenset[int]:
+    """The card lengths the issuer prefix (IIN) `prefix4` (its first four digits) is issued in."""
+    a2, a3, a4 = int(prefix4[:2]), int(prefix4[:3]), int(prefix4)
+    lengths: set[int] = set()
+    if prefix4[0] == "4":  # Visa
+        lengths |= {13, 16, 19}
+    if 51 <= a2 <= 55 or 2221 <= a4 <= 2720:  # Mastercard
+        lengths |= {16}
+    if a2 in (34, 37):  # American Express
+        lengths |= {15}
+    if a4 == 6011 or 644 <= a3 <= 649 or a2 == 65:  # Discover
+        lengths |= {16, 17, 18, 19}
+    if 300 <= a3 <= 305 or a2 in (36, 38, 39):  # Diners Club
+        lengths |= {14, 15, 16, 17, 18, 19}
+    if 3528 <= a4 <= 3589:  # JCB
+        lengths |= {16, 17, 18, 19}
+    if a2 == 62:  # UnionPay
+        lengths |= {16, 17, 18, 19}
+    # Maestro: only its own IINs (its 50/56-69 "range" would claim most six-leading numbers);
+    # 12-digit Maestro cards are left out with every other length below 13.
+    if a4 in (5018, 5020, 5038, 5893, 6304, 6759, 6761, 6762, 6763):
+        lengths |= set(_LENGTHS)
+    return frozenset(lengths)
+
+
+def luhn_valid(digits: str) -> bool:
+    total = 0
+    for index, char in enumerate(reversed(digits)):
+        value = int(char)
+        if index % 2 == 1:
+            value = value * 2 - 9 if value > 4 else value * 2
+        total += value
+    return total % 10 == 0
+
+
+def is_card_number(digits: str) -> bool:
+    """The whole rule for one digit sequence: a brand's prefix, that brand's length, and Luhn."""
+    return (
+        digits.isascii()
+        and digits.isdigit()
+        and len(digits) in brand_lengths(digits[:4].ljust(4, "0"))
+        and luhn_valid(digits)
+    )
+
+
+def _width_bits(prefix4: int) -> int:
+    return sum(1 << (n - MIN_DIGITS) for n in brand_lengths(f"{prefix4:04d}"))
+
+
+def _brand_tables() -> tuple[bytes, bytes, bytes]:
+    """Tables from the first two digits (a row) and the next two (a column) to a width mask.
+
+    The 100 x 100 prefixes fall into few distinct rows and columns, so row * columns + column
+    fits in a byte and one `translate` gives every lane its mask of allowed lengths.
+    """
+    row_of: dict[tuple[int, ...], int] = {}
+    rows = [0] * 100
+    for a in range(100):
+        rows[a] = row_of.setdefault(
+            tuple(_width_bits(a * 100 + b) for b in range(100)), len(row_of)
+        )
+    distinct = list(row_of)
+    col_of: dict[tuple[int, ...], int] = {}
+    cols = [0] * 100
+    for b in range(100):
+        cols[b] = col_of.setdefault(tuple(r[b] for r in distinct), len(col_of))
+    ncols = len(col_of)
+    assert len(distinct) * ncols <= 256, "brand tables outgrew a byte"
+    widths = bytearray(256)
+    for a in range(100):
+        for b in range(100):
+            widths[rows[a] * ncols + cols[b]] = _width_bits(a * 100 + b)
+    row_table = bytes([rows[v] * ncols if v < 100 else 0 for v in range(256)])
+    col_table = bytes([cols[v] if v < 100 else 0 for v in range(256)])
+    return row_table, col_table, bytes(widths)
+
+
+_ROW, _COL, _WIDTHS = _brand_tables()
+
+# -- lane helpers ----------------------------------------------------------------------------------
+
+
+def _table(mapping: dict[int, int], default: int = 0) -> bytes:
+    return bytes(mapping.get(i, default) for i in range(256))
+
+
+class _Repeated:
+    """`byte` repeated in n lanes, for any n, cut from one cached integer."""
+
+    def __init__(self, byte: int) -> None:
+        self._byte, self._lanes, self._value = byte, 0, 0
+
+    def __call__(self, n: int) -> int:
+        if n > self._lanes:
+            self._lanes = max(n, 2 * self._lanes, 1024)
+            self._value = int.from_bytes(bytes([self._byte]) * self._lanes, "little")
+        return self._value & ((1 << (8 * n)) - 1)
+
+
+_LSB = _Repeated(0x01)
+_LOW4 = _Repeated(0x0F)
+
+
+def _int(data: bytes) -> int:
+    return int.from_bytes(data, "little")
+
+
+def _bytes(value: int, n: int) -> bytes:
+    return value.to_bytes(n, "little")
+
+
+# -- decoding --------------------------------------------------------------------------------------
+
+# Bytes that can sit inside an escape (`\uXXXX`, a surrogate pair, `%HH`): a chunk is cut after
+# the last byte that is not one of these, so no escape, pair or backslash run is ever split.
+_ESCAPE_BYTES = b"\\%u0123456789abcdefABCDEF"
+_HEX = b"0123456789abcdefABCDEF"
+
+# bits 0-3: a hex digit's value; bit 4: a hex digit; bit 5: "%"
+_PCT_FIELDS = _table({ord("%"): 0x20, **{h: 0x10 | int(chr(h), 16) for h in _HEX}})
+
+
+def _percent_decode(data: bytes) -> bytes:
+    """`%HH` -> the byte, exactly as `unquote` reads it (a `%` without two hex digits stays)."""
+    n = len(data)
+    if b"\x00" in data:
+        data = data.replace(b"\x00", b"\x01")  # NUL marks the bytes an escape gave up
+    fields = _int(data.translate(_PCT_FIELDS))
+    # lane i: "%" at i (bit 5), hex at i+1 and i+2 (bit 4 of those lanes, moved onto bit 0)
+    valid = (fields >> 5) & (fields >> 12) & (fields >> 20) & _LSB(n)
+    if not valid:
+        return data
+    lanes = valid * 0xFF
+    values = fields & _LOW4(n)
+    decoded = (((values >> 8) << 4) + (values >> 16)) & lanes
+    gone = lanes | (lanes << 8) | (lanes << 16)
+    return _bytes((_int(data) & ~gone) | decoded, n).translate(None, b"\x00")
+
+
+# bit 0: a backslash; bit 1: a one-letter JSON escape; bit 2: 'u'; bit 3: a hex digit
+_ESC_FLAGS = _table(
+    {
+        ord("\\"): 1,
+        **{c: 2 for c in b'"/bfnrt'},
+        ord("u"): 4,
+    }
+)
+_ESC_FLAGS = bytes(f | (8 if i in _HEX else 0) for i, f in enumerate(_ESC_FLAGS))
+_QUOTE_TO_SOH = bytes(1 if i == ord('"') else i for i in range(256))
+
+
+def _json_unescape(data: bytes) -> bytes:
+    """Makes `data` safe for the C JSON string scanner: every backslash left starts a valid
+    escape, and no bare quote ends the string early. Escapes that JSON would reject stay text."""
+    n = len(data)
+    # Pairs first, left to right, as JSON reads a run of backslashes; the pair is text, a break.
+    data = data.replace(b"\\\\", b"\x01\x01")
+    flags = _int(data.translate(_ESC_FLAGS))
+    ok = (flags >> 9) | (
+        (flags >> 10) & (flags >> 19) & (flags >> 27) & (flags >> 35) & (flags >> 43)
+    )
+    bad = flags & ~ok & _LSB(n)
+    if bad:
+        data = _bytes(_int(data) - bad * (ord("\\") - 1), n)
+    return data.replace(b'\\"', b"\x01\x01").translate(_QUOTE_TO_SOH)
+
+
+def _json_string(text: str) -> str:
+    decoded, _ = json.decoder.scanstring(text + '"', 0, False)  # type: ignore[attr-defined]
+    return str(decoded)
+
+
+# -- classes ---------------------------------------------------------------------------------------
+
+# What a scanned character is, one byte each: 0x30-0x39 its decimal digit, 0x20 a separator people
+# type between digit groups, 0x00 anything else (a break). Bit 4 alone tells a digit.
+SEPARATORS = " \t\n\r\v\f-./+"
+_BREAK = 0x00
+_ASCII_CLASS = bytes(
+    i if 0x30 <= i <= 0x39 else 0x20 if chr(i) in SEPARATORS else _BREAK for i in range(256)
+)
+
+
+def _build_charmaps() -> tuple[list[Any], list[bytes]]:
+    """Charmap encoders (and folds) that turn any character into its class byte at C speed.
+
+    A charmap has 256 slots, so the 350 decimal digits that NFKC leaves non-ASCII (Arabic-Indic,
+    Devanagari, Thai, ...) and the Unicode spaces and dashes are spread over two maps; every
+    other character (letters, astral scripts) encodes as "?" in each, which folds to a break.
+    """
+    wanted: list[tuple[str, int]] = [
+        (chr(c), _ASCII_CLASS[c]) for c in range(1, 128) if _ASCII_CLASS[c] != _BREAK
+    ]
+    for cp in range(0x80, 0x10000):
+        ch = chr(cp)
+        category = unicodedata.category(ch)
+        if category == "Nd":
+            wanted.append((ch, 0x30 + unicodedata.decimal(ch)))
+        elif category in ("Zs", "Zl", "Zp", "Pd") or cp == 0x2212:  # spaces, dashes, minus
+            wanted.append((ch, 0x20))
+    encoders: list[Any] = []
+    folds: list[bytes] = []
+    while wanted:
+        # charmap_build takes a decoding table (byte -> character) and builds its C trie only
+        # when slot 0 is U+0000; "?" must be encodable for the "replace" error handler.
+        batch, wanted = wanted[:254], wanted[254:]
+        chars = ["\x00", "?", *(ch for ch, _ in batch)]
+        padding = [chr(0xE000 + i) for i in range(256 - len(chars))]  # private use: a break
+        encoder = codecs.charmap_build("".join(chars + padding))
+        assert type(encoder).__name__ == "EncodingMap", "charmap fell back to a dict"
+        encoders.append(encoder)
+        folds.append(bytes([_BREAK, _BREAK, *(cls for _, cls in batch)]).ljust(256, b"\x00"))
+    return encoders, folds
+
+
+_CHARMAPS, _FOLDS = _build_charmaps()
+
+
+def _classes(text: str) -> bytes:
+    """One class byte per character (see `_ASCII_CLASS`), for any decimal digit or space."""
+    if text.isascii():
+        return text.encode("ascii").translate(_ASCII_CLASS)
+    # NFKC folds mathematical digits (U+1D7CE-1D7FF, astral, beyond a charmap) to ASCII.
+    text = unicodedata.normalize("NFKC", text)
+    total = 0
+    for encoder, fold in zip(_CHARMAPS, _FOLDS, strict=True):
+        slots, _ = codecs.charmap_encode(text, "replace", encoder)
+        # A character has a slot in at most one map and is "?" (a break, 0) in the others.
+        total += _int(slots.translate(fold))
+    return _bytes(total, len(text))
+
+
+# -- the digit lanes -------------------------------------------------------------------------------
+
+# In lanes, separators are gone; a digit that starts a group (the character before it was not a
+# digit) is 0x80 + digit; a break stays 0x00; any other digit is 0x30 + digit.
+_MARK_START = 0x80 - 0x30
+_LANE_DIGITS = bytes([*range(0x30, 0x3A), *range(0x80, 0x8A)])
+_VALUE = _table({c: c & 0x0F for c in _LANE_DIGITS})
+_DOUBLED = _table({c: (2 * (c & 0x0F)) - (9 if c & 0x0F > 4 else 0) for c in _LANE_DIGITS})
+_BREAKS_RUN = b"\x00" * 8
+# A window's Luhn sum (<= 171, or odd where the window is not a candidate) is a card number when
+# it is a multiple of 10: those bytes survive this delete.
+_NOT_MULTIPLE_OF_10 = bytes(i for i in range(256) if i % 10 or i > 171)
+
+
+class _Lanes:
+    """Streaming search over class bytes for a group-aligned window that is a card number.
+
+    A window starts at a group's first digit and ends where the next lane starts a group or is a
+    break, and holds no break; so one unbroken run of 20+ digits is never a card, while groups
+    written next to other groups still are.
+    """
+
+    def __init__(self) -> None:
+        self._tail = b""  # the last lanes, whose windows may end in the next chunk
+        self._previous_digit = 0
+
+    def feed(self, classes: bytes) -> bool:
+        n = len(classes)
+        if not n:
+            return False
+        value = _int(classes)
+        digits = (value >> 4) & _LSB(n)
+        starts = digits & ~((digits << 8) | self._previous_digit)
+        self._previous_digit = (classes[-1] >> 4) & 1
+        if starts:
+            classes = _bytes(value + starts * _MARK_START, n)
+        lanes = classes.translate(None, b" ")
+        if _BREAKS_RUN in lanes:  # text: a run of breaks is one break
+            lanes = lanes.replace(_BREAKS_RUN, b"\x00")
+        lanes = self._tail + lanes
+        found = _has_card(lanes)
+        self._tail = lanes[-MAX_DIGITS:]
+        return found
+
+    def finish(self) -> bool:
+        found = _has_card(self._tail + b"\x00")
+        self._tail = b""
+        return found
+
+
+def _has_card(lanes: bytes) -> bool:
+    n = len(lanes)
+    if n <= MIN_DIGITS:
+        return False
+    raw = _int(lanes)
+    lsb = _LSB(n)
+    start = raw >> 7 & lsb
+    if not start:
+        return False
+    value = _int(lanes.translate(_VALUE))
+    brk = lsb ^ (((raw >> 4) | (raw >> 7)) & lsb)
+    end = start | brk  # a window may end just before a group start or a break
+    # Widths by issuer prefix, on group starts only: a row from the first two digits, a column
+    # from the next two.
+    two = _bytes(value * 10 + (value >> 8), n)
+    index = (_int(two.translate(_ROW)) & (start * 0xFF)) + (_int(two.translate(_COL)) >> 16)
+    widths = _int(_bytes(index, n).translate(_WIDTHS))
+    candidates = {}
+    for width in _LENGTHS:
+        found = (widths >> (width - MIN_DIGITS)) & (end >> (8 * width))
+        if found:
+            candidates[width] = found
+    if not candidates:
+        return False
+    if brk:
+        # No break in (s, s+w-1]: OR over the lanes after each start.
+        o1 = brk >> 8
+        o2 = o1 | (o1 >> 8)
+        o4 = o2 | (o2 >> 16)
+        o8 = o4 | (o4 >> 32)
+        o12 = o8 | (o4 >> 64)
+        o16 = o8 | (o8 >> 64)
+        broken = {
+            13: o12,
+            14: o12 | (o1 >> 96),
+            15: o12 | (o2 >> 96),
+            16: o12 | (o2 >> 96) | (o1 >> 112),
+            17: o16,
+            18: o16 | (o1 >> 128),
+            19: o16 | (o2 >> 128),
+        }
+        candidates = {w: c & ~broken[w] for w, c in candidates.items() if c & ~broken[w]}
+    # Luhn in pairs: a doubled digit then a plain one, summed over 6-9 pairs with stride 2; an
+    # odd width adds its first digit, plain.
+    pair = _int(lanes.translate(_DOUBLED)) + (value >> 8)
+    p2 = pair + (pair >> 16)
+    p4 = p2 + (p2 >> 32)
+    p8 = p4 + (p4 >> 64)
+    pairs = {
+        6: lambda: p4 + (p2 >> 64),
+        7: lambda: p4 + (p2 >> 64) + (pair >> 96),
+        8: lambda: p8,
+        9: lambda: p8 + (pair >> 128),
+    }
+    for width, found in candidates.items():
+        sums = pairs[width // 2]()
+        if width % 2:
+            sums = value + (sums >> 8)
+        sums |= lsb ^ found  # an odd sum is never a multiple of 10
+        if _bytes(sums, n).translate(None, _NOT_MULTIPLE_OF_10):
+            return True
+    return False
+
+
+# -- JSON depth ------------------------------------------------------------------------------------
+
+_STRUCTURE = b'"[]{}'
+_NOT_STRUCTURE = bytes(i for i in range(256) if i not in _STRUCTURE)
+_QUOTE_BIT = _table({ord('"'): ord("1")}, default=ord("0"))
+_BRACKET_CODE = _table({ord("["): 2, ord("{"): 2, ord("]"): 4, ord("}"): 4})
+# code + parity ("0"/"1" = 0x30/0x31): an opening bracket outside strings is 0x32, closing 0x34
+_OUTSIDE = _table({0x32: ord("1"), 0x34: ord("0")})
+_NOT_OUTSIDE = bytes(i for i in range(256) if i not in (0x32, 0x34))
+
+
+def _block_tables() -> tuple[bytes, bytes]:
+    """For 8 brackets packed in a byte (1 = opening): net depth change, and the highest depth
+    reached inside the block (at least 0), both relative to the depth before it."""
+    nets, peaks = bytearray(256), bytearray(256)
+    for byte in range(256):
+        depth = peak = 0
+        for bit in range(7, -1, -1):
+            depth += 1 if byte >> bit & 1 else -1
+            peak = max(peak, depth)
+        nets[byte], peaks[byte] = depth & 0xFF, peak
+    return bytes(nets), bytes(peaks)
+
+
+_NET, _PEAK = _block_tables()
+
+
+class _Depth:
+    """Nesting of JSON arrays and objects outside strings, counted in the same pass."""
+
+    def __init__(self, limit: int) -> None:
+        self.limit = limit
+        self.depth = 0
+        self._in_string = False
+        self._bits = b""  # brackets not yet a full byte of 8
+
+    def feed(self, data: bytes) -> bool:
+        # Escaped backslashes and quotes are text; cut points never split a backslash run.
+        data = data.replace(b"\\\\", b"").replace(b'\\"', b"")
+        kept = data.translate(None, _NOT_STRUCTURE)
+        if self._in_string:
+            kept = b'"' + kept
+        # Removing two adjacent quotes never moves a bracket in or out of a string.
+        kept = kept.replace(b'""', b"")
+        quotes = kept.count(b'"')
+        self._in_string = quotes % 2 == 1
+        opening = kept.count(b"[") + kept.count(b"{")
+        if not opening and not kept.count(b"]") and not kept.count(b"}"):
+            return False
+        kept = _outside_strings(kept) if quotes else kept.translate(_OUTSIDE_PLAIN)
+        if self.depth + opening <= self.limit and not self._bits:
+            self.depth += 2 * kept.count(b"1") - len(kept)
+            return False
+        return self._brackets(self._bits + kept)
+
+    def _brackets(self, bits: bytes) -> bool:
+        whole = len(bits) // 8 * 8
+        self._bits = bits[whole:]
+        if whole:
+            blocks = int(bits[:whole], 2).to_bytes(whole // 8, "big")
+            nets = memoryview(blocks.translate(_NET)).cast("b")
+            before = itertools.accumulate(nets, initial=self.depth)
+            if max(map(operator.add, before, blocks.translate(_PEAK))) > self.limit:
+                return True
+            self.depth += sum(nets)
+        return False
+
+    def finish(self) -> bool:
+        depth = self.depth
+        for bit in self._bits:
+            depth += 1 if bit == ord("1") else -1
+            if depth > self.limit:
+                return True
+        self._bits = b""
+        return False
+
+
+_OUTSIDE_PLAIN = _table(
+    {ord("["): ord("1"), ord("{"): ord("1"), ord("]"): ord("0"), ord("}"): ord("0")}
+)
+
+
+def _outside_strings(kept: bytes) -> bytes:
+    """Brackets not inside a string, as b"1" (opening) and b"0" (closing)."""
+    n = len(kept)
+    parity = int(kept.translate(_QUOTE_BIT), 2)  # first byte is the highest bit
+    shift = 1
+    while shift < n:  # prefix XOR: odd at and after an opening quote, until its closing one
+        parity ^= parity >> shift
+        shift <<= 1
+    inside = format(parity, f"0{n}b").encode("ascii")
+    code = _int(kept.translate(_BRACKET_CODE)) + _int(inside)
+    return _bytes(code, n).translate(_OUTSIDE, _NOT_OUTSIDE)
+
+
+# -- the scanner -----------------------------------------------------------------------------------
+
+CARD = "card"
+TOO_DEEP = "too_deep"
+
+
+class CardScanner:
+    """Feed a request part in chunks; `feed` and `finish` return what was found, if anything.
+
+    Decoding happens before scanning and across chunk boundaries: JSON escapes (surrogate pairs
+    too), percent and form encoding, full-width and other Unicode digits, Unicode spaces.
+    """
+
+    def __init__(self, *, json_depth_limit: int | None = None) -> None:
+        self._pending = b""
+        self._utf8 = codecs.getincrementaldecoder("utf-8")("replace")
+        self._lanes = _Lanes()
+        self._depth = _Depth(json_depth_limit) if json_depth_limit is not None else None
+        self.found: str | None = None
+
+    @property
+    def pending(self) -> int:
+        """Bytes received but not scanned yet (no safe place to cut them so far)."""
+        return len(self._pending)
+
+    def feed(self, data: bytes) -> str | None:
+        if self.found or not data:
+            return self.found
+        kept = data.rstrip(_ESCAPE_BYTES)
+        if not kept:  # nothing to cut after yet: an escape or digits may go on
+            self._pending += data
+            return None
+        cut = len(kept)
+        segment, self._pending = self._pending + data[:cut], data[cut:]
+        return self._scan(segment, final=False)
+
+    def finish(self) -> str | None:
+        if self.found:
+            return self.found
+        segment, self._pending = self._pending, b""
+        return self._scan(segment, final=True)
+
+    def _scan(self, segment: bytes, *, final: bool) -> str | None:
+        self.found = self._scan_piece(segment, final=final)
+        return self.found
+
+    def _scan_piece(self, piece: bytes, *, final: bool) -> str | None:
+        if self._depth is not None and self._depth.feed(piece):
+            return TOO_DEEP
+        if b"%" in piece:
+            piece = _percent_decode(piece)
+        escaped = b"\\" in piece
+        if escaped:
+            piece = _json_unescape(piece)
+        text = self._utf8.decode(piece, final)
+        if escaped:
+            text = _json_string(text)
+        if self._lanes.feed(_classes(text)):
+            return CARD
+        if final:
+            if self._lanes.finish():
+                return CARD
+            if self._depth is not None and self._depth.finish():
+                return TOO_DEEP
+        return None
+
+
+def scan(parts: Iterable[bytes | str]) -> str | None:
+    """What the parts hold, each scanned on its own (a number split across parts is not joined)."""
+    for part in parts:
+        scanner = CardScanner()
+        data = part.encode("utf-8", "surrogatepass") if isinstance(part, str) else part
+        for start in range(0, len(data), _PIECE):
+            if scanner.feed(data[start : start + _PIECE]):
+                return scanner.found
+        if scanner.finish():
+            return scanner.found
+    return None
+
+
+def holds_card_number(text: str | bytes) -> bool:
+    """Whether `text` holds a card number, however it is spelled or encoded."""
+    return scan([text]) == CARD
