@@ -11,6 +11,7 @@ from __future__ import annotations
 import random
 import threading
 from collections.abc import Callable, Iterator
+from datetime import UTC, datetime
 from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
@@ -147,3 +148,99 @@ def test_concurrent_writes_converge_on_postgresql() -> None:
     with postgres_database("billing_converge") as url:
         upgrade(url)
         _rounds(url, rounds=10, seed=11)
+
+
+# -- the same mix in Stripe mode: the Stripe adapter over HTTP to the local Stripe double ---------
+
+
+def _stripe_rounds(tmp_path: Path, rounds: int, seed: int) -> None:
+    from adapters.fake.clock import ControllableClock
+    from adapters.sql.database import create_engine_from_url, sql_unit_of_work_factory
+    from application import commands as c
+    from domain.plans import default_catalog
+    from tests.bdd.drivers.base import Rejected
+    from tests.bdd.drivers.stripe import StripeDriver
+    from tests.stripe_double.state import ApiError
+
+    url = sqlite_url(tmp_path)
+    upgrade(url)
+    engine = create_engine_from_url(url)
+    catalog = default_catalog()
+    driver = StripeDriver(
+        catalog=catalog,
+        clock=ControllableClock(datetime(2027, 1, 31, 12, 0, tzinfo=UTC)),
+        uow=sql_unit_of_work_factory(engine),
+    )
+    try:
+        driver.subscribe(ACCOUNT, "growth", "month", "visa")
+        ref = driver.gateway.get_subscription(
+            driver.double.state.all("subscription")[0]["id"]
+        ).subscription_ref
+        starter = driver.gateway.prices.price_id("starter", Interval.MONTH)
+        assert starter is not None
+        # Each call as the use case makes it (no delivery in between): events wait, as they
+        # do at Stripe, until the round is over.
+        api = [
+            lambda: driver._cancel(c.CancelSubscription(ACCOUNT)),
+            lambda: driver._resume(c.ResumeSubscription(ACCOUNT)),
+            lambda: driver._change_plan(c.ChangePlan(ACCOUNT, "starter", "month")),
+            lambda: driver._change_plan(c.ChangePlan(ACCOUNT, "business", "month")),
+            lambda: driver._change_plan(c.ChangePlan(ACCOUNT, "growth", "month")),
+            lambda: driver._cancel_pending(c.CancelPendingChange(ACCOUNT)),
+        ]
+        portal = [
+            lambda: driver.double.portal_cancel(ref),
+            lambda: driver.double.portal_resume(ref),
+            lambda: driver.double.portal_change_price(ref, starter),
+        ]
+        chooser = random.Random(seed)
+        succeeded: list[Callable[[], Any]] = []
+        for round_number in range(rounds):
+            calls = [
+                chooser.choice(portal if chooser.random() < 0.25 else api)
+                for _ in range(CALLS_PER_ROUND)
+            ]
+            start = threading.Barrier(len(calls))
+            crashes: list[BaseException] = []
+
+            def run(call: Callable[[], Any]) -> None:
+                start.wait()
+                try:
+                    call()
+                    succeeded.append(call)
+                except (BillingError, Rejected, ApiError):
+                    pass  # refused by our rules, or by Stripe's portal: fine
+                except Exception as error:
+                    crashes.append(error)
+
+            threads = [threading.Thread(target=run, args=(call,)) for call in calls]
+            for thread in threads:
+                thread.start()
+            for thread in threads:
+                thread.join(timeout=60)
+            assert crashes == []
+            driver._deliver()  # every event of the round, signed, through the webhook route
+            held = driver.subscription(ACCOUNT)
+            truth = driver.gateway.get_subscription(ref)
+            ours = (
+                held.plan,
+                held.cancel_at_period_end,
+                held.scheduled_change and held.scheduled_change.plan,
+                held.status,
+            )
+            theirs = (
+                truth.plan_id,
+                truth.cancel_at_period_end,
+                truth.pending_change and truth.pending_change.plan_id,
+                truth.status.value,
+            )
+            assert ours == theirs, f"round {round_number}: held {ours}, Stripe {theirs}"
+        assert len(succeeded) >= rounds * 3, "too few calls went through to test anything"
+        assert driver.double.violations == []
+    finally:
+        driver.close()
+        engine.dispose()
+
+
+def test_concurrent_writes_converge_in_stripe_mode(tmp_path: Path) -> None:
+    _stripe_rounds(tmp_path, rounds=5, seed=5)
