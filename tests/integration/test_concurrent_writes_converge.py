@@ -11,8 +11,8 @@ from __future__ import annotations
 import random
 import threading
 from collections.abc import Callable, Iterator
-from datetime import UTC, datetime
 from contextlib import contextmanager
+from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
@@ -82,6 +82,34 @@ def _drain(container: Container) -> None:
     raise AssertionError("the inbox did not drain")
 
 
+def _race(
+    calls: list[Callable[[], Any]],
+    succeeded: list[Callable[[], Any]],
+    refused: tuple[type[BaseException], ...],
+) -> list[BaseException]:
+    """Run `calls` at once, one thread each, released together; returns what crashed. A call
+    refused by the rules (or by the gateway's own page) is expected, not a crash."""
+    start = threading.Barrier(len(calls))
+    crashes: list[BaseException] = []
+
+    def run(call: Callable[[], Any]) -> None:
+        start.wait()
+        try:
+            call()
+            succeeded.append(call)
+        except refused:
+            pass
+        except Exception as error:
+            crashes.append(error)
+
+    threads = [threading.Thread(target=run, args=(call,)) for call in calls]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join(timeout=60)
+    return crashes
+
+
 def _held_and_truth(client: TestClient[Any], fake: FakeGateway, customer: str) -> tuple[Any, Any]:
     held = client.get("/billing/subscription", headers=H).json()
     truth = fake.customer_subscription(customer)
@@ -116,26 +144,11 @@ def _rounds(url: str, rounds: int, seed: int) -> None:
                 else:
                     call = chooser.choice(API_CALLS)
                     calls.append(lambda call=call: call(client))
-            start = threading.Barrier(len(calls))
-            errors: list[BaseException] = []
-
-            def run(call: Callable[[], Any]) -> None:
-                start.wait()
-                try:
-                    call()
-                except Exception as error:  # a refused call (409) is fine; a crash is not
-                    errors.append(error)
-
-            threads = [threading.Thread(target=run, args=(call,)) for call in calls]
-            for thread in threads:
-                thread.start()
-            for thread in threads:
-                thread.join(timeout=60)
+            # The portal refuses what the state does not allow (a domain error); nothing crashes.
+            assert _race(calls, succeeded=[], refused=(BillingError,)) == []
             _drain(container)
             held, truth = _held_and_truth(client, fake, customer_ref)
             assert held == truth, f"round {round_number}: held {held}, gateway {truth}"
-            # The portal refuses what the state does not allow (a domain error); nothing crashes.
-            assert all(isinstance(e, BillingError) for e in errors), errors
 
 
 def test_concurrent_writes_converge_on_sqlite(tmp_path: Path) -> None:
@@ -200,24 +213,7 @@ def _stripe_rounds(tmp_path: Path, rounds: int, seed: int) -> None:
                 chooser.choice(portal if chooser.random() < 0.25 else api)
                 for _ in range(CALLS_PER_ROUND)
             ]
-            start = threading.Barrier(len(calls))
-            crashes: list[BaseException] = []
-
-            def run(call: Callable[[], Any]) -> None:
-                start.wait()
-                try:
-                    call()
-                    succeeded.append(call)
-                except (BillingError, Rejected, ApiError):
-                    pass  # refused by our rules, or by Stripe's portal: fine
-                except Exception as error:
-                    crashes.append(error)
-
-            threads = [threading.Thread(target=run, args=(call,)) for call in calls]
-            for thread in threads:
-                thread.start()
-            for thread in threads:
-                thread.join(timeout=60)
+            crashes = _race(calls, succeeded, refused=(BillingError, Rejected, ApiError))
             assert crashes == []
             driver._deliver()  # every event of the round, signed, through the webhook route
             held = driver.subscription(ACCOUNT)
