@@ -77,9 +77,17 @@ def validation_error(_: Request[Any, Any, Any], error: ValidationException) -> R
     return error_response(422, "request.invalid", detail)
 
 
-def http_error(_: Request[Any, Any, Any], error: HTTPException) -> Response[ErrorBody]:
+def http_error(request: Request[Any, Any, Any], error: HTTPException) -> Response[ErrorBody]:
     """Litestar's routing errors (404 no route, 405 method) in the same body shape."""
     status = error.status_code
+    if status in (404, 405):
+        # No route matched, so the card guard (route middleware) did not run: a path that
+        # decodes to other segments ("4242/4242/…") must still be refused as card data.
+        from adapters.http.guard import CARD_DATA_CODE, CARD_DATA_DETAIL, holds_card_number
+
+        raw_path = request.scope.get("raw_path") or request.scope.get("path", "").encode()
+        if holds_card_number(raw_path):
+            return error_response(400, CARD_DATA_CODE, CARD_DATA_DETAIL)
     if status == 400:
         # Malformed bodies (bad JSON) are invalid requests; 400 is kept for card data alone.
         return error_response(422, "request.invalid", str(error.detail))
