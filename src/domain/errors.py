@@ -137,6 +137,19 @@ class PaymentActionRequired(BillingError):
     kind = ErrorKind.PAYMENT
     default_message = "The bank asks the customer to confirm this payment; nothing was changed yet."
 
+    def __init__(
+        self,
+        message: str | None = None,
+        *,
+        hosted_invoice_url: str | None = None,
+        client_secret: str | None = None,
+    ) -> None:
+        """`hosted_invoice_url` (a page where the customer confirms and pays) and/or
+        `client_secret` (of the payment to confirm in the browser): what finishes the change."""
+        super().__init__(message)
+        self.hosted_invoice_url = hosted_invoice_url
+        self.client_secret = client_secret
+
 
 class GatewayUnavailable(BillingError):
     code = "gateway.unavailable"

@@ -12,13 +12,14 @@ from domain.errors import (
     CheckoutNotFound,
     GatewayRejected,
     InvoiceNotFound,
+    PaymentActionRequired,
     PaymentDeclined,
     SubscriptionNotFound,
 )
 from domain.invoices import BillingReason, Invoice, InvoiceStatus
 from domain.periods import add_months
 from domain.plans import Interval
-from domain.subscription import PaymentMethodSummary, PendingChange, Status
+from domain.subscription import GatewaySubscription, PaymentMethodSummary, PendingChange, Status
 from tests.contract.conftest import Driver, new_account
 
 HOUR = timedelta(hours=1)
@@ -671,3 +672,67 @@ def test_a_subscriber_on_a_retired_price_reads_changes_cancels_and_sees_invoices
         idempotency_key="retired:up",
     )
     assert (upgraded.plan_id, upgraded.interval) == ("business", Interval.MONTH)
+
+
+def test_a_declined_upgrade_keeps_the_scheduled_downgrade(driver: Driver) -> None:
+    requires_gateway_scheduling(driver)
+    sub = driver.subscribe(new_account(), "growth")
+    driver.gateway.schedule_downgrade(
+        subscription_ref=sub.subscription_ref,
+        target=driver.catalog.price("starter", "month"),
+        idempotency_key="kept:down",
+    )
+    driver.advance_to(sub.current_period_start + timedelta(days=3))
+    driver.decline_next_payment()
+
+    with pytest.raises(PaymentDeclined):
+        driver.gateway.upgrade(
+            subscription_ref=sub.subscription_ref,
+            target=driver.catalog.price("business", "month"),
+            proration_at=driver.now(),
+            idempotency_key="kept:up",
+        )
+
+    after = driver.gateway.get_subscription(sub.subscription_ref)
+    assert after.plan_id == "growth"
+    assert after.pending_change == PendingChange("starter", Interval.MONTH, sub.current_period_end)
+    driver.advance_to(sub.current_period_end + HOUR)
+    assert driver.gateway.get_subscription(sub.subscription_ref).plan_id == "starter"
+
+
+def _upgrade_needing_the_bank(driver: Driver) -> tuple[GatewaySubscription, PaymentActionRequired]:
+    sub = driver.subscribe(new_account(), "starter")
+    driver.advance_to(sub.current_period_start + timedelta(days=3))
+    driver.require_action_next_payment()
+    with pytest.raises(PaymentActionRequired) as caught:
+        driver.gateway.upgrade(
+            subscription_ref=sub.subscription_ref,
+            target=driver.catalog.price("business", "month"),
+            proration_at=driver.now(),
+            idempotency_key="sca:up",
+        )
+    return sub, caught.value
+
+
+def test_an_upgrade_the_bank_must_confirm_names_a_page_that_finishes_it(driver: Driver) -> None:
+    sub, error = _upgrade_needing_the_bank(driver)
+
+    assert error.hosted_invoice_url is not None and is_absolute_url(error.hosted_invoice_url)
+    assert driver.gateway.get_subscription(sub.subscription_ref).plan_id == "starter"
+    driver.confirm_payment(error.hosted_invoice_url)
+
+    after = driver.gateway.get_subscription(sub.subscription_ref)
+    assert (after.plan_id, after.status) == ("business", Status.ACTIVE)
+
+
+def test_an_upgrade_left_unconfirmed_expires_and_the_plan_stays(driver: Driver) -> None:
+    sub, error = _upgrade_needing_the_bank(driver)
+    assert error.hosted_invoice_url is not None
+
+    driver.advance_to(driver.now() + timedelta(hours=24))
+
+    after = driver.gateway.get_subscription(sub.subscription_ref)
+    assert (after.plan_id, after.status) == ("starter", Status.ACTIVE)
+    driver.advance_to(sub.current_period_end + HOUR)
+    renewed = driver.gateway.get_subscription(sub.subscription_ref)
+    assert (renewed.plan_id, renewed.status) == ("starter", Status.ACTIVE)

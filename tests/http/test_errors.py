@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from collections.abc import Callable
+from urllib.parse import urlsplit
 
 import pytest
 from litestar.testing import TestClient
@@ -33,6 +34,28 @@ def test_a_declined_upgrade_is_402_and_changes_nothing(
         "detail": "The payment was declined; nothing was changed.",
     }
     assert client.get("/billing/subscription", headers=H).json()["plan"] == "starter"
+
+
+def test_an_upgrade_needing_3d_secure_is_402_with_a_sandbox_page_that_finishes_it(
+    client: TestClient, subscribed: Callable[..., str], fake: FakeGateway
+) -> None:
+    subscribed("acct_err", "starter", "month")
+    fake.require_action_next_payment()
+    response = client.post(
+        "/billing/subscription/change", headers=H, json={"plan": "business", "interval": "month"}
+    )
+    assert response.status_code == 402
+    body = response.json()
+    assert body["code"] == "payment.action_required"
+    assert set(body) == {"code", "detail", "hosted_invoice_url"}  # no null fields added
+    page = urlsplit(body["hosted_invoice_url"]).path
+    assert client.get("/billing/subscription", headers=H).json()["plan"] == "starter"
+    assert "Confirm with the bank" in client.get(page).text
+
+    confirmed = client.post(page, follow_redirects=False)
+
+    assert confirmed.status_code == 303
+    assert client.get("/billing/subscription", headers=H).json()["plan"] == "business"
 
 
 def test_a_gateway_outage_is_503(client: TestClient, fake: FakeGateway) -> None:

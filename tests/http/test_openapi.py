@@ -73,6 +73,8 @@ DOCUMENTED_PAGES = {
     ("POST", "/sandbox/portal/{portal_id}/cancel"),
     ("POST", "/sandbox/portal/{portal_id}/resume"),
     ("POST", "/sandbox/portal/{portal_id}/payment-method"),
+    ("GET", "/sandbox/authenticate/{action_id}"),
+    ("POST", "/sandbox/authenticate/{action_id}"),
     ("GET", "/sandbox/invoices/{name}"),
 }
 # Served but deliberately not in the API schema: the schema itself, Swagger UI's files, and the

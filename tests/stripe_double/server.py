@@ -566,6 +566,11 @@ class StripeDouble:
         with self._lock:
             self.state.next_payment.append("declined")
 
+    def pay_open_invoice(self, invoice_id: str) -> Obj:
+        """The customer pays an open invoice on its hosted page (see `StripeState`)."""
+        with self._lock:
+            return self.state.render(self.state.pay_open_invoice(invoice_id))
+
     def require_action_next_payment(self) -> None:
         with self._lock:
             self.state.next_payment.append("requires_action")

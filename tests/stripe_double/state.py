@@ -663,6 +663,7 @@ class StripeState:
                 payment_method=self._paying_method(invoice),
             )
         )
+        intent["client_secret"] = f"{intent['id']}_secret_{secrets.token_hex(8)}"
         payment = self.put(
             resource(
                 "invoice_payment",
@@ -922,7 +923,7 @@ class StripeState:
             )
         behavior = params.get("proration_behavior", "create_prorations")
         at = int(params.get("proration_date") or self.now())
-        lines, resets = self.proration_lines(sub, new_price, at)
+        lines, _resets = self.proration_lines(sub, new_price, at)
         pending = params.get("payment_behavior") == "pending_if_incomplete"
         if behavior != "always_invoice":
             raise ApiError(
@@ -943,14 +944,53 @@ class StripeState:
             }
             return
         previous["items"] = self._public(sub)["items"]
+        self._set_price(sub, new_price)
+        if status != "succeeded":
+            sub["status"] = "past_due"
+
+    def pay_open_invoice(self, invoice_id: str) -> Obj:
+        """The customer pays an open invoice on its hosted page (confirming 3-D Secure).
+
+        Paying the invoice of a pending update applies it
+        (`customer.subscription.pending_update_applied`); once the update has expired the
+        invoice can still be paid, but the price stays (Stripe voids nothing by itself).
+        """
+        invoice = self.get(invoice_id, "invoice")
+        if invoice["status"] != "open":
+            raise ValueError(f"invoice {invoice_id} is {invoice['status']}, not open")
+        now = self.now()
+        for payment in self.all(
+            "invoice_payment", lambda p: p["invoice"] == invoice_id and p["status"] == "open"
+        ):
+            intent = self.get(payment["payment"]["payment_intent"], "payment_intent")
+            intent.update(status="succeeded", amount_received=intent["amount"], next_action=None)
+            payment.update(status="paid", amount_paid=invoice["amount_due"])
+            payment["status_transitions"]["paid_at"] = now
+        invoice.update(status="paid", amount_paid=invoice["amount_due"], amount_remaining=0)
+        invoice["status_transitions"]["paid_at"] = now
+        self.emit("invoice.paid", invoice)
+        sub = self.get(invoice["parent"]["subscription_details"]["subscription"], "subscription")
+        pending = sub.get("pending_update")
+        if pending and sub.get("latest_invoice") == invoice_id:
+            previous: Obj = {"items": self._public(sub)["items"], "pending_update": pending}
+            new_price = self.get(pending["subscription_items"][0]["price"], "price")
+            self._set_price(sub, new_price)
+            sub["pending_update"] = None
+            if sub["status"] == "past_due":
+                sub["status"] = "active"
+            self.emit("customer.subscription.pending_update_applied", sub, previous)
+            self.emit("customer.subscription.updated", sub, previous)
+        return invoice
+
+    def _set_price(self, sub: Obj, new_price: Obj) -> None:
+        item = sub["items"]["data"][0]
+        resets = interval_months(new_price) != interval_months(self._price_of(sub))
         item["price"] = new_price["id"]
         if resets:
             now = self.now()
             item["current_period_start"] = now
             item["current_period_end"] = add_months(now, interval_months(new_price))
             sub["billing_cycle_anchor"] = now
-        if status != "succeeded":
-            sub["status"] = "past_due"
 
     def portal_change_price(self, sub_id: str, price_id: str) -> bool:
         """The portal's plan change (see `StripeDouble.portal_change_price`)."""

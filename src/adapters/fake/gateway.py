@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import copy
 import enum
 import logging
 import threading
@@ -176,6 +177,20 @@ class _InvoiceRecord:
     refund: Refund | None = None
 
 
+# Stripe drops a pending update (an upgrade waiting for payment) after 23 hours.
+PENDING_UPDATE_TTL = timedelta(hours=23)
+
+
+@attrs.frozen
+class _Action:
+    """An upgrade whose payment waits for the customer's bank (Stripe's pending update)."""
+
+    subscription_ref: str
+    target: PlanPrice
+    proration_at: datetime
+    expires_at: datetime
+
+
 @attrs.frozen
 class _Stored:
     fingerprint: str
@@ -251,6 +266,7 @@ class FakeGateway:
         self._next_failure: _Failure | None = None
         self._fail_next_call = False
         self._at: datetime | None = None  # the boundary being processed while catching up
+        self._actions: dict[str, _Action] = {}  # upgrades waiting for 3-D Secure
 
     # -- test & sandbox controls ---------------------------------------------------------------
 
@@ -271,6 +287,29 @@ class FakeGateway:
         """
         with self._lock:
             self._next_failure = _Failure.ACTION
+
+    def confirm_payment_action(self, action_id: str) -> GatewaySubscription:
+        """The customer confirms an upgrade's payment with the bank (3-D Secure) on its page.
+
+        Like paying Stripe's open invoice, which applies the pending update
+        (`customer.subscription.pending_update_applied`). After 23 hours the pending update
+        has expired and the page takes no payment: `GatewayRejected`, the plan unchanged.
+        """
+        with self._operation():
+            action = self._actions.pop(action_id, None)
+            if action is None:
+                raise GatewayRejected("There is no payment waiting for confirmation.")
+            sub = self._sub(action.subscription_ref)
+            if self._now() >= action.expires_at:
+                raise GatewayRejected("The payment expired unconfirmed; nothing was changed.")
+            self._apply_upgrade(sub, action.target, action.proration_at)
+            return self._view(sub)
+
+    def payment_action_open(self, action_id: str) -> bool:
+        """Whether an authentication page still takes a confirmation (sandbox page lookup)."""
+        with self._lock:
+            action = self._actions.get(action_id)
+            return action is not None and self._clock.now() < action.expires_at
 
     def fail_next_call(self) -> None:
         """The next port call raises `GatewayUnavailable` and changes nothing (a timeout)."""
@@ -875,7 +914,7 @@ class FakeGateway:
                         "This idempotency key was already used with other parameters."
                     )
                 if stored.error is not None:
-                    raise type(stored.error)(stored.error.message)
+                    raise copy.copy(stored.error)  # the same answer, fields included
                 return stored.result  # type: ignore[return-value]
             try:
                 result = action()
@@ -1282,7 +1321,15 @@ class FakeGateway:
         if failure is _Failure.DECLINE:
             raise PaymentDeclined()
         if failure is _Failure.ACTION:
-            raise PaymentActionRequired()
+            # Stripe keeps a pending update for 23 hours while the invoice waits on its
+            # hosted page; the sandbox's stand-in is its authentication page.
+            action_id = _new_id("auth")
+            self._actions[action_id] = _Action(
+                sub.id, target, proration_at, self._now() + PENDING_UPDATE_TTL
+            )
+            raise PaymentActionRequired(
+                hosted_invoice_url=f"{self._public_url}/sandbox/authenticate/{action_id}"
+            )
         now = self._now()
         self._release_schedule(sub)  # a scheduled downgrade is dropped first
         if target.interval is not sub.interval:

@@ -13,7 +13,7 @@ from litestar.exceptions import HTTPException, ValidationException
 from litestar.status_codes import HTTP_500_INTERNAL_SERVER_ERROR
 from litestar.types import ExceptionHandlersMap
 
-from domain.errors import BillingError, ErrorKind
+from domain.errors import BillingError, ErrorKind, PaymentActionRequired
 
 log = logging.getLogger("billing.http")
 
@@ -27,11 +27,18 @@ STATUS_BY_KIND: dict[ErrorKind, int] = {
 }
 
 
-class ErrorBody(msgspec.Struct, frozen=True):
-    """Every error response: a stable machine `code` and a sentence for people."""
+class ErrorBody(msgspec.Struct, frozen=True, omit_defaults=True):
+    """Every error response: a stable machine `code` and a sentence for people.
+
+    `payment.action_required` adds what the client needs to finish the payment: the page
+    where the customer confirms it (`hosted_invoice_url`) and/or the `client_secret` of the
+    payment for Stripe.js. Absent fields are left out, so other bodies are as they were.
+    """
 
     code: str
     detail: str
+    hosted_invoice_url: str | None = None
+    client_secret: str | None = None
 
 
 def error_response(status: int, code: str, detail: str, **headers: str) -> Response[ErrorBody]:
@@ -46,6 +53,17 @@ def error_response(status: int, code: str, detail: str, **headers: str) -> Respo
 def billing_error(_: Request[Any, Any, Any], error: BillingError) -> Response[ErrorBody]:
     status = STATUS_BY_KIND.get(error.kind, 409)
     headers = {"WWW-Authenticate": 'Bearer realm="billing"'} if status == 401 else {}
+    if isinstance(error, PaymentActionRequired):
+        return Response(
+            ErrorBody(
+                code=error.code,
+                detail=error.message,
+                hosted_invoice_url=error.hosted_invoice_url,
+                client_secret=error.client_secret,
+            ),
+            status_code=status,
+            media_type=MediaType.JSON,
+        )
     return error_response(status, error.code, error.message, **headers)
 
 

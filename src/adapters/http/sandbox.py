@@ -97,6 +97,9 @@ def _card_buttons(action: str, outcome: str | None, verb: str) -> str:
     return "\n".join(buttons)
 
 
+STANDS_IN_3DS = "Stripe's hosted invoice page, where the bank's 3-D Secure check runs"
+
+
 def _notice(request: Request[Any, Any, Any]) -> str:
     if request.query_params.get("declined"):
         return (
@@ -449,6 +452,11 @@ def sandbox_router(fake: FakeGateway) -> Router:
                 )
             else:
                 title, text = "Not paid", "This checkout is not paid; nothing was charged."
+        elif query.get("authenticated"):
+            title, text = (
+                "Payment confirmed",
+                "Your bank confirmed the payment; the new plan is in effect.",
+            )
         elif query.get("checkout") == "canceled":
             title, text = "Checkout canceled", "Nothing was charged and no plan was started."
         elif query.get("setup") == "success" and setup_id:
@@ -463,6 +471,34 @@ def sandbox_router(fake: FakeGateway) -> Router:
             '<p>The API and its examples: <a href="/schema">/schema</a>.</p>',
             stands_in_for="ResponseIQ's billing page (BILLING_PUBLIC_URL)",
         )
+
+    @get(
+        "/authenticate/{action_id:str}",
+        sync_to_thread=True,
+        tags=["sandbox"],
+        summary="The sandbox's 3-D Secure page: confirm an upgrade's payment with the bank",
+        media_type=MediaType.HTML,
+    )
+    def authenticate_page(action_id: FromPath[str]) -> Response[str]:
+        if not fake.payment_action_open(action_id):
+            body = _info("This payment is no longer waiting; nothing was charged here.")
+            return _page("Nothing to confirm", body, stands_in_for=STANDS_IN_3DS)
+        return _page(
+            "Confirm the payment",
+            "<p>Your bank asks you to confirm this payment (3-D Secure).</p>",
+            _button(f"/sandbox/authenticate/{action_id}", "Confirm with the bank"),
+            stands_in_for=STANDS_IN_3DS,
+        )
+
+    @post(
+        "/authenticate/{action_id:str}",
+        sync_to_thread=True,
+        tags=["sandbox"],
+        summary="Confirm an upgrade's payment (the form on the 3-D Secure page)",
+    )
+    def authenticate_confirm(action_id: FromPath[str]) -> Redirect:
+        fake.confirm_payment_action(action_id)
+        return Redirect("/?authenticated=1", status_code=303)
 
     @post(
         "/clock/advance",
@@ -489,6 +525,8 @@ def sandbox_router(fake: FakeGateway) -> Router:
             portal_cancel,
             portal_resume,
             portal_payment_method,
+            authenticate_page,
+            authenticate_confirm,
             invoice_document,
             advance_clock,
         ],

@@ -391,27 +391,50 @@ class StripeGateway:
         sub = self._read_subscription(subscription_ref)
         item = tr.first_item(sub)
         price_id = self._price_id(target)
+        # Stripe refuses to change the items of a scheduled subscription, so a scheduled
+        # downgrade is released first; if the upgrade is then not paid, it is scheduled again.
+        waiting = self._scheduled_price(sub)
         self._release_schedule(sub, idempotency_key)
-        updated = self._update_subscription(
-            subscription_ref,
-            {
-                "items": [{"id": str(item["id"]), "price": price_id}],
-                "proration_behavior": "always_invoice",
-                "proration_date": int(proration_at.timestamp()),
-                "payment_behavior": "pending_if_incomplete",
-                "expand": ["latest_invoice"],
-            },
-            f"{idempotency_key}:update",
-        )
-        latest = tr.expanded(updated.get("latest_invoice"))
-        if updated.get("pending_update") is not None or (
-            latest is not None and latest.get("status") not in ("paid", "void")
-        ):
-            self._raise_payment_failure(latest)
+        try:
+            updated = self._update_subscription(
+                subscription_ref,
+                {
+                    "items": [{"id": str(item["id"]), "price": price_id}],
+                    "proration_behavior": "always_invoice",
+                    "proration_date": int(proration_at.timestamp()),
+                    "payment_behavior": "pending_if_incomplete",
+                    "expand": ["latest_invoice"],
+                },
+                f"{idempotency_key}:update",
+            )
+            latest = tr.expanded(updated.get("latest_invoice"))
+            if updated.get("pending_update") is not None or (
+                latest is not None and latest.get("status") not in ("paid", "void")
+            ):
+                self._raise_payment_failure(latest)
+        except (PaymentDeclined, PaymentActionRequired):
+            if waiting is not None:
+                self._schedule_price(
+                    subscription_ref, None, waiting, f"{idempotency_key}:reschedule"
+                )
+            raise
         return self._view(updated)
 
+    def _scheduled_price(self, sub: Mapping[str, Any]) -> str | None:
+        """The price an attached schedule moves to at the period end, if any."""
+        schedule = tr.expanded(sub.get("schedule"))
+        if schedule is None or schedule.get("status") not in ("not_started", "active"):
+            return None
+        current = tr.expanded(schedule.get("current_phase")) or {}
+        for phase in schedule.get("phases") or []:
+            if int(phase.get("start_date") or 0) > int(current.get("start_date") or 0):
+                items = phase.get("items") or []
+                return tr.ref(items[0]["price"]) if items else None
+        return None
+
     def _raise_payment_failure(self, latest: Mapping[str, Any] | None) -> None:
-        """The proration invoice was not paid: declined, or the bank wants the customer."""
+        """The proration invoice was not paid: declined, or the bank wants the customer, who
+        finishes on the invoice's hosted page (or with the payment's client secret)."""
         if latest is not None:
             with tr.translated():
                 payments = self._client.v1.invoice_payments.list(
@@ -422,15 +445,32 @@ class StripeGateway:
                     (tr.expanded(payment.get("payment")) or {}).get("payment_intent")
                 )
                 if intent is not None and intent.get("status") == "requires_action":
-                    raise PaymentActionRequired()
+                    raise PaymentActionRequired(
+                        hosted_invoice_url=latest.get("hosted_invoice_url"),
+                        client_secret=intent.get("client_secret"),
+                    )
         raise PaymentDeclined()
 
     def schedule_downgrade(
         self, *, subscription_ref: str, target: PlanPrice, idempotency_key: str
     ) -> GatewaySubscription:
         sub = self._read_subscription(subscription_ref)
-        new_price = self._price_id(target)
-        schedule = tr.expanded(sub.get("schedule"))
+        sub["schedule"] = self._schedule_price(
+            subscription_ref,
+            tr.expanded(sub.get("schedule")),
+            self._price_id(target),
+            idempotency_key,
+        )
+        return self._view(sub)
+
+    def _schedule_price(
+        self,
+        subscription_ref: str,
+        schedule: Mapping[str, Any] | None,
+        new_price: str,
+        idempotency_key: str,
+    ) -> dict[str, Any]:
+        """Two phases: the current price to the period end, then `new_price`."""
         with tr.translated():
             if schedule is None:
                 schedule = self._client.v1.subscription_schedules.create(
@@ -451,13 +491,11 @@ class StripeGateway:
                 },
                 {"items": [{"price": new_price, "quantity": 1}], "proration_behavior": "none"},
             ]
-            schedule = self._client.v1.subscription_schedules.update(
+            return self._client.v1.subscription_schedules.update(
                 str(schedule["id"]),
                 {"end_behavior": "release", "phases": new_phases},
                 {"idempotency_key": f"{idempotency_key}:phases"},
             ).to_dict()
-        sub["schedule"] = schedule
-        return self._view(sub)
 
     def withdraw_scheduled_change(
         self, *, subscription_ref: str, idempotency_key: str
