@@ -48,3 +48,26 @@ def test_a_misspelt_enum_sent_to_the_double_is_refused_and_recorded_as_a_violati
         double.stop()
     assert len(double.violations) == 1  # what running_double (every fixture) fails a test on
     assert "proration_behavior" in double.violations[0]
+
+
+def test_a_dashboard_cancel_at_shows_as_canceling_and_resume_clears_it(
+    clock: ControllableClock, catalog: Catalog
+) -> None:
+    from datetime import timedelta
+
+    double = StripeDouble(clock).start()
+    try:
+        double.seed_catalog(catalog)
+        gateway = StripeGateway(double.client(), catalog, clock)
+        sub = subscribe(gateway, double, catalog)
+        double.dashboard_cancel_at(sub.subscription_ref, sub.current_period_end)
+
+        assert gateway.get_subscription(sub.subscription_ref).cancel_at_period_end
+        resumed = gateway.resume(subscription_ref=sub.subscription_ref, idempotency_key="r:1")
+        assert not resumed.cancel_at_period_end
+        assert double.subscription(sub.subscription_ref)["cancel_at"] is None
+        double.advance_to(sub.current_period_end + timedelta(hours=1))
+        assert gateway.get_subscription(sub.subscription_ref).status.value == "active"
+    finally:
+        double.stop()
+    assert double.violations == []

@@ -615,6 +615,13 @@ class StripeDouble:
                 self.state.release_schedule(sub["schedule"])
             return self.state.update_subscription(subscription_id, {"cancel_at_period_end": "true"})
 
+    def dashboard_cancel_at(self, subscription_id: str, moment: datetime) -> Obj:
+        """An operator sets "Cancel on a custom date" in the Dashboard (`cancel_at`)."""
+        with self._lock:
+            return self.state.update_subscription(
+                subscription_id, {"cancel_at": str(int(moment.timestamp()))}
+            )
+
     def portal_resume(self, subscription_id: str) -> Obj:
         """The portal's "Renew" button on a subscription set to cancel at period end."""
         with self._lock:

@@ -889,6 +889,17 @@ class StripeState:
             sub["cancel_at_period_end"] = flag
             sub["cancel_at"] = self._period(sub)[1] if flag else None
             sub["canceled_at"] = self.now() if flag else None
+        if "cancel_at" in params:
+            at = params["cancel_at"]
+            previous["cancel_at"] = sub["cancel_at"]
+            if at == "":
+                sub["cancel_at"] = None
+                sub["canceled_at"] = None if not sub["cancel_at_period_end"] else sub["canceled_at"]
+            elif at.isdigit():
+                sub["cancel_at"] = int(at)
+                sub["canceled_at"] = self.now()
+            else:
+                raise ApiError(400, "The double models cancel_at as a timestamp or ''.")
         if "default_payment_method" in params:
             pm_id = params["default_payment_method"] or None
             if (
@@ -1195,7 +1206,7 @@ class StripeState:
     def _period_end(self, sub: Obj) -> None:
         _, end = self._period(sub)
         item = sub["items"]["data"][0]
-        if sub["cancel_at_period_end"]:
+        if sub["cancel_at_period_end"] or (sub.get("cancel_at") and sub["cancel_at"] <= end):
             sub.update(status="canceled", ended_at=end, canceled_at=sub.get("canceled_at") or end)
             self.emit("customer.subscription.deleted", sub)
             return

@@ -522,8 +522,9 @@ class StripeGateway:
         return self._view(updated)
 
     def resume(self, *, subscription_ref: str, idempotency_key: str) -> GatewaySubscription:
+        # `cancel_at: ""` unsets a cancellation set by date too (the Dashboard's).
         updated = self._update_subscription(
-            subscription_ref, {"cancel_at_period_end": False}, idempotency_key
+            subscription_ref, {"cancel_at_period_end": False, "cancel_at": ""}, idempotency_key
         )
         return self._view(updated)
 

@@ -278,7 +278,10 @@ def subscription_view(
         status=Status(sub["status"]),
         current_period_start=ts(item["current_period_start"]),
         current_period_end=ts(item["current_period_end"]),
-        cancel_at_period_end=bool(sub.get("cancel_at_period_end")),
+        # A cancellation set by date (`cancel_at`: Dashboard, API, `min_period_end`) ends the
+        # subscription as surely as `cancel_at_period_end`; the view says so either way.
+        cancel_at_period_end=bool(sub.get("cancel_at_period_end"))
+        or (sub.get("cancel_at") is not None and Status(sub["status"]).is_live),
         pending_change=pending_change(sched, prices),
         payment_method=subscription_payment_method(sub),
         as_of=as_of,
