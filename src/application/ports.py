@@ -515,6 +515,13 @@ class InboxRepository(Protocol):
         """Mark applied; raises `LeaseLost` if `worker` no longer holds the lease."""
         ...
 
+    def mark_applied_many(
+        self, outcomes: Mapping[str, str], *, worker: str, at: datetime
+    ) -> None:
+        """Mark a batch applied (event id -> outcome) in one call; raises `LeaseLost`, marking
+        none, unless `worker` still holds every one of their leases."""
+        ...
+
     def mark_failed(
         self, event_id: str, *, worker: str, at: datetime, error: str, retry_at: datetime | None
     ) -> None:

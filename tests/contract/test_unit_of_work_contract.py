@@ -718,7 +718,9 @@ def test_claiming_leases_due_events_oldest_first_and_only_once(uow: Factory) -> 
     with uow() as u:
         u.inbox.add(delivery("evt_late", T0 + timedelta(seconds=2)))
         u.inbox.add(delivery("evt_early", T0 + timedelta(seconds=1)))
-        u.inbox.add(attrs.evolve(delivery("evt_later", T0), next_attempt_at=T1))
+        u.inbox.add(
+            attrs.evolve(delivery("evt_later", T0, object_ref="sub_2"), next_attempt_at=T1)
+        )
         u.commit()
     with uow() as u:
         first = u.inbox.claim(worker="w1", now=now, lease=timedelta(seconds=60), limit=10)
@@ -731,6 +733,48 @@ def test_claiming_leases_due_events_oldest_first_and_only_once(uow: Factory) -> 
     assert all(e.locked_by == "w1" and e.attempts == 1 for e in first)
     assert first[0].locked_until == now + timedelta(seconds=60)
     assert again == []
+
+
+def test_an_event_waits_while_an_older_event_of_its_object_is_pending(uow: Factory) -> None:
+    now = T0 + timedelta(minutes=1)
+    with uow() as u:
+        u.inbox.add(attrs.evolve(delivery("evt_retrying", T0), next_attempt_at=T1))
+        u.inbox.add(delivery("evt_newer", T0 + timedelta(seconds=1)))
+        u.inbox.add(delivery("evt_other", T0 + timedelta(seconds=2), object_ref="sub_2"))
+        u.inbox.add(delivery("evt_none", T0 + timedelta(seconds=3), object_ref=None))
+        u.commit()
+    with uow() as u:
+        first = u.inbox.claim(worker="w1", now=now, lease=timedelta(seconds=60), limit=10)
+        u.commit()
+    with uow() as u:
+        u.inbox.mark_applied("evt_other", worker="w1", at=now, outcome="applied")
+        u.inbox.mark_applied("evt_none", worker="w1", at=now, outcome="applied")
+        u.inbox.park("evt_retrying", at=now, reason="test")
+        u.commit()
+    with uow() as u:
+        after_park = u.inbox.claim(worker="w2", now=now, lease=timedelta(seconds=60), limit=10)
+        u.commit()
+
+    assert [e.event_id for e in first] == ["evt_other", "evt_none"]
+    assert [e.event_id for e in after_park] == ["evt_newer"]
+
+
+def test_a_batch_is_marked_applied_in_one_call_only_while_every_lease_is_held(
+    uow: Factory,
+) -> None:
+    with uow() as u:
+        for n in range(3):
+            u.inbox.add(delivery(f"evt_{n}", T0 + timedelta(seconds=n), object_ref=None))
+        u.inbox.claim(worker="w1", now=T0, lease=timedelta(seconds=60), limit=2)
+        u.commit()
+    with uow() as u, pytest.raises(LeaseLost):
+        u.inbox.mark_applied_many({"evt_0": "applied", "evt_2": "applied"}, worker="w1", at=T0)
+    with uow() as u:
+        u.inbox.mark_applied_many({"evt_0": "applied", "evt_1": "stale"}, worker="w1", at=T0)
+        u.commit()
+    with uow() as u:
+        stored = [u.inbox.get(f"evt_{n}") for n in range(3)]
+    assert [e.outcome if e else "missing" for e in stored] == ["applied", "stale", None]
 
 
 def test_an_expired_lease_is_claimed_again_and_the_old_worker_loses_it(uow: Factory) -> None:

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from datetime import datetime, timedelta
 
 import attrs
@@ -16,6 +16,10 @@ def _due(event: InboxEvent, now: datetime) -> bool:
     if event.next_attempt_at is not None and event.next_attempt_at > now:
         return False
     return event.locked_until is None or event.locked_until <= now
+
+
+def _order(event: InboxEvent) -> tuple[datetime, datetime, str]:
+    return (event.event_created or event.received_at, event.received_at, event.event_id)
 
 
 class InMemoryInbox:
@@ -33,12 +37,21 @@ class InMemoryInbox:
     def claim(
         self, *, worker: str, now: datetime, lease: timedelta, limit: int
     ) -> Sequence[InboxEvent]:
-        due = sorted(
-            (e for e in self._events.values() if _due(e, now)),
-            key=lambda e: (e.event_created or e.received_at, e.received_at, e.event_id),
-        )[:limit]
+        due = sorted((e for e in self._events.values() if _due(e, now)), key=_order)[:limit]
+        taken = {e.event_id for e in due}
+        # Per-object order: every older pending event of the object must be taken with it.
+        holding = [
+            e
+            for e in self._events.values()
+            if e.status is InboxStatus.PENDING and e.object_ref is not None
+            and e.event_id not in taken
+        ]
         claimed = []
         for event in due:
+            if event.object_ref is not None and any(
+                e.object_ref == event.object_ref and _order(e) < _order(event) for e in holding
+            ):
+                continue
             leased = attrs.evolve(
                 event, locked_by=worker, locked_until=now + lease, attempts=event.attempts + 1
             )
@@ -57,6 +70,19 @@ class InMemoryInbox:
         self._events[event_id] = attrs.evolve(
             event, applied_at=at, outcome=outcome, locked_by=None, locked_until=None
         )
+
+    def mark_applied_many(
+        self, outcomes: Mapping[str, str], *, worker: str, at: datetime
+    ) -> None:
+        held = [self._held(event_id, worker) for event_id in outcomes]
+        for event in held:
+            self._events[event.event_id] = attrs.evolve(
+                event,
+                applied_at=at,
+                outcome=outcomes[event.event_id],
+                locked_by=None,
+                locked_until=None,
+            )
 
     def mark_failed(
         self, event_id: str, *, worker: str, at: datetime, error: str, retry_at: datetime | None

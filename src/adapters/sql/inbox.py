@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from datetime import datetime, timedelta
 from typing import Any
 
@@ -22,6 +22,12 @@ _STATUS = {
     InboxStatus.APPLIED: _APPLIED,
 }
 _UNLOCKED = {"locked_by": None, "locked_until": None}
+
+
+def _sort_key(table: sa.TableClause) -> sa.Tuple:
+    """The order events are applied in: gateway time, then arrival, then id."""
+    c = table.c
+    return sa.tuple_(sa.func.coalesce(c.event_created, c.received_at), c.received_at, c.event_id)
 
 
 def inbox_event_to_row(event: InboxEvent) -> dict[str, Any]:
@@ -89,9 +95,7 @@ class SqlInbox:
                 sa.or_(t.c.next_attempt_at.is_(None), t.c.next_attempt_at <= now),
                 sa.or_(t.c.locked_until.is_(None), t.c.locked_until <= now),
             )
-            .order_by(
-                sa.func.coalesce(t.c.event_created, t.c.received_at), t.c.received_at, t.c.event_id
-            )
+            .order_by(*_sort_key(t).clauses)
             .limit(limit)
         )
         if self._conn.dialect.name == "postgresql":
@@ -100,14 +104,45 @@ class SqlInbox:
         ids = list(self._conn.scalars(due))
         if not ids:
             return []
-        self._conn.execute(
-            t.update()
-            .where(t.c.id.in_(ids))
-            .values(locked_by=worker, locked_until=now + lease, attempts=t.c.attempts + 1)
+        # Per-object order: an event is leased only if every older pending event of its
+        # object is leased with it (one skipped as locked by another worker's claim counts as
+        # pending, so that worker's newer event never overtakes it). Parked events do not hold
+        # their object back. The rows left out stay unleased and are claimed in a later pass.
+        older = t.alias("older")
+        blocked = sa.exists().where(
+            older.c.object_ref == t.c.object_ref,
+            older.c.applied_at.is_(None),
+            older.c.parked_at.is_(None),
+            _sort_key(older) < _sort_key(t),
+            older.c.id.not_in(ids),
         )
-        rows = self._conn.execute(sa.select(t).where(t.c.id.in_(ids))).mappings().all()
+        rows = (
+            self._conn.execute(
+                t.update()
+                .where(t.c.id.in_(ids), ~blocked)
+                .values(locked_by=worker, locked_until=now + lease, attempts=t.c.attempts + 1)
+                .returning(*t.c)
+            )
+            .mappings()
+            .all()
+        )
         by_id = {row["id"]: inbox_event_from_row(row) for row in rows}
-        return [by_id[i] for i in ids]
+        return [by_id[i] for i in ids if i in by_id]
+
+    def mark_applied_many(
+        self, outcomes: Mapping[str, str], *, worker: str, at: datetime
+    ) -> None:
+        """Mark a batch applied in one statement; `LeaseLost` unless every lease is still held."""
+        if not outcomes:
+            return
+        outcome = sa.case(outcomes, value=t.c.event_id)
+        result = self._conn.execute(
+            t.update()
+            .where(t.c.event_id.in_(list(outcomes)), t.c.locked_by == worker, _PENDING)
+            .values(applied_at=at, outcome=outcome, **_UNLOCKED)
+        )
+        if result.rowcount != len(outcomes):
+            raise LeaseLost("This worker no longer holds every lease of the batch.")
 
     def _update_held(self, event_id: str, worker: str, **values: Any) -> None:
         result = self._conn.execute(
