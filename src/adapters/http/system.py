@@ -2,17 +2,24 @@
 
 from __future__ import annotations
 
-from typing import Any
+from typing import Any, Protocol
 
 from litestar import Response, get
 
-from adapters.container import Storage
 from adapters.http import examples as ex
 from adapters.http import schemas as s
 from adapters.http.deps import Dep
 from adapters.http.errors import error_response
 from adapters.worker import render_metrics
 from application.inbox import InboxAdmin
+
+
+class Storage(Protocol):
+    """What `/ready` asks of the storage the composition root chose."""
+
+    def readiness(self) -> str | None:
+        """None when reachable with a current schema, else what is wrong (no secrets)."""
+        ...
 
 
 @get(
