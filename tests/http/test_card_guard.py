@@ -476,11 +476,6 @@ def test_every_spelling_is_refused_wherever_it_is_in_the_request(
     caplog.set_level(logging.DEBUG)
     if where == "JSON body, ensure_ascii" and "\\" in SPELLED_IN_REQUESTS[spelling]:
         return  # json.dumps escapes the backslash: the value is the text "\u0034...", no digits
-    if where == "path" and "/" in SPELLED_IN_REQUESTS[spelling]:
-        # Litestar routes on the decoded path: extra segments match no route, and a request
-        # that matches none is answered 404 before any middleware or handler sees it.
-        assert _request(client, where, SPELLED_IN_REQUESTS[spelling]).status_code == 404
-        return
     response = _request(client, where, SPELLED_IN_REQUESTS[spelling])
     assert response.status_code == 400, response.text
     assert response.json()["code"] == "card_data_rejected"

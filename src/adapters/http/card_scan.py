@@ -75,35 +75,33 @@ def _width_bits(prefix4: int) -> int:
     return sum(1 << (n - MIN_DIGITS) for n in brand_lengths(f"{prefix4:04d}"))
 
 
-def _brand_tables() -> tuple[bytes, bytes, bytes]:
-    """Tables from the first two digits (a row) and the next two (a column) to a width mask.
+def _brand_tables() -> tuple[bytes, bytes]:
+    """Tables from two digits to a row (as the first two of a prefix) and a column (as the next
+    two), both in one byte, and from row * 16 + column to the mask of allowed lengths.
 
-    The 100 x 100 prefixes fall into few distinct rows and columns, so row * columns + column
-    fits in a byte and one `translate` gives every lane its mask of allowed lengths.
+    The 100 x 100 four-digit prefixes fall into 16 distinct rows and 13 distinct columns, so
+    one `translate` gives every lane its mask of allowed lengths.
     """
     row_of: dict[tuple[int, ...], int] = {}
     rows = [0] * 100
     for a in range(100):
-        rows[a] = row_of.setdefault(
-            tuple(_width_bits(a * 100 + b) for b in range(100)), len(row_of)
-        )
+        row = tuple(_width_bits(a * 100 + b) for b in range(100))
+        rows[a] = row_of.setdefault(row, len(row_of))
     distinct = list(row_of)
     col_of: dict[tuple[int, ...], int] = {}
     cols = [0] * 100
     for b in range(100):
         cols[b] = col_of.setdefault(tuple(r[b] for r in distinct), len(col_of))
-    ncols = len(col_of)
-    assert len(distinct) * ncols <= 256, "brand tables outgrew a byte"
+    assert len(distinct) <= 16 and len(col_of) <= 16, "brand tables outgrew a byte"
     widths = bytearray(256)
     for a in range(100):
         for b in range(100):
-            widths[rows[a] * ncols + cols[b]] = _width_bits(a * 100 + b)
-    row_table = bytes([rows[v] * ncols if v < 100 else 0 for v in range(256)])
-    col_table = bytes([cols[v] if v < 100 else 0 for v in range(256)])
-    return row_table, col_table, bytes(widths)
+            widths[rows[a] * 16 + cols[b]] = _width_bits(a * 100 + b)
+    row_col = bytes([rows[v] << 4 | cols[v] if v < 100 else 0 for v in range(256)])
+    return row_col, bytes(widths)
 
 
-_ROW, _COL, _WIDTHS = _brand_tables()
+_ROW_COL, _WIDTHS = _brand_tables()
 
 # -- lane helpers ----------------------------------------------------------------------------------
 
@@ -162,7 +160,8 @@ def _percent_decode(data: bytes) -> bytes:
     values = fields & _LOW4(n)
     decoded = (((values >> 8) << 4) + (values >> 16)) & lanes
     gone = lanes | (lanes << 8) | (lanes << 16)
-    return _bytes((_int(data) & ~gone) | decoded, n).translate(None, b"\x00")
+    # (x | gone) ^ gone clears the lanes without a negative operand, which CPython copies.
+    return _bytes(((_int(data) | gone) ^ gone) | decoded, n).translate(None, b"\x00")
 
 
 # bit 0: a backslash; bit 1: a one-letter JSON escape; bit 2: 'u'; bit 3: a hex digit
@@ -187,7 +186,8 @@ def _json_unescape(data: bytes) -> bytes:
     ok = (flags >> 9) | (
         (flags >> 10) & (flags >> 19) & (flags >> 27) & (flags >> 35) & (flags >> 43)
     )
-    bad = flags & ~ok & _LSB(n)
+    escapes = flags & _LSB(n)
+    bad = escapes ^ (escapes & ok)
     if bad:
         data = _bytes(_int(data) - bad * (ord("\\") - 1), n)
     return data.replace(b'\\"', b"\x01\x01").translate(_QUOTE_TO_SOH)
@@ -244,10 +244,12 @@ def _build_charmaps() -> tuple[list[Any], list[bytes]]:
 _CHARMAPS, _FOLDS = _build_charmaps()
 
 
-def _classes(text: str) -> bytes:
-    """One class byte per character (see `_ASCII_CLASS`), for any decimal digit or space."""
+def _classes(text: str) -> tuple[bytes, int]:
+    """One class byte per character (see `_ASCII_CLASS`), for any decimal digit or space; as
+    bytes and as lanes of an integer."""
     if text.isascii():
-        return text.encode("ascii").translate(_ASCII_CLASS)
+        classes = text.encode("ascii").translate(_ASCII_CLASS)
+        return classes, _int(classes)
     # NFKC folds mathematical digits (U+1D7CE-1D7FF, astral, beyond a charmap) to ASCII.
     text = unicodedata.normalize("NFKC", text)
     total = 0
@@ -255,7 +257,7 @@ def _classes(text: str) -> bytes:
         slots, _ = codecs.charmap_encode(text, "replace", encoder)
         # A character has a slot in at most one map and is "?" (a break, 0) in the others.
         total += _int(slots.translate(fold))
-    return _bytes(total, len(text))
+    return _bytes(total, len(text)), total
 
 
 # -- the digit lanes -------------------------------------------------------------------------------
@@ -264,7 +266,6 @@ def _classes(text: str) -> bytes:
 # digit) is 0x80 + digit; a break stays 0x00; any other digit is 0x30 + digit.
 _MARK_START = 0x80 - 0x30
 _LANE_DIGITS = bytes([*range(0x30, 0x3A), *range(0x80, 0x8A)])
-_VALUE = _table({c: c & 0x0F for c in _LANE_DIGITS})
 _DOUBLED = _table({c: (2 * (c & 0x0F)) - (9 if c & 0x0F > 4 else 0) for c in _LANE_DIGITS})
 _BREAKS_RUN = b"\x00" * 8
 # A window's Luhn sum (<= 171, or odd where the window is not a candidate) is a card number when
@@ -284,13 +285,12 @@ class _Lanes:
         self._tail = b""  # the last lanes, whose windows may end in the next chunk
         self._previous_digit = 0
 
-    def feed(self, classes: bytes) -> bool:
+    def feed(self, classes: bytes, value: int) -> bool:
         n = len(classes)
         if not n:
             return False
-        value = _int(classes)
         digits = (value >> 4) & _LSB(n)
-        starts = digits & ~((digits << 8) | self._previous_digit)
+        starts = digits ^ (digits & ((digits << 8) | self._previous_digit))
         self._previous_digit = (classes[-1] >> 4) & 1
         if starts:
             classes = _bytes(value + starts * _MARK_START, n)
@@ -317,13 +317,14 @@ def _has_card(lanes: bytes) -> bool:
     start = raw >> 7 & lsb
     if not start:
         return False
-    value = _int(lanes.translate(_VALUE))
-    brk = lsb ^ (((raw >> 4) | (raw >> 7)) & lsb)
+    low4 = _LOW4(n)
+    value = raw & low4  # 0x30 + d, 0x80 + d and 0x00 all keep the digit in bits 0-3
+    brk = lsb ^ (((raw >> 4) | (raw >> 7)) & lsb) if b"\x00" in lanes else 0
     end = start | brk  # a window may end just before a group start or a break
     # Widths by issuer prefix, on group starts only: a row from the first two digits, a column
     # from the next two.
-    two = _bytes(value * 10 + (value >> 8), n)
-    index = (_int(two.translate(_ROW)) & (start * 0xFF)) + (_int(two.translate(_COL)) >> 16)
+    row_col = _int(_bytes(value * 10 + (value >> 8), n).translate(_ROW_COL))
+    index = (row_col & (start * 0xF0)) | ((row_col >> 16) & low4)
     widths = _int(_bytes(index, n).translate(_WIDTHS))
     candidates = {}
     for width in _LENGTHS:
@@ -341,15 +342,20 @@ def _has_card(lanes: bytes) -> bool:
         o12 = o8 | (o4 >> 64)
         o16 = o8 | (o8 >> 64)
         broken = {
-            13: o12,
-            14: o12 | (o1 >> 96),
-            15: o12 | (o2 >> 96),
-            16: o12 | (o2 >> 96) | (o1 >> 112),
-            17: o16,
-            18: o16 | (o1 >> 128),
-            19: o16 | (o2 >> 128),
+            13: lambda: o12,
+            14: lambda: o12 | (o1 >> 96),
+            15: lambda: o12 | (o2 >> 96),
+            16: lambda: o12 | (o2 >> 96) | (o1 >> 112),
+            17: lambda: o16,
+            18: lambda: o16 | (o1 >> 128),
+            19: lambda: o16 | (o2 >> 128),
         }
-        candidates = {w: c & ~broken[w] for w, c in candidates.items() if c & ~broken[w]}
+        unbroken = {}
+        for width, found in candidates.items():
+            found ^= found & broken[width]()
+            if found:
+                unbroken[width] = found
+        candidates = unbroken
     # Luhn in pairs: a doubled digit then a plain one, summed over 6-9 pairs with stride 2; an
     # odd width adds its first digit, plain.
     pair = _int(lanes.translate(_DOUBLED)) + (value >> 8)
@@ -410,7 +416,8 @@ class _Depth:
 
     def feed(self, data: bytes) -> bool:
         # Escaped backslashes and quotes are text; cut points never split a backslash run.
-        data = data.replace(b"\\\\", b"").replace(b'\\"', b"")
+        if b"\\" in data:
+            data = data.replace(b"\\\\", b"").replace(b'\\"', b"")
         kept = data.translate(None, _NOT_STRUCTURE)
         if self._in_string:
             kept = b'"' + kept
@@ -524,7 +531,7 @@ class CardScanner:
         text = self._utf8.decode(piece, final)
         if escaped:
             text = _json_string(text)
-        if self._lanes.feed(_classes(text)):
+        if self._lanes.feed(*_classes(text)):
             return CARD
         if final:
             if self._lanes.finish():
