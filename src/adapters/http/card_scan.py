@@ -18,7 +18,9 @@ from typing import Any
 
 MIN_DIGITS, MAX_DIGITS = 13, 19
 JSON_DEPTH_LIMIT = 32
-# A segment is decoded and scanned as a whole; bigger inputs are fed in pieces of this size.
+# A segment is decoded and scanned as a whole: at least _MIN_SEGMENT bytes (so a body trickled in
+# byte by byte does not pay the per-call cost per byte), and `scan` feeds _PIECE at a time.
+_MIN_SEGMENT = 4 * 1024
 _PIECE = 64 * 1024
 
 # -- brands ----------------------------------------------------------------------------------------
@@ -165,14 +167,11 @@ def _percent_decode(data: bytes) -> bytes:
 
 
 # bit 0: a backslash; bit 1: a one-letter JSON escape; bit 2: 'u'; bit 3: a hex digit
-_ESC_FLAGS = _table(
-    {
-        ord("\\"): 1,
-        **{c: 2 for c in b'"/bfnrt'},
-        ord("u"): 4,
-    }
+_ESC_FLAGS = bytes(
+    (1 if i == ord("\\") else 2 if i in b'"/bfnrt' else 4 if i == ord("u") else 0)
+    | (8 if i in _HEX else 0)
+    for i in range(256)
 )
-_ESC_FLAGS = bytes(f | (8 if i in _HEX else 0) for i, f in enumerate(_ESC_FLAGS))
 _QUOTE_TO_SOH = bytes(1 if i == ord('"') else i for i in range(256))
 
 
@@ -484,11 +483,14 @@ class CardScanner:
     """Feed a request part in chunks; `feed` and `finish` return what was found, if anything.
 
     Decoding happens before scanning and across chunk boundaries: JSON escapes (surrogate pairs
-    too), percent and form encoding, full-width and other Unicode digits, Unicode spaces.
+    too), percent and form encoding, full-width and other Unicode digits, Unicode spaces. Bytes
+    are held until at least _MIN_SEGMENT have come, and then scanned up to the last byte that
+    cannot be inside an escape; the rest waits for the next chunk.
     """
 
     def __init__(self, *, json_depth_limit: int | None = None) -> None:
-        self._pending = b""
+        self._held: list[bytes] = []
+        self._held_size = 0
         self._utf8 = codecs.getincrementaldecoder("utf-8")("replace")
         self._lanes = _Lanes()
         self._depth = _Depth(json_depth_limit) if json_depth_limit is not None else None
@@ -496,39 +498,45 @@ class CardScanner:
 
     @property
     def pending(self) -> int:
-        """Bytes received but not scanned yet (no safe place to cut them so far)."""
-        return len(self._pending)
+        """Bytes received but not scanned yet."""
+        return self._held_size
 
     def feed(self, data: bytes) -> str | None:
         if self.found or not data:
             return self.found
-        kept = data.rstrip(_ESCAPE_BYTES)
-        if not kept:  # nothing to cut after yet: an escape or digits may go on
-            self._pending += data
+        self._held.append(data)
+        self._held_size += len(data)
+        if self._held_size < _MIN_SEGMENT:
             return None
-        cut = len(kept)
-        segment, self._pending = self._pending + data[:cut], data[cut:]
-        return self._scan(segment, final=False)
+        # Only the newest chunk is searched for a cut: a long run of escape bytes costs one
+        # look at each chunk, never a rescan of what is held.
+        cut = len(data.rstrip(_ESCAPE_BYTES))
+        if not cut:
+            return None
+        self._held[-1] = data[:cut]
+        segment = b"".join(self._held)
+        self._held = [data[cut:]] if cut < len(data) else []
+        self._held_size = len(data) - cut
+        self.found = self._scan(segment, final=False)
+        return self.found
 
     def finish(self) -> str | None:
         if self.found:
             return self.found
-        segment, self._pending = self._pending, b""
-        return self._scan(segment, final=True)
-
-    def _scan(self, segment: bytes, *, final: bool) -> str | None:
-        self.found = self._scan_piece(segment, final=final)
+        segment = b"".join(self._held)
+        self._held, self._held_size = [], 0
+        self.found = self._scan(segment, final=True)
         return self.found
 
-    def _scan_piece(self, piece: bytes, *, final: bool) -> str | None:
-        if self._depth is not None and self._depth.feed(piece):
+    def _scan(self, segment: bytes, *, final: bool) -> str | None:
+        if self._depth is not None and self._depth.feed(segment):
             return TOO_DEEP
-        if b"%" in piece:
-            piece = _percent_decode(piece)
-        escaped = b"\\" in piece
+        if b"%" in segment:
+            segment = _percent_decode(segment)
+        escaped = b"\\" in segment
         if escaped:
-            piece = _json_unescape(piece)
-        text = self._utf8.decode(piece, final)
+            segment = _json_unescape(segment)
+        text = self._utf8.decode(segment, final)
         if escaped:
             text = _json_string(text)
         if self._lanes.feed(*_classes(text)):

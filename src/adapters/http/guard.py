@@ -28,11 +28,12 @@ __all__ = ["GUARDED_BODY_LIMIT", "CardDataGuard", "RequestLog", "holds_card_numb
 log = logging.getLogger("billing.http")
 
 # Our own bodies are a few hundred bytes of JSON or a sandbox form; 1 MiB leaves room for any of
-# them while bounding what one request can make the guard read, hold and scan (about 20 ms of
-# CPU at worst) before auth runs. Refused with 413 as soon as it is declared or exceeded.
+# them while bounding what one request can make the guard read, hold and scan (under 30 ms of
+# CPU for the most hostile MB, see benchmarks/guard.py) before auth runs. Refused with 413 as
+# soon as it is declared or exceeded.
 GUARDED_BODY_LIMIT = 1024 * 1024
-# The scan costs up to ~20 ms per MB of CPU on the event loop: a slice of 16 KiB is a few hundred
-# microseconds, and a held-back segment bigger than _OFF_LOOP is scanned on a worker thread.
+# The scan runs on the event loop a slice of 16 KiB at a time (a few hundred microseconds); a
+# held-back segment bigger than _OFF_LOOP is scanned on a worker thread instead.
 _SLICE = 16 * 1024
 _OFF_LOOP = 128 * 1024
 # Headers that carry credentials; they are checked by auth, and never logged or scanned.
