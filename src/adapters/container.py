@@ -12,6 +12,7 @@ from dependency_injector import containers, providers
 from adapters.config import MEMORY_URL, GatewayKind, Settings, load_catalog
 from adapters.fake.clock import ControllableClock, SystemClock
 from adapters.fake.repositories import InMemoryStore
+from adapters.read_cache import Freshness, ReadCache
 from adapters.worker import worker_name
 from application import use_cases as uc
 from application.inbox import InboxAdmin, ProcessInbox, ReceiveGatewayEvent
@@ -52,6 +53,10 @@ class MemoryStorage:
     """`BILLING_DATABASE_URL=memory://`: state in this process only (tests, demos)."""
 
     url = MEMORY_URL
+    def freshness(self) -> Freshness | None:
+        """How a serving process learns of writes committed by any process; None: it cannot."""
+        ...
+
 
     def __init__(self) -> None:
         self.store = InMemoryStore()
@@ -73,6 +78,9 @@ class SqlStorage:
     """SQLite or PostgreSQL through `adapters.sql`; the engine is made on first use.
 
     `fresh=True` (the sandbox's own SQLite file) starts from an empty database on the first
+    def freshness(self) -> Freshness | None:
+        return None
+
     `prepare()`: the sandbox gateway keeps its state in memory, so a mirror of an earlier
     run's sandbox would describe customers and subscriptions that no longer exist.
     """
@@ -125,6 +133,16 @@ def _storage(url: str | None, sandbox: bool = False) -> Storage:
     if url == MEMORY_URL:
         return MemoryStorage()
     if url is None and sandbox:
+    def freshness(self) -> Freshness | None:
+        from adapters.sql.freshness import PostgresFreshness, SqliteFreshness
+
+        url = self.engine.url
+        if url.get_backend_name() == "postgresql":
+            return PostgresFreshness(self.url)
+        if url.database in (None, "", ":memory:"):
+            return None
+        return SqliteFreshness(url.database)
+
         return SqlStorage(SANDBOX_DATABASE_URL, fresh=True)
     from adapters.sql.database import database_url_from_env
 
@@ -146,6 +164,14 @@ def _stripe_gateway(
     portal_configuration: str | None,
     catalog: Catalog,
     clock: Clock,
+def _read_cache(storage: Storage) -> ReadCache:
+    def load(account_id: str) -> Any:
+        with storage.unit_of_work() as uow:
+            return uow.subscriptions.for_account(account_id)
+
+    return ReadCache(load, storage.freshness())
+
+
 ) -> PaymentGateway:
     # Imported here so the service runs in sandbox mode without the Stripe adapter loaded.
     from adapters.stripe.client import build_client
@@ -266,6 +292,7 @@ class Container(containers.DeclarativeContainer):
         uc.CompleteCheckout, uow=uow, gateway=gateway, clock=clock
     )
     open_portal = providers.Singleton(uc.OpenPortal, uow=uow, gateway=gateway, clock=clock)
+    read_cache = providers.Singleton(_read_cache, storage)
     preview_plan_change = providers.Singleton(
         uc.PreviewPlanChange, uow=uow, gateway=gateway, clock=clock, catalog=catalog
     )

@@ -444,6 +444,10 @@ class GetSubscription:
     def __call__(self, account_id: str) -> SubscriptionView:
         with self.uow() as uow:
             sub = uow.subscriptions.for_account(account_id)
+        return self.view(sub)
+
+    def view(self, sub: Subscription | None) -> SubscriptionView:
+        """The view of a subscription already read (by a caller that caches reads)."""
         if sub is None:
             raise SubscriptionNotFound()
         return SubscriptionView(sub, sub.access_at(now_from(self.clock), self.catalog))
@@ -458,6 +462,10 @@ class GetEntitlements:
     def __call__(self, account_id: str) -> Access:
         with self.uow() as uow:
             sub = uow.subscriptions.for_account(account_id)
+        return self.access(sub)
+
+    def access(self, sub: Subscription | None) -> Access:
+        """The access of a subscription already read (by a caller that caches reads)."""
         return Access.none() if sub is None else sub.access_at(now_from(self.clock), self.catalog)
 
 

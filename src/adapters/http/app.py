@@ -16,7 +16,7 @@ from litestar.types import ControllerRouterHandler
 from adapters.config import Settings
 from adapters.container import USE_CASES, Container, build_container, sandbox_gateway, start
 from adapters.http.auth import account_dependency
-from adapters.http.billing import BillingController
+from adapters.http.billing import BillingController, Reads
 from adapters.http.docs import swagger_ui, swagger_ui_assets
 from adapters.http.errors import EXCEPTION_HANDLERS
 from adapters.http.guard import CardDataGuard, RequestLog
@@ -37,6 +37,25 @@ def _from(provider: providers.Provider[Any]) -> Callable[[], Any]:
 
 def _provide(provider: providers.Provider[Any]) -> Provide:
     return Provide(_from(provider), sync_to_thread=False, use_cache=True)
+
+
+def _reads(container: Container) -> Callable[[str], Reads]:
+    held: list[Reads] = []
+
+    # Asks for `account_id`: resolved after authentication, never without it.
+    def reads(account_id: str) -> Reads:
+        if not held:
+            held.append(
+                Reads(
+                    cache=container.read_cache(),
+                    list_plans=container.list_plans(),
+                    get_subscription=container.get_subscription(),
+                    get_entitlements=container.get_entitlements(),
+                )
+            )
+        return held[0]
+
+    return reads
 
 
 def create_app(
@@ -72,7 +91,8 @@ def create_app(
                     issuer=settings.auth_issuer,
                 ),
                 sync_to_thread=False,
-            )
+            ),
+            "reads": Provide(_reads(container), sync_to_thread=False),
         },
     )
     handlers: list[ControllerRouterHandler] = [billing, health, ready, metrics, swagger_ui_assets()]
@@ -91,10 +111,13 @@ def create_app(
     handlers.extend(container.extra_route_handlers())
     handlers.extend(extra_route_handlers)
 
-    def on_startup() -> None:
+    async def on_startup() -> None:
         start(container)
+        # On the serving loop: PostgreSQL's change feed is an asyncio connection.
+        await container.read_cache().open()
 
-    def on_shutdown() -> None:
+    async def on_shutdown() -> None:
+        await container.read_cache().close()
         container.storage().close()
 
     return Litestar(

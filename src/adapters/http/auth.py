@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import re
+import time
 from collections.abc import Callable
 from datetime import UTC, datetime, timedelta
 from typing import Any
@@ -18,6 +19,8 @@ ALGORITHM = "HS256"
 ACCOUNT_ID = re.compile(r"[A-Za-z0-9][A-Za-z0-9_.:@|-]{0,63}")
 # A token living longer than this is a leaked-forever credential, not a session.
 MAX_TOKEN_LIFETIME = timedelta(days=366)
+# Verified tokens a process remembers (a few MB at most); the oldest is forgotten first.
+VERIFIED_TOKENS = 10_000
 
 
 class AuthError(BillingError):
@@ -76,6 +79,18 @@ def verify_token(
     `aud` and `iss` are checked when the service is configured with them; `exp` must be in the
     future but at most `MAX_TOKEN_LIFETIME` ahead; `sub` must match `ACCOUNT_ID`.
     """
+    return _verified(secret, token, audience=audience, issuer=issuer, now=now)[0]
+
+
+def _verified(
+    secret: str,
+    token: str,
+    *,
+    audience: str | None,
+    issuer: str | None,
+    now: datetime | None = None,
+) -> tuple[str, float]:
+    """`verify_token`, also giving the token's expiry (a POSIX timestamp)."""
     required = ["exp", "sub", *(["aud"] if audience else []), *(["iss"] if issuer else [])]
     try:
         claims = jwt.decode(
@@ -105,7 +120,7 @@ def verify_token(
     moment = now or datetime.now(UTC)
     if not isinstance(expires, int | float) or expires > (moment + MAX_TOKEN_LIFETIME).timestamp():
         raise TokenMalformed("The token's `exp` is more than a year ahead.")
-    return sub
+    return sub, float(expires)
 
 
 def bearer_token(header: str | None) -> str:
@@ -120,7 +135,14 @@ def bearer_token(header: str | None) -> str:
 def account_dependency(
     secret: str, *, audience: str | None = None, issuer: str | None = None
 ) -> Callable[[Request[Any, Any, Any]], str]:
-    """A Litestar dependency giving the signed-in account id (or raising 401)."""
+    """A Litestar dependency giving the signed-in account id (or raising 401).
+
+    A token that verified is remembered, by its exact text, until its `exp`: the same bytes
+    under the same secret verify the same way until then, and every later check in
+    `verify_token` (`nbf`, `iat`, the lifetime cap) can only have become easier to pass. Only
+    successes are kept, at most `VERIFIED_TOKENS` of them.
+    """
+    verified: dict[str, tuple[str, float]] = {}
 
     def account_id(request: Request[Any, Any, Any]) -> str:
         sent = request.headers.getall("authorization", [])
@@ -128,6 +150,15 @@ def account_dependency(
             # Two credentials: which one a proxy or a library reads is not ours to guess.
             raise TokenMalformed("Send exactly one Authorization header.")
         token = bearer_token(sent[0] if sent else None)
-        return verify_token(secret, token, audience=audience, issuer=issuer)
+        held = verified.get(token)
+        if held is not None:
+            if time.time() < held[1]:
+                return held[0]
+            verified.pop(token, None)
+        sub, expires = _verified(secret, token, audience=audience, issuer=issuer)
+        if len(verified) >= VERIFIED_TOKENS:
+            verified.pop(next(iter(verified)), None)  # the oldest
+        verified[token] = (sub, expires)
+        return sub
 
     return account_id

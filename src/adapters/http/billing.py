@@ -6,6 +6,7 @@ import uuid
 from typing import Annotated, Any
 from urllib.parse import urlsplit
 
+import attrs
 from litestar import Controller, delete, get, post
 from litestar.params import (
     Body,
@@ -21,10 +22,11 @@ from adapters.http import examples as ex
 from adapters.http import presenters as present
 from adapters.http import schemas as s
 from adapters.http.deps import Dep
+from adapters.read_cache import ReadCache
 from application import commands as c
 from application import use_cases as uc
 from application.ports import Clock, PortalFlow, UiMode
-from domain.plans import Catalog
+from domain.plans import Catalog, Plan
 from domain.subscription import Subscription
 
 IdempotencyKey = Annotated[
@@ -66,6 +68,28 @@ def _view(sub: Subscription, clock: Clock, catalog: Catalog) -> s.SubscriptionOu
     return present.subscription(uc.SubscriptionView(sub, access))
 
 
+@attrs.frozen(kw_only=True)
+class Reads:
+    """What the read routes need, as one dependency resolved after `account_id` (app.py): one
+    dependency per level lets Litestar resolve them in turn, not in a task group per request."""
+
+    cache: ReadCache
+    list_plans: uc.ListPlans
+    get_subscription: uc.GetSubscription
+    get_entitlements: uc.GetEntitlements
+
+
+_PLANS: dict[int, tuple[tuple[Plan, ...], s.PlansOut]] = {}
+
+
+def _presented_plans(plans: tuple[Plan, ...]) -> s.PlansOut:
+    # The catalog is fixed for a process's life: present it once (the tuple is kept alive).
+    held = _PLANS.get(id(plans))
+    if held is None or held[0] is not plans:
+        held = _PLANS[id(plans)] = (plans, present.plans(plans))
+    return held[1]
+
+
 def _body(example: dict[str, Any]) -> BodyKwarg:
     body: BodyKwarg = Body(examples=[ex.example(example)])
     return body
@@ -78,36 +102,34 @@ class BillingController(Controller):
     tags = ["billing"]
     security = [{"BearerToken": []}]
 
+    # The reads run on the event loop: the plans are presented once, and a subscription comes
+    # from the read cache, which goes to a worker thread only for what it does not hold.
     @get(
         "/plans",
-        sync_to_thread=True,
+        sync_to_thread=False,
         summary="The plans on sale, with prices and features",
         responses=ex.responses(200, s.PlansOut, ex.PLANS, 401),
     )
-    def plans(self, account_id: Dep[str], list_plans: Dep[uc.ListPlans]) -> s.PlansOut:
-        return present.plans(list_plans())
+    def plans(self, account_id: Dep[str], reads: Dep[Reads]) -> s.PlansOut:
+        return _presented_plans(reads.list_plans())
 
     @get(
         "/subscription",
-        sync_to_thread=True,
         summary="The account's subscription",
         responses=ex.responses(200, s.SubscriptionOut, ex.SUBSCRIPTION, 401, 404),
     )
-    def subscription(
-        self, account_id: Dep[str], get_subscription: Dep[uc.GetSubscription]
-    ) -> s.SubscriptionOut:
-        return present.subscription(get_subscription(account_id))
+    async def subscription(self, account_id: Dep[str], reads: Dep[Reads]) -> s.SubscriptionOut:
+        sub = await reads.cache.subscription(account_id)
+        return present.subscription(reads.get_subscription.view(sub))
 
     @get(
         "/entitlements",
-        sync_to_thread=True,
         summary="The features the account may use now, and until when",
         responses=ex.responses(200, s.EntitlementsOut, ex.ENTITLEMENTS, 401),
     )
-    def entitlements(
-        self, account_id: Dep[str], get_entitlements: Dep[uc.GetEntitlements]
-    ) -> s.EntitlementsOut:
-        return present.entitlements(get_entitlements(account_id))
+    async def entitlements(self, account_id: Dep[str], reads: Dep[Reads]) -> s.EntitlementsOut:
+        sub = await reads.cache.subscription(account_id)
+        return present.entitlements(reads.get_entitlements.access(sub))
 
     @post(
         "/checkout",
