@@ -17,6 +17,7 @@ from adapters.config import Settings
 from adapters.container import USE_CASES, Container, build_container, sandbox_gateway, start
 from adapters.http.auth import account_dependency
 from adapters.http.billing import BillingController, Reads
+from adapters.http.deps import Dep
 from adapters.http.docs import swagger_ui, swagger_ui_assets
 from adapters.http.errors import EXCEPTION_HANDLERS
 from adapters.http.guard import CardDataGuard, RequestLog
@@ -43,7 +44,7 @@ def _reads(container: Container) -> Callable[[str], Reads]:
     held: list[Reads] = []
 
     # Asks for `account_id`: resolved after authentication, never without it.
-    def reads(account_id: str) -> Reads:
+    def reads(account_id: Dep[str]) -> Reads:
         if not held:
             held.append(
                 Reads(
