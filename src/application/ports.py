@@ -183,6 +183,18 @@ class PaymentGateway(Protocol):
         """
         ...
 
+    def use_customer_payment_method(
+        self, *, subscription_ref: str, idempotency_key: str
+    ) -> GatewaySubscription:
+        """Make the subscription's next charge use its customer's default payment method.
+
+        Called after the customer's default was replaced outside the service (a hosted portal's
+        card update), where a method of the subscription's own would otherwise still win.
+        Returns the view as it is then; changes nothing when the next charge already uses the
+        customer's default or the customer has none.
+        """
+        ...
+
     def preview_plan_change(
         self, *, subscription_ref: str, target: PlanPrice, proration_at: datetime
     ) -> Money:
@@ -308,6 +320,9 @@ class GatewayEvent:
     invoice: Invoice | None = None
     payment_method: PaymentMethodSummary | None = None
     checkout_id: str | None = None
+    # The customer's default payment method was replaced (a portal or setup flow): from now
+    # on the subscription must be charged to it (`PaymentGateway.use_customer_payment_method`).
+    default_payment_method_changed: bool = False
 
     @property
     def object_ref(self) -> str | None:

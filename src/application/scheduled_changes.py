@@ -177,6 +177,15 @@ class CoreKeptChanges:
             setup_id, customer_ref=customer_ref, idempotency_key=idempotency_key
         )
 
+    def use_customer_payment_method(
+        self, *, subscription_ref: str, idempotency_key: str
+    ) -> GatewaySubscription:
+        return self._merged(
+            self.inner.use_customer_payment_method(
+                subscription_ref=subscription_ref, idempotency_key=idempotency_key
+            )
+        )
+
     def preview_plan_change(
         self, *, subscription_ref: str, target: PlanPrice, proration_at: datetime
     ) -> Money:

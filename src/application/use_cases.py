@@ -1106,11 +1106,19 @@ class ApplyGatewayEvent:
             view = with_kept_change(held, view)
         return settle(self.uow, self.gateway, view)
 
-    def _current_view(self, account_id: str) -> Settled | None:
+    def _current_view(
+        self, account_id: str, *, follow_customer_default: bool = False, key: str = ""
+    ) -> Settled | None:
         with self.uow() as uow:
             sub = uow.subscriptions.for_account(account_id)
         if sub is None or not sub.status.is_live:
             return None
+        if follow_customer_default:
+            # A new customer default (set in the portal) must be what the next invoice charges.
+            view = self.gateway.use_customer_payment_method(
+                subscription_ref=sub.subscription_ref, idempotency_key=key
+            )
+            return settle(self.uow, self.gateway, view)
         return settle(self.uow, self.gateway, subscription_ref=sub.subscription_ref)
 
     def _apply(
@@ -1128,7 +1136,11 @@ class ApplyGatewayEvent:
         elif event.kind is GatewayEventKind.PAYMENT_METHOD_CHANGED:
             # Which card pays next is the gateway's to say: an attached card need not be the
             # default, and a late event about an old card must not bring it back. Re-read.
-            settled = self._current_view(account_id)
+            settled = self._current_view(
+                account_id,
+                follow_customer_default=event.default_payment_method_changed,
+                key=f"event:{event.id}:payment-method",
+            )
         elif event.kind is GatewayEventKind.SETUP_COMPLETED and event.checkout_id:
             with self.uow() as uow:
                 customer = uow.customers.get(account_id)

@@ -16,7 +16,7 @@ from adapters.fake.clock import ControllableClock
 from application.ports import PaymentGateway, ScheduledChanges, UiMode
 from domain.errors import GatewayRejected
 from domain.plans import Catalog, Interval
-from domain.subscription import GatewaySubscription
+from domain.subscription import GatewaySubscription, PaymentMethodSummary
 
 START = datetime(2026, 3, 1, 9, 0, tzinfo=UTC)
 LIVE_KEY_VARIABLE = "STRIPE_TEST_SECRET_KEY"
@@ -47,6 +47,14 @@ class Driver(Protocol):
     def decline_next_payment(self) -> None: ...
 
     def advance_to(self, moment: datetime) -> None: ...
+
+    def portal_update_payment_method(self, sub: GatewaySubscription, card: str) -> None:
+        """The customer enters a new card in the hosted portal (its default from now on)."""
+        ...
+
+    def paid_with(self, invoice_id: str) -> PaymentMethodSummary | None:
+        """The card that paid an invoice."""
+        ...
 
     def subscribe(self, account_id: str, plan: str, interval: str = "month") -> GatewaySubscription:
         """A paying customer on `plan`: through a paid checkout where the gateway allows it."""
@@ -100,6 +108,14 @@ class _CheckoutSubscribe:
     def confirm_payment(self, url: str) -> None:
         """The customer opens the page a `PaymentActionRequired` named and confirms."""
         pytest.skip("this gateway's double has no page to confirm a payment on")
+
+    def portal_update_payment_method(self, sub: GatewaySubscription, card: str) -> None:
+        """The customer enters a new card in the gateway's hosted portal."""
+        pytest.skip("this gateway's double has no portal card update")
+
+    def paid_with(self, invoice_id: str) -> PaymentMethodSummary | None:
+        """The card that paid an invoice, as the gateway recorded the payment."""
+        pytest.skip("this gateway's double does not say which card paid")
 
     def retire_price(self, plan: str, interval: str, amount: int) -> None:
         """The operator reprices a plan: `billing stripe setup` gives its lookup key to a new
@@ -161,6 +177,12 @@ class FakeDriver(_CheckoutSubscribe):
     def confirm_payment(self, url: str) -> None:
         self.fake.confirm_payment_action(url.rsplit("/", 1)[-1])
 
+    def portal_update_payment_method(self, sub: GatewaySubscription, card: str) -> None:
+        self.fake.portal_update_payment_method(sub.customer_ref, card)
+
+    def paid_with(self, invoice_id: str) -> PaymentMethodSummary | None:
+        return self.fake.invoice_payment_method(invoice_id)
+
     def retire_price(self, plan: str, interval: str, amount: int) -> None:
         # The sandbox has no price objects: a subscription names its plan and the catalog
         # it was built with; so nothing to retire, and every read must still work.
@@ -204,6 +226,15 @@ class DoubleDriver(_CheckoutSubscribe):
     def confirm_payment(self, url: str) -> None:
         # Stripe's hosted invoice page: https://invoice.stripe.com/i/{account}/test_{invoice}
         self.double.pay_open_invoice(url.rsplit("/", 1)[-1].removeprefix("test_"))
+
+    def portal_update_payment_method(self, sub: GatewaySubscription, card: str) -> None:
+        self.double.portal_update_payment_method(sub.customer_ref, card)
+
+    def paid_with(self, invoice_id: str) -> PaymentMethodSummary | None:
+        method = self.double.paid_with(invoice_id)
+        if method is None:
+            return None
+        return PaymentMethodSummary(method["card"]["brand"], method["card"]["last4"])
 
     def retire_price(self, plan: str, interval: str, amount: int) -> None:
         # The same process keeps its gateway (and its price cache), as a running server would.
@@ -384,6 +415,30 @@ class LiveDriver:
 
     def confirm_payment(self, url: str) -> None:
         pytest.skip("Stripe's hosted invoice page needs a browser; covered by the double in CI")
+
+    def portal_update_payment_method(self, sub: GatewaySubscription, card: str) -> None:
+        # What the portal's card update does, by API (the portal itself needs a browser).
+        pm = self._attach(sub.customer_ref, f"pm_card_{card}")
+        self.client.v1.customers.update(
+            sub.customer_ref,
+            {"invoice_settings": {"default_payment_method": pm}},
+            {"idempotency_key": f"portal-card:{sub.customer_ref}:{pm}"},
+        )
+
+    def paid_with(self, invoice_id: str) -> PaymentMethodSummary | None:
+        payments = self.client.v1.invoice_payments.list({"invoice": invoice_id, "status": "paid"})
+        for payment in payments.data:
+            intent = payment.payment.payment_intent
+            if intent is None:
+                continue
+            intent_id = intent if isinstance(intent, str) else intent.id
+            found = self.client.v1.payment_intents.retrieve(
+                intent_id, {"expand": ["payment_method"]}
+            )
+            method: Any = found.payment_method
+            if method is not None and method.card is not None:
+                return PaymentMethodSummary(method.card.brand, method.card.last4)
+        return None
 
     def retire_price(self, plan: str, interval: str, amount: int) -> None:
         run_setup_repriced(self.client, self.catalog, plan, interval, amount)

@@ -373,6 +373,32 @@ def test_a_completed_payment_method_setup_becomes_the_default_for_the_next_charg
     assert driver.gateway.get_subscription(sub.subscription_ref).status is Status.ACTIVE
 
 
+def test_a_card_changed_in_the_portal_pays_the_next_renewal(driver: Driver) -> None:
+    sub = driver.subscribe(new_account(), "starter")
+    driver.portal_update_payment_method(sub, "mastercard")
+
+    # What the core does on the customer's `customer.updated` (a new default).
+    view = driver.gateway.use_customer_payment_method(
+        subscription_ref=sub.subscription_ref, idempotency_key="follow:1"
+    )
+    again = driver.gateway.use_customer_payment_method(
+        subscription_ref=sub.subscription_ref, idempotency_key="follow:2"
+    )
+    driver.advance_to(sub.current_period_end + HOUR)
+
+    new_card = PaymentMethodSummary("mastercard", "4444")
+    assert view.payment_method == again.payment_method == new_card
+    renewal = next(
+        invoice
+        for invoice in driver.gateway.list_invoices(
+            customer_ref=sub.customer_ref, limit=10, starting_after=None
+        ).items
+        if invoice.billing_reason is BillingReason.SUBSCRIPTION_CYCLE
+    )
+    assert renewal.status is InvoiceStatus.PAID
+    assert driver.paid_with(renewal.id) == new_card
+
+
 def test_another_customers_payment_method_setup_cannot_be_completed(driver: Driver) -> None:
     owner = driver.subscribe(new_account(), "starter")
     intruder = driver.subscribe(new_account(), "starter")

@@ -390,3 +390,20 @@ def test_a_refund_reads_the_invoice_payment_then_refunds_its_payment_intent_with
     assert log[1].params["payment_intent"].startswith("pi_")
     assert log[1].params["metadata"] == {"invoice": invoice.id}
     assert log[1].idempotency_key == "duplicate:sub_x:refund"
+
+
+def test_following_the_customers_new_card_is_a_read_and_one_update_only_when_it_differs(
+    gateway: StripeGateway, double: StripeDouble, subscription: GatewaySubscription
+) -> None:
+    double.portal_update_payment_method(subscription.customer_ref, "amex")
+    ref = subscription.subscription_ref
+
+    with double.recording() as first:
+        gateway.use_customer_payment_method(subscription_ref=ref, idempotency_key="evt_1:pm")
+    with double.recording() as again:
+        gateway.use_customer_payment_method(subscription_ref=ref, idempotency_key="evt_2:pm")
+
+    assert routes(first) == [GET_SUB, POST_SUB]
+    assert first[1].params["default_payment_method"] == ""
+    assert first[1].idempotency_key == "evt_1:pm:follow"
+    assert routes(again) == [GET_SUB]

@@ -361,23 +361,24 @@ def test_card_events_carry_brand_and_last4_only(type: str) -> None:
     assert translated.customer_ref == "cus_123"
 
 
-def test_a_customer_update_with_an_expanded_default_card_is_a_payment_method_change() -> None:
-    card = resource("payment_method", id="pm_9", customer="cus_123")
+def test_a_customer_update_is_a_payment_method_change_that_says_whether_the_default_moved() -> None:
     customer = resource("customer", id="cus_123")
-    customer["invoice_settings"]["default_payment_method"] = card
-    translated = translate_event(event("customer.updated", customer), PriceMap())
-    assert translated.kind is GatewayEventKind.PAYMENT_METHOD_CHANGED
-    assert translated.payment_method == PaymentMethodSummary("visa", "4242")
+    customer["invoice_settings"]["default_payment_method"] = "pm_9"  # events never expand it
+    moved = event("customer.updated", customer)
+    moved["data"]["previous_attributes"] = {"invoice_settings": {"default_payment_method": None}}
+    renamed = event("customer.updated", customer)
+    renamed["data"]["previous_attributes"] = {"metadata": {}}
+
+    for translated in (translate_event(moved, PriceMap()), translate_event(renamed, PriceMap())):
+        assert translated.kind is GatewayEventKind.PAYMENT_METHOD_CHANGED
+        assert translated.customer_ref == "cus_123"
+        assert translated.payment_method is None  # the core re-reads which card pays next
+    assert translate_event(moved, PriceMap()).default_payment_method_changed
+    assert not translate_event(renamed, PriceMap()).default_payment_method_changed
 
 
-def test_card_events_without_a_derivable_card_are_ignored() -> None:
-    customer = resource("customer", id="cus_123")
-    customer["invoice_settings"]["default_payment_method"] = "pm_9"
+def test_a_card_event_of_no_customer_is_ignored() -> None:
     detached = resource("payment_method", id="pm_9", customer=None)
-    assert (
-        translate_event(event("customer.updated", customer), PriceMap()).kind
-        is GatewayEventKind.IGNORED
-    )
     assert (
         translate_event(event("payment_method.attached", detached), PriceMap()).kind
         is GatewayEventKind.IGNORED

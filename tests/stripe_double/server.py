@@ -630,17 +630,22 @@ class StripeDouble:
             )
 
     def portal_update_payment_method(self, customer_id: str, card: str) -> Obj:
-        """The portal's payment-method flow: the new card becomes the customer's default and
-        that of each live subscription that has its own (which would otherwise win)."""
+        """The portal's payment-method flow: the new card is attached and becomes the
+        customer's `invoice_settings.default_payment_method`, and nothing more. A subscription
+        with a default of its own (Checkout sets one) still charges that one until the service
+        moves it (`customer.updated` -> `use_customer_payment_method`)."""
         with self._lock:
             pm = self.state.add_card(customer_id, card)
             self.state.update_customer(
                 customer_id, {"invoice_settings": {"default_payment_method": pm["id"]}}
             )
-            for sub in self.state.list_subscriptions({"customer": customer_id}):
-                if sub.get("default_payment_method") not in (None, pm["id"]):
-                    self.state.update_subscription(sub["id"], {"default_payment_method": pm["id"]})
             return pm
+
+    def paid_with(self, invoice_id: str) -> Obj | None:
+        """The card payment method that paid an invoice, if it was paid."""
+        with self._lock:
+            found = self.state.paid_with(invoice_id)
+            return copy.deepcopy(found) if found is not None else None
 
     def subscription(self, subscription_id: str) -> Obj:
         with self._lock:

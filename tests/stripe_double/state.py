@@ -158,6 +158,7 @@ class StripeState:
     def update_customer(self, customer_id: str, params: Obj) -> Obj:
         customer = self.get(customer_id, "customer")
         settings = params.get("invoice_settings") or {}
+        previous: Obj = {}
         if "default_payment_method" in settings:
             pm_id = settings["default_payment_method"] or None
             if pm_id is not None:
@@ -168,10 +169,15 @@ class StripeState:
                         f"The payment method `{pm_id}` must be attached to the customer.",
                         param="invoice_settings[default_payment_method]",
                     )
+            before = customer["invoice_settings"]["default_payment_method"]
+            if before != pm_id:
+                # Stripe names each changed field's old value in `previous_attributes`.
+                previous["invoice_settings"] = {"default_payment_method": before}
             customer["invoice_settings"]["default_payment_method"] = pm_id
         if "metadata" in params:
+            previous["metadata"] = copy.deepcopy(customer["metadata"])
             customer["metadata"].update(params["metadata"] or {})
-        self.emit("customer.updated", customer)
+        self.emit("customer.updated", customer, previous)
         return customer
 
     def add_card(self, customer_id: str, card: str) -> Obj:

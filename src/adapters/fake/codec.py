@@ -132,6 +132,7 @@ def encode_event(event: GatewayEvent) -> str:
             "invoice": _inv(event.invoice) if event.invoice else None,
             "payment_method": _pm(event.payment_method),
             "checkout_id": event.checkout_id,
+            "default_payment_method_changed": event.default_payment_method_changed,
         },
         sort_keys=True,
     )
@@ -151,6 +152,7 @@ def decode_event(payload: str) -> GatewayEvent:
         invoice=_inv_in(data["invoice"]) if data["invoice"] else None,
         payment_method=_pm_in(data["payment_method"]),
         checkout_id=data["checkout_id"],
+        default_payment_method_changed=bool(data.get("default_payment_method_changed")),
     )
 
 

@@ -840,6 +840,19 @@ class FakeGateway:
         params = {"invoice_id": invoice_id}
         return self._idempotent_call("refund_invoice", idempotency_key, params, refund)
 
+    def use_customer_payment_method(
+        self, *, subscription_ref: str, idempotency_key: str
+    ) -> GatewaySubscription:
+        # The sandbox keeps one default per customer and charges every renewal to it, so a
+        # portal update already decides the next charge: nothing to move.
+        with self._operation():
+            self._port_call(
+                "use_customer_payment_method",
+                subscription_ref=subscription_ref,
+                idempotency_key=idempotency_key,
+            )
+            return self._view(self._sub(subscription_ref))
+
     def get_subscription(self, subscription_ref: str) -> GatewaySubscription:
         with self._operation():
             self._port_call("get_subscription", subscription_ref=subscription_ref)
@@ -1066,6 +1079,7 @@ class FakeGateway:
         invoice: Invoice | None = None,
         payment_method: PaymentMethodSummary | None = None,
         checkout_id: str | None = None,
+        default_payment_method_changed: bool = False,
     ) -> None:
         event = GatewayEvent(
             id=_new_id("evt"),
@@ -1079,6 +1093,7 @@ class FakeGateway:
             invoice=invoice,
             payment_method=payment_method,
             checkout_id=checkout_id,
+            default_payment_method_changed=default_payment_method_changed,
         )
         self.events.append(event)
         self._outbox.append(event)
@@ -1221,6 +1236,7 @@ class FakeGateway:
             customer_ref=customer.id,
             account_id=customer.account_id,
             payment_method=summary,
+            default_payment_method_changed=True,
         )
 
     # -- subscription lifecycle ------------------------------------------------------------------

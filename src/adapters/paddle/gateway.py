@@ -461,6 +461,14 @@ class PaddleGateway:
 
     # -- reading -----------------------------------------------------------------------------
 
+    def use_customer_payment_method(
+        self, *, subscription_ref: str, idempotency_key: str
+    ) -> GatewaySubscription:
+        # Paddle keeps the payment method on the subscription, and its update page changes it
+        # there: there is no customer default to follow.
+        del idempotency_key
+        return self.get_subscription(subscription_ref)
+
     def get_subscription(self, subscription_ref: str) -> GatewaySubscription:
         return self._view(self._read(subscription_ref))
 

@@ -353,6 +353,24 @@ class StripeGateway:
                     )
         return summary
 
+    def use_customer_payment_method(
+        self, *, subscription_ref: str, idempotency_key: str
+    ) -> GatewaySubscription:
+        # The portal's card update sets only the customer's `invoice_settings` default, while
+        # Checkout gave the subscription a default of its own, which wins: without this the
+        # next renewal would still charge the old card. Clearing the subscription's own (not
+        # copying the new one into it) lets later portal updates apply by themselves.
+        sub = self._read_subscription(subscription_ref)
+        customer = tr.expanded(sub.get("customer")) or {}
+        wanted = tr.ref((tr.expanded(customer.get("invoice_settings")) or {}).get("default_payment_method"))
+        own = tr.ref(sub.get("default_payment_method"))
+        if wanted is None or own is None or own == wanted or not tr.subscription_is_live(sub):
+            return self._view(sub)
+        updated = self._update_subscription(
+            subscription_ref, {"default_payment_method": ""}, f"{idempotency_key}:follow"
+        )
+        return self._view(updated)
+
     # -- plan changes ------------------------------------------------------------------------
 
     def preview_plan_change(

@@ -197,15 +197,24 @@ def translate_event(event: Mapping[str, Any], prices: tr.PriceMap) -> GatewayEve
             **base,
         )
     if kind in PAYMENT_METHOD_EVENTS:
+        # An event names a card by id and never expands it, and an attached card need not be
+        # the one that pays: each of these makes the core re-read which card the next invoice
+        # uses. `payment_method` is only what an attached card's own event shows of it.
+        changed = False
         if kind == "customer.updated":
             base["customer_ref"] = str(obj["id"])
-            settings = tr.expanded(obj.get("invoice_settings")) or {}
-            summary = tr.card_summary(settings.get("default_payment_method"))
+            previous = tr.expanded(event["data"].get("previous_attributes")) or {}
+            settings = tr.expanded(previous.get("invoice_settings")) or {}
+            changed = "default_payment_method" in settings
+            summary = None
         else:
             summary = tr.card_summary(obj)
-        if summary is None or base["customer_ref"] is None:
+        if base["customer_ref"] is None:
             return GatewayEvent(kind=GatewayEventKind.IGNORED, **base)
         return GatewayEvent(
-            kind=GatewayEventKind.PAYMENT_METHOD_CHANGED, payment_method=summary, **base
+            kind=GatewayEventKind.PAYMENT_METHOD_CHANGED,
+            payment_method=summary,
+            default_payment_method_changed=changed,
+            **base,
         )
     return GatewayEvent(kind=GatewayEventKind.IGNORED, **base)
