@@ -1,37 +1,49 @@
-"""Prints how fast the webhook inbox stores and applies gateway events, by worker count.
+"""Prints how fast the webhook inbox applies gateway events on PostgreSQL, by worker process count.
 
-A sandbox gateway generates a realistic stream (sign-ups, upgrades, downgrades, renewals,
-cancellations) for many accounts; the events are stored through `ReceiveGatewayEvent` (what the
-webhook route does after verifying) and drained by 1, 2 and 4 worker threads, each with its
-own lease-holding `ProcessInbox`, on a fresh PostgreSQL database (or SQLite with --sqlite).
+A sandbox gateway generates a realistic stream for many accounts (sign-ups, upgrades,
+downgrades, card changes, cancellations, then a month's renewals); the events are stored
+through `ReceiveGatewayEvent` (what the webhook route does after verifying) into a fresh
+PostgreSQL database, then drained by 1 and 2 worker PROCESSES, each with its own engine and
+lease-holding `ProcessInbox`, as `billing worker` runs them. Each mode is measured on its own
+fresh database: `single` (each event in its own transactions, as before ADR 0011) and `batch`
+(a claimed batch in one transaction, a savepoint per event). Afterwards it checks that every
+event was applied once and nothing is pending or parked.
 
-Run: `.venv/bin/python benchmarks/inbox_throughput.py [--accounts 100] [--sqlite]`.
-Prints figures only.
+Run: `.venv/bin/python benchmarks/inbox_throughput.py [--accounts 300] [--batch 50]
+[--processes 1 2] [--modes single batch]`. Prints figures only.
 """
 
 from __future__ import annotations
 
 import argparse
+import multiprocessing as mp
 import sys
-import tempfile
-import threading
 import time
+from collections import Counter
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
+import sqlalchemy as sa
+
 from adapters.fake.clock import ControllableClock
 from adapters.fake.codec import SandboxEventDecoder, encode_event
 from adapters.fake.gateway import FakeGateway
 from adapters.fake.repositories import InMemoryStore
+from adapters.sql.batch import SqlBatch
 from adapters.sql.database import create_engine_from_url, sql_unit_of_work_factory
 from adapters.sql.migrate import upgrade
+from adapters.sql.tables import audit_log, webhook_inbox
 from application import commands as c
 from application import use_cases as uc
 from application.inbox import ProcessInbox, ReceiveGatewayEvent
 from application.ports import GatewayEvent
 from domain.plans import Interval, default_catalog
+
+# Set before forking: the children inherit the sandbox gateway the events came from.
+_FAKE: FakeGateway | None = None
+_CLOCK: ControllableClock | None = None
 
 
 def generate(accounts: int) -> tuple[FakeGateway, ControllableClock, list[GatewayEvent]]:
@@ -54,25 +66,50 @@ def generate(accounts: int) -> tuple[FakeGateway, ControllableClock, list[Gatewa
         clock.advance(timedelta(seconds=7))
     for n, customer in enumerate(customers):
         assert customer is not None
-        if n % 4 == 0:
-            fake.portal_change_plan(customer, "business", Interval.MONTH)
-        elif n % 4 == 1:
-            fake.portal_change_plan(customer, "starter", Interval.MONTH)
-        elif n % 4 == 2:
+        if n % 5 == 0:
+            fake.portal_change_plan(customer, "business", Interval.MONTH)  # upgrade
+        elif n % 5 == 1:
+            fake.portal_change_plan(customer, "starter", Interval.MONTH)  # downgrade
+        elif n % 5 == 2:
             fake.portal_cancel(customer)
+        elif n % 5 == 3:
+            fake.portal_update_payment_method(customer, "mastercard")  # card change
         clock.advance(timedelta(seconds=3))
-    fake.advance(timedelta(days=32))
+    fake.advance(timedelta(days=32))  # renewals
     return fake, clock, events
 
 
-def run(
-    url: str, workers: int, fake: FakeGateway, clock: ControllableClock, events: list[GatewayEvent]
-) -> None:
-    upgrade(url)
+def _work(url: str, name: str, mode: str, batch: int, ready: mp.Barrier) -> None:  # type: ignore[type-arg]
+    assert _FAKE is not None and _CLOCK is not None
     engine = create_engine_from_url(url)
     uow = sql_unit_of_work_factory(engine)
-    receive = ReceiveGatewayEvent(uow=uow, clock=clock)
-    began = time.perf_counter()
+    process = ProcessInbox(
+        uow=uow,
+        gateway=_FAKE,
+        clock=_CLOCK,
+        apply=uc.ApplyGatewayEvent(uow=uow, gateway=_FAKE, clock=_CLOCK),
+        worker=name,
+        decoders={"sandbox": SandboxEventDecoder()},
+        batch=(lambda: SqlBatch(engine)) if mode == "batch" else None,
+    )
+    with engine.connect():
+        pass  # connected before the clock starts
+    ready.wait()
+    while True:
+        if process.run_once(limit=batch).claimed:
+            continue
+        with uow() as u:  # the other process may hold older events of an object: wait
+            if u.inbox.stats(_CLOCK.now()).pending == 0:
+                break
+        time.sleep(0.005)
+    engine.dispose()
+
+
+def run(url: str, processes: int, mode: str, batch: int, events: list[GatewayEvent]) -> float:
+    assert _CLOCK is not None
+    upgrade(url)
+    engine = create_engine_from_url(url)
+    receive = ReceiveGatewayEvent(uow=sql_unit_of_work_factory(engine), clock=_CLOCK)
     for event in events:
         receive(
             gateway="sandbox",
@@ -82,55 +119,59 @@ def run(
             event_created=event.created,
             object_ref=event.object_ref,
         )
-    stored = time.perf_counter() - began
-    apply = uc.ApplyGatewayEvent(uow=uow, gateway=fake, clock=clock)
-
-    def work(name: str) -> None:
-        process = ProcessInbox(
-            uow=uow,
-            gateway=fake,
-            clock=clock,
-            apply=apply,
-            worker=name,
-            decoders={"sandbox": SandboxEventDecoder()},
-        )
-        while process.run_once(limit=10).claimed:
-            pass
-
+    ctx = mp.get_context("fork")
+    ready = ctx.Barrier(processes + 1)
+    children = [
+        ctx.Process(target=_work, args=(url, f"bench:{n}", mode, batch, ready))
+        for n in range(processes)
+    ]
+    for child in children:
+        child.start()
+    ready.wait()
     began = time.perf_counter()
-    threads = [threading.Thread(target=work, args=(f"w{i}",)) for i in range(workers)]
-    for t in threads:
-        t.start()
-    for t in threads:
-        t.join()
-    applied = time.perf_counter() - began
-    with uow() as u:
-        stats = u.inbox.stats(clock.now())
+    for child in children:
+        child.join()
+    elapsed = time.perf_counter() - began
+    with engine.connect() as conn:
+        t = webhook_inbox
+        applied = conn.scalar(sa.select(sa.func.count()).where(t.c.applied_at.is_not(None)))
+        left = conn.scalar(sa.select(sa.func.count()).where(t.c.applied_at.is_(None)))
+        audited = Counter(
+            conn.scalars(
+                sa.select(audit_log.c.inputs["event_id"].as_string()).where(
+                    audit_log.c.action.like("gateway_event.%")
+                )
+            )
+        )
     engine.dispose()
+    twice = sum(1 for n in audited.values() if n > 1)
+    rate = len(events) / elapsed
     print(
-        f"{workers} worker(s): stored {len(events)} events in {stored:.2f}s "
-        f"({len(events) / stored:.0f}/s); applied in {applied:.2f}s "
-        f"({len(events) / applied:.0f}/s); pending={stats.pending} parked={stats.parked}"
+        f"{mode:>6}, {processes} process(es), batch {batch}: applied {len(events)} events in "
+        f"{elapsed:.2f}s = {rate:.0f} events/s (applied={applied} unapplied={left} "
+        f"audited twice={twice})",
+        flush=True,
     )
+    return rate
 
 
 def main() -> None:
+    global _FAKE, _CLOCK
     parser = argparse.ArgumentParser(description=__doc__)
-    parser.add_argument("--accounts", type=int, default=100)
-    parser.add_argument("--sqlite", action="store_true")
+    parser.add_argument("--accounts", type=int, default=300)
+    parser.add_argument("--batch", type=int, default=50)
+    parser.add_argument("--processes", type=int, nargs="+", default=[1, 2])
+    parser.add_argument("--modes", nargs="+", default=["single", "batch"])
     args = parser.parse_args()
-    fake, clock, events = generate(args.accounts)
-    print(f"{args.accounts} accounts, {len(events)} gateway events")
-    for workers in (1, 2, 4):
-        if args.sqlite:
-            with tempfile.TemporaryDirectory() as tmp:
-                run(f"sqlite:///{tmp}/inbox.db", workers, fake, clock, events)
-        else:
-            sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
-            from tests.sql_fixtures import postgres_database
+    _FAKE, _CLOCK, events = generate(args.accounts)
+    mix = Counter(e.gateway_type for e in events)
+    print(f"{args.accounts} accounts, {len(events)} gateway events: {dict(mix.most_common())}")
+    from tests.sql_fixtures import postgres_database
 
+    for processes in args.processes:
+        for mode in args.modes:
             with postgres_database("billing_bench") as url:
-                run(url, workers, fake, clock, events)
+                run(url, processes, mode, args.batch if mode == "batch" else 10, events)
 
 
 if __name__ == "__main__":

@@ -15,7 +15,12 @@ from adapters.fake.repositories import InMemoryStore
 from adapters.read_cache import Freshness, ReadCache
 from adapters.worker import worker_name
 from application import use_cases as uc
-from application.inbox import InboxAdmin, ProcessInbox, ReceiveGatewayEvent
+from application.inbox import (
+    InboxAdmin,
+    InboxBatchFactory,
+    ProcessInbox,
+    ReceiveGatewayEvent,
+)
 from application.ports import Clock, EventDecoder, GatewayEvent, PaymentGateway, UnitOfWork
 
 if TYPE_CHECKING:
@@ -127,6 +132,16 @@ class SqlStorage:
 
     def close(self) -> None:
         self.engine.dispose()
+
+
+def _inbox_batch(storage: Storage) -> InboxBatchFactory | None:
+    """SQL storage applies a claimed batch of events in one transaction (ADR 0011)."""
+    if not isinstance(storage, SqlStorage):
+        return None
+    from adapters.sql.batch import SqlBatch
+
+    engine = storage.engine
+    return lambda: SqlBatch(engine)
 
 
 def _storage(url: str | None, sandbox: bool = False) -> Storage:
@@ -333,6 +348,7 @@ class Container(containers.DeclarativeContainer):
         decoders=event_decoders,
         apply=apply_gateway_event,
         worker=providers.Callable(worker_name),
+        batch=providers.Singleton(_inbox_batch, storage),
     )
     inbox_admin = providers.Singleton(InboxAdmin, uow=uow, clock=clock)
     webhook_verifier = providers.Singleton(_webhook_verifier, config.stripe_webhook_secrets)

@@ -10,8 +10,10 @@ applied exactly once.
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
+from contextlib import AbstractContextManager
 from datetime import datetime, timedelta
+from typing import Any, Protocol, cast
 
 import attrs
 
@@ -20,6 +22,7 @@ from application.ports import (
     EventDecoder,
     GatewayEventKind,
     InboxEvent,
+    InboxRepository,
     InboxStats,
     InboxStatus,
     LeaseLost,
@@ -64,6 +67,80 @@ class ReceiveGatewayEvent:
         return stored
 
 
+class InboxBatch(Protocol):
+    """One transaction for a claimed batch, with a savepoint per event.
+
+    `unit_of_work()` hands out units that share the batch's transaction (their `commit()`
+    keeps their writes, the batch's `commit()` makes them durable). `tainted` turns true
+    when, since the last `savepoint()`, a unit was rolled back, left by an exception or left
+    with uncommitted writes: writes the event's own code meant to undo, so the event must be
+    rolled back to its savepoint and applied on its own.
+    """
+
+    inbox: InboxRepository
+    tainted: bool
+
+    def unit_of_work(self) -> UnitOfWork: ...
+
+    def savepoint(self) -> None: ...
+
+    def rollback_to_savepoint(self) -> None: ...
+
+    def commit(self) -> None: ...
+
+
+InboxBatchFactory = Callable[[], AbstractContextManager[InboxBatch]]
+
+
+_READS = frozenset({"get_checkout", "get_subscription", "list_subscriptions", "get_invoice"})
+_SUBSCRIPTION_READS = (GatewayEventKind.SUBSCRIPTION_CHANGED, GatewayEventKind.SCHEDULE_CHANGED)
+_DEFERRALS = 3  # gateway reads one event may ask for before it is applied on its own
+
+
+class GatewayCallDeferred(Exception):
+    """A batched event needed the gateway; the batch commits what it has before the call."""
+
+    def __init__(self, name: str, args: tuple[Any, ...], kwargs: dict[str, Any]) -> None:
+        super().__init__(name)
+        self.name, self.args_, self.kwargs = name, args, kwargs
+
+    @property
+    def key(self) -> str:
+        return repr((self.name, self.args_, sorted(self.kwargs.items())))
+
+    @property
+    def is_read(self) -> bool:
+        return self.name in _READS
+
+
+class _BatchGateway:
+    """The gateway as a batch sees it: attributes read through; a read is answered from the
+    reads made for this pass, any other call refused.
+
+    A batch holds its transaction (and the row locks of what it wrote) until it commits; a
+    call across the network inside it would hold them for as long as the gateway takes. So
+    a read the batch lacks ends the transaction, is made with none open (as an event applied
+    on its own makes it, just before its writing transaction), and the event runs again.
+    """
+
+    def __init__(self, gateway: PaymentGateway, reads: dict[str, Any]) -> None:
+        self._gateway = gateway
+        self._reads = reads
+
+    def __getattr__(self, name: str) -> Any:
+        value = getattr(self._gateway, name)
+        if not callable(value):
+            return value
+
+        def answer(*args: Any, **kwargs: Any) -> Any:
+            call = GatewayCallDeferred(name, args, kwargs)
+            if call.key in self._reads:
+                return self._reads[call.key]  # read during this pass, with no transaction open
+            raise call
+
+        return answer
+
+
 @attrs.frozen
 class ProcessReport:
     claimed: int = 0
@@ -71,6 +148,25 @@ class ProcessReport:
     stale: int = 0
     failed: int = 0
     parked: int = 0
+
+
+def _unmarked(_uow: UnitOfWork, _outcome: ApplyOutcome) -> None:
+    """A batched event is marked applied with the rest of its batch, not in its own unit."""
+
+
+@attrs.define
+class _Tally:
+    claimed: int = 0
+    applied: int = 0
+    stale: int = 0
+    failed: int = 0
+    parked: int = 0
+
+    def count(self, outcome: ApplyOutcome) -> None:
+        if outcome is ApplyOutcome.STALE:
+            self.stale += 1
+        else:
+            self.applied += 1
 
 
 def backoff(attempts: int, *, base: timedelta, cap: timedelta) -> timedelta:
@@ -81,7 +177,8 @@ def backoff(attempts: int, *, base: timedelta, cap: timedelta) -> timedelta:
 
 @attrs.frozen(kw_only=True)
 class ProcessInbox:
-    """One worker's pass over the inbox: claim due events and apply each in its own transaction."""
+    """One worker's pass over the inbox: claim due events and apply them, in their own
+    transactions, or with `batch` in one transaction with a savepoint each."""
 
     uow: UnitOfWorkFactory
     gateway: PaymentGateway
@@ -93,6 +190,7 @@ class ProcessInbox:
     max_attempts: int = 8
     backoff_base: timedelta = timedelta(seconds=5)
     backoff_cap: timedelta = timedelta(hours=1)
+    batch: InboxBatchFactory | None = None  # None: each event in its own transactions
 
     def run_once(self, *, limit: int = 20) -> ProcessReport:
         now = self.clock.now()
@@ -101,29 +199,16 @@ class ProcessInbox:
                 uow.inbox.claim(worker=self.worker, now=now, lease=self.lease, limit=limit)
             )
             uow.commit()
-        applied = stale = failed = parked = 0
-        for item in claimed:
-            try:
-                outcome = self._process(item)
-            except LeaseLost:
-                continue  # our lease expired and another worker claimed it: it owns the event now
-            except Exception as error:
-                park = item.attempts >= self.max_attempts
-                self._fail(item, error, park=park)
-                failed += 1
-                parked += park
-                continue
-            if outcome is ApplyOutcome.STALE:
-                stale += 1
-            else:
-                applied += 1
-        return ProcessReport(len(claimed), applied, stale, failed, parked)
+        tally = _Tally(claimed=len(claimed))
+        if self.batch is None:
+            for item in claimed:
+                self._process_alone(item, tally)
+        else:
+            self._process_batched(claimed, self.batch, tally)
+        return ProcessReport(tally.claimed, tally.applied, tally.stale, tally.failed, tally.parked)
 
-    def _process(self, item: InboxEvent) -> ApplyOutcome:
-        decoder = self.decoders.get(item.gateway)
-        if decoder is None:
-            raise ValueError(f"no decoder for gateway {item.gateway!r}")
-        event = decoder.decode(item.payload)
+    def _process_alone(self, item: InboxEvent, tally: _Tally) -> None:
+        """One event in its own transactions, marked applied in the one that applies it."""
         worker, event_id = self.worker, item.event_id
 
         def mark(uow: UnitOfWork, outcome: ApplyOutcome) -> None:
@@ -131,18 +216,177 @@ class ProcessInbox:
                 event_id, worker=worker, at=self.clock.now(), outcome=outcome.value
             )
 
+        try:
+            outcome = self._process(item, self.apply, self.uow, self.gateway, mark, {})
+        except LeaseLost:
+            return  # our lease expired and another worker claimed it: it owns the event now
+        except Exception as error:
+            park = item.attempts >= self.max_attempts
+            self._fail(item, error, park=park)
+            tally.failed += 1
+            tally.parked += park
+            return
+        tally.count(outcome)
+
+    def _process_batched(
+        self, claimed: list[InboxEvent], batch: InboxBatchFactory, tally: _Tally
+    ) -> None:
+        """The claimed events in one transaction, a savepoint each, marked applied together.
+
+        An event that fails is rolled back to its savepoint and recorded as failed in the same
+        transaction; the others stay. An event that needs the gateway (or whose code rolled
+        back a unit of work) ends the batch's transaction before it: the events before it
+        commit, it is applied on its own, and the rest go on in a new batch transaction, so
+        the claim's per-object order holds.
+        """
+        pending = list(claimed)
+        reads = self._read_ahead(claimed)
+        deferrals: dict[str, int] = {}
+        gateway = cast(PaymentGateway, _BatchGateway(self.gateway, reads))
+        while pending:
+            alone: InboxEvent | None = None
+            read: GatewayCallDeferred | None = None
+            outcomes: dict[str, ApplyOutcome] = {}
+            failures: list[tuple[InboxEvent, bool]] = []
+            newest: dict[str, datetime] = {}
+            with batch() as tx:
+                apply = attrs.evolve(self.apply, uow=tx.unit_of_work, gateway=gateway)
+                while pending:
+                    item = pending[0]
+                    tx.savepoint()
+                    try:
+                        outcome = self._process(
+                            item, apply, tx.unit_of_work, gateway, _unmarked, newest
+                        )
+                    except GatewayCallDeferred as call:
+                        tx.rollback_to_savepoint()
+                        deferrals[item.event_id] = deferrals.get(item.event_id, 0) + 1
+                        if call.is_read and deferrals[item.event_id] <= _DEFERRALS:
+                            read = call  # made below with no transaction open; then again
+                        else:
+                            alone = pending.pop(0)
+                        break
+                    except Exception as error:
+                        tx.rollback_to_savepoint()
+                        pending.pop(0)
+                        park = item.attempts >= self.max_attempts
+                        self._fail_within(tx.inbox, item, error, park=park)
+                        failures.append((item, park))
+                        continue
+                    if tx.tainted:
+                        tx.rollback_to_savepoint()
+                        alone = pending.pop(0)
+                        break
+                    pending.pop(0)
+                    outcomes[item.event_id] = outcome
+                    ref = item.object_ref
+                    created = item.event_created
+                    if ref is not None and created is not None:
+                        newest[ref] = max(newest.get(ref, created), created)
+                try:
+                    tx.inbox.mark_applied_many(
+                        {k: v.value for k, v in outcomes.items()},
+                        worker=self.worker,
+                        at=self.clock.now(),
+                    )
+                except LeaseLost:
+                    # A lease of the batch expired and another worker may be applying that
+                    # event: commit none of it; the events are claimed again.
+                    outcomes.clear()
+                    failures.clear()
+                else:
+                    tx.commit()
+            for outcome in outcomes.values():
+                tally.count(outcome)
+            for _, park in failures:
+                tally.failed += 1
+                tally.parked += park
+            if alone is not None:
+                self._process_alone(alone, tally)
+            if read is not None:
+                try:
+                    reads[read.key] = getattr(self.gateway, read.name)(*read.args_, **read.kwargs)
+                except Exception:
+                    # The gateway failed: the event fails as it would on its own, with back-off.
+                    self._process_alone(pending.pop(0), tally)
+
+    def _read_ahead(self, claimed: Sequence[InboxEvent]) -> dict[str, Any]:
+        """The gateway reads the batch will likely ask for, made before its transaction opens.
+
+        Events of one object from the same second (their order is unknown, so applying the
+        second re-reads the object) and schedule events (always re-read). A guess: a read
+        missed here ends the batch's transaction and is made then; one made here in vain
+        costs a gateway call.
+        """
+        decoded = []
+        for item in claimed:
+            decoder = self.decoders.get(item.gateway)
+            try:
+                decoded.append(decoder.decode(item.payload) if decoder else None)
+            except Exception:
+                decoded.append(None)  # fails again, and is recorded, when it is applied
+        seconds: dict[tuple[str, datetime], int] = {}
+        for event in decoded:
+            if event is not None and event.object_ref is not None:
+                key = (event.object_ref, event.created)
+                seconds[key] = seconds.get(key, 0) + 1
+        wanted: dict[str, GatewayCallDeferred] = {}
+        for event in decoded:
+            if event is None:
+                continue
+            tied = seconds.get((event.object_ref or "", event.created), 0) > 1
+            if event.kind is GatewayEventKind.INVOICE_CHANGED and event.invoice is not None:
+                if tied:
+                    call = GatewayCallDeferred("get_invoice", (event.invoice.id,), {})
+                    wanted[call.key] = call
+            elif event.kind in _SUBSCRIPTION_READS and event.subscription_ref is not None:
+                schedule = event.kind is GatewayEventKind.SCHEDULE_CHANGED
+                if tied or schedule or event.subscription is None:
+                    call = GatewayCallDeferred("get_subscription", (event.subscription_ref,), {})
+                    wanted[call.key] = call
+        reads: dict[str, Any] = {}
+        for wanted_key, call in wanted.items():
+            try:
+                reads[wanted_key] = getattr(self.gateway, call.name)(*call.args_, **call.kwargs)
+            except Exception:
+                continue  # asked again when the event needs it, and fails there if it must
+        return reads
+
+    def _process(
+        self,
+        item: InboxEvent,
+        apply: ApplyGatewayEvent,
+        uow_factory: UnitOfWorkFactory,
+        gateway: PaymentGateway,
+        mark: Callable[[UnitOfWork, ApplyOutcome], None],
+        newest_in_batch: dict[str, datetime],
+    ) -> ApplyOutcome:
+        decoder = self.decoders.get(item.gateway)
+        if decoder is None:
+            raise ValueError(f"no decoder for gateway {item.gateway!r}")
+        event = decoder.decode(item.payload)
         ref = event.object_ref
         if ref is not None and event.kind is GatewayEventKind.INVOICE_CHANGED:
-            with self.uow() as uow:
-                newest = uow.inbox.newest_applied(ref, excluding=event_id)
+            with uow_factory() as uow:
+                newest = uow.inbox.newest_applied(ref, excluding=item.event_id)
+            earlier = newest_in_batch.get(ref)  # applied in this batch, not yet marked
+            if earlier is not None and (newest is None or earlier > newest):
+                newest = earlier
             if newest is not None and event.created < newest:
-                return self.apply.skip_stale(event, within=mark)
+                return apply.skip_stale(event, within=mark)
             if newest is not None and event.created == newest and event.invoice is not None:
                 # Same second as the newest applied event: their order is unknown, so ask.
-                event = attrs.evolve(event, invoice=self.gateway.get_invoice(event.invoice.id))
-        return self.apply(event, within=mark)
+                event = attrs.evolve(event, invoice=gateway.get_invoice(event.invoice.id))
+        return apply(event, within=mark)
 
     def _fail(self, item: InboxEvent, error: Exception, *, park: bool) -> None:
+        with self.uow() as uow:
+            self._fail_within(uow.inbox, item, error, park=park)
+            uow.commit()
+
+    def _fail_within(
+        self, inbox: InboxRepository, item: InboxEvent, error: Exception, *, park: bool
+    ) -> None:
         now = self.clock.now()
         message = error.code if isinstance(error, BillingError) else type(error).__name__
         detail = f"{message}: {error}"[:500]
@@ -152,11 +396,9 @@ class ProcessInbox:
             else now + backoff(item.attempts, base=self.backoff_base, cap=self.backoff_cap)
         )
         try:
-            with self.uow() as uow:
-                uow.inbox.mark_failed(
-                    item.event_id, worker=self.worker, at=now, error=detail, retry_at=retry_at
-                )
-                uow.commit()
+            inbox.mark_failed(
+                item.event_id, worker=self.worker, at=now, error=detail, retry_at=retry_at
+            )
         except LeaseLost:
             pass  # another worker owns the event now and will record its own outcome
 
