@@ -42,7 +42,7 @@ class ApplyDueChanges:
         due = []
         with self.uow() as uow:
             # Every account's subscription: fine at this service's size; a repository query
-            # for pending changes by `effective_at` is the index this will want (ADR 0009).
+            # for pending changes by `effective_at` is the index this will want (ADR 0012).
             for account in uow.customers.accounts():
                 sub = uow.subscriptions.for_account(account)
                 change = sub.pending_change if sub is not None else None
