@@ -22,6 +22,7 @@ import time
 from collections import Counter
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
+from typing import Any
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
@@ -79,7 +80,7 @@ def generate(accounts: int) -> tuple[FakeGateway, ControllableClock, list[Gatewa
     return fake, clock, events
 
 
-def _work(url: str, name: str, mode: str, batch: int, ready: mp.Barrier) -> None:  # type: ignore[type-arg]
+def _work(url: str, name: str, mode: str, batch: int, ready: Any) -> None:
     assert _FAKE is not None and _CLOCK is not None
     engine = create_engine_from_url(url)
     uow = sql_unit_of_work_factory(engine)

@@ -10,6 +10,7 @@ applied exactly once.
 
 from __future__ import annotations
 
+import contextlib
 from collections.abc import Callable, Sequence
 from contextlib import AbstractContextManager
 from datetime import datetime, timedelta
@@ -162,6 +163,22 @@ class _Tally:
     failed: int = 0
     parked: int = 0
 
+    blocked: set[str] = attrs.field(factory=set)  # objects with an event failed this pass
+    held_back: list[InboxEvent] = attrs.field(factory=list)
+
+    def holds_back(self, item: InboxEvent) -> bool:
+        """Per-object order: nothing of an object after its event that failed in this pass."""
+        if item.object_ref is not None and item.object_ref in self.blocked:
+            self.held_back.append(item)
+            return True
+        return False
+
+    def fail(self, item: InboxEvent, park: bool) -> None:
+        self.failed += 1
+        self.parked += park
+        if item.object_ref is not None and not park:
+            self.blocked.add(item.object_ref)
+
     def count(self, outcome: ApplyOutcome) -> None:
         if outcome is ApplyOutcome.STALE:
             self.stale += 1
@@ -202,13 +219,21 @@ class ProcessInbox:
         tally = _Tally(claimed=len(claimed))
         if self.batch is None:
             for item in claimed:
-                self._process_alone(item, tally)
+                if not tally.holds_back(item):
+                    self._process_alone(item, tally)
         else:
             self._process_batched(claimed, self.batch, tally)
+        if tally.held_back:
+            with self.uow() as uow:
+                uow.inbox.release([e.event_id for e in tally.held_back], worker=self.worker)
+                uow.commit()
         return ProcessReport(tally.claimed, tally.applied, tally.stale, tally.failed, tally.parked)
 
     def _process_alone(self, item: InboxEvent, tally: _Tally) -> None:
-        """One event in its own transactions, marked applied in the one that applies it."""
+        """One event in its own transactions, marked applied in the one that applies it.
+
+        If it fails, the later events of its object claimed in this pass are held back.
+        """
         worker, event_id = self.worker, item.event_id
 
         def mark(uow: UnitOfWork, outcome: ApplyOutcome) -> None:
@@ -223,8 +248,7 @@ class ProcessInbox:
         except Exception as error:
             park = item.attempts >= self.max_attempts
             self._fail(item, error, park=park)
-            tally.failed += 1
-            tally.parked += park
+            tally.fail(item, park)
             return
         tally.count(outcome)
 
@@ -253,6 +277,9 @@ class ProcessInbox:
                 apply = attrs.evolve(self.apply, uow=tx.unit_of_work, gateway=gateway)
                 while pending:
                     item = pending[0]
+                    if tally.holds_back(item):
+                        pending.pop(0)
+                        continue
                     tx.savepoint()
                     try:
                         outcome = self._process(
@@ -272,6 +299,8 @@ class ProcessInbox:
                         park = item.attempts >= self.max_attempts
                         self._fail_within(tx.inbox, item, error, park=park)
                         failures.append((item, park))
+                        if item.object_ref is not None and not park:
+                            tally.blocked.add(item.object_ref)  # its later events wait
                         continue
                     if tx.tainted:
                         tx.rollback_to_savepoint()
@@ -291,18 +320,19 @@ class ProcessInbox:
                     )
                 except LeaseLost:
                     # A lease of the batch expired and another worker may be applying that
-                    # event: commit none of it; the events are claimed again.
-                    outcomes.clear()
-                    failures.clear()
-                else:
-                    tx.commit()
+                    # event: commit none of it, and stop the pass (later events could be of
+                    # the same objects); the events are claimed again.
+                    return
+                tx.commit()
             for outcome in outcomes.values():
                 tally.count(outcome)
-            for _, park in failures:
-                tally.failed += 1
-                tally.parked += park
+            for failed, park in failures:
+                tally.fail(failed, park)
             if alone is not None:
                 self._process_alone(alone, tally)
+                # It may have written at the gateway (use_customer_payment_method, cancel_now):
+                # reads made before it may no longer be true.
+                reads.clear()
             if read is not None:
                 try:
                     reads[read.key] = getattr(self.gateway, read.name)(*read.args_, **read.kwargs)
@@ -395,12 +425,10 @@ class ProcessInbox:
             if park
             else now + backoff(item.attempts, base=self.backoff_base, cap=self.backoff_cap)
         )
-        try:
+        with contextlib.suppress(LeaseLost):  # another worker owns the event now
             inbox.mark_failed(
                 item.event_id, worker=self.worker, at=now, error=detail, retry_at=retry_at
             )
-        except LeaseLost:
-            pass  # another worker owns the event now and will record its own outcome
 
 
 @attrs.frozen(kw_only=True)

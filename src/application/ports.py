@@ -530,9 +530,7 @@ class InboxRepository(Protocol):
         """Mark applied; raises `LeaseLost` if `worker` no longer holds the lease."""
         ...
 
-    def mark_applied_many(
-        self, outcomes: Mapping[str, str], *, worker: str, at: datetime
-    ) -> None:
+    def mark_applied_many(self, outcomes: Mapping[str, str], *, worker: str, at: datetime) -> None:
         """Mark a batch applied (event id -> outcome) in one call; raises `LeaseLost`, marking
         none, unless `worker` still holds every one of their leases."""
         ...
@@ -541,6 +539,11 @@ class InboxRepository(Protocol):
         self, event_id: str, *, worker: str, at: datetime, error: str, retry_at: datetime | None
     ) -> None:
         """Record a failure and release the lease; `retry_at=None` parks the event."""
+        ...
+
+    def release(self, event_ids: Sequence[str], *, worker: str) -> None:
+        """Give back `worker`'s leases without counting the attempt: events held back behind
+        an older event of their object that failed in the same pass."""
         ...
 
     def newest_applied(self, object_ref: str, *, excluding: str) -> datetime | None:

@@ -165,6 +165,7 @@ def test_an_added_subscription_comes_back_with_every_field_at_version_one(uow: F
         payment_method=PaymentMethodSummary("visa", "4242"),
         synced_at=datetime(2026, 3, 2, 8, 30, 5, 999999, tzinfo=UTC),
         ended_at=datetime(2026, 3, 3, tzinfo=CEST),
+        cancels_at=datetime(2026, 3, 20, 12, 0, 0, 250000, tzinfo=CEST),
         status=Status.PAST_DUE,
     )
     add(uow, sub)
@@ -718,9 +719,7 @@ def test_claiming_leases_due_events_oldest_first_and_only_once(uow: Factory) -> 
     with uow() as u:
         u.inbox.add(delivery("evt_late", T0 + timedelta(seconds=2)))
         u.inbox.add(delivery("evt_early", T0 + timedelta(seconds=1)))
-        u.inbox.add(
-            attrs.evolve(delivery("evt_later", T0, object_ref="sub_2"), next_attempt_at=T1)
-        )
+        u.inbox.add(attrs.evolve(delivery("evt_later", T0, object_ref="sub_2"), next_attempt_at=T1))
         u.commit()
     with uow() as u:
         first = u.inbox.claim(worker="w1", now=now, lease=timedelta(seconds=60), limit=10)

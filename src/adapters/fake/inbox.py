@@ -43,7 +43,8 @@ class InMemoryInbox:
         holding = [
             e
             for e in self._events.values()
-            if e.status is InboxStatus.PENDING and e.object_ref is not None
+            if e.status is InboxStatus.PENDING
+            and e.object_ref is not None
             and e.event_id not in taken
         ]
         claimed = []
@@ -71,9 +72,7 @@ class InMemoryInbox:
             event, applied_at=at, outcome=outcome, locked_by=None, locked_until=None
         )
 
-    def mark_applied_many(
-        self, outcomes: Mapping[str, str], *, worker: str, at: datetime
-    ) -> None:
+    def mark_applied_many(self, outcomes: Mapping[str, str], *, worker: str, at: datetime) -> None:
         held = [self._held(event_id, worker) for event_id in outcomes]
         for event in held:
             self._events[event.event_id] = attrs.evolve(
@@ -83,6 +82,14 @@ class InMemoryInbox:
                 locked_by=None,
                 locked_until=None,
             )
+
+    def release(self, event_ids: Sequence[str], *, worker: str) -> None:
+        for event_id in event_ids:
+            event = self._events.get(event_id)
+            if event is not None and event.locked_by == worker and event.applied_at is None:
+                self._events[event_id] = attrs.evolve(
+                    event, attempts=event.attempts - 1, locked_by=None, locked_until=None
+                )
 
     def mark_failed(
         self, event_id: str, *, worker: str, at: datetime, error: str, retry_at: datetime | None

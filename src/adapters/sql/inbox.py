@@ -24,7 +24,7 @@ _STATUS = {
 _UNLOCKED = {"locked_by": None, "locked_until": None}
 
 
-def _sort_key(table: sa.TableClause) -> sa.Tuple:
+def _sort_key(table: sa.FromClause) -> sa.Tuple:
     """The order events are applied in: gateway time, then arrival, then id."""
     c = table.c
     return sa.tuple_(sa.func.coalesce(c.event_created, c.received_at), c.received_at, c.event_id)
@@ -129,9 +129,7 @@ class SqlInbox:
         by_id = {row["id"]: inbox_event_from_row(row) for row in rows}
         return [by_id[i] for i in ids if i in by_id]
 
-    def mark_applied_many(
-        self, outcomes: Mapping[str, str], *, worker: str, at: datetime
-    ) -> None:
+    def mark_applied_many(self, outcomes: Mapping[str, str], *, worker: str, at: datetime) -> None:
         """Mark a batch applied in one statement; `LeaseLost` unless every lease is still held."""
         if not outcomes:
             return
@@ -166,6 +164,17 @@ class SqlInbox:
             next_attempt_at=retry_at,
             parked_at=at if retry_at is None else None,
             **_UNLOCKED,
+        )
+
+    def release(self, event_ids: Sequence[str], *, worker: str) -> None:
+        if not event_ids:
+            return
+        self._conn.execute(
+            t.update()
+            .where(
+                t.c.event_id.in_(list(event_ids)), t.c.locked_by == worker, t.c.applied_at.is_(None)
+            )
+            .values(attempts=t.c.attempts - 1, **_UNLOCKED)
         )
 
     def newest_applied(self, object_ref: str, *, excluding: str) -> datetime | None:

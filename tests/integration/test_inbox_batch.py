@@ -1,0 +1,233 @@
+"""A batch of inbox events in one transaction keeps what one event at a time kept (ADR 0011)."""
+
+from __future__ import annotations
+
+from collections import Counter
+from collections.abc import Iterator
+from datetime import UTC, datetime, timedelta
+
+import attrs
+import pytest
+import sqlalchemy as sa
+from sqlalchemy.engine import Engine
+
+from adapters.fake.clock import ControllableClock
+from adapters.fake.codec import SandboxEventDecoder, encode_event
+from adapters.fake.gateway import FakeGateway
+from adapters.fake.repositories import InMemoryStore
+from adapters.sql.batch import SqlBatch
+from adapters.sql.database import create_engine_from_url, sql_unit_of_work_factory
+from adapters.sql.tables import audit_log
+from application import commands as c
+from application import use_cases as uc
+from application.inbox import ProcessInbox, ReceiveGatewayEvent
+from application.ports import GatewayEvent, InboxStatus
+from application.use_cases import Within
+from domain.plans import Interval, default_catalog
+
+T0 = datetime(2026, 3, 1, 9, tzinfo=UTC)
+
+
+@attrs.frozen(kw_only=True)
+class FailingApply(uc.ApplyGatewayEvent):
+    """Applies the event, writes included, then fails for `failing` while `armed` holds True."""
+
+    failing: str
+    armed: list[bool]
+
+    def __call__(self, event: GatewayEvent, *, within: Within | None = None) -> uc.ApplyOutcome:
+        outcome = super().__call__(event, within=within)
+        if event.id == self.failing and self.armed[0]:
+            raise RuntimeError("failed after writing")
+        return outcome
+
+
+@pytest.fixture
+def engine(migrated: str) -> Iterator[Engine]:
+    engine = create_engine_from_url(migrated)
+    yield engine
+    engine.dispose()
+
+
+def _stream(clock: ControllableClock) -> tuple[FakeGateway, list[GatewayEvent]]:
+    """Three sign-ups, an upgrade, a downgrade and a card change, as a gateway sends them."""
+    catalog = default_catalog()
+    fake = FakeGateway(catalog, clock)
+    events: list[GatewayEvent] = []
+    fake.subscribe(events.append)
+    scratch = InMemoryStore()  # only to start checkouts
+    start = uc.StartCheckout(uow=scratch.unit_of_work, gateway=fake, clock=clock, catalog=catalog)
+    customers = []
+    for n in range(3):
+        session = start(c.StartCheckout(f"acct_{n}", "growth", "month", "https://a", "https://b"))
+        fake.complete_checkout(session.id)
+        with scratch.unit_of_work() as u:
+            customer = u.customers.get(f"acct_{n}")
+        assert customer is not None
+        customers.append(customer)
+        clock.advance(timedelta(seconds=5))
+    fake.portal_change_plan(customers[0], "business", Interval.MONTH)
+    fake.portal_change_plan(customers[1], "starter", Interval.MONTH)
+    fake.portal_update_payment_method(customers[2], "mastercard")
+    return fake, events
+
+
+def _audited(engine: Engine) -> Counter[str]:
+    with engine.connect() as conn:
+        rows = conn.scalars(
+            sa.select(audit_log.c.inputs["event_id"].as_string()).where(
+                audit_log.c.action.like("gateway_event.%")
+            )
+        )
+        return Counter(rows)
+
+
+def test_a_batch_with_one_failing_event_applies_the_others_once_and_retries_the_failing_one(
+    engine: Engine,
+) -> None:
+    clock = ControllableClock(T0)
+    fake, events = _stream(clock)
+    uow = sql_unit_of_work_factory(engine)
+    receive = ReceiveGatewayEvent(uow=uow, clock=clock)
+    for event in events:
+        receive(
+            gateway="sandbox",
+            event_id=event.id,
+            type=event.gateway_type,
+            payload=encode_event(event),
+            event_created=event.created,
+            object_ref=event.object_ref,
+        )
+    # acct_1's subscription starting: its later events (the downgrade) must wait for it.
+    failing = next(
+        e
+        for e in events
+        if e.gateway_type == "customer.subscription.created" and "1" in str(e.account_id)
+    )
+    armed = [True]
+    apply = FailingApply(uow=uow, gateway=fake, clock=clock, failing=failing.id, armed=armed)
+    worker = ProcessInbox(
+        uow=uow,
+        gateway=fake,
+        clock=clock,
+        apply=apply,
+        worker="w1",
+        decoders={"sandbox": SandboxEventDecoder()},
+        batch=lambda: SqlBatch(engine),
+    )
+
+    first = worker.run_once(limit=len(events))
+
+    held_back = {  # after it in the inbox's order: gateway time, arrival (all alike), id
+        e.id
+        for e in events
+        if e.object_ref == failing.object_ref and (e.created, e.id) > (failing.created, failing.id)
+    }
+    assert held_back, "the failing event's object has later events"
+    assert first.failed == 1
+    assert first.claimed == len(events)  # claimed together, then held back behind it
+    assert first.applied + first.stale == first.claimed - 1 - len(held_back)
+    audited = _audited(engine)
+    assert failing.id not in audited  # its writes went with its savepoint
+    assert not held_back & set(audited)  # never applied before the older event of its object
+    assert all(n == 1 for n in audited.values())
+    with uow() as u:
+        stored = u.inbox.get(failing.id)
+        assert stored is not None and stored.status is InboxStatus.PENDING
+        assert stored.last_error is not None and "failed after writing" in stored.last_error
+        assert stored.next_attempt_at is not None and stored.next_attempt_at > clock.now()
+        for event_id in held_back:
+            waiting = u.inbox.get(event_id)
+            assert waiting is not None and waiting.locked_by is None and waiting.attempts == 0
+
+    armed[0] = False
+    assert worker.run_once(limit=len(events)).claimed == 0  # not due yet: back-off
+    clock.advance(timedelta(minutes=1))
+    second = worker.run_once(limit=len(events))
+
+    assert second.claimed == 1 + len(held_back)
+    assert second.failed == 0
+    audited = _audited(engine)
+    assert failing.id in audited and held_back <= set(audited)
+    assert all(n == 1 for n in audited.values())
+    with uow() as u:
+        stored_events = [u.inbox.get(e.id) for e in events]
+        assert all(e is not None and e.status is InboxStatus.APPLIED for e in stored_events)
+        assert u.subscriptions.for_account("acct_1") is not None
+
+
+@pytest.mark.postgres
+def test_a_batch_that_lost_one_lease_commits_none_of_its_events() -> None:
+    from adapters.sql.migrate import upgrade
+    from tests.sql_fixtures import postgres_database
+
+    with postgres_database("billing_batch") as url:
+        upgrade(url)
+        engine = create_engine_from_url(url)
+        try:
+            _lost_lease(engine)
+        finally:
+            engine.dispose()
+
+
+def _lost_lease(engine: Engine) -> None:
+    clock = ControllableClock(T0)
+    fake, events = _stream(clock)
+    uow = sql_unit_of_work_factory(engine)
+    receive = ReceiveGatewayEvent(uow=uow, clock=clock)
+    for event in events:
+        receive(
+            gateway="sandbox",
+            event_id=event.id,
+            type=event.gateway_type,
+            payload=encode_event(event),
+            event_created=event.created,
+            object_ref=event.object_ref,
+        )
+    first_event = events[0]
+    other = ProcessInbox(
+        uow=uow,
+        gateway=fake,
+        clock=clock,
+        apply=uc.ApplyGatewayEvent(uow=uow, gateway=fake, clock=clock),
+        worker="w2",
+        decoders={"sandbox": SandboxEventDecoder()},
+    )
+
+    @attrs.frozen(kw_only=True)
+    class SlowApply(uc.ApplyGatewayEvent):
+        def __call__(self, event: GatewayEvent, *, within: Within | None = None) -> uc.ApplyOutcome:
+            outcome = super().__call__(event, within=within)
+            if event.id == first_event.id:
+                # This worker stalled past its lease: w2 claims the event meanwhile.
+                clock.advance(timedelta(minutes=2))
+                with uow() as u:
+                    taken = u.inbox.claim(
+                        worker="w2", now=clock.now(), lease=timedelta(seconds=60), limit=100
+                    )
+                    u.commit()
+                assert first_event.id in {e.event_id for e in taken}
+            return outcome
+
+    worker = ProcessInbox(
+        uow=uow,
+        gateway=fake,
+        clock=clock,
+        apply=SlowApply(uow=uow, gateway=fake, clock=clock),
+        worker="w1",
+        decoders={"sandbox": SandboxEventDecoder()},
+        batch=lambda: SqlBatch(engine),
+    )
+
+    report = worker.run_once(limit=len(events))
+
+    assert report.claimed == len(events)
+    assert report.applied == report.stale == report.failed == 0
+    assert _audited(engine) == Counter()  # none of the batch was committed
+    clock.advance(timedelta(minutes=2))  # w1's leases expire; w2 applies everything once
+    while other.run_once(limit=100).claimed:
+        pass
+    audited = _audited(engine)
+    assert all(n == 1 for n in audited.values())
+    with uow() as u:
+        assert u.inbox.stats(clock.now()).pending == 0
