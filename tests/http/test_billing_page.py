@@ -469,3 +469,30 @@ def test_another_accounts_invoice_and_checkout_are_not_found_from_the_page(
     assert "We could not find that checkout" in text_of(back.text)
     assert "Choose a plan" in text_of(back.text)
     assert client.get("/billing/subscription", headers=bearer(OTHER)).status_code == 404
+
+
+def test_an_upgrade_the_bank_must_confirm_goes_to_the_gateways_confirmation_page(
+    client: TestClient[Any], fake: FakeGateway
+) -> None:
+    subscribe(client, ACCOUNT)
+    page = enter(client)
+    shown = client.get("/billing/page/change?plan=business&interval=month")
+    quote = re.search(r'name="quote_id" value="([^"]+)"', shown.text)
+    assert quote is not None
+    fake.require_action_next_payment()
+    sent = client.post(
+        "/billing/page/change",
+        data={
+            "plan": "business",
+            "interval": "month",
+            "quote_id": quote.group(1),
+            "csrf_token": csrf(page),
+        },
+        follow_redirects=False,
+    )
+    assert sent.status_code == 303
+    where = sent.headers["location"].removeprefix("http://127.0.0.1:8000")
+    assert where.startswith("/sandbox/authenticate/")
+    assert client.get("/billing/subscription", headers=bearer(ACCOUNT)).json()["plan"] == "growth"
+    assert client.post(where, follow_redirects=False).status_code == 303  # confirmed at the bank
+    assert client.get("/billing/subscription", headers=bearer(ACCOUNT)).json()["plan"] == "business"

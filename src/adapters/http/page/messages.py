@@ -65,9 +65,9 @@ PROBLEMS: dict[str, str] = {
     # payments and the gateway
     "payment.declined": "Your card was declined, so nothing was charged and your plan did not "
     "change. Update your payment method and try again.",
-    "payment.action_required": "Your bank asks you to confirm this payment, which cannot be "
-    "done from this page. Nothing was charged and your plan did not change. Make the change "
-    "in Manage Billing, where your bank can ask you to confirm it, or use another card.",
+    "payment.action_required": "Your bank asks you to confirm this payment. Nothing was "
+    "charged and your plan did not change yet: confirm it on the payment page your bank "
+    "opens, or make the change in Manage Billing, or use another card.",
     "gateway.unavailable": "The payment service could not be reached, so nothing was changed. "
     "Please try again in a minute.",
     "gateway.rejected": "The payment service did not accept that change, so nothing was "

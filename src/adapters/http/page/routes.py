@@ -54,7 +54,7 @@ from adapters.http.page.session import (
 )
 from application import commands as c
 from application import use_cases as uc
-from domain.errors import BillingError, SubscriptionNotFound
+from domain.errors import BillingError, PaymentActionRequired, SubscriptionNotFound
 from domain.plans import Catalog
 
 log = logging.getLogger("billing.http")
@@ -348,15 +348,22 @@ def billing_page_router(settings: Settings, *, now: Callable[[], datetime] = _wa
         data: Annotated[ChangeForm, Form],
     ) -> Redirect:
         signer.check_csrf(page_session, data.csrf_token)
-        sub = change_plan(
-            c.ChangePlan(
-                account_id=page_session.account_id,
-                plan=data.plan,
-                interval=data.interval,
-                quote_id=data.quote_id,
-                request_id=request_id(data),
+        try:
+            sub = change_plan(
+                c.ChangePlan(
+                    account_id=page_session.account_id,
+                    plan=data.plan,
+                    interval=data.interval,
+                    quote_id=data.quote_id,
+                    request_id=request_id(data),
+                )
             )
-        )
+        except PaymentActionRequired as action:
+            if action.hosted_invoice_url is None:
+                raise
+            # The bank wants the customer to confirm (3-D Secure): that happens on the
+            # gateway's invoice page, never ours; the upgrade applies once it is paid.
+            return Redirect(action.hosted_invoice_url, status_code=303)
         if (sub.plan_id, sub.interval.value) == (data.plan, data.interval):
             return back(request, page_session, "done", "upgraded")
         return back(request, page_session, "done", "downgrade_scheduled")
