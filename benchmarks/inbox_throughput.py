@@ -96,14 +96,24 @@ def _work(url: str, name: str, mode: str, batch: int, ready: Any) -> None:
     with engine.connect():
         pass  # connected before the clock starts
     ready.wait()
+    passes = claimed = idle = 0
+    began = time.perf_counter()
     while True:
-        if process.run_once(limit=batch).claimed:
+        passes += 1
+        if got := process.run_once(limit=batch).claimed:
+            claimed += got
             continue
         with uow() as u:  # the other process may hold older events of an object: wait
             if u.inbox.stats(_CLOCK.now()).pending == 0:
                 break
+        idle += 1
         time.sleep(0.005)
+    busy = time.perf_counter() - began - idle * 0.005
     engine.dispose()
+    print(
+        f"    {name}: {claimed} claimed in {passes} passes, {idle} idle waits, {busy:.2f}s busy",
+        flush=True,
+    )
 
 
 def run(url: str, processes: int, mode: str, batch: int, events: list[GatewayEvent]) -> float:

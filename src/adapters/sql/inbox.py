@@ -89,7 +89,7 @@ class SqlInbox:
         self, *, worker: str, now: datetime, lease: timedelta, limit: int
     ) -> Sequence[InboxEvent]:
         due = (
-            sa.select(t.c.id)
+            sa.select(t.c.id, t.c.object_ref)
             .where(
                 _PENDING,
                 sa.or_(t.c.next_attempt_at.is_(None), t.c.next_attempt_at <= now),
@@ -101,15 +101,18 @@ class SqlInbox:
         if self._conn.dialect.name == "postgresql":
             # Two workers never wait on, or take, the same rows.
             due = due.with_for_update(skip_locked=True)
-        ids = list(self._conn.scalars(due))
-        if not ids:
+        picked = self._conn.execute(due).all()
+        if not picked:
             return []
+        ids = [row.id for row in picked]
+        refs = sorted({row.object_ref for row in picked if row.object_ref is not None})
         # Per-object order: an event is leased only if every older pending event of its
         # object is leased with it (one skipped as locked by another worker's claim counts as
         # pending, so that worker's newer event never overtakes it). Parked events do not hold
         # their object back. The rows left out stay unleased and are claimed in a later pass.
         older = t.alias("older")
         blocked = sa.exists().where(
+            older.c.object_ref.in_(refs),  # the index on object_ref, whatever the statistics
             older.c.object_ref == t.c.object_ref,
             older.c.applied_at.is_(None),
             older.c.parked_at.is_(None),
