@@ -62,6 +62,7 @@ def held_view(
         payment_method=sub.payment_method,
         as_of=as_of,
         ended_at=sub.ended_at,
+        cancels_at=sub.cancels_at,
     )
 
 

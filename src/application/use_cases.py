@@ -1208,12 +1208,14 @@ def _differs(sub: Subscription, view: GatewaySubscription) -> bool:
         sub.interval,
         sub.status,
         sub.cancel_at_period_end,
+        sub.cancels_at,
         sub.pending_change,
     ) != (
         view.plan_id,
         view.interval,
         view.status,
         view.cancel_at_period_end,
+        view.scheduled_end,
         view.pending_change,
     ) or sub.current_period_end != view.current_period_end
 
@@ -1314,6 +1316,8 @@ def _describe(held: Subscription, view: GatewaySubscription) -> str:
         parts.append(
             f"cancel_at_period_end {held.cancel_at_period_end} -> {view.cancel_at_period_end}"
         )
+    elif held.cancels_at != view.scheduled_end and view.scheduled_end is not None:
+        parts.append(f"cancels_at -> {view.scheduled_end.isoformat()}")  # a date moved
     if held.pending_change != view.pending_change:
         parts.append("scheduled change updated")
     if held.current_period_end != view.current_period_end:

@@ -56,6 +56,10 @@ class Driver(Protocol):
         """The card that paid an invoice."""
         ...
 
+    def dashboard_cancel_at(self, sub: GatewaySubscription, moment: datetime) -> None:
+        """An operator sets a cancellation date outside the service (the Stripe Dashboard)."""
+        ...
+
     def subscribe(self, account_id: str, plan: str, interval: str = "month") -> GatewaySubscription:
         """A paying customer on `plan`: through a paid checkout where the gateway allows it."""
         ...
@@ -116,6 +120,10 @@ class _CheckoutSubscribe:
     def paid_with(self, invoice_id: str) -> PaymentMethodSummary | None:
         """The card that paid an invoice, as the gateway recorded the payment."""
         pytest.skip("this gateway's double does not say which card paid")
+
+    def dashboard_cancel_at(self, sub: GatewaySubscription, moment: datetime) -> None:
+        """An operator sets a cancellation date outside the service (the Stripe Dashboard)."""
+        pytest.skip("this gateway's double has no cancellation by date")
 
     def retire_price(self, plan: str, interval: str, amount: int) -> None:
         """The operator reprices a plan: `billing stripe setup` gives its lookup key to a new
@@ -183,6 +191,9 @@ class FakeDriver(_CheckoutSubscribe):
     def paid_with(self, invoice_id: str) -> PaymentMethodSummary | None:
         return self.fake.invoice_payment_method(invoice_id)
 
+    def dashboard_cancel_at(self, sub: GatewaySubscription, moment: datetime) -> None:
+        self.fake.dashboard_cancel_at(sub.customer_ref, moment)
+
     def retire_price(self, plan: str, interval: str, amount: int) -> None:
         # The sandbox has no price objects: a subscription names its plan and the catalog
         # it was built with; so nothing to retire, and every read must still work.
@@ -235,6 +246,9 @@ class DoubleDriver(_CheckoutSubscribe):
         if method is None:
             return None
         return PaymentMethodSummary(method["card"]["brand"], method["card"]["last4"])
+
+    def dashboard_cancel_at(self, sub: GatewaySubscription, moment: datetime) -> None:
+        self.double.dashboard_cancel_at(sub.subscription_ref, moment)
 
     def retire_price(self, plan: str, interval: str, amount: int) -> None:
         # The same process keeps its gateway (and its price cache), as a running server would.
@@ -423,6 +437,13 @@ class LiveDriver:
             sub.customer_ref,
             {"invoice_settings": {"default_payment_method": pm}},
             {"idempotency_key": f"portal-card:{sub.customer_ref}:{pm}"},
+        )
+
+    def dashboard_cancel_at(self, sub: GatewaySubscription, moment: datetime) -> None:
+        self.client.v1.subscriptions.update(
+            sub.subscription_ref,
+            {"cancel_at": int(moment.timestamp())},
+            {"idempotency_key": f"dashboard-cancel-at:{sub.subscription_ref}:{int(moment.timestamp())}"},
         )
 
     def paid_with(self, invoice_id: str) -> PaymentMethodSummary | None:

@@ -328,6 +328,25 @@ def test_cancel_at_period_end_keeps_the_subscription_until_the_end_then_ends_it(
     assert ended.ended_at == sub.current_period_end
 
 
+def test_a_scheduled_cancellation_says_when_it_ends_and_resume_clears_it(driver: Driver) -> None:
+    sub = driver.subscribe(new_account(), "starter")
+    ref = sub.subscription_ref
+    canceling = driver.gateway.cancel_at_period_end(subscription_ref=ref, idempotency_key="c:1")
+    assert canceling.scheduled_end == sub.current_period_end
+    driver.gateway.resume(subscription_ref=ref, idempotency_key="r:1")
+    on = sub.current_period_end + timedelta(days=40)  # a date in a later period
+
+    driver.dashboard_cancel_at(sub, on)
+    dated = driver.gateway.get_subscription(ref)
+    resumed = driver.gateway.resume(subscription_ref=ref, idempotency_key="r:2")
+
+    assert dated.cancel_at_period_end and dated.scheduled_end == on
+    assert (resumed.cancel_at_period_end, resumed.scheduled_end) == (False, None)
+    assert driver.gateway.get_subscription(ref).scheduled_end is None
+    driver.advance_to(on + HOUR)
+    assert driver.gateway.get_subscription(ref).status is Status.ACTIVE
+
+
 def test_resume_before_the_period_end_undoes_the_cancellation(driver: Driver) -> None:
     sub = driver.subscribe(new_account(), "starter")
     driver.gateway.cancel_at_period_end(

@@ -72,6 +72,7 @@ def test_checkout_returns_a_sandbox_page_url_and_paying_starts_the_subscription(
         "current_period_start": "2026-03-01T09:00:00Z",
         "current_period_end": "2026-04-01T09:00:00Z",
         "cancel_at_period_end": False,
+        "cancels_at": None,
         "pending_change": None,
         "payment_method": {"brand": "visa", "last4": "4242"},
         "features": {"seats": 10, "monthly_responses": 10000, "flags": ["ai_replies"]},

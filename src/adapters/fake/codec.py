@@ -56,6 +56,7 @@ def _sub(view: GatewaySubscription) -> Json:
         "payment_method": _pm(view.payment_method),
         "as_of": _t(view.as_of),
         "ended_at": _t(view.ended_at),
+        "cancels_at": _t(view.cancels_at),
     }
 
 
@@ -78,6 +79,7 @@ def _sub_in(data: Json) -> GatewaySubscription:
         payment_method=_pm_in(data["payment_method"]),
         as_of=_req(data["as_of"]),
         ended_at=_dt(data["ended_at"]),
+        cancels_at=_dt(data.get("cancels_at")),
     )
 
 

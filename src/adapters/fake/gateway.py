@@ -159,6 +159,15 @@ class _Sub:
     cancel_at_period_end: bool = False
     pending: PendingChange | None = None
     ended_at: datetime | None = None
+    # Stripe's `cancel_at`: a cancellation on a date (set in the Dashboard), not at period end.
+    cancel_at: datetime | None = None
+
+
+def _boundary(sub: _Sub) -> datetime:
+    """The next moment the sandbox must act on a subscription: its renewal or its end date."""
+    if sub.cancel_at is not None and sub.cancel_at <= sub.period_end:
+        return sub.cancel_at
+    return sub.period_end
 
 
 @attrs.frozen
@@ -422,6 +431,21 @@ class FakeGateway:
         with self._operation():
             self._catch_up()
             self._apply_resume(self._customer_live_sub(customer_ref))
+
+    def dashboard_cancel_at(self, customer_ref: str, moment: datetime) -> None:
+        """An operator sets "Cancel on a custom date" in the Dashboard (Stripe's `cancel_at`):
+        the subscription renews as usual until `moment`, and ends then. Like the portal's
+        cancel, it drops a scheduled change first."""
+        with self._operation():
+            self._catch_up()
+            sub = self._customer_live_sub(customer_ref)
+            self._require_updatable(sub)
+            if moment <= self._now():
+                raise GatewayRejected("A cancellation date must be in the future.")
+            self._release_schedule(sub)
+            sub.cancel_at_period_end = False
+            sub.cancel_at = moment
+            self._emit_subscription(sub, "customer.subscription.updated")
 
     def portal_update_payment_method(self, customer_ref: str, card: str) -> None:
         """A new card in the portal becomes the customer's default at once."""
@@ -1044,12 +1068,13 @@ class FakeGateway:
             status=status or sub.status,
             current_period_start=sub.period_start,
             current_period_end=sub.period_end,
-            cancel_at_period_end=sub.cancel_at_period_end,
+            cancel_at_period_end=sub.cancel_at_period_end or sub.cancel_at is not None,
             pending_change=sub.pending,
             # The sandbox keeps one default per customer; see `_set_default_payment_method`.
             payment_method=customer.default_payment_method,
             as_of=self._now(),
             ended_at=sub.ended_at,
+            cancels_at=sub.cancel_at,
         )
 
     def _session(self, checkout: _Checkout) -> CheckoutSession:
@@ -1390,6 +1415,7 @@ class FakeGateway:
             return  # setting cancel_at_period_end again is a no-op in Stripe
         self._release_schedule(sub)  # cancel supersedes a scheduled downgrade
         sub.cancel_at_period_end = True
+        sub.cancel_at = None  # Stripe: cancel_at_period_end replaces a date set before
         self._emit_subscription(sub, "customer.subscription.updated")
 
     def _end_now(self, sub: _Sub) -> None:
@@ -1404,9 +1430,10 @@ class FakeGateway:
 
     def _apply_resume(self, sub: _Sub) -> None:
         self._require_updatable(sub)
-        if not sub.cancel_at_period_end:
+        if not sub.cancel_at_period_end and sub.cancel_at is None:
             return
         sub.cancel_at_period_end = False
+        sub.cancel_at = None  # the adapter's resume clears a date as well (`cancel_at: ""`)
         self._emit_subscription(sub, "customer.subscription.updated")
 
     # -- time ----------------------------------------------------------------------------------------
@@ -1417,18 +1444,31 @@ class FakeGateway:
     def _process_until(self, moment: datetime) -> None:
         """Handle every period boundary up to `moment`, earliest first, across all subscriptions."""
         while True:
-            due = [s for s in self._subs.values() if s.status.is_live and s.period_end <= moment]
+            due = [s for s in self._subs.values() if s.status.is_live and _boundary(s) <= moment]
             if not due:
                 return
-            sub = min(due, key=lambda s: (s.period_end, s.seq))
-            boundary = sub.period_end
+            sub = min(due, key=lambda s: (_boundary(s), s.seq))
+            boundary = _boundary(sub)
             if boundary > self._clock.now():
                 self._clock.set(boundary)  # a test clock stops at each boundary
             self._at = boundary
             try:
-                self._period_end(sub)
+                if sub.cancel_at is not None and sub.cancel_at <= sub.period_end:
+                    self._end_on_date(sub)
+                else:
+                    self._period_end(sub)
             finally:
                 self._at = None
+
+    def _end_on_date(self, sub: _Sub) -> None:
+        """Stripe ends a subscription at its `cancel_at` (no proration credit modelled)."""
+        assert sub.cancel_at is not None
+        if sub.pending is not None:
+            sub.pending = None
+            self._emit_schedule(sub, "subscription_schedule.canceled")
+        sub.status = Status.CANCELED
+        sub.ended_at = sub.cancel_at
+        self._emit_subscription(sub, "customer.subscription.deleted")
 
     def _period_end(self, sub: _Sub) -> None:
         at = sub.period_end

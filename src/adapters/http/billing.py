@@ -288,7 +288,7 @@ class BillingController(Controller):
         status_code=200,
         sync_to_thread=True,
         summary="Cancel at the end of the period; access continues until then",
-        responses=ex.responses(200, s.SubscriptionOut, ex.SUBSCRIPTION, 401, 404, 409),
+        responses=ex.responses(200, s.SubscriptionOut, ex.SUBSCRIPTION_CANCELING, 401, 404, 409),
     )
     def cancel(
         self,

@@ -20,10 +20,20 @@ SUBSCRIPTION = {
     "current_period_start": PERIOD_START,
     "current_period_end": PERIOD_END,
     "cancel_at_period_end": False,
+    "cancels_at": None,
     "pending_change": {"plan": "starter", "interval": "month", "effective_at": PERIOD_END},
     "payment_method": {"brand": "visa", "last4": "4242"},
     "features": FEATURES_GROWTH,
     "access_until": None,
+}
+# Set to cancel, at the period end or on a date set elsewhere (the Stripe Dashboard): either
+# way `cancel_at_period_end` is true and `cancels_at` says when it ends.
+SUBSCRIPTION_CANCELING = {
+    **SUBSCRIPTION,
+    "cancel_at_period_end": True,
+    "cancels_at": PERIOD_END,
+    "pending_change": None,
+    "access_until": PERIOD_END,
 }
 PLANS = {
     "data": [

@@ -54,6 +54,7 @@ def subscription(view: SubscriptionView) -> s.SubscriptionOut:
         current_period_start=sub.current_period_start,
         current_period_end=sub.current_period_end,
         cancel_at_period_end=sub.cancel_at_period_end,
+        cancels_at=sub.cancels_at,
         pending_change=(
             s.PendingChangeOut(
                 plan=change.plan_id,

@@ -117,6 +117,8 @@ class SubscriptionOut(ResponseBody):
     current_period_start: datetime
     current_period_end: datetime
     cancel_at_period_end: bool
+    # When a scheduled cancellation ends it (period end or a set date); null when none is.
+    cancels_at: datetime | None
     pending_change: PendingChangeOut | None
     payment_method: PaymentMethodOut | None
     features: FeaturesOut

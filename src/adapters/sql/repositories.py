@@ -129,6 +129,7 @@ def subscription_to_row(sub: Subscription) -> dict[str, Any]:
         "payment_method_last4": method.last4 if method else None,
         "synced_at": sub.synced_at,
         "ended_at": sub.ended_at,
+        "cancels_at": sub.cancels_at,
     }
 
 
@@ -158,6 +159,7 @@ def subscription_from_row(row: Row) -> Subscription:
         version=row["version"],
         synced_at=row["synced_at"],
         ended_at=row["ended_at"],
+        cancels_at=row["cancels_at"],
     )
 
 

@@ -94,6 +94,7 @@ subscriptions = sa.Table(
     sa.Column("ended_at", UTCDateTime(), nullable=True),
     sa.Column("created_at", UTCDateTime(), nullable=False, default=utcnow),
     sa.Column("updated_at", UTCDateTime(), nullable=False, default=utcnow, onupdate=utcnow),
+    sa.Column("cancels_at", UTCDateTime(), nullable=True),
     sa.CheckConstraint("version >= 1", name="version_positive"),
     # A pending change is all three fields or none.
     sa.CheckConstraint(

@@ -286,6 +286,9 @@ def subscription_view(
         payment_method=subscription_payment_method(sub),
         as_of=as_of,
         ended_at=ts(ended) if ended else None,
+        # `cancel_at` is the date either way (this API version sets it with
+        # `cancel_at_period_end` too); without it the view's `scheduled_end` is the period end.
+        cancels_at=ts(sub["cancel_at"]) if sub.get("cancel_at") is not None else None,
     )
 
 
