@@ -89,17 +89,6 @@ class GatewaySubscription:
     payment_method: PaymentMethodSummary | None
     as_of: datetime
     ended_at: datetime | None = None
-    # When a scheduled cancellation ends it: the period end, or a date set elsewhere (Stripe's
-    # `cancel_at`). None with none scheduled; an adapter that cannot say leaves it None and
-    # `scheduled_end` takes the period end.
-    cancels_at: datetime | None = None
-
-    @property
-    def scheduled_end(self) -> datetime | None:
-        """When the scheduled cancellation ends a live subscription; None when none is."""
-        if not (self.cancel_at_period_end and self.status.is_live):
-            return None
-        return require_aware(self.cancels_at or self.current_period_end)
 
 
 @attrs.frozen
@@ -154,7 +143,6 @@ class Subscription:
     version: int = 0
     synced_at: datetime | None = None
     ended_at: datetime | None = None
-    cancels_at: datetime | None = None  # set with `cancel_at_period_end` (`scheduled_end`)
     events: list[ev.DomainEvent] = attrs.field(factory=list, repr=False)
 
     # -- construction ---------------------------------------------------------------------
@@ -174,7 +162,6 @@ class Subscription:
             payment_method=view.payment_method,
             synced_at=view.as_of,
             ended_at=view.ended_at,
-            cancels_at=view.scheduled_end,
         )
         sub.events.append(
             ev.SubscriptionStarted(account_id, view.as_of, view.plan_id, view.interval)
@@ -306,9 +293,7 @@ class Subscription:
                     ev.PlanChangeScheduled(acct, at, new.plan_id, new.interval, new.effective_at)
                 )
         if view.cancel_at_period_end and not self.cancel_at_period_end:
-            recorded.append(
-                ev.CancellationScheduled(acct, at, view.scheduled_end or view.current_period_end)
-            )
+            recorded.append(ev.CancellationScheduled(acct, at, view.current_period_end))
         if not view.cancel_at_period_end and self.cancel_at_period_end and view.status.is_live:
             recorded.append(ev.SubscriptionResumed(acct, at))
         if view.status is not self.status:
@@ -328,7 +313,6 @@ class Subscription:
         self.current_period_start = require_aware(view.current_period_start)
         self.current_period_end = require_aware(view.current_period_end)
         self.cancel_at_period_end = view.cancel_at_period_end
-        self.cancels_at = view.scheduled_end
         self.pending_change = view.pending_change
         if view.payment_method is not None:
             self.payment_method = view.payment_method

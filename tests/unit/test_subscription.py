@@ -137,10 +137,23 @@ def test_sync_ignores_a_view_older_than_the_state_it_holds() -> None:
     assert sub.collect_events() == []
 
 
-def test_sync_applies_a_view_as_old_as_ours_without_repeating_events() -> None:
+def test_sync_reports_no_change_for_a_view_identical_to_the_one_it_holds() -> None:
     sub = started()
-    assert sub.sync(view(as_of=MAR_1))
+    assert not sub.sync(view(as_of=MAR_1))
     assert sub.collect_events() == []
+
+
+def test_sync_applies_a_differing_view_as_old_as_ours() -> None:
+    sub = started()
+    assert sub.sync(view(plan_id="business", as_of=MAR_1))
+    assert sub.plan_id == "business" and names(sub) == ["PlanChanged"]
+
+
+def test_sync_counts_a_newer_stamp_of_the_same_state_as_a_change_without_events() -> None:
+    # The stamp breaks later same-second ties (`Settled`), so it is worth a write.
+    sub = started()
+    assert sub.sync(view(as_of=MID))
+    assert sub.synced_at == MID and names(sub) == []
 
 
 def test_sync_refuses_a_view_of_another_subscription() -> None:
