@@ -60,6 +60,9 @@ class _GivenStorage:
     def close(self) -> None:
         return None
 
+    def freshness(self) -> None:
+        return None  # no read cache: every read goes to the store the scenario chose
+
 
 def _time(value: str | None) -> datetime | None:
     return datetime.fromisoformat(value) if value is not None else None
