@@ -89,6 +89,17 @@ class GatewaySubscription:
     payment_method: PaymentMethodSummary | None
     as_of: datetime
     ended_at: datetime | None = None
+    # When a scheduled cancellation ends it: the period end, or a date set elsewhere (Stripe's
+    # `cancel_at`). None with none scheduled; an adapter that cannot say leaves it None and
+    # `scheduled_end` takes the period end.
+    cancels_at: datetime | None = None
+
+    @property
+    def scheduled_end(self) -> datetime | None:
+        """When the scheduled cancellation ends a live subscription; None when none is."""
+        if not (self.cancel_at_period_end and self.status.is_live):
+            return None
+        return require_aware(self.cancels_at or self.current_period_end)
 
 
 @attrs.frozen
@@ -143,6 +154,7 @@ class Subscription:
     version: int = 0
     synced_at: datetime | None = None
     ended_at: datetime | None = None
+    cancels_at: datetime | None = None  # set with `cancel_at_period_end` (`scheduled_end`)
     events: list[ev.DomainEvent] = attrs.field(factory=list, repr=False)
 
     # -- construction ---------------------------------------------------------------------
@@ -162,6 +174,7 @@ class Subscription:
             payment_method=view.payment_method,
             synced_at=view.as_of,
             ended_at=view.ended_at,
+            cancels_at=view.scheduled_end,
         )
         sub.events.append(
             ev.SubscriptionStarted(account_id, view.as_of, view.plan_id, view.interval)
@@ -258,13 +271,17 @@ class Subscription:
     def sync(self, view: GatewaySubscription) -> bool:
         """Adopt the gateway's view and record what changed; ignore a view older than ours.
 
-        Returns whether the view was applied. A view as old as ours is applied (it is
-        idempotent), so the caller decides how to break ties between events of one second.
+        Returns whether anything changed, i.e. whether there is something to save. A view as
+        old as ours is applied (it is idempotent), so the caller decides how to break ties
+        between events of one second; a view identical to what we hold, stamp included (the
+        webhook echo of an answer we recorded), changes nothing and returns False. A newer
+        stamp with the same state still counts: the stamp is what breaks later ties.
         """
         if view.subscription_ref != self.subscription_ref:
             raise ValueError("a view of another subscription cannot be synced into this one")
         if self.synced_at is not None and view.as_of < self.synced_at:
             return False
+        held = self._mirrored()
         at, acct = view.as_of, self.account_id
         recorded: list[ev.DomainEvent] = []
         if (view.plan_id, view.interval) != (self.plan_id, self.interval):
@@ -293,7 +310,9 @@ class Subscription:
                     ev.PlanChangeScheduled(acct, at, new.plan_id, new.interval, new.effective_at)
                 )
         if view.cancel_at_period_end and not self.cancel_at_period_end:
-            recorded.append(ev.CancellationScheduled(acct, at, view.current_period_end))
+            recorded.append(
+                ev.CancellationScheduled(acct, at, view.scheduled_end or view.current_period_end)
+            )
         if not view.cancel_at_period_end and self.cancel_at_period_end and view.status.is_live:
             recorded.append(ev.SubscriptionResumed(acct, at))
         if view.status is not self.status:
@@ -313,6 +332,7 @@ class Subscription:
         self.current_period_start = require_aware(view.current_period_start)
         self.current_period_end = require_aware(view.current_period_end)
         self.cancel_at_period_end = view.cancel_at_period_end
+        self.cancels_at = view.scheduled_end
         self.pending_change = view.pending_change
         if view.payment_method is not None:
             self.payment_method = view.payment_method
@@ -320,7 +340,11 @@ class Subscription:
             self.ended_at = view.ended_at or self.ended_at or at
         self.synced_at = at
         self.events.extend(recorded)
-        return True
+        return self._mirrored() != held
+
+    def _mirrored(self) -> tuple[object, ...]:
+        """Everything `sync` may set: equal before and after means nothing to write."""
+        return tuple(getattr(self, name) for name in _MIRRORED)
 
     def update_payment_method(self, summary: PaymentMethodSummary, at: datetime) -> None:
         """The customer's default payment method changed: the next charge uses it."""
@@ -333,3 +357,7 @@ class Subscription:
     def collect_events(self) -> list[ev.DomainEvent]:
         out, self.events = self.events, []
         return out
+
+
+# What `sync` adopts from a view: every field but the row version and the pending events.
+_MIRRORED = tuple(f.name for f in attrs.fields(Subscription) if f.name not in ("version", "events"))
