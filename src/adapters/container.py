@@ -25,6 +25,7 @@ from application.ports import Clock, EventDecoder, GatewayEvent, PaymentGateway,
 
 if TYPE_CHECKING:
     from adapters.fake.gateway import FakeGateway
+    from adapters.sql.ingest import IngestUnits
     from domain.plans import Catalog
 
 log = logging.getLogger("billing.container")
@@ -97,6 +98,7 @@ class SqlStorage:
         self.engine = create_engine_from_url(url)
         self._factory = sql_unit_of_work_factory(self.engine)
         self._reset_pending = fresh
+        self._ingest: IngestUnits | None = None
 
     def unit_of_work(self) -> UnitOfWork:
         return self._factory()
@@ -130,8 +132,27 @@ class SqlStorage:
             return "database schema is not current; run `billing db upgrade`"
         return None
 
+    def ingest_unit_of_work(self) -> UnitOfWork:
+        """For `ReceiveGatewayEvent`: autocommit on a pool of its own on PostgreSQL (ADR 0011)."""
+        from adapters.sql.ingest import IngestUnits
+
+        if not IngestUnits.fit(self.engine):
+            return self._factory()
+        if self._ingest is None:
+            self._ingest = IngestUnits(self.engine)
+        return self._ingest()
+
     def close(self) -> None:
         self.engine.dispose()
+        if self._ingest is not None:
+            self._ingest.dispose()
+
+
+def _ingest_uow(storage: Storage) -> Callable[[], UnitOfWork]:
+    """Webhook ingestion's units of work: autocommit on PostgreSQL (`SqlStorage`)."""
+    if isinstance(storage, SqlStorage):
+        return storage.ingest_unit_of_work
+    return storage.unit_of_work
 
 
 def _inbox_batch(storage: Storage) -> InboxBatchFactory | None:
@@ -338,7 +359,9 @@ class Container(containers.DeclarativeContainer):
     reconcile = providers.Singleton(uc.Reconcile, uow=uow, gateway=gateway, clock=clock)
 
     # -- the webhook inbox
-    receive_gateway_event = providers.Singleton(ReceiveGatewayEvent, uow=uow, clock=clock)
+    receive_gateway_event = providers.Singleton(
+        ReceiveGatewayEvent, uow=providers.Callable(_ingest_uow, storage), clock=clock
+    )
     event_decoders = providers.Singleton(_decoders, config.gateway, gateway)
     process_inbox = providers.Factory(
         ProcessInbox,
