@@ -54,15 +54,15 @@ class Storage(Protocol):
 
     def close(self) -> None: ...
 
+    def freshness(self) -> Freshness | None:
+        """How a serving process learns of writes committed by any process; None: it cannot."""
+        ...
+
 
 class MemoryStorage:
     """`BILLING_DATABASE_URL=memory://`: state in this process only (tests, demos)."""
 
     url = MEMORY_URL
-    def freshness(self) -> Freshness | None:
-        """How a serving process learns of writes committed by any process; None: it cannot."""
-        ...
-
 
     def __init__(self) -> None:
         self.store = InMemoryStore()
@@ -79,14 +79,14 @@ class MemoryStorage:
     def close(self) -> None:
         return None
 
+    def freshness(self) -> Freshness | None:
+        return None
+
 
 class SqlStorage:
     """SQLite or PostgreSQL through `adapters.sql`; the engine is made on first use.
 
     `fresh=True` (the sandbox's own SQLite file) starts from an empty database on the first
-    def freshness(self) -> Freshness | None:
-        return None
-
     `prepare()`: the sandbox gateway keeps its state in memory, so a mirror of an earlier
     run's sandbox would describe customers and subscriptions that no longer exist.
     """
@@ -147,6 +147,16 @@ class SqlStorage:
         if self._ingest is not None:
             self._ingest.dispose()
 
+    def freshness(self) -> Freshness | None:
+        from adapters.sql.freshness import PostgresFreshness, SqliteFreshness
+
+        url = self.engine.url
+        if url.get_backend_name() == "postgresql":
+            return PostgresFreshness(self.url)
+        if url.database in (None, "", ":memory:"):
+            return None
+        return SqliteFreshness(url.database)
+
 
 def _ingest_uow(storage: Storage) -> Callable[[], UnitOfWork]:
     """Webhook ingestion's units of work: autocommit on PostgreSQL (`SqlStorage`)."""
@@ -169,20 +179,18 @@ def _storage(url: str | None, sandbox: bool = False) -> Storage:
     if url == MEMORY_URL:
         return MemoryStorage()
     if url is None and sandbox:
-    def freshness(self) -> Freshness | None:
-        from adapters.sql.freshness import PostgresFreshness, SqliteFreshness
-
-        url = self.engine.url
-        if url.get_backend_name() == "postgresql":
-            return PostgresFreshness(self.url)
-        if url.database in (None, "", ":memory:"):
-            return None
-        return SqliteFreshness(url.database)
-
         return SqlStorage(SANDBOX_DATABASE_URL, fresh=True)
     from adapters.sql.database import database_url_from_env
 
     return SqlStorage(url or database_url_from_env({}))
+
+
+def _read_cache(storage: Storage) -> ReadCache:
+    def load(account_id: str) -> Any:
+        with storage.unit_of_work() as uow:
+            return uow.subscriptions.for_account(account_id)
+
+    return ReadCache(load, storage.freshness())
 
 
 # -- gateways -----------------------------------------------------------------------------------
@@ -200,14 +208,6 @@ def _stripe_gateway(
     portal_configuration: str | None,
     catalog: Catalog,
     clock: Clock,
-def _read_cache(storage: Storage) -> ReadCache:
-    def load(account_id: str) -> Any:
-        with storage.unit_of_work() as uow:
-            return uow.subscriptions.for_account(account_id)
-
-    return ReadCache(load, storage.freshness())
-
-
 ) -> PaymentGateway:
     # Imported here so the service runs in sandbox mode without the Stripe adapter loaded.
     from adapters.stripe.client import build_client
@@ -313,6 +313,7 @@ class Container(containers.DeclarativeContainer):
     )
     storage = providers.Singleton(_storage, config.database_url, config.sandbox)
     uow = storage.provided.unit_of_work
+    read_cache = providers.Singleton(_read_cache, storage)
 
     list_plans = providers.Singleton(uc.ListPlans, catalog=catalog)
     get_subscription = providers.Singleton(
@@ -328,7 +329,6 @@ class Container(containers.DeclarativeContainer):
         uc.CompleteCheckout, uow=uow, gateway=gateway, clock=clock
     )
     open_portal = providers.Singleton(uc.OpenPortal, uow=uow, gateway=gateway, clock=clock)
-    read_cache = providers.Singleton(_read_cache, storage)
     preview_plan_change = providers.Singleton(
         uc.PreviewPlanChange, uow=uow, gateway=gateway, clock=clock, catalog=catalog
     )
