@@ -66,6 +66,8 @@ DOCUMENTED_PAGES = {
     ("GET", "/metrics"),
     ("GET", "/sandbox/checkout/{checkout_id}"),
     ("POST", "/sandbox/checkout/{checkout_id}/complete"),
+    ("GET", "/sandbox/checkout/{checkout_id}/authenticate"),
+    ("POST", "/sandbox/checkout/{checkout_id}/authenticate"),
     ("GET", "/sandbox/setup/{setup_id}"),
     ("POST", "/sandbox/setup/{setup_id}/complete"),
     ("GET", "/sandbox/portal/{portal_id}"),

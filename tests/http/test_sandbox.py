@@ -223,3 +223,69 @@ def test_with_the_stripe_gateway_no_sandbox_route_exists() -> None:
         assert client.post("/sandbox/clock/advance", json={"days": 1}).status_code == 404
         schema = client.get("/schema/openapi.json").json()
         assert not any(p.startswith("/sandbox") for p in schema["paths"])
+
+
+def test_a_card_that_requires_authentication_pays_the_checkout_after_the_banks_check(
+    client: TestClient,
+) -> None:
+    checkout_id = _checkout(client)
+    page = client.get(f"/sandbox/checkout/{checkout_id}")
+    assert "visa •••• 3184 (requires authentication)" in page.text
+
+    asked = client.post(
+        f"/sandbox/checkout/{checkout_id}/complete",
+        data={"outcome": "succeeded", "card": "authenticate"},
+        follow_redirects=False,
+    )
+    assert asked.status_code == 303
+    assert asked.headers["location"] == f"/sandbox/checkout/{checkout_id}/authenticate"
+    check = client.get(asked.headers["location"])
+    assert "3-D Secure" in check.text and BANNER in check.text
+    _assert_no_card_fields(check.text)
+    assert client.get("/billing/subscription", headers=H).status_code == 404  # not paid yet
+
+    failed = client.post(
+        asked.headers["location"],
+        data={"outcome": "declined", "card": "authenticate"},
+        follow_redirects=False,
+    )
+    assert failed.headers["location"] == f"/sandbox/checkout/{checkout_id}?declined=1"
+    assert client.get("/billing/subscription", headers=H).status_code == 404
+    confirmed = client.post(
+        asked.headers["location"],
+        data={"outcome": "succeeded", "card": "authenticate"},
+        follow_redirects=False,
+    )
+
+    assert confirmed.status_code == 303
+    assert "checkout=success" in confirmed.headers["location"]
+    sub = client.get("/billing/subscription", headers=H).json()
+    assert sub["plan"] == "growth"
+    assert sub["payment_method"] == {"brand": "visa", "last4": "3184"}
+
+
+def test_a_portal_upgrade_on_a_card_that_requires_authentication_waits_for_the_bank(
+    client: TestClient, subscribed: Callable[..., str]
+) -> None:
+    subscribed(ACCOUNT, "growth")
+    portal = _portal(client)
+    assert "visa •••• 3184 (requires authentication)" in client.get(portal).text
+    client.post(f"{portal}/payment-method", data={"card": "authenticate"})
+
+    asked = client.post(
+        f"{portal}/change-plan",
+        data={"plan": "business", "interval": "month"},
+        follow_redirects=False,
+    )
+    assert asked.status_code == 303
+    assert asked.headers["location"].startswith("/sandbox/authenticate/")
+    assert client.get("/billing/subscription", headers=H).json()["plan"] == "growth"
+    assert "Confirm with the bank" in client.get(asked.headers["location"]).text
+    confirmed = client.post(asked.headers["location"], follow_redirects=False)
+
+    assert confirmed.status_code == 303
+    sub = client.get("/billing/subscription", headers=H).json()
+    assert sub["plan"] == "business"
+    assert sub["payment_method"] == {"brand": "visa", "last4": "3184"}
+    # The page takes one confirmation: the upgrade is not charged twice.
+    assert "no longer waiting" in client.get(asked.headers["location"]).text

@@ -193,7 +193,7 @@ def test_checkout_refuses_prices_that_are_not_in_the_catalog(
 def test_only_test_cards_are_accepted(gateway: FakeGateway, catalog: Catalog) -> None:
     with pytest.raises(GatewayRejected):
         start(gateway, catalog, card="diners")
-    assert set(TEST_CARDS) == {"visa", "mastercard", "amex"}
+    assert set(TEST_CARDS) == {"visa", "mastercard", "amex", "authenticate"}
 
 
 def test_portal_flows_about_a_subscription_need_one(gateway: FakeGateway, catalog: Catalog) -> None:

@@ -67,7 +67,12 @@ TEST_CARDS: dict[str, PaymentMethodSummary] = {
     "visa": PaymentMethodSummary("visa", "4242"),
     "mastercard": PaymentMethodSummary("mastercard", "4444"),
     "amex": PaymentMethodSummary("amex", "8431"),
+    # Stripe's 4000 0027 6000 3184: the bank asks for 3-D Secure on every charge. A page the
+    # customer is on (checkout, setup) runs the check there; a charge made without them (an
+    # upgrade, a renewal) waits for them on the authentication page.
+    "authenticate": PaymentMethodSummary("visa", "3184"),
 }
+AUTHENTICATION_CARD = TEST_CARDS["authenticate"]
 
 # Stripe Checkout sessions expire 24 hours after creation unless `expires_at` says otherwise.
 CHECKOUT_TTL = timedelta(hours=24)
@@ -311,7 +316,7 @@ class FakeGateway:
             sub = self._sub(action.subscription_ref)
             if self._now() >= action.expires_at:
                 raise GatewayRejected("The payment expired unconfirmed; nothing was changed.")
-            self._apply_upgrade(sub, action.target, action.proration_at)
+            self._apply_upgrade(sub, action.target, action.proration_at, authenticated=True)
             return self._view(sub)
 
     def payment_action_open(self, action_id: str) -> bool:
@@ -1177,8 +1182,11 @@ class FakeGateway:
             customer.balance = min(combined, 0)
         return Money(max(combined, 0), total.currency), min(combined, 0)
 
-    def _attempt_charge(self, customer: _Customer, due: Money) -> _Failure | None:
-        """Charge the default payment method; None when paid. A zero invoice needs no charge."""
+    def _attempt_charge(
+        self, customer: _Customer, due: Money, *, authenticated: bool = False
+    ) -> _Failure | None:
+        """Charge the default payment method; None when paid. A zero invoice needs no charge.
+        `authenticated`: the customer has just confirmed this payment with the bank."""
         if due.amount <= 0:
             return None
         failure, self._next_failure = self._next_failure, None
@@ -1186,6 +1194,8 @@ class FakeGateway:
             return failure
         if customer.default_payment_method is None:
             return _Failure.DECLINE  # Stripe: "This customer has no attached payment source"
+        if customer.default_payment_method == AUTHENTICATION_CARD and not authenticated:
+            return _Failure.ACTION
         return None
 
     def _issue_invoice(
@@ -1343,7 +1353,9 @@ class FakeGateway:
             _Line(charge_text, proration.charge),
         ]
 
-    def _apply_upgrade(self, sub: _Sub, target: PlanPrice, proration_at: datetime) -> None:
+    def _apply_upgrade(
+        self, sub: _Sub, target: PlanPrice, proration_at: datetime, *, authenticated: bool = False
+    ) -> None:
         """An immediate, invoiced change with Stripe's `payment_behavior="pending_if_incomplete"`.
 
         The new price applies only if the proration invoice is paid. In Stripe a failed payment
@@ -1358,7 +1370,7 @@ class FakeGateway:
         customer = self._customers[sub.customer_ref]
         total = Money(sum(line.amount.amount for line in lines), target.amount.currency)
         due, _ = self._apply_balance(customer, total, commit=False)
-        failure = self._attempt_charge(customer, due)
+        failure = self._attempt_charge(customer, due, authenticated=authenticated)
         if failure is _Failure.DECLINE:
             raise PaymentDeclined()
         if failure is _Failure.ACTION:

@@ -10,6 +10,7 @@ import html
 from collections.abc import Iterable
 from datetime import timedelta
 from typing import Annotated, Any, Literal
+from urllib.parse import urlsplit
 
 import msgspec
 from litestar import MediaType, Request, Response, Router, get, post
@@ -17,19 +18,19 @@ from litestar.enums import RequestEncodingType
 from litestar.params import Body, FromPath
 from litestar.response import Redirect
 
-from adapters.fake.gateway import TEST_CARDS, FakeGateway
+from adapters.fake.gateway import AUTHENTICATION_CARD, TEST_CARDS, FakeGateway
 from adapters.http import examples as ex
 from adapters.http import schemas as s
 from adapters.http.deps import Dep
 from application import commands as c
 from application import use_cases as uc
 from application.ports import CheckoutStatus
-from domain.errors import BillingError
+from domain.errors import BillingError, PaymentActionRequired
 from domain.plans import Catalog, Interval, PlanPrice
 from domain.rules import ChangeTiming, classify_change
 
 BANNER = "Sandbox — no real payment"
-Card = Literal["visa", "mastercard", "amex"]
+Card = Literal["visa", "mastercard", "amex", "authenticate"]
 
 
 class OutcomeForm(msgspec.Struct, forbid_unknown_fields=True, frozen=True, kw_only=True):
@@ -91,9 +92,10 @@ def _card_buttons(action: str, outcome: str | None, verb: str) -> str:
     buttons = []
     for name, card in TEST_CARDS.items():
         fields = {"card": name} if outcome is None else {"outcome": outcome, "card": name}
-        buttons.append(
-            _button(action, f"{verb} with test {card.brand} •••• {card.last4}", **fields)
-        )
+        label = f"{verb} with test {card.brand} •••• {card.last4}"
+        if card == AUTHENTICATION_CARD:
+            label += " (requires authentication)"
+        buttons.append(_button(action, label, **fields))
     return "\n".join(buttons)
 
 
@@ -107,6 +109,12 @@ def _notice(request: Request[Any, Any, Any]) -> str:
             "The test card was declined. Nothing was charged; try another.</p>"
         )
     return ""
+
+
+def _path(url: str) -> str:
+    """A sandbox URL (absolute, on BILLING_PUBLIC_URL) as a path on this server."""
+    parts = urlsplit(url)
+    return parts.path + (f"?{parts.query}" if parts.query else "")
 
 
 def _info(text: str) -> str:
@@ -203,6 +211,14 @@ def sandbox_router(fake: FakeGateway) -> Router:
         complete_checkout: Dep[uc.CompleteCheckout],
         data: Annotated[OutcomeForm, Form],
     ) -> Redirect:
+        if data.outcome == "succeeded" and data.card == "authenticate":
+            # Stripe Checkout runs the bank's check on its own page before it charges.
+            return Redirect(f"/sandbox/checkout/{checkout_id}/authenticate", status_code=303)
+        return finish_checkout(checkout_id, data, complete_checkout)
+
+    def finish_checkout(
+        checkout_id: str, data: OutcomeForm, complete_checkout: uc.CompleteCheckout
+    ) -> Redirect:
         outcome = fake.complete_checkout(checkout_id, outcome=data.outcome, card=data.card)
         if outcome.status is not CheckoutStatus.COMPLETE:
             return Redirect(f"/sandbox/checkout/{checkout_id}?declined=1", status_code=303)
@@ -212,6 +228,40 @@ def sandbox_router(fake: FakeGateway) -> Router:
             # adapter's return does; the fake's events (the webhook) arrive too, idempotently.
             complete_checkout(c.CompleteCheckout(account_id=account, checkout_id=checkout_id))
         return Redirect(fake.checkout_return_url(checkout_id), status_code=303)
+
+    @get(
+        "/checkout/{checkout_id:str}/authenticate",
+        sync_to_thread=True,
+        tags=["sandbox"],
+        media_type=MediaType.HTML,
+        summary="The bank's 3-D Secure check inside the sandbox checkout",
+    )
+    def checkout_authenticate_page(checkout_id: FromPath[str]) -> Response[str]:
+        fake.get_checkout(checkout_id)  # an unknown checkout is a 404 page
+        action = f"/sandbox/checkout/{checkout_id}/authenticate"
+        card = AUTHENTICATION_CARD
+        return _page(
+            "Confirm the payment",
+            f"<p>Your bank asks you to confirm this payment with {_e(card.brand)} "
+            f"•••• {_e(card.last4)} (3-D Secure).</p>",
+            _button(action, "Confirm with the bank", outcome="succeeded", card="authenticate"),
+            _button(action, "Fail the bank's check", outcome="declined", card="authenticate"),
+            stands_in_for="the bank's 3-D Secure window in Stripe Checkout",
+        )
+
+    @post(
+        "/checkout/{checkout_id:str}/authenticate",
+        sync_to_thread=True,
+        tags=["sandbox"],
+        status_code=303,
+        summary="Answer the bank's check in the sandbox checkout, then pay or stay",
+    )
+    def checkout_authenticate(
+        checkout_id: FromPath[str],
+        complete_checkout: Dep[uc.CompleteCheckout],
+        data: Annotated[OutcomeForm, Form],
+    ) -> Redirect:
+        return finish_checkout(checkout_id, data, complete_checkout)
 
     @get(
         "/setup/{setup_id:str}",
@@ -351,7 +401,13 @@ def sandbox_router(fake: FakeGateway) -> Router:
     )
     def portal_change_plan(portal_id: FromPath[str], data: Annotated[PlanForm, Form]) -> Redirect:
         customer = fake.portal_session_customer(portal_id)
-        fake.portal_change_plan(customer, data.plan, Interval.parse(data.interval))
+        try:
+            fake.portal_change_plan(customer, data.plan, Interval.parse(data.interval))
+        except PaymentActionRequired as error:
+            # Stripe's portal sends the customer to the bank's check; nothing changed yet.
+            if error.hosted_invoice_url is None:
+                raise
+            return Redirect(_path(error.hosted_invoice_url), status_code=303)
         return back(portal_id)
 
     @post(
@@ -518,6 +574,8 @@ def sandbox_router(fake: FakeGateway) -> Router:
         route_handlers=[
             checkout_page,
             checkout_complete,
+            checkout_authenticate_page,
+            checkout_authenticate,
             setup_page,
             setup_complete,
             portal_page,
