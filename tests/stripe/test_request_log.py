@@ -407,3 +407,34 @@ def test_following_the_customers_new_card_is_a_read_and_one_update_only_when_it_
     assert first[1].params["default_payment_method"] == ""
     assert first[1].idempotency_key == "evt_1:pm:follow"
     assert routes(again) == [GET_SUB]
+
+
+def test_a_declined_upgrade_over_a_scheduled_downgrade_schedules_it_again_in_two_posts(
+    gateway: StripeGateway,
+    double: StripeDouble,
+    subscription: GatewaySubscription,
+    catalog: Catalog,
+    clock: ControllableClock,
+) -> None:
+    gateway.schedule_downgrade(
+        subscription_ref=subscription.subscription_ref,
+        target=catalog.price("starter", "month"),
+        idempotency_key="plan-change:d:1",
+    )
+    double.decline_next_payment()
+    with double.recording() as log, pytest.raises(PaymentDeclined):
+        upgrade_to_business(
+            gateway, subscription, catalog, at=clock.now(), idempotency_key="plan-change:a:3"
+        )
+    assert routes(log) == [
+        GET_SUB,
+        "POST /v1/subscription_schedules/{id}/release",
+        POST_SUB,
+        "GET /v1/invoice_payments",
+        "POST /v1/subscription_schedules",
+        "POST /v1/subscription_schedules/{id}",
+    ]
+    assert [r.idempotency_key for r in log if r.method == "POST"][-2:] == [
+        "plan-change:a:3:reschedule:schedule",
+        "plan-change:a:3:reschedule:phases",
+    ]

@@ -7,7 +7,7 @@ import hashlib
 import json
 import re
 import threading
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Iterable, Iterator
 from contextlib import contextmanager
 from datetime import UTC, datetime
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
@@ -426,6 +426,12 @@ class _Stored:
     fingerprint: str
     status: int
     body: bytes
+    at: int  # the double's clock when the key was first used
+
+
+# Stripe prunes an idempotency key once it is at least 24 hours old; a request that reuses it
+# afterwards is a new request (and may create a second object).
+IDEMPOTENCY_KEY_TTL = 24 * 60 * 60
 
 
 @attrs.define
@@ -452,6 +458,10 @@ class StripeDouble:
         self.violations: list[str] = []
         self._idempotency: dict[str, _Stored] = {}
         self._inject: list[_Injected] = []
+        # Webhook delivery as Stripe may do it: at least once, in no promised order.
+        self._late_types: frozenset[str] = frozenset()
+        self._duplicated = False
+        self._held: list[Obj] = []
         self._lock = threading.RLock()
         self._server: ThreadingHTTPServer | None = None
         self._thread: threading.Thread | None = None
@@ -666,6 +676,24 @@ class StripeDouble:
         with self._lock:
             return [e for e in self.state.events if e["type"] == type]
 
+    def disorder_deliveries(self, *, late: Iterable[str] = (), duplicated: bool = False) -> None:
+        """From now on `deliveries_since` holds events of the `late` types back until the next
+        delivery (after the newer ones) and sends every event twice: Stripe's webhooks are
+        at-least-once, retried with back-off, and not ordered."""
+        with self._lock:
+            self._late_types, self._duplicated = frozenset(late), duplicated
+
+    def deliveries_since(self, count: int) -> list[Obj]:
+        """What one webhook delivery round sends of the events after the first `count`, with
+        `disorder_deliveries` applied; held-back events come after the newer ones, next round."""
+        with self._lock:
+            new = copy.deepcopy(self.state.events[count:])
+            out = [e for e in new if e["type"] not in self._late_types] + self._held
+            self._held = [e for e in new if e["type"] in self._late_types]
+            if self._duplicated:
+                out = [copy.deepcopy(e) for e in out for _ in (0, 1)]
+            return out
+
     def events_since(self, count: int) -> list[Obj]:
         """The events emitted after the first `count`, oldest first (a webhook cursor)."""
         with self._lock:
@@ -791,6 +819,9 @@ class StripeDouble:
                 json.dumps([name, path, params], sort_keys=True).encode()
             ).hexdigest()
             stored = self._idempotency.get(key)
+            if stored is not None and self.state.now() - stored.at >= IDEMPOTENCY_KEY_TTL:
+                del self._idempotency[key]
+                stored = None
             if stored is not None:
                 if stored.fingerprint != fingerprint:
                     error = {
@@ -805,7 +836,7 @@ class StripeDouble:
             status, body = error.status, {"error": error.body}
         encoded = json.dumps(body).encode("utf-8")
         if method == "POST" and key is not None:
-            self._idempotency[key] = _Stored(name, fingerprint, status, encoded)
+            self._idempotency[key] = _Stored(name, fingerprint, status, encoded, self.state.now())
         return status, encoded, {}
 
     def _refuse(self, status: int, message: str) -> tuple[int, Obj, dict[str, str]]:
