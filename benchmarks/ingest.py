@@ -120,7 +120,7 @@ def main() -> None:
 
     work = Path(tempfile.mkdtemp(prefix="billing-ingest-"))
     bodies = work / "deliveries.tsv"
-    env = {k: v for k, v in os.environ.items() if k in ("PATH", "HOME", "LANG")}
+    env = {k: v for k, v in os.environ.items() if k in ("PATH", "HOME", "LANG", "PYTHONPATH")}
     env.update(
         BILLING_GATEWAY="stripe",
         STRIPE_API_KEY="sk_test_benchmark",
