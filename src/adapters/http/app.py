@@ -21,6 +21,7 @@ from adapters.http.deps import Dep
 from adapters.http.docs import swagger_ui, swagger_ui_assets
 from adapters.http.errors import EXCEPTION_HANDLERS
 from adapters.http.guard import CardDataGuard, RequestLog
+from adapters.http.logs import logging_config
 from adapters.http.page.routes import billing_page_router, template_config
 from adapters.http.system import health, metrics, ready
 
@@ -126,6 +127,7 @@ def create_app(
         dependencies=dependencies,
         exception_handlers=EXCEPTION_HANDLERS,
         middleware=[RequestLog(), CardDataGuard()],
+        logging_config=logging_config(),
         # Litestar's own limit (default 10 MB) is the only one on the webhook route, which the
         # card guard skips: Stripe events are a few KB, and well under 1 MiB even with the
         # biggest expanded objects. Guarded routes are held to GUARDED_BODY_LIMIT while streaming.

@@ -38,6 +38,9 @@ _SLICE = 16 * 1024
 _OFF_LOOP = 128 * 1024
 # Headers that carry credentials; they are checked by auth, and never logged or scanned.
 _UNSCANNED_HEADERS = {b"authorization", b"cookie"}
+# Between the parts of the header block: a break for the scanner (not a digit, separator or
+# escape byte), so escapes and digit groups end where a part ends.
+_PART_BREAK = b"\x01"
 
 # Fixed sentences: an error body never repeats anything the client sent.
 REFUSALS: dict[str, tuple[int, str, str]] = {
@@ -79,23 +82,37 @@ class CardDataGuard(ASGIMiddleware):
     exclude_path_pattern = ("^/webhooks/",)
 
     async def handle(self, scope: Scope, receive: Receive, send: Send, next_app: ASGIApp) -> None:
-        headers: list[tuple[bytes, bytes]] = list(scope.get("headers") or [])
+        headers = cast(list[tuple[bytes, bytes]], scope.get("headers") or [])
         path = scope.get("raw_path") or scope["path"].encode("utf-8", "surrogateescape")
+        # Path, query and header values are scanned as one block in one call, each part cut
+        # from the next by a break byte, so a number is never joined across two parts.
         parts = [path, scope.get("query_string", b"")]
         parts += [value for name, value in headers if name.lower() not in _UNSCANNED_HEADERS]
-        if scan(parts):
+        if scan((_PART_BREAK.join(parts),)):
             await _refuse(scope, send, CARD)
             return
         if _declared_length(headers) > GUARDED_BODY_LIMIT:
             await _refuse(scope, send, "too_large")
             return
 
+        first: Any = await receive()
+        if (
+            first["type"] == "http.request"
+            and not first.get("body")
+            and not first.get("more_body", False)
+        ):
+            # No body (a GET): nothing to scan; the handler gets the same empty message.
+            await next_app(scope, cast(Receive, _replay(first, receive)), send)
+            return
+
         scanner = CardScanner(json_depth_limit=JSON_DEPTH_LIMIT if _may_be_json(headers) else None)
         chunks: list[bytes] = []
         received = 0
         last: Any = None  # a disconnect arriving while reading is replayed as it came
+        message: Any = first
         while True:
-            message: Any = await receive()
+            if message is None:
+                message = await receive()
             if message["type"] != "http.request":
                 last = message
                 break
@@ -111,19 +128,25 @@ class CardDataGuard(ASGIMiddleware):
                 return
             if not more:
                 break
+            message = None
 
-        replayed = False
+        if last is None:
+            last = {"type": "http.request", "body": b"".join(chunks), "more_body": False}
+        await next_app(scope, cast(Receive, _replay(last, receive)), send)
 
-        async def replay() -> Any:
-            nonlocal replayed
-            if not replayed:
-                replayed = True
-                if last is not None:
-                    return last
-                return {"type": "http.request", "body": b"".join(chunks), "more_body": False}
-            return await receive()
 
-        await next_app(scope, cast(Receive, replay), send)
+def _replay(message: Any, receive: Receive) -> Any:
+    """`receive` that first answers `message` (the body as read, or a disconnect as it came)."""
+    replayed = False
+
+    async def replay() -> Any:
+        nonlocal replayed
+        if not replayed:
+            replayed = True
+            return message
+        return await receive()
+
+    return replay
 
 
 async def _scan(scanner: CardScanner, chunk: bytes, *, final: bool) -> str | None:
@@ -196,6 +219,9 @@ class RequestLog(ASGIMiddleware):
     scopes = (ScopeType.HTTP,)
 
     async def handle(self, scope: Scope, receive: Receive, send: Send, next_app: ASGIApp) -> None:
+        if not log.isEnabledFor(logging.INFO):
+            await next_app(scope, receive, send)
+            return
         started = time.perf_counter()
         status = 500
 
