@@ -97,6 +97,7 @@ class SqlStorage:
         self.url = url
         self.engine = create_engine_from_url(url)
         self._factory = sql_unit_of_work_factory(self.engine)
+        self.read_unit_of_work = sql_unit_of_work_factory(self.engine, read_only=True)
         self._reset_pending = fresh
         self._ingest: IngestUnits | None = None
 
@@ -186,8 +187,11 @@ def _storage(url: str | None, sandbox: bool = False) -> Storage:
 
 
 def _read_cache(storage: Storage) -> ReadCache:
+    # SQL reads that miss the cache take no write lock (SQLite: a deferred BEGIN).
+    units = storage.read_unit_of_work if isinstance(storage, SqlStorage) else storage.unit_of_work
+
     def load(account_id: str) -> Any:
-        with storage.unit_of_work() as uow:
+        with units() as uow:
             return uow.subscriptions.for_account(account_id)
 
     return ReadCache(load, storage.freshness())

@@ -9,7 +9,7 @@ from typing import Any
 import sqlalchemy as sa
 from sqlalchemy.engine import URL, Engine, make_url
 
-from adapters.sql.repositories import SqlUnitOfWork
+from adapters.sql.repositories import READ_ONLY, SqlUnitOfWork
 
 DATABASE_URL_ENV = "BILLING_DATABASE_URL"
 DEFAULT_DATABASE_URL = "sqlite:///./billing.db"  # the embedded default, in the working directory
@@ -62,13 +62,21 @@ def _configure_sqlite(engine: Engine, *, in_memory: bool) -> None:
     def _on_begin(connection: sa.Connection) -> None:
         # Take the write lock up front: a unit of work reads, then writes, and a deferred
         # transaction upgrading to a writer fails at once with SQLITE_BUSY instead of waiting.
-        connection.exec_driver_sql("BEGIN IMMEDIATE")
+        # A unit that only reads never upgrades: deferred, it waits for no writer and no other
+        # reader (WAL), and reads one snapshot from its first SELECT.
+        if connection.get_execution_options().get(READ_ONLY):
+            connection.exec_driver_sql("BEGIN")
+        else:
+            connection.exec_driver_sql("BEGIN IMMEDIATE")
 
 
-def sql_unit_of_work_factory(engine: Engine) -> Callable[[], SqlUnitOfWork]:
-    """What the composition root hands to use cases as their `UnitOfWorkFactory`."""
+def sql_unit_of_work_factory(
+    engine: Engine, *, read_only: bool = False
+) -> Callable[[], SqlUnitOfWork]:
+    """What the composition root hands to use cases as their `UnitOfWorkFactory`; `read_only`
+    units (the read paths) refuse to commit and, on SQLite, take no write lock."""
 
     def make() -> SqlUnitOfWork:
-        return SqlUnitOfWork(engine)
+        return SqlUnitOfWork(engine, read_only=read_only)
 
     return make

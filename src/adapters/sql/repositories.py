@@ -163,6 +163,8 @@ def subscription_from_row(row: Row) -> Subscription:
     )
 
 
+# A connection execution option: the unit only reads, so SQLite begins it deferred (database.py).
+READ_ONLY = "billing_read_only"
 _LIVE = subscriptions.c.status.not_in([s.value for s in Status if not s.is_live])
 
 
@@ -525,14 +527,17 @@ class SqlUnitOfWork:
     audit: AuditLog
     inbox: InboxRepository
 
-    def __init__(self, engine: Engine) -> None:
+    def __init__(self, engine: Engine, *, read_only: bool = False) -> None:
         self._engine = engine
         self._conn: Connection | None = None
+        self._read_only = read_only
 
     def __enter__(self) -> Self:
         if self._conn is not None:
             raise RuntimeError("this unit of work is already open")
         conn = self._engine.connect()
+        if self._read_only:
+            conn.execution_options(**{READ_ONLY: True})
         self._conn = conn
         self.customers = SqlCustomers(conn)
         self.subscriptions = SqlSubscriptions(conn)
@@ -563,6 +568,8 @@ class SqlUnitOfWork:
         return self._conn
 
     def commit(self) -> None:
+        if self._read_only:
+            raise RuntimeError("a read-only unit of work cannot commit")
         self._open().commit()
 
     def rollback(self) -> None:
