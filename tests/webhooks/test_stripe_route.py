@@ -244,6 +244,9 @@ class FlakyStorage:
     def close(self) -> None:
         self.real.close()
 
+    def freshness(self) -> None:
+        return None  # no read cache: reads go to the flaky store
+
 
 @pytest.mark.parametrize("error", [ConnectionError, ValueError, TypeError])
 def test_an_event_that_cannot_be_stored_gets_503_and_is_stored_when_stripe_retries(
