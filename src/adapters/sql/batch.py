@@ -12,7 +12,7 @@ savepoint and applies it again on its own, with real transactions.
 from __future__ import annotations
 
 from types import TracebackType
-from typing import Any, Self
+from typing import Any, Self, cast
 
 import sqlalchemy as sa
 from sqlalchemy.engine import Connection, Engine
@@ -46,9 +46,11 @@ class SqlBatch:
 
     inbox: InboxRepository
 
-    def __init__(self, engine: Engine) -> None:
+    def __init__(self, engine: Engine, *, reuse_reads: bool = True) -> None:
         self._engine = engine
         self._conn: Connection | None = None
+        self._reads: _ReadsReused | None = None
+        self._reuse_reads = reuse_reads
         self._writes = 0
         self.tainted = False
 
@@ -56,6 +58,7 @@ class SqlBatch:
         conn = self._engine.connect()
         sa.event.listen(conn, "before_cursor_execute", self._count)
         self._conn = conn
+        self._reads = _ReadsReused(conn) if self._reuse_reads else None
         self.inbox = SqlInbox(conn)
         return self
 
@@ -84,6 +87,12 @@ class SqlBatch:
         return self._conn
 
     @property
+    def repository_connection(self) -> Connection:
+        """What the units' repositories use: the connection, reusing reads if asked."""
+        conn = self.connection
+        return conn if self._reads is None else cast(Connection, self._reads)
+
+    @property
     def writes(self) -> int:
         return self._writes
 
@@ -92,13 +101,69 @@ class SqlBatch:
 
     def savepoint(self) -> None:
         self.tainted = False
+        if self._reads is not None:
+            self._reads.forget()
         self.connection.exec_driver_sql(f"SAVEPOINT {_SAVEPOINT}")
 
     def rollback_to_savepoint(self) -> None:
+        if self._reads is not None:
+            self._reads.forget()
         self.connection.exec_driver_sql(f"ROLLBACK TO SAVEPOINT {_SAVEPOINT}")
 
     def commit(self) -> None:
         self.connection.commit()
+
+
+class _ReadsReused:
+    """The batch's connection as the repositories see it: a SELECT repeated within one event,
+    with no write of that event in between, is answered from the first answer.
+
+    `ApplyGatewayEvent` reads the subscription row three times per event (judging the view,
+    admitting it, rechecking before the write), each in its own unit of work by design. In a
+    batch the units share one transaction, and a concurrent change between those reads is
+    still caught where it matters: the write's version check (`UPDATE … WHERE version = …`)
+    raises `StaleVersion`, which taints the event, and it runs again on its own with fresh
+    reads. Any statement other than a SELECT, or any other use of the connection, forgets
+    every answer; so does each event's savepoint and its rollback.
+    """
+
+    def __init__(self, conn: Connection) -> None:
+        self._conn = conn
+        self._answers: dict[object, sa.FrozenResult[Any]] = {}
+
+    def forget(self) -> None:
+        self._answers.clear()
+
+    def execute(self, statement: Any, *args: Any, **kwargs: Any) -> Any:
+        key = _key(statement) if not args and not kwargs else None
+        if key is None:
+            self._answers.clear()
+            return self._conn.execute(statement, *args, **kwargs)
+        frozen = self._answers.get(key)
+        if frozen is None:
+            frozen = self._conn.execute(statement).freeze()
+            self._answers[key] = frozen
+        return frozen()
+
+    def scalar(self, statement: Any, *args: Any, **kwargs: Any) -> Any:
+        return self.execute(statement, *args, **kwargs).scalar()
+
+    def scalars(self, statement: Any, *args: Any, **kwargs: Any) -> Any:
+        return self.execute(statement, *args, **kwargs).scalars()
+
+    def __getattr__(self, name: str) -> Any:
+        self._answers.clear()  # begin_nested, dialect …: whatever follows may write
+        return getattr(self._conn, name)
+
+
+def _key(statement: Any) -> object | None:
+    if not isinstance(statement, sa.Select) or statement._for_update_arg is not None:
+        return None
+    cache_key = statement._generate_cache_key()
+    if cache_key is None:
+        return None
+    values = tuple(repr(b.effective_value) for b in cache_key.bindparams)
+    return (cache_key.key, values)
 
 
 class _SharedUnitOfWork:
@@ -117,7 +182,7 @@ class _SharedUnitOfWork:
         self._kept = 0
 
     def __enter__(self) -> Self:
-        conn = self._batch.connection
+        conn = self._batch.repository_connection
         self.customers = SqlCustomers(conn)
         self.subscriptions = SqlSubscriptions(conn)
         self.checkouts = SqlCheckouts(conn)
