@@ -17,7 +17,7 @@ from adapters.fake.gateway import FakeGateway
 from adapters.fake.repositories import InMemoryStore
 from adapters.sql.batch import SqlBatch
 from adapters.sql.database import create_engine_from_url, sql_unit_of_work_factory
-from adapters.sql.tables import audit_log
+from adapters.sql.tables import audit_log, subscriptions
 from application import commands as c
 from application import use_cases as uc
 from application.inbox import ProcessInbox, ReceiveGatewayEvent
@@ -231,3 +231,87 @@ def _lost_lease(engine: Engine) -> None:
     assert all(n == 1 for n in audited.values())
     with uow() as u:
         assert u.inbox.stats(clock.now()).pending == 0
+
+
+def test_a_change_made_between_the_reads_a_batch_reuses_is_caught_and_not_overwritten(
+    engine: Engine,
+) -> None:
+    if engine.dialect.name != "postgresql":
+        pytest.skip("SQLite has one writer: nothing can be written while a batch is open")
+    clock = ControllableClock(T0)
+    catalog = default_catalog()
+    fake = FakeGateway(catalog, clock)
+    events: list[GatewayEvent] = []
+    fake.subscribe(events.append)
+    uow = sql_unit_of_work_factory(engine)
+    receive = ReceiveGatewayEvent(uow=uow, clock=clock)
+
+    def deliver_all() -> None:
+        for event in events:
+            receive(
+                gateway="sandbox",
+                event_id=event.id,
+                type=event.gateway_type,
+                payload=encode_event(event),
+                event_created=event.created,
+                object_ref=event.object_ref,
+            )
+        events.clear()
+
+    scratch = InMemoryStore()
+    start = uc.StartCheckout(uow=scratch.unit_of_work, gateway=fake, clock=clock, catalog=catalog)
+    session = start(c.StartCheckout("acct_0", "growth", "month", "https://a", "https://b"))
+    fake.complete_checkout(session.id)
+    with scratch.unit_of_work() as memory:
+        customer = memory.customers.get("acct_0")
+    assert customer is not None
+    deliver_all()
+    bumped: list[int] = []
+    armed: list[bool] = []
+
+    @attrs.frozen(kw_only=True)
+    class ConcurrentWriter(uc.ApplyGatewayEvent):
+        """After the view is judged (the row read), another process changes the row."""
+
+        def _view_for(self, event: GatewayEvent) -> uc.Settled | None:
+            settled = super()._view_for(event)
+            if armed and event.gateway_type == "customer.subscription.updated" and not bumped:
+                with engine.connect() as other:
+                    version = other.execute(
+                        sa.update(subscriptions)
+                        .where(subscriptions.c.account_id == "acct_0")
+                        .values(version=subscriptions.c.version + 1)
+                        .returning(subscriptions.c.version)
+                    ).scalar_one()
+                    other.commit()
+                bumped.append(version)
+            return settled
+
+    worker = ProcessInbox(
+        uow=uow,
+        gateway=fake,
+        clock=clock,
+        apply=ConcurrentWriter(uow=uow, gateway=fake, clock=clock),
+        worker="w1",
+        decoders={"sandbox": SandboxEventDecoder()},
+        batch=lambda: SqlBatch(engine),
+    )
+    while worker.run_once(limit=50).claimed:
+        pass
+    clock.advance(timedelta(seconds=5))
+    fake.portal_change_plan(customer, "business", Interval.MONTH)
+    upgrade_ids = [e.id for e in events if e.gateway_type == "customer.subscription.updated"]
+    deliver_all()
+    armed.append(True)
+
+    report = worker.run_once(limit=50)
+
+    assert bumped, "the concurrent write ran between the reads"
+    assert report.failed == 0
+    audited = _audited(engine)
+    assert all(audited[event_id] == 1 for event_id in upgrade_ids)
+    with uow() as u:
+        sub = u.subscriptions.for_account("acct_0")
+        assert u.inbox.stats(clock.now()).pending == 0
+    assert sub is not None and sub.plan_id == "business"
+    assert sub.version == bumped[0] + 1  # written on top of the concurrent change, not over it
