@@ -3,7 +3,9 @@
 Starts, on loopback ports, one uvicorn worker of `benchmarks/bare_app.py` and one `billing serve`
 (sandbox gateway; SQLite, or PostgreSQL with `--postgres URL`), subscribes one account, then
 runs `wrk -t1 -c50` against each endpoint in turn and prints requests per second and the
-ratio to the bare app measured in the same run. Stops everything it started.
+ratio to the bare app measured in the same run; then how long `billing serve` took from being
+spawned to answering /ready, and its resident memory (/proc) after the runs. Stops everything
+it started.
 
 Run: `.venv/bin/python benchmarks/reads.py [--seconds 5] [--postgres postgresql+psycopg://…]`.
 Prints figures only; nothing here is a test.
@@ -24,6 +26,7 @@ from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
 
+import attrs
 import httpx
 
 HERE = Path(__file__).resolve().parent
@@ -37,12 +40,26 @@ def free_port() -> int:
         return int(sock.getsockname()[1])
 
 
+@attrs.define
+class Started:
+    pid: int
+    seconds_to_ready: float  # from spawning the process to the first answer below 500
+
+    def rss_mib(self) -> float:
+        """The process's resident set size now, from /proc (Linux)."""
+        for line in Path(f"/proc/{self.pid}/status").read_text().splitlines():
+            if line.startswith("VmRSS:"):
+                return int(line.split()[1]) / 1024
+        raise SystemExit(f"no VmRSS in /proc/{self.pid}/status")
+
+
 @contextmanager
-def process(args: list[str], *, cwd: Path, env: dict[str, str], ready: str) -> Iterator[None]:
+def process(args: list[str], *, cwd: Path, env: dict[str, str], ready: str) -> Iterator[Started]:
     log = (cwd / f"{Path(args[0]).name}.log").open("w")
+    spawned = time.monotonic()
     proc = subprocess.Popen(args, cwd=cwd, env=env, stdout=log, stderr=subprocess.STDOUT)
     try:
-        deadline = time.monotonic() + 30
+        deadline = spawned + 30
         while True:
             try:
                 if httpx.get(ready, timeout=1).status_code < 500:
@@ -51,8 +68,8 @@ def process(args: list[str], *, cwd: Path, env: dict[str, str], ready: str) -> I
                 pass
             if proc.poll() is not None or time.monotonic() > deadline:
                 raise SystemExit(f"{args[0]} did not start; see {log.name}")
-            time.sleep(0.1)
-        yield
+            time.sleep(0.01)
+        yield Started(proc.pid, time.monotonic() - spawned)
     finally:
         proc.terminate()
         try:
@@ -118,7 +135,7 @@ def main() -> None:
     billing = [str(BIN / "billing"), "serve", "--port", str(billing_port)]
     with (
         process(uvicorn, cwd=work, env=env, ready=f"{bare}/bare"),
-        process(billing, cwd=work, env=env, ready=f"{base}/ready"),
+        process(billing, cwd=work, env=env, ready=f"{base}/ready") as served,
     ):
         token = subprocess.run(
             [str(BIN / "billing"), "token", "acct_bench"],
@@ -134,12 +151,15 @@ def main() -> None:
             baseline = wrk(f"{bare}/bare", args.seconds)
             figure = wrk(f"{base}{endpoint}", args.seconds, token)
             rows.append((endpoint, figure, baseline))
+        rss = served.rss_mib()  # after every read run: the serving process as it settled
     print(
         f"reads, {database}, wrk -t1 -c50 -d{args.seconds}s, one uvicorn worker each, {os.cpu_count()} cores"
     )
     print(f"{'endpoint':<26} {'req/s':>8} {'bare req/s':>11} {'ratio':>6}")
     for endpoint, figure, baseline in rows:
         print(f"{endpoint:<26} {figure:8.0f} {baseline:11.0f} {figure / baseline:6.2f}")
+    print(f"start-to-ready {served.seconds_to_ready:.2f} s (billing serve spawned -> /ready)")
+    print(f"rss {rss:.0f} MiB (the serving process, after the read runs)")
 
 
 if __name__ == "__main__":
