@@ -1172,7 +1172,11 @@ class ApplyGatewayEvent:
                 if admission.is_duplicate:
                     outcome = ApplyOutcome.DUPLICATE
                 else:
-                    outcome = ApplyOutcome.APPLIED if changed else ApplyOutcome.STALE
+                    # Unchanged and not older: the view is what we hold (the echo of an
+                    # answer we recorded), so it is applied, though nothing was written.
+                    seen = admission.view
+                    same = sub is not None and seen is not None and sub.synced_at == seen.as_of
+                    outcome = ApplyOutcome.APPLIED if changed or same else ApplyOutcome.STALE
             elif event.kind is GatewayEventKind.INVOICE_CHANGED and event.invoice is not None:
                 held = uow.invoices.get(event.invoice.id)
                 if held is not None and is_older_state(event.invoice, held[1]):
