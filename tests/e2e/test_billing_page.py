@@ -346,10 +346,16 @@ def test_declines_and_a_payment_needing_confirmation_are_explained_and_change_no
     assert len(invoice_rows(page)) == 1
     check_state(page, axe, artifacts, "upgrade-declined")
 
-    # The bank asks for confirmation: this page cannot do that, and says where it can be done.
+    # The bank asks for confirmation: that happens on the gateway's page, not ours; until the
+    # customer confirms there, nothing changes.
     arm_next_payment(server, "requires_action")
-    confirm_change(page, "Upgrade", "Business, monthly")
-    assert "Your bank asks you to confirm this payment" in page.get_by_role("alert").inner_text()
+    page.get_by_role("link", name="Upgrade to Business, monthly", exact=True).click()
+    page.wait_for_url("**/billing/page/change?*")
+    page.get_by_role("button", name="Confirm upgrade").click()
+    page.wait_for_url("**/sandbox/authenticate/*")
+    assert page.get_by_role("heading", level=1).inner_text() == "Confirm the payment"
+    assert page.get_by_role("button", name="Confirm with the bank").is_visible()
+    page.goto(f"{server.base}/billing")
     assert fact(page, "name") == "Starter"
 
     # A declined renewal: past due, with the ways to fix it.

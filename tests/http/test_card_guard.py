@@ -10,6 +10,7 @@ from __future__ import annotations
 import itertools
 import json
 import logging
+import threading
 from collections.abc import Callable, Iterable, Iterator
 from typing import Any, cast
 from urllib.parse import quote
@@ -20,9 +21,9 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 from litestar.testing import TestClient
 
+from adapters.app import create_app
 from adapters.container import Container
 from adapters.fake.gateway import FakeGateway
-from adapters.http.app import create_app
 from adapters.http.card_scan import CARD, JSON_DEPTH_LIMIT, TOO_DEEP, CardScanner, is_card_number
 from adapters.http.guard import GUARDED_BODY_LIMIT, holds_card_number, luhn_valid
 from tests.http import card_reference as reference
@@ -605,7 +606,11 @@ class Exchange:
             "server": ("test", 80),
             "state": {},
         }
-        anyio.run(cast(Any, self.app), scope, receive, send)
+        # A thread of its own, with its own event loop: a browser test's Playwright session
+        # may hold this thread's loop open for the rest of the run.
+        worker = threading.Thread(target=anyio.run, args=(cast(Any, self.app), scope, receive, send))
+        worker.start()
+        worker.join(timeout=60)
         start = next(m for m in self.sent if m["type"] == "http.response.start")
         body = b"".join(m.get("body", b"") for m in self.sent if m["type"] == "http.response.body")
         return start["status"], json.loads(body)
