@@ -15,9 +15,9 @@ from datetime import timedelta
 
 from litestar.testing import TestClient
 
+from adapters.app import create_app
 from adapters.config import Settings
 from adapters.container import build_container
-from adapters.http.app import create_app
 from adapters.http.auth import issue_token
 
 SECRET = "benchmark-secret-at-least-32-characters"

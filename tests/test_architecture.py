@@ -73,3 +73,91 @@ def test_mypy_strict_passes(package: str) -> None:
         ]
     )
     assert status == 0, stdout + stderr
+
+
+ADAPTERS = SRC / "adapters"
+
+
+def _module(path: Path) -> str:
+    parts = list(path.relative_to(SRC).with_suffix("").parts)
+    if parts[-1] == "__init__":
+        parts.pop()
+    return ".".join(parts)
+
+
+def _graph() -> dict[str, set[str]]:
+    """Every module of ours and the modules of ours it imports, at any depth of the file."""
+    modules = {_module(path): path for path in SRC.rglob("*.py")}
+    graph: dict[str, set[str]] = {}
+    for name, path in modules.items():
+        found: set[str] = set()
+        for node in ast.walk(ast.parse(path.read_text(), str(path))):
+            if isinstance(node, ast.Import):
+                targets = [alias.name for alias in node.names]
+            elif isinstance(node, ast.ImportFrom) and node.level == 0 and node.module:
+                targets = [node.module]
+                targets += [f"{node.module}.{alias.name}" for alias in node.names]
+            else:
+                continue
+            found |= {target for target in targets if target in modules and target != name}
+        graph[name] = found
+    return graph
+
+
+def test_the_http_adapter_imports_no_other_adapter_nor_the_composition_root() -> None:
+    """Routes receive use cases and gateway pages from the composition root; the HTTP adapter
+    knows no gateway and no container (the sandbox's pages live beside the sandbox, the Stripe
+    webhook route beside the Stripe adapter)."""
+    forbidden = ("adapters.fake", "adapters.stripe", "adapters.paddle", "adapters.sql")
+    forbidden_exact = {"adapters.container", "adapters.app", "adapters.cli", "adapters.cli_ops"}
+    offenders = {
+        module: sorted(
+            target
+            for target in targets
+            if target.startswith(forbidden) or target in forbidden_exact
+        )
+        for module, targets in _graph().items()
+        if module.startswith("adapters.http")
+    }
+    assert {module: found for module, found in offenders.items() if found} == {}
+
+
+def test_no_gateway_adapter_imports_another_or_the_composition_root() -> None:
+    gateways = ("adapters.fake", "adapters.stripe", "adapters.paddle")
+    offenders = {}
+    for module, targets in _graph().items():
+        own = next((g for g in gateways if module == g or module.startswith(f"{g}.")), None)
+        if own is None:
+            continue
+        bad = sorted(
+            t
+            for t in targets
+            if (t.startswith(gateways) and not (t == own or t.startswith(f"{own}.")))
+            or t in {"adapters.container", "adapters.app"}
+        )
+        if bad:
+            offenders[module] = bad
+    assert offenders == {}
+
+
+def test_there_is_no_import_cycle() -> None:
+    graph = _graph()
+    cycles: list[list[str]] = []
+    state: dict[str, int] = {}  # 1: on the current path, 2: done
+    path: list[str] = []
+
+    def visit(module: str) -> None:
+        state[module] = 1
+        path.append(module)
+        for target in sorted(graph[module]):
+            if state.get(target) == 1:
+                cycles.append([*path[path.index(target) :], target])
+            elif target not in state:
+                visit(target)
+        path.pop()
+        state[module] = 2
+
+    for module in sorted(graph):
+        if module not in state:
+            visit(module)
+    assert cycles == []

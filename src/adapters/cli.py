@@ -97,8 +97,8 @@ def add_serve(sub: Subparsers) -> None:
 def serve(args: argparse.Namespace) -> int:
     import uvicorn
 
+    from adapters.app import create_app
     from adapters.container import build_container, start
-    from adapters.http.app import create_app
 
     shown_host = "127.0.0.1" if args.host in ("0.0.0.0", "::") else args.host
     base = f"http://{shown_host}:{args.port}"
@@ -150,7 +150,7 @@ def serve(args: argparse.Namespace) -> int:
         container.storage().close()
         os.environ["BILLING_PUBLIC_URL"] = settings.public_url
         uvicorn.run(
-            "adapters.http.app:app_from_env",
+            "adapters.app:app_from_env",
             factory=True,
             host=args.host,
             port=args.port,

@@ -10,12 +10,12 @@ import pytest
 from dependency_injector import providers
 from litestar.testing import TestClient
 
+from adapters.app import create_app
 from adapters.config import Settings
 from adapters.container import Container, MemoryStorage, build_container
 from adapters.fake.clock import ControllableClock
 from adapters.fake.gateway import FakeGateway
 from adapters.fake.repositories import InMemoryStore
-from adapters.http.app import create_app
 from adapters.http.auth import issue_token
 
 SECRET = "test-secret-that-is-long-enough-for-hs256!"

@@ -5,9 +5,9 @@ from __future__ import annotations
 from litestar import post
 from litestar.testing import TestClient
 
+from adapters.app import create_app
 from adapters.config import Settings
 from adapters.container import build_container
-from adapters.http.app import create_app
 from adapters.http.deps import Dep
 from application import use_cases as uc
 from tests.http.conftest import ENV, bearer, subscribe

@@ -8,9 +8,9 @@ import jwt
 import pytest
 from litestar.testing import TestClient
 
+from adapters.app import create_app
 from adapters.config import Settings
 from adapters.container import build_container
-from adapters.http.app import create_app
 from adapters.http.auth import AuthError, issue_token, verify_token
 from tests.http.conftest import ENV, SECRET, bearer
 

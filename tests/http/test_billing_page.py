@@ -11,11 +11,11 @@ from typing import Any
 import pytest
 from litestar.testing import TestClient
 
+from adapters.app import create_app
 from adapters.config import ConfigError, Settings
 from adapters.container import Container
 from adapters.fake.gateway import FakeGateway
 from adapters.http import auth
-from adapters.http.app import create_app
 from adapters.http.auth import issue_token
 from adapters.http.page import messages
 from adapters.http.page import session as page_session

@@ -15,9 +15,9 @@ from typing import Any
 import pytest
 from litestar.testing import TestClient
 
+from adapters.app import create_app
 from adapters.container import Container
 from adapters.fake.clock import ControllableClock
-from adapters.http.app import create_app
 from adapters.http.auth import issue_token
 from domain.plans import default_catalog
 from tests.sql_fixtures import sqlite_url

@@ -11,8 +11,8 @@ from litestar import get
 from litestar.params import FromPath
 from litestar.testing import TestClient
 
+from adapters.app import create_app
 from adapters.container import Container
-from adapters.http.app import create_app
 from adapters.sql.database import create_engine_from_url
 
 CARD = "4111111111111111"

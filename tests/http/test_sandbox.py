@@ -8,10 +8,10 @@ from collections.abc import Callable
 import pytest
 from litestar.testing import TestClient
 
+from adapters.app import create_app
 from adapters.config import Settings
 from adapters.container import build_container
-from adapters.http.app import create_app
-from adapters.http.sandbox import BANNER
+from adapters.fake.pages import BANNER
 from tests.http.conftest import SECRET, bearer
 
 ACCOUNT = "acct_sandbox"

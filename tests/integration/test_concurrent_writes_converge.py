@@ -19,10 +19,10 @@ from typing import Any
 import pytest
 from litestar.testing import TestClient
 
+from adapters.app import create_app
 from adapters.config import Settings
 from adapters.container import Container, build_container
 from adapters.fake.gateway import FakeGateway
-from adapters.http.app import create_app
 from adapters.sql.migrate import upgrade
 from application.ports import InboxStatus
 from domain.errors import BillingError

@@ -24,9 +24,9 @@ from typing import Any
 import pytest
 from litestar.testing import TestClient
 
+from adapters.app import create_app
 from adapters.container import Container
 from adapters.fake.clock import ControllableClock
-from adapters.http.app import create_app
 from adapters.sql.migrate import upgrade
 from application import use_cases as uc
 from application.ports import GatewayEvent, InboxStatus, UnitOfWork

@@ -25,9 +25,9 @@ import pytest
 import sqlalchemy as sa
 from litestar.testing import TestClient
 
+from adapters.app import create_app
 from adapters.container import Container
 from adapters.fake.clock import ControllableClock
-from adapters.http.app import create_app
 from adapters.sql.migrate import upgrade
 from adapters.sql.tables import audit_log
 from adapters.stripe.gateway import StripeGateway

@@ -22,11 +22,11 @@ import sqlalchemy as sa
 from dependency_injector import providers
 from litestar.testing import TestClient
 
+from adapters.app import create_app
 from adapters.config import Settings
 from adapters.container import Container, build_container
 from adapters.fake.clock import ControllableClock
 from adapters.fake.gateway import FakeGateway
-from adapters.http.app import create_app
 from adapters.sql.database import create_engine_from_url
 from adapters.sql.migrate import upgrade
 from adapters.sql.tables import accounts, checkouts

@@ -14,9 +14,9 @@ import httpx
 import pytest
 from litestar.testing import TestClient
 
+from adapters.app import create_app
 from adapters.config import Settings
 from adapters.container import build_container
-from adapters.http.app import create_app
 from adapters.http.auth import issue_token
 from adapters.sql.database import create_engine_from_url, sql_unit_of_work_factory
 from domain.plans import Interval

@@ -10,9 +10,9 @@ import httpx
 import pytest
 from litestar.testing import TestClient
 
+from adapters.app import create_app
 from adapters.container import Container
 from adapters.fake.clock import ControllableClock
-from adapters.http.app import create_app
 from domain.plans import default_catalog
 from tests.http.conftest import bearer
 from tests.sql_fixtures import sqlite_url

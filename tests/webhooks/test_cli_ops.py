@@ -12,11 +12,11 @@ from typing import Any
 import pytest
 from litestar.testing import TestClient
 
+from adapters.app import create_app
 from adapters.cli import main
 from adapters.config import Settings
 from adapters.container import Container, build_container
 from adapters.fake.clock import ControllableClock
-from adapters.http.app import create_app
 from application.ports import InboxStatus
 from domain.plans import default_catalog
 from tests.sql_fixtures import sqlite_url

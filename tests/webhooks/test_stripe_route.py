@@ -14,9 +14,9 @@ import pytest
 from dependency_injector import providers
 from litestar.testing import TestClient
 
+from adapters.app import create_app
 from adapters.container import Container, Storage
 from adapters.fake.clock import ControllableClock
-from adapters.http.app import create_app
 from application.inbox import ProcessReport
 from application.ports import InboxStatus, UnitOfWork
 from tests.stripe_double import StripeDouble

@@ -15,11 +15,11 @@ import attrs
 from dependency_injector import providers
 from litestar.testing import TestClient
 
+from adapters.app import create_app
 from adapters.config import Settings
 from adapters.container import Container, build_container, start
 from adapters.fake.clock import ControllableClock
 from adapters.fake.gateway import FakeGateway
-from adapters.http.app import create_app
 from adapters.http.auth import issue_token
 from application.ports import UnitOfWork, UnitOfWorkFactory
 from domain.plans import Catalog

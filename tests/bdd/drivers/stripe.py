@@ -26,8 +26,8 @@ from litestar.testing import TestClient
 
 from adapters.container import StripeEventDecoder
 from adapters.fake.clock import ControllableClock
-from adapters.http.webhooks import stripe_webhook
 from adapters.stripe.gateway import StripeGateway
+from adapters.stripe.route import stripe_webhook
 from adapters.stripe.webhooks import StripeWebhookVerifier
 from application.inbox import ProcessInbox, ReceiveGatewayEvent
 from application.ports import UnitOfWorkFactory

@@ -101,13 +101,13 @@ def create_app(
     handlers.append(billing_page_router(settings))  # Settings -> Billing, for people
     fake = sandbox_gateway(container)
     if fake is not None:
-        from adapters.http.sandbox import sandbox_router
-        from adapters.http.sandbox_controls import sandbox_controls_router
+        from adapters.fake.controls import sandbox_controls_router
+        from adapters.fake.pages import sandbox_router
 
         handlers.append(sandbox_router(fake))
         handlers.append(sandbox_controls_router(fake))
     else:
-        from adapters.http.webhooks import stripe_webhook
+        from adapters.stripe.route import stripe_webhook
 
         handlers.append(stripe_webhook)
     handlers.extend(container.extra_route_handlers())
