@@ -102,6 +102,16 @@ class GatewaySubscription:
         return require_aware(self.cancels_at or self.current_period_end)
 
 
+class AccessReason(enum.StrEnum):
+    """Why an account has, or lacks, access at an instant."""
+
+    ACTIVE = "active"
+    CANCELING = "canceling"  # set to cancel: full access until it ends
+    GRACE_PERIOD = "grace_period"  # a renewal failed: access for the grace period
+    SCHEDULED_CHANGE = "scheduled_change"  # a downgrade's time has come
+    NONE = "none"
+
+
 @attrs.frozen
 class Access:
     """What an account may use at one instant. `access_until` is None while it keeps renewing."""
@@ -109,7 +119,7 @@ class Access:
     plan_id: str | None
     features: Features
     access_until: datetime | None
-    reason: str  # active | canceling | grace_period | scheduled_change | none
+    reason: AccessReason
 
     @property
     def has_access(self) -> bool:
@@ -117,7 +127,7 @@ class Access:
 
     @classmethod
     def none(cls) -> Access:
-        return cls(None, Features.none(), None, "none")
+        return cls(None, Features.none(), None, AccessReason.NONE)
 
 
 @attrs.frozen
@@ -195,28 +205,30 @@ class Subscription:
 
         - active/trialing: the current plan; once a scheduled downgrade's time has come, the
           new plan (even if the gateway's confirmation has not reached us yet);
-        - set to cancel: full access until the period end, nothing after;
+        - set to cancel: full access until it ends (the period end, or the date set), nothing after;
         - past_due: the current plan for `PAST_DUE_GRACE` after the failed renewal;
         - canceled, unpaid, incomplete, incomplete_expired, paused: nothing.
         """
         require_aware(now)
         if self.status in (Status.ACTIVE, Status.TRIALING):
             if self.cancel_at_period_end:
-                if now >= self.current_period_end:
+                end = self.cancels_at or self.current_period_end
+                # A cancellation set for a date (the Dashboard's `cancel_at`) ends access then.
+                if now >= end:
                     return Access.none()
                 plan = catalog.plan(self.plan_id)
-                return Access(plan.id, plan.features, self.current_period_end, "canceling")
+                return Access(plan.id, plan.features, end, AccessReason.CANCELING)
             change = self.pending_change
             if change is not None and now >= change.effective_at:
                 plan = catalog.plan(change.plan_id)
-                return Access(plan.id, plan.features, None, "scheduled_change")
+                return Access(plan.id, plan.features, None, AccessReason.SCHEDULED_CHANGE)
             plan = catalog.plan(self.plan_id)
-            return Access(plan.id, plan.features, None, "active")
+            return Access(plan.id, plan.features, None, AccessReason.ACTIVE)
         if self.status is Status.PAST_DUE:
             until = min(self.current_period_start + PAST_DUE_GRACE, self.current_period_end)
             if now < until:
                 plan = catalog.plan(self.plan_id)
-                return Access(plan.id, plan.features, until, "grace_period")
+                return Access(plan.id, plan.features, until, AccessReason.GRACE_PERIOD)
         return Access.none()
 
     # -- commands: check a request against the rules --------------------------------------

@@ -7,7 +7,13 @@ from datetime import UTC, datetime, timedelta
 import pytest
 
 from domain.plans import Catalog, Features, Interval
-from domain.subscription import PAST_DUE_GRACE, PendingChange, Status, Subscription
+from domain.subscription import (
+    PAST_DUE_GRACE,
+    AccessReason,
+    PendingChange,
+    Status,
+    Subscription,
+)
 
 MAR_1 = datetime(2026, 3, 1, 9, 0, tzinfo=UTC)
 APR_1 = datetime(2026, 4, 1, 9, 0, tzinfo=UTC)
@@ -60,6 +66,19 @@ def test_a_scheduled_downgrade_keeps_the_current_features_until_it_takes_effect(
     after = sub.access_at(APR_1, catalog)
     assert (after.plan_id, after.reason) == ("starter", "scheduled_change")
     assert after.features == catalog.plan("starter").features
+
+
+def test_a_cancellation_set_for_a_date_ends_access_on_that_date_not_the_period_end(
+    catalog: Catalog,
+) -> None:
+    sub = subscription(cancel_at_period_end=True, cancels_at=MID)
+    during = sub.access_at(MID - SECOND, catalog)
+    assert (during.plan_id, during.access_until, during.reason) == (
+        "growth",
+        MID,
+        AccessReason.CANCELING,
+    )
+    assert not sub.access_at(MID, catalog).has_access
 
 
 def test_a_canceling_subscription_keeps_full_access_until_the_period_end_then_none(

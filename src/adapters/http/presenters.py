@@ -79,7 +79,7 @@ def entitlements(access: Access) -> s.EntitlementsOut:
         plan=access.plan_id,
         features=features(access.features),
         access_until=access.access_until,
-        reason=access.reason,
+        reason=access.reason.value,
     )
 
 
