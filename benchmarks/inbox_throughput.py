@@ -36,8 +36,7 @@ from adapters.sql.batch import SqlBatch
 from adapters.sql.database import create_engine_from_url, sql_unit_of_work_factory
 from adapters.sql.migrate import upgrade
 from adapters.sql.tables import audit_log, webhook_inbox
-from application import commands as c
-from application import use_cases as uc
+from application import commands, use_cases
 from application.inbox import ProcessInbox, ReceiveGatewayEvent
 from application.ports import GatewayEvent
 from domain.plans import Interval, default_catalog
@@ -55,11 +54,13 @@ def generate(accounts: int) -> tuple[FakeGateway, ControllableClock, list[Gatewa
     events: list[GatewayEvent] = []
     fake.subscribe(events.append)
     scratch = InMemoryStore()  # only to start checkouts; the measured store starts empty
-    start = uc.StartCheckout(uow=scratch.unit_of_work, gateway=fake, clock=clock, catalog=catalog)
+    start = use_cases.StartCheckout(
+        uow=scratch.unit_of_work, gateway=fake, clock=clock, catalog=catalog
+    )
     customers = []
     for n in range(accounts):
         session = start(
-            c.StartCheckout(f"acct_{n}", "growth", "month", "https://a/ok", "https://a/no")
+            commands.StartCheckout(f"acct_{n}", "growth", "month", "https://a/ok", "https://a/no")
         )
         fake.complete_checkout(session.id)
         with scratch.unit_of_work() as u:
@@ -88,7 +89,7 @@ def _work(url: str, name: str, mode: str, batch: int, ready: Any) -> None:
         uow=uow,
         gateway=_FAKE,
         clock=_CLOCK,
-        apply=uc.ApplyGatewayEvent(uow=uow, gateway=_FAKE, clock=_CLOCK),
+        apply=use_cases.ApplyGatewayEvent(uow=uow, gateway=_FAKE, clock=_CLOCK),
         worker=name,
         decoders={"sandbox": SandboxEventDecoder()},
         batch=(lambda: SqlBatch(engine)) if mode == "batch" else None,

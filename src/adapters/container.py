@@ -14,7 +14,7 @@ from adapters.fake.clock import ControllableClock, SystemClock
 from adapters.fake.repositories import InMemoryStore
 from adapters.read_cache import Freshness, ReadCache
 from adapters.worker import worker_name
-from application import use_cases as uc
+from application import use_cases
 from application.inbox import (
     InboxAdmin,
     InboxBatchFactory,
@@ -319,48 +319,48 @@ class Container(containers.DeclarativeContainer):
     uow = storage.provided.unit_of_work
     read_cache = providers.Singleton(_read_cache, storage)
 
-    list_plans = providers.Singleton(uc.ListPlans, catalog=catalog)
+    list_plans = providers.Singleton(use_cases.ListPlans, catalog=catalog)
     get_subscription = providers.Singleton(
-        uc.GetSubscription, uow=uow, clock=clock, catalog=catalog
+        use_cases.GetSubscription, uow=uow, clock=clock, catalog=catalog
     )
     get_entitlements = providers.Singleton(
-        uc.GetEntitlements, uow=uow, clock=clock, catalog=catalog
+        use_cases.GetEntitlements, uow=uow, clock=clock, catalog=catalog
     )
     start_checkout = providers.Singleton(
-        uc.StartCheckout, uow=uow, gateway=gateway, clock=clock, catalog=catalog
+        use_cases.StartCheckout, uow=uow, gateway=gateway, clock=clock, catalog=catalog
     )
     complete_checkout = providers.Singleton(
-        uc.CompleteCheckout, uow=uow, gateway=gateway, clock=clock
+        use_cases.CompleteCheckout, uow=uow, gateway=gateway, clock=clock
     )
-    open_portal = providers.Singleton(uc.OpenPortal, uow=uow, gateway=gateway, clock=clock)
+    open_portal = providers.Singleton(use_cases.OpenPortal, uow=uow, gateway=gateway, clock=clock)
     preview_plan_change = providers.Singleton(
-        uc.PreviewPlanChange, uow=uow, gateway=gateway, clock=clock, catalog=catalog
+        use_cases.PreviewPlanChange, uow=uow, gateway=gateway, clock=clock, catalog=catalog
     )
     change_plan = providers.Singleton(
-        uc.ChangePlan, uow=uow, gateway=gateway, clock=clock, catalog=catalog
+        use_cases.ChangePlan, uow=uow, gateway=gateway, clock=clock, catalog=catalog
     )
     cancel_pending_change = providers.Singleton(
-        uc.CancelPendingChange, uow=uow, gateway=gateway, clock=clock
+        use_cases.CancelPendingChange, uow=uow, gateway=gateway, clock=clock
     )
     cancel_subscription = providers.Singleton(
-        uc.CancelSubscription, uow=uow, gateway=gateway, clock=clock
+        use_cases.CancelSubscription, uow=uow, gateway=gateway, clock=clock
     )
     resume_subscription = providers.Singleton(
-        uc.ResumeSubscription, uow=uow, gateway=gateway, clock=clock
+        use_cases.ResumeSubscription, uow=uow, gateway=gateway, clock=clock
     )
     start_payment_method_update = providers.Singleton(
-        uc.StartPaymentMethodUpdate, uow=uow, gateway=gateway, clock=clock
+        use_cases.StartPaymentMethodUpdate, uow=uow, gateway=gateway, clock=clock
     )
     complete_payment_method_update = providers.Singleton(
-        uc.CompletePaymentMethodUpdate, uow=uow, gateway=gateway, clock=clock
+        use_cases.CompletePaymentMethodUpdate, uow=uow, gateway=gateway, clock=clock
     )
-    list_invoices = providers.Singleton(uc.ListInvoices, uow=uow, gateway=gateway)
-    get_invoice_pdf = providers.Singleton(uc.GetInvoicePdf, uow=uow, gateway=gateway)
+    list_invoices = providers.Singleton(use_cases.ListInvoices, uow=uow, gateway=gateway)
+    get_invoice_pdf = providers.Singleton(use_cases.GetInvoicePdf, uow=uow, gateway=gateway)
     apply_gateway_event = providers.Singleton(
-        uc.ApplyGatewayEvent, uow=uow, gateway=gateway, clock=clock
+        use_cases.ApplyGatewayEvent, uow=uow, gateway=gateway, clock=clock
     )
 
-    reconcile = providers.Singleton(uc.Reconcile, uow=uow, gateway=gateway, clock=clock)
+    reconcile = providers.Singleton(use_cases.Reconcile, uow=uow, gateway=gateway, clock=clock)
 
     # -- the webhook inbox
     receive_gateway_event = providers.Singleton(

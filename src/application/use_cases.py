@@ -13,7 +13,7 @@ from typing import TypeVar
 
 import attrs
 
-from application import commands as c
+from application import commands
 from application.ids import new_id
 from application.ports import (
     AuditEntry,
@@ -527,7 +527,7 @@ class StartCheckout:
     clock: Clock
     catalog: Catalog
 
-    def __call__(self, cmd: c.StartCheckout) -> CheckoutSession:
+    def __call__(self, cmd: commands.StartCheckout) -> CheckoutSession:
         price = self.catalog.price(cmd.plan, cmd.interval)
         with self.uow() as uow:
             current = uow.subscriptions.for_account(cmd.account_id)
@@ -610,7 +610,7 @@ class CompleteCheckout:
     gateway: PaymentGateway
     clock: Clock
 
-    def __call__(self, cmd: c.CompleteCheckout) -> Subscription | None:
+    def __call__(self, cmd: commands.CompleteCheckout) -> Subscription | None:
         outcome = self.gateway.get_checkout(cmd.checkout_id)
         if outcome.account_id != cmd.account_id:
             raise CheckoutNotFound()  # another account's checkout does not exist for this one
@@ -657,7 +657,7 @@ class OpenPortal:
     gateway: PaymentGateway
     clock: Clock
 
-    def __call__(self, cmd: c.OpenPortal) -> PortalSession:
+    def __call__(self, cmd: commands.OpenPortal) -> PortalSession:
         customer = existing_customer(self.uow, cmd.account_id)
         with self.uow() as uow:
             sub = uow.subscriptions.for_account(cmd.account_id)
@@ -687,7 +687,7 @@ class PreviewPlanChange:
     clock: Clock
     catalog: Catalog
 
-    def __call__(self, cmd: c.PreviewPlanChange) -> Quote:
+    def __call__(self, cmd: commands.PreviewPlanChange) -> Quote:
         now = now_from(self.clock)
         target = self.catalog.price(cmd.plan, cmd.interval)
         with self.uow() as uow:
@@ -729,7 +729,7 @@ class ChangePlan:
     clock: Clock
     catalog: Catalog
 
-    def __call__(self, cmd: c.ChangePlan) -> Subscription:
+    def __call__(self, cmd: commands.ChangePlan) -> Subscription:
         now = now_from(self.clock)
         target = self.catalog.price(cmd.plan, cmd.interval)
         recorder = _Recorder(uow=self.uow, gateway=self.gateway, clock=self.clock)
@@ -737,6 +737,7 @@ class ChangePlan:
         with self.uow() as uow:
             sub = live_subscription(uow, cmd.account_id)
             quote = self._quote(uow, cmd, sub, now) if cmd.quote_id else None
+
         def redeem(uow: UnitOfWork) -> None:
             if quote is not None:
                 uow.quotes.save(quote.redeemed(now))
@@ -769,7 +770,9 @@ class ChangePlan:
         return recorder.record(cmd.account_id, view, "plan.change", inputs, also=redeem)
 
     @staticmethod
-    def _quote(uow: UnitOfWork, cmd: c.ChangePlan, sub: Subscription, now: datetime) -> Quote:
+    def _quote(
+        uow: UnitOfWork, cmd: commands.ChangePlan, sub: Subscription, now: datetime
+    ) -> Quote:
         quote = uow.quotes.get(cmd.quote_id or "")
         if quote is None:
             raise QuoteNotFound()
@@ -792,7 +795,7 @@ class CancelPendingChange:
     clock: Clock
     catalog: Catalog | None = None  # needed when the core keeps changes (ScheduledChanges.CORE)
 
-    def __call__(self, cmd: c.CancelPendingChange) -> Subscription:
+    def __call__(self, cmd: commands.CancelPendingChange) -> Subscription:
         with self.uow() as uow:
             sub = live_subscription(uow, cmd.account_id)
         change = sub.check_withdraw_pending_change()
@@ -808,7 +811,7 @@ class CancelPendingChange:
         )
 
     def _withdraw_kept(
-        self, cmd: c.CancelPendingChange, sub: Subscription, change: PendingChange
+        self, cmd: commands.CancelPendingChange, sub: Subscription, change: PendingChange
     ) -> Subscription:
         """Free before the worker's window; inside it the gateway may already have the new
         price, so the current one is put back (again billing nothing)."""
@@ -861,7 +864,7 @@ class CancelSubscription:
     gateway: PaymentGateway
     clock: Clock
 
-    def __call__(self, cmd: c.CancelSubscription) -> Subscription:
+    def __call__(self, cmd: commands.CancelSubscription) -> Subscription:
         with self.uow() as uow:
             sub = live_subscription(uow, cmd.account_id)
         sub.check_cancel(now_from(self.clock))
@@ -880,7 +883,7 @@ class ResumeSubscription:
     gateway: PaymentGateway
     clock: Clock
 
-    def __call__(self, cmd: c.ResumeSubscription) -> Subscription:
+    def __call__(self, cmd: commands.ResumeSubscription) -> Subscription:
         with self.uow() as uow:
             sub = uow.subscriptions.for_account(cmd.account_id)
         if sub is None:
@@ -904,7 +907,7 @@ class StartPaymentMethodUpdate:
     gateway: PaymentGateway
     clock: Clock
 
-    def __call__(self, cmd: c.StartPaymentMethodUpdate) -> SetupSession:
+    def __call__(self, cmd: commands.StartPaymentMethodUpdate) -> SetupSession:
         customer = existing_customer(self.uow, cmd.account_id)
         session = self.gateway.start_payment_method_setup(
             customer_ref=customer,
@@ -933,7 +936,7 @@ class CompletePaymentMethodUpdate:
     gateway: PaymentGateway
     clock: Clock
 
-    def __call__(self, cmd: c.CompletePaymentMethodUpdate) -> Subscription | None:
+    def __call__(self, cmd: commands.CompletePaymentMethodUpdate) -> Subscription | None:
         customer = existing_customer(self.uow, cmd.account_id)
         summary = self.gateway.complete_payment_method_setup(
             cmd.setup_id,
@@ -968,7 +971,7 @@ class ListInvoices:
     uow: UnitOfWorkFactory
     gateway: PaymentGateway
 
-    def __call__(self, cmd: c.ListInvoices) -> InvoicePage:
+    def __call__(self, cmd: commands.ListInvoices) -> InvoicePage:
         if not 1 <= cmd.limit <= MAX_INVOICE_PAGE:
             raise InvalidInput(f"limit must be between 1 and {MAX_INVOICE_PAGE}.")
         with self.uow() as uow:
@@ -1002,7 +1005,7 @@ class GetInvoicePdf:
     uow: UnitOfWorkFactory
     gateway: PaymentGateway
 
-    def __call__(self, cmd: c.GetInvoicePdf) -> Invoice:
+    def __call__(self, cmd: commands.GetInvoicePdf) -> Invoice:
         with self.uow() as uow:
             cached = uow.invoices.get(cmd.invoice_id)
             customer = uow.customers.get(cmd.account_id)

@@ -7,7 +7,7 @@ from datetime import datetime, timedelta
 
 import attrs
 
-from domain import events as ev
+from domain import events as domain_events
 from domain.errors import (
     AlreadyCanceling,
     NoPendingChange,
@@ -165,7 +165,7 @@ class Subscription:
     synced_at: datetime | None = None
     ended_at: datetime | None = None
     cancels_at: datetime | None = None  # set with `cancel_at_period_end` (`scheduled_end`)
-    events: list[ev.DomainEvent] = attrs.field(factory=list, repr=False)
+    events: list[domain_events.DomainEvent] = attrs.field(factory=list, repr=False)
 
     # -- construction ---------------------------------------------------------------------
     @classmethod
@@ -187,7 +187,7 @@ class Subscription:
             cancels_at=view.scheduled_end,
         )
         sub.events.append(
-            ev.SubscriptionStarted(account_id, view.as_of, view.plan_id, view.interval)
+            domain_events.SubscriptionStarted(account_id, view.as_of, view.plan_id, view.interval)
         )
         return sub
 
@@ -295,17 +295,21 @@ class Subscription:
             return False
         held = self._mirrored()
         at, acct = view.as_of, self.account_id
-        recorded: list[ev.DomainEvent] = []
+        recorded: list[domain_events.DomainEvent] = []
         if (view.plan_id, view.interval) != (self.plan_id, self.interval):
             recorded.append(
-                ev.PlanChanged(acct, at, self.plan_id, self.interval, view.plan_id, view.interval)
+                domain_events.PlanChanged(
+                    acct, at, self.plan_id, self.interval, view.plan_id, view.interval
+                )
             )
         if view.current_period_start > self.current_period_start and (
             view.plan_id,
             view.interval,
         ) == (self.plan_id, self.interval):
             recorded.append(
-                ev.SubscriptionRenewed(acct, at, view.current_period_start, view.current_period_end)
+                domain_events.SubscriptionRenewed(
+                    acct, at, view.current_period_start, view.current_period_end
+                )
             )
         if view.pending_change != self.pending_change:
             old, new = self.pending_change, view.pending_change
@@ -315,25 +319,31 @@ class Subscription:
                 applied = (view.plan_id, view.interval) == (old.plan_id, old.interval)
                 if not applied:
                     recorded.append(
-                        ev.ScheduledChangeWithdrawn(acct, at, old.plan_id, old.interval)
+                        domain_events.ScheduledChangeWithdrawn(acct, at, old.plan_id, old.interval)
                     )
             if new is not None:
                 recorded.append(
-                    ev.PlanChangeScheduled(acct, at, new.plan_id, new.interval, new.effective_at)
+                    domain_events.PlanChangeScheduled(
+                        acct, at, new.plan_id, new.interval, new.effective_at
+                    )
                 )
         if view.cancel_at_period_end and not self.cancel_at_period_end:
             recorded.append(
-                ev.CancellationScheduled(acct, at, view.scheduled_end or view.current_period_end)
+                domain_events.CancellationScheduled(
+                    acct, at, view.scheduled_end or view.current_period_end
+                )
             )
         if not view.cancel_at_period_end and self.cancel_at_period_end and view.status.is_live:
-            recorded.append(ev.SubscriptionResumed(acct, at))
+            recorded.append(domain_events.SubscriptionResumed(acct, at))
         if view.status is not self.status:
-            recorded.append(ev.StatusChanged(acct, at, self.status.value, view.status.value))
+            recorded.append(
+                domain_events.StatusChanged(acct, at, self.status.value, view.status.value)
+            )
             if not view.status.is_live and self.status.is_live:
-                recorded.append(ev.SubscriptionEnded(acct, at))
+                recorded.append(domain_events.SubscriptionEnded(acct, at))
         if view.payment_method is not None and view.payment_method != self.payment_method:
             recorded.append(
-                ev.PaymentMethodUpdated(
+                domain_events.PaymentMethodUpdated(
                     acct, at, view.payment_method.brand, view.payment_method.last4
                 )
             )
@@ -363,10 +373,12 @@ class Subscription:
         if summary != self.payment_method:
             self.payment_method = summary
             self.events.append(
-                ev.PaymentMethodUpdated(self.account_id, at, summary.brand, summary.last4)
+                domain_events.PaymentMethodUpdated(
+                    self.account_id, at, summary.brand, summary.last4
+                )
             )
 
-    def collect_events(self) -> list[ev.DomainEvent]:
+    def collect_events(self) -> list[domain_events.DomainEvent]:
         out, self.events = self.events, []
         return out
 

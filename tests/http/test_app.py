@@ -9,12 +9,12 @@ from adapters.app import create_app
 from adapters.config import Settings
 from adapters.container import build_container
 from adapters.http.deps import Dep
-from application import use_cases as uc
+from application import use_cases
 from tests.http.conftest import ENV, bearer, subscribe
 
 
 @post("/webhooks/test", status_code=200)
-async def extra_hook(apply_gateway_event: Dep[uc.ApplyGatewayEvent]) -> dict[str, str]:
+async def extra_hook(apply_gateway_event: Dep[use_cases.ApplyGatewayEvent]) -> dict[str, str]:
     return {"got": type(apply_gateway_event).__name__}
 
 

@@ -12,8 +12,7 @@ from adapters.fake.clock import ControllableClock
 from adapters.fake.codec import SandboxEventDecoder, encode_event
 from adapters.fake.gateway import FakeGateway
 from adapters.fake.repositories import InMemoryStore
-from application import commands as c
-from application import use_cases as uc
+from application import commands, use_cases
 from application.inbox import InboxAdmin, ProcessInbox, ReceiveGatewayEvent, backoff
 from application.ports import GatewayEvent, InboxStatus
 from domain.errors import StaleVersion
@@ -31,7 +30,9 @@ class Harness:
         self.emitted: list[GatewayEvent] = []
         gateway.subscribe(self.emitted.append)
         self.receive = ReceiveGatewayEvent(uow=store.unit_of_work, clock=clock)
-        self.apply = uc.ApplyGatewayEvent(uow=store.unit_of_work, gateway=gateway, clock=clock)
+        self.apply = use_cases.ApplyGatewayEvent(
+            uow=store.unit_of_work, gateway=gateway, clock=clock
+        )
 
     def worker(self, name: str = "w1", **options: object) -> ProcessInbox:
         return ProcessInbox(
@@ -61,12 +62,12 @@ class Harness:
         raise AssertionError("the inbox never drained")
 
     def sign_up(self, account: str, plan: str = "growth") -> str:
-        session = uc.StartCheckout(
+        session = use_cases.StartCheckout(
             uow=self.store.unit_of_work,
             gateway=self.gateway,
             clock=self.clock,
             catalog=self.catalog,
-        )(c.StartCheckout(account, plan, "month", "https://app/ok", "https://app/no"))
+        )(commands.StartCheckout(account, plan, "month", "https://app/ok", "https://app/no"))
         self.gateway.complete_checkout(session.id)
         with self.store.unit_of_work() as uow:
             customer = uow.customers.get(account)

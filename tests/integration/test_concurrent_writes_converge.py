@@ -35,7 +35,9 @@ H = bearer(ACCOUNT)
 CALLS_PER_ROUND = 20
 
 
-def _api(method: str, path: str, body: dict[str, str] | None = None) -> Callable[[TestClient[Any]], Any]:
+def _api(
+    method: str, path: str, body: dict[str, str] | None = None
+) -> Callable[[TestClient[Any]], Any]:
     return lambda client: client.request(method, path, headers=H, json=body)
 
 
@@ -169,7 +171,7 @@ def test_concurrent_writes_converge_on_postgresql() -> None:
 def _stripe_rounds(tmp_path: Path, rounds: int, seed: int) -> None:
     from adapters.fake.clock import ControllableClock
     from adapters.sql.database import create_engine_from_url, sql_unit_of_work_factory
-    from application import commands as c
+    from application import commands
     from domain.plans import default_catalog
     from tests.bdd.drivers.base import Rejected
     from tests.bdd.drivers.stripe import StripeDriver
@@ -194,12 +196,12 @@ def _stripe_rounds(tmp_path: Path, rounds: int, seed: int) -> None:
         # Each call as the use case makes it (no delivery in between): events wait, as they
         # do at Stripe, until the round is over.
         api = [
-            lambda: driver._cancel(c.CancelSubscription(ACCOUNT)),
-            lambda: driver._resume(c.ResumeSubscription(ACCOUNT)),
-            lambda: driver._change_plan(c.ChangePlan(ACCOUNT, "starter", "month")),
-            lambda: driver._change_plan(c.ChangePlan(ACCOUNT, "business", "month")),
-            lambda: driver._change_plan(c.ChangePlan(ACCOUNT, "growth", "month")),
-            lambda: driver._cancel_pending(c.CancelPendingChange(ACCOUNT)),
+            lambda: driver._cancel(commands.CancelSubscription(ACCOUNT)),
+            lambda: driver._resume(commands.ResumeSubscription(ACCOUNT)),
+            lambda: driver._change_plan(commands.ChangePlan(ACCOUNT, "starter", "month")),
+            lambda: driver._change_plan(commands.ChangePlan(ACCOUNT, "business", "month")),
+            lambda: driver._change_plan(commands.ChangePlan(ACCOUNT, "growth", "month")),
+            lambda: driver._cancel_pending(commands.CancelPendingChange(ACCOUNT)),
         ]
         portal = [
             lambda: driver.double.portal_cancel(ref),

@@ -18,8 +18,7 @@ from adapters.fake.repositories import InMemoryStore
 from adapters.sql.batch import SqlBatch
 from adapters.sql.database import create_engine_from_url, sql_unit_of_work_factory
 from adapters.sql.tables import audit_log, subscriptions
-from application import commands as c
-from application import use_cases as uc
+from application import commands, use_cases
 from application.inbox import ProcessInbox, ReceiveGatewayEvent
 from application.ports import GatewayEvent, InboxStatus
 from application.use_cases import Within
@@ -29,13 +28,15 @@ T0 = datetime(2026, 3, 1, 9, tzinfo=UTC)
 
 
 @attrs.frozen(kw_only=True)
-class FailingApply(uc.ApplyGatewayEvent):
+class FailingApply(use_cases.ApplyGatewayEvent):
     """Applies the event, writes included, then fails for `failing` while `armed` holds True."""
 
     failing: str
     armed: list[bool]
 
-    def __call__(self, event: GatewayEvent, *, within: Within | None = None) -> uc.ApplyOutcome:
+    def __call__(
+        self, event: GatewayEvent, *, within: Within | None = None
+    ) -> use_cases.ApplyOutcome:
         outcome = super().__call__(event, within=within)
         if event.id == self.failing and self.armed[0]:
             raise RuntimeError("failed after writing")
@@ -56,10 +57,14 @@ def _stream(clock: ControllableClock) -> tuple[FakeGateway, list[GatewayEvent]]:
     events: list[GatewayEvent] = []
     fake.subscribe(events.append)
     scratch = InMemoryStore()  # only to start checkouts
-    start = uc.StartCheckout(uow=scratch.unit_of_work, gateway=fake, clock=clock, catalog=catalog)
+    start = use_cases.StartCheckout(
+        uow=scratch.unit_of_work, gateway=fake, clock=clock, catalog=catalog
+    )
     customers = []
     for n in range(3):
-        session = start(c.StartCheckout(f"acct_{n}", "growth", "month", "https://a", "https://b"))
+        session = start(
+            commands.StartCheckout(f"acct_{n}", "growth", "month", "https://a", "https://b")
+        )
         fake.complete_checkout(session.id)
         with scratch.unit_of_work() as u:
             customer = u.customers.get(f"acct_{n}")
@@ -189,14 +194,16 @@ def _lost_lease(engine: Engine) -> None:
         uow=uow,
         gateway=fake,
         clock=clock,
-        apply=uc.ApplyGatewayEvent(uow=uow, gateway=fake, clock=clock),
+        apply=use_cases.ApplyGatewayEvent(uow=uow, gateway=fake, clock=clock),
         worker="w2",
         decoders={"sandbox": SandboxEventDecoder()},
     )
 
     @attrs.frozen(kw_only=True)
-    class SlowApply(uc.ApplyGatewayEvent):
-        def __call__(self, event: GatewayEvent, *, within: Within | None = None) -> uc.ApplyOutcome:
+    class SlowApply(use_cases.ApplyGatewayEvent):
+        def __call__(
+            self, event: GatewayEvent, *, within: Within | None = None
+        ) -> use_cases.ApplyOutcome:
             outcome = super().__call__(event, within=within)
             if event.id == first_event.id:
                 # This worker stalled past its lease: w2 claims the event meanwhile.
@@ -259,8 +266,10 @@ def test_a_change_made_between_the_reads_a_batch_reuses_is_caught_and_not_overwr
         events.clear()
 
     scratch = InMemoryStore()
-    start = uc.StartCheckout(uow=scratch.unit_of_work, gateway=fake, clock=clock, catalog=catalog)
-    session = start(c.StartCheckout("acct_0", "growth", "month", "https://a", "https://b"))
+    start = use_cases.StartCheckout(
+        uow=scratch.unit_of_work, gateway=fake, clock=clock, catalog=catalog
+    )
+    session = start(commands.StartCheckout("acct_0", "growth", "month", "https://a", "https://b"))
     fake.complete_checkout(session.id)
     with scratch.unit_of_work() as memory:
         customer = memory.customers.get("acct_0")
@@ -270,10 +279,10 @@ def test_a_change_made_between_the_reads_a_batch_reuses_is_caught_and_not_overwr
     armed: list[bool] = []
 
     @attrs.frozen(kw_only=True)
-    class ConcurrentWriter(uc.ApplyGatewayEvent):
+    class ConcurrentWriter(use_cases.ApplyGatewayEvent):
         """After the view is judged (the row read), another process changes the row."""
 
-        def _view_for(self, event: GatewayEvent) -> uc.Settled | None:
+        def _view_for(self, event: GatewayEvent) -> use_cases.Settled | None:
             settled = super()._view_for(event)
             if armed and event.gateway_type == "customer.subscription.updated" and not bumped:
                 with engine.connect() as other:

@@ -28,7 +28,7 @@ from adapters.app import create_app
 from adapters.container import Container
 from adapters.fake.clock import ControllableClock
 from adapters.sql.migrate import upgrade
-from application import use_cases as uc
+from application import use_cases
 from application.ports import GatewayEvent, InboxStatus, UnitOfWork
 from domain.plans import default_catalog
 from tests.sql_fixtures import postgres_database
@@ -48,11 +48,13 @@ STALLED = "stalled inside the apply transaction"
 ACCOUNT = "acct_crash"
 
 
-class StallInsideTheTransaction(uc.ApplyGatewayEvent):
+class StallInsideTheTransaction(use_cases.ApplyGatewayEvent):
     """Applies as usual, then stops for good just before the transaction would commit."""
 
-    def __call__(self, event: GatewayEvent, *, within: uc.Within | None = None) -> uc.ApplyOutcome:
-        def stall(uow: UnitOfWork, outcome: uc.ApplyOutcome) -> None:
+    def __call__(
+        self, event: GatewayEvent, *, within: use_cases.Within | None = None
+    ) -> use_cases.ApplyOutcome:
+        def stall(uow: UnitOfWork, outcome: use_cases.ApplyOutcome) -> None:
             if within is not None:
                 within(uow, outcome)  # the inbox row is marked applied, uncommitted
             print(f"{STALLED}: {event.id}", flush=True)

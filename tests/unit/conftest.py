@@ -10,8 +10,7 @@ import pytest
 from adapters.fake.clock import ControllableClock
 from adapters.fake.gateway import FakeGateway
 from adapters.fake.repositories import InMemoryStore
-from application import commands as c
-from application import use_cases as uc
+from application import commands, use_cases
 from application.ports import AuditEntry, GatewayEvent, UnitOfWork
 from domain.invoices import Invoice
 from domain.plans import Catalog
@@ -33,15 +32,15 @@ class Billing:
     gateway: FakeGateway
     clock: ControllableClock
     catalog: Catalog
-    applied: list[tuple[GatewayEvent, uc.ApplyOutcome]] = attrs.field(factory=list)
+    applied: list[tuple[GatewayEvent, use_cases.ApplyOutcome]] = attrs.field(factory=list)
 
     def uow(self) -> UnitOfWork:
         return self.store.unit_of_work()
 
     # the use cases, built as the composition root builds them
     @property
-    def start_checkout(self) -> uc.StartCheckout:
-        return uc.StartCheckout(
+    def start_checkout(self) -> use_cases.StartCheckout:
+        return use_cases.StartCheckout(
             uow=self.uow,
             gateway=self.gateway,
             clock=self.clock,
@@ -49,16 +48,16 @@ class Billing:
         )
 
     @property
-    def complete_checkout(self) -> uc.CompleteCheckout:
-        return uc.CompleteCheckout(uow=self.uow, gateway=self.gateway, clock=self.clock)
+    def complete_checkout(self) -> use_cases.CompleteCheckout:
+        return use_cases.CompleteCheckout(uow=self.uow, gateway=self.gateway, clock=self.clock)
 
     @property
-    def open_portal(self) -> uc.OpenPortal:
-        return uc.OpenPortal(uow=self.uow, gateway=self.gateway, clock=self.clock)
+    def open_portal(self) -> use_cases.OpenPortal:
+        return use_cases.OpenPortal(uow=self.uow, gateway=self.gateway, clock=self.clock)
 
     @property
-    def preview(self) -> uc.PreviewPlanChange:
-        return uc.PreviewPlanChange(
+    def preview(self) -> use_cases.PreviewPlanChange:
+        return use_cases.PreviewPlanChange(
             uow=self.uow,
             gateway=self.gateway,
             clock=self.clock,
@@ -66,8 +65,8 @@ class Billing:
         )
 
     @property
-    def change_plan(self) -> uc.ChangePlan:
-        return uc.ChangePlan(
+    def change_plan(self) -> use_cases.ChangePlan:
+        return use_cases.ChangePlan(
             uow=self.uow,
             gateway=self.gateway,
             clock=self.clock,
@@ -75,40 +74,44 @@ class Billing:
         )
 
     @property
-    def cancel_pending_change(self) -> uc.CancelPendingChange:
-        return uc.CancelPendingChange(uow=self.uow, gateway=self.gateway, clock=self.clock)
+    def cancel_pending_change(self) -> use_cases.CancelPendingChange:
+        return use_cases.CancelPendingChange(uow=self.uow, gateway=self.gateway, clock=self.clock)
 
     @property
-    def cancel(self) -> uc.CancelSubscription:
-        return uc.CancelSubscription(uow=self.uow, gateway=self.gateway, clock=self.clock)
+    def cancel(self) -> use_cases.CancelSubscription:
+        return use_cases.CancelSubscription(uow=self.uow, gateway=self.gateway, clock=self.clock)
 
     @property
-    def resume(self) -> uc.ResumeSubscription:
-        return uc.ResumeSubscription(uow=self.uow, gateway=self.gateway, clock=self.clock)
+    def resume(self) -> use_cases.ResumeSubscription:
+        return use_cases.ResumeSubscription(uow=self.uow, gateway=self.gateway, clock=self.clock)
 
     @property
-    def start_payment_method_update(self) -> uc.StartPaymentMethodUpdate:
-        return uc.StartPaymentMethodUpdate(uow=self.uow, gateway=self.gateway, clock=self.clock)
+    def start_payment_method_update(self) -> use_cases.StartPaymentMethodUpdate:
+        return use_cases.StartPaymentMethodUpdate(
+            uow=self.uow, gateway=self.gateway, clock=self.clock
+        )
 
     @property
-    def complete_payment_method_update(self) -> uc.CompletePaymentMethodUpdate:
-        return uc.CompletePaymentMethodUpdate(uow=self.uow, gateway=self.gateway, clock=self.clock)
+    def complete_payment_method_update(self) -> use_cases.CompletePaymentMethodUpdate:
+        return use_cases.CompletePaymentMethodUpdate(
+            uow=self.uow, gateway=self.gateway, clock=self.clock
+        )
 
     @property
-    def list_invoices(self) -> uc.ListInvoices:
-        return uc.ListInvoices(uow=self.uow, gateway=self.gateway)
+    def list_invoices(self) -> use_cases.ListInvoices:
+        return use_cases.ListInvoices(uow=self.uow, gateway=self.gateway)
 
     @property
-    def invoice_pdf(self) -> uc.GetInvoicePdf:
-        return uc.GetInvoicePdf(uow=self.uow, gateway=self.gateway)
+    def invoice_pdf(self) -> use_cases.GetInvoicePdf:
+        return use_cases.GetInvoicePdf(uow=self.uow, gateway=self.gateway)
 
     @property
-    def apply_event(self) -> uc.ApplyGatewayEvent:
-        return uc.ApplyGatewayEvent(uow=self.uow, gateway=self.gateway, clock=self.clock)
+    def apply_event(self) -> use_cases.ApplyGatewayEvent:
+        return use_cases.ApplyGatewayEvent(uow=self.uow, gateway=self.gateway, clock=self.clock)
 
     @property
-    def entitlements(self) -> uc.GetEntitlements:
-        return uc.GetEntitlements(uow=self.uow, clock=self.clock, catalog=self.catalog)
+    def entitlements(self) -> use_cases.GetEntitlements:
+        return use_cases.GetEntitlements(uow=self.uow, clock=self.clock, catalog=self.catalog)
 
     # helpers
     def deliver_webhooks(self) -> None:
@@ -124,12 +127,12 @@ class Billing:
     ) -> Subscription:
         """Checkout, pay on the hosted page with a test card, come back: a live subscription."""
         session = self.start_checkout(
-            c.StartCheckout(
+            commands.StartCheckout(
                 account, plan, interval, "https://app/ok/{CHECKOUT_SESSION_ID}", "https://app/no"
             )
         )
         self.gateway.complete_checkout(session.id)
-        sub = self.complete_checkout(c.CompleteCheckout(account, session.id))
+        sub = self.complete_checkout(commands.CompleteCheckout(account, session.id))
         assert sub is not None
         return sub
 

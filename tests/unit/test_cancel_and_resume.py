@@ -6,7 +6,7 @@ from datetime import timedelta
 
 import pytest
 
-from application import commands as c
+from application import commands
 from domain.errors import AlreadyCanceling, GatewayUnavailable, NotResumable, SubscriptionNotFound
 from domain.subscription import Status
 from tests.unit.conftest import APR_1, MAR_16, Billing
@@ -19,7 +19,7 @@ def test_cancel_keeps_access_until_the_period_end_then_the_subscription_ends(
     billing.subscribe("acct_ada")
     billing.gateway.advance_to(MAR_16)
 
-    sub = billing.cancel(c.CancelSubscription("acct_ada"))
+    sub = billing.cancel(commands.CancelSubscription("acct_ada"))
 
     assert sub.cancel_at_period_end and sub.status is Status.ACTIVE
     access = billing.entitlements("acct_ada")
@@ -38,9 +38,9 @@ def test_cancel_keeps_access_until_the_period_end_then_the_subscription_ends(
 def test_cancel_supersedes_a_scheduled_downgrade(billing: Billing) -> None:
     billing.deliver_webhooks()
     billing.subscribe("acct_ada", "business")
-    billing.change_plan(c.ChangePlan("acct_ada", "starter", "month"))
+    billing.change_plan(commands.ChangePlan("acct_ada", "starter", "month"))
 
-    sub = billing.cancel(c.CancelSubscription("acct_ada"))
+    sub = billing.cancel(commands.CancelSubscription("acct_ada"))
 
     assert (sub.pending_change, sub.cancel_at_period_end) == (None, True)
     assert billing.gateway_view("acct_ada").pending_change is None
@@ -56,18 +56,18 @@ def test_cancel_supersedes_a_scheduled_downgrade(billing: Billing) -> None:
 
 def test_cancelling_twice_is_refused(billing: Billing) -> None:
     billing.subscribe("acct_ada")
-    billing.cancel(c.CancelSubscription("acct_ada"))
+    billing.cancel(commands.CancelSubscription("acct_ada"))
     with pytest.raises(AlreadyCanceling):
-        billing.cancel(c.CancelSubscription("acct_ada"))
+        billing.cancel(commands.CancelSubscription("acct_ada"))
 
 
 def test_resume_before_the_period_end_keeps_the_subscription_renewing(billing: Billing) -> None:
     billing.deliver_webhooks()
     billing.subscribe("acct_ada")
-    billing.cancel(c.CancelSubscription("acct_ada"))
+    billing.cancel(commands.CancelSubscription("acct_ada"))
     billing.gateway.advance_to(APR_1 - timedelta(seconds=1))
 
-    sub = billing.resume(c.ResumeSubscription("acct_ada"))
+    sub = billing.resume(commands.ResumeSubscription("acct_ada"))
 
     assert not sub.cancel_at_period_end
     assert ("event.SubscriptionResumed", "recorded") in billing.actions("acct_ada")
@@ -79,12 +79,12 @@ def test_resume_before_the_period_end_keeps_the_subscription_renewing(billing: B
 def test_resume_after_the_period_end_is_refused(billing: Billing) -> None:
     billing.deliver_webhooks()
     billing.subscribe("acct_ada")
-    billing.cancel(c.CancelSubscription("acct_ada"))
+    billing.cancel(commands.CancelSubscription("acct_ada"))
     billing.gateway.advance_to(APR_1)
     calls = len(billing.gateway.calls)
 
     with pytest.raises(NotResumable):
-        billing.resume(c.ResumeSubscription("acct_ada"))
+        billing.resume(commands.ResumeSubscription("acct_ada"))
 
     assert len(billing.gateway.calls) == calls
     assert billing.stored("acct_ada").status is Status.CANCELED
@@ -94,27 +94,27 @@ def test_resume_is_refused_after_the_end_even_before_the_gateway_event_arrives(
     billing: Billing,
 ) -> None:
     billing.subscribe("acct_ada")
-    billing.cancel(c.CancelSubscription("acct_ada"))
+    billing.cancel(commands.CancelSubscription("acct_ada"))
     billing.clock.set(APR_1)
     with pytest.raises(NotResumable):
-        billing.resume(c.ResumeSubscription("acct_ada"))
+        billing.resume(commands.ResumeSubscription("acct_ada"))
 
 
 def test_resume_of_a_subscription_that_is_not_canceling_is_refused(billing: Billing) -> None:
     billing.subscribe("acct_ada")
     with pytest.raises(NotResumable):
-        billing.resume(c.ResumeSubscription("acct_ada"))
+        billing.resume(commands.ResumeSubscription("acct_ada"))
     with pytest.raises(SubscriptionNotFound):
-        billing.resume(c.ResumeSubscription("acct_nobody"))
+        billing.resume(commands.ResumeSubscription("acct_nobody"))
 
 
 def test_an_ended_subscription_cannot_be_cancelled_again(billing: Billing) -> None:
     billing.deliver_webhooks()
     billing.subscribe("acct_ada")
-    billing.cancel(c.CancelSubscription("acct_ada"))
+    billing.cancel(commands.CancelSubscription("acct_ada"))
     billing.gateway.advance_to(APR_1)
     with pytest.raises(SubscriptionNotFound):
-        billing.cancel(c.CancelSubscription("acct_ada"))
+        billing.cancel(commands.CancelSubscription("acct_ada"))
 
 
 def test_a_cancel_that_cannot_reach_the_gateway_changes_nothing(billing: Billing) -> None:
@@ -122,7 +122,7 @@ def test_a_cancel_that_cannot_reach_the_gateway_changes_nothing(billing: Billing
     version = billing.stored("acct_ada").version
     billing.gateway.fail_next_call()
     with pytest.raises(GatewayUnavailable):
-        billing.cancel(c.CancelSubscription("acct_ada"))
+        billing.cancel(commands.CancelSubscription("acct_ada"))
     stored = billing.stored("acct_ada")
     assert (stored.cancel_at_period_end, stored.version) == (False, version)
     assert not billing.gateway_view("acct_ada").cancel_at_period_end

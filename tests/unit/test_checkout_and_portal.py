@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import pytest
 
-from application import commands as c
+from application import commands
 from application.ports import CheckoutStatus, UiMode
 from domain.errors import AlreadySubscribed, CheckoutNotFound, CustomerNotFound, UnknownPlan
 from domain.invoices import BillingReason, InvoiceStatus
@@ -17,13 +17,13 @@ OK, NO = "https://app/ok/{CHECKOUT_SESSION_ID}", "https://app/no"
 
 
 def test_checkout_then_payment_then_return_records_the_subscription(billing: Billing) -> None:
-    session = billing.start_checkout(c.StartCheckout("acct_ada", "growth", "month", OK, NO))
+    session = billing.start_checkout(commands.StartCheckout("acct_ada", "growth", "month", OK, NO))
     assert session.url == f"https://sandbox.test/sandbox/checkout/{session.id}"
     assert session.id.startswith("cs_") and session.client_secret is None
 
     billing.gateway.complete_checkout(session.id, card="amex")
     assert billing.gateway.checkout_return_url(session.id) == f"https://app/ok/{session.id}"
-    sub = billing.complete_checkout(c.CompleteCheckout("acct_ada", session.id))
+    sub = billing.complete_checkout(commands.CompleteCheckout("acct_ada", session.id))
 
     assert sub is not None
     stored = billing.stored("acct_ada")
@@ -48,27 +48,27 @@ def test_checkout_then_payment_then_return_records_the_subscription(billing: Bil
 
 
 def test_returning_before_paying_records_nothing(billing: Billing) -> None:
-    session = billing.start_checkout(c.StartCheckout("acct_ada", "growth", "month", OK, NO))
-    assert billing.complete_checkout(c.CompleteCheckout("acct_ada", session.id)) is None
+    session = billing.start_checkout(commands.StartCheckout("acct_ada", "growth", "month", OK, NO))
+    assert billing.complete_checkout(commands.CompleteCheckout("acct_ada", session.id)) is None
     with billing.uow() as uow:
         assert uow.subscriptions.for_account("acct_ada") is None
 
 
 def test_a_declined_card_on_the_checkout_page_keeps_the_session_open(billing: Billing) -> None:
-    session = billing.start_checkout(c.StartCheckout("acct_ada", "growth", "month", OK, NO))
+    session = billing.start_checkout(commands.StartCheckout("acct_ada", "growth", "month", OK, NO))
     outcome = billing.gateway.complete_checkout(session.id, outcome="declined")
     assert (outcome.status, outcome.subscription) == (CheckoutStatus.OPEN, None)
     assert billing.gateway.checkout_return_url(session.id) == NO
-    assert billing.complete_checkout(c.CompleteCheckout("acct_ada", session.id)) is None
+    assert billing.complete_checkout(commands.CompleteCheckout("acct_ada", session.id)) is None
     billing.gateway.complete_checkout(session.id)
-    assert billing.complete_checkout(c.CompleteCheckout("acct_ada", session.id)) is not None
+    assert billing.complete_checkout(commands.CompleteCheckout("acct_ada", session.id)) is not None
 
 
 def test_another_account_cannot_complete_someone_elses_checkout(billing: Billing) -> None:
-    session = billing.start_checkout(c.StartCheckout("acct_ada", "growth", "month", OK, NO))
+    session = billing.start_checkout(commands.StartCheckout("acct_ada", "growth", "month", OK, NO))
     billing.gateway.complete_checkout(session.id)
     with pytest.raises(CheckoutNotFound):
-        billing.complete_checkout(c.CompleteCheckout("acct_bob", session.id))
+        billing.complete_checkout(commands.CompleteCheckout("acct_bob", session.id))
     with billing.uow() as uow:
         assert uow.subscriptions.for_account("acct_bob") is None
 
@@ -76,21 +76,21 @@ def test_another_account_cannot_complete_someone_elses_checkout(billing: Billing
 def test_an_account_with_a_live_subscription_cannot_check_out_again(billing: Billing) -> None:
     billing.subscribe("acct_ada")
     with pytest.raises(AlreadySubscribed):
-        billing.start_checkout(c.StartCheckout("acct_ada", "business", "month", OK, NO))
+        billing.start_checkout(commands.StartCheckout("acct_ada", "business", "month", OK, NO))
 
 
 def test_checkout_of_an_unknown_plan_is_refused_before_the_gateway_is_called(
     billing: Billing,
 ) -> None:
     with pytest.raises(UnknownPlan):
-        billing.start_checkout(c.StartCheckout("acct_ada", "platinum", "month", OK, NO))
+        billing.start_checkout(commands.StartCheckout("acct_ada", "platinum", "month", OK, NO))
     assert billing.gateway.calls == []
 
 
 def test_one_gateway_customer_serves_every_checkout_of_an_account(billing: Billing) -> None:
-    first = billing.start_checkout(c.StartCheckout("acct_ada", "growth", "month", OK, NO))
+    first = billing.start_checkout(commands.StartCheckout("acct_ada", "growth", "month", OK, NO))
     second = billing.start_checkout(
-        c.StartCheckout("acct_ada", "starter", "year", OK, NO, ui_mode=UiMode.EMBEDDED)
+        commands.StartCheckout("acct_ada", "starter", "year", OK, NO, ui_mode=UiMode.EMBEDDED)
     )
     assert [call.name for call in billing.gateway.calls] == [
         "ensure_customer",
@@ -107,7 +107,7 @@ def test_manage_billing_opens_a_portal_session_for_the_accounts_own_customer(
     billing: Billing,
 ) -> None:
     billing.subscribe("acct_ada")
-    session = billing.open_portal(c.OpenPortal("acct_ada", "https://app/settings/billing"))
+    session = billing.open_portal(commands.OpenPortal("acct_ada", "https://app/settings/billing"))
     assert session.id.startswith("bps_")
     assert session.url == f"https://sandbox.test/sandbox/portal/{session.id}"
     assert billing.gateway.portal_session_customer(session.id) == billing.customer("acct_ada")
@@ -117,4 +117,4 @@ def test_manage_billing_opens_a_portal_session_for_the_accounts_own_customer(
 
 def test_manage_billing_needs_a_customer_first(billing: Billing) -> None:
     with pytest.raises(CustomerNotFound):
-        billing.open_portal(c.OpenPortal("acct_nobody", "https://app/settings/billing"))
+        billing.open_portal(commands.OpenPortal("acct_nobody", "https://app/settings/billing"))

@@ -10,8 +10,7 @@ import pytest
 from adapters.fake.clock import ControllableClock
 from adapters.fake.gateway import FakeGateway
 from adapters.fake.repositories import InMemoryStore
-from application import commands as c
-from application import use_cases as uc
+from application import commands, use_cases
 from application.ports import GatewayEvent, PaymentGateway, ScheduledChanges
 from application.renewal_changes import ApplyDueChanges
 from application.scheduled_changes import APPLY_LEAD, core_keeps_changes
@@ -42,20 +41,23 @@ class Core:
         self.fake = FakeGateway(catalog, clock, scheduled_changes=ScheduledChanges.CORE)
         self.gateway: PaymentGateway = core_keeps_changes(self.fake, self.store.unit_of_work)
         kw = {"uow": self.store.unit_of_work, "gateway": self.gateway, "clock": clock}
-        self.change_plan = uc.ChangePlan(**kw, catalog=catalog)
-        self.withdraw = uc.CancelPendingChange(**kw, catalog=catalog)
-        self.cancel = uc.CancelSubscription(**kw)
-        self.apply_event = uc.ApplyGatewayEvent(**kw)
+        self.change_plan = use_cases.ChangePlan(**kw, catalog=catalog)
+        self.withdraw = use_cases.CancelPendingChange(**kw, catalog=catalog)
+        self.cancel = use_cases.CancelSubscription(**kw)
+        self.apply_event = use_cases.ApplyGatewayEvent(**kw)
         self.worker = ApplyDueChanges(**kw, catalog=catalog)
-        self.entitlements = uc.GetEntitlements(
+        self.entitlements = use_cases.GetEntitlements(
             uow=self.store.unit_of_work, clock=clock, catalog=catalog
         )
         self.fake.subscribe(self._deliver)
-        session = uc.StartCheckout(**kw, catalog=catalog)(
-            c.StartCheckout(ACCOUNT, "business", "month", "https://app/ok", "https://app/no")
+        session = use_cases.StartCheckout(**kw, catalog=catalog)(
+            commands.StartCheckout(ACCOUNT, "business", "month", "https://app/ok", "https://app/no")
         )
         self.fake.complete_checkout(session.id)
-        assert uc.CompleteCheckout(**kw)(c.CompleteCheckout(ACCOUNT, session.id)) is not None
+        assert (
+            use_cases.CompleteCheckout(**kw)(commands.CompleteCheckout(ACCOUNT, session.id))
+            is not None
+        )
 
     def _deliver(self, event: GatewayEvent) -> None:
         self.apply_event(event)  # webhooks, applied as they arrive
@@ -88,7 +90,7 @@ def core(catalog: Catalog, clock: ControllableClock) -> Core:
 def test_a_downgrade_is_kept_by_the_core_with_no_gateway_call(core: Core) -> None:
     core.clock.set(MAR_16)
 
-    sub = core.change_plan(c.ChangePlan(ACCOUNT, "starter", "month"))
+    sub = core.change_plan(commands.ChangePlan(ACCOUNT, "starter", "month"))
 
     assert (sub.plan_id, sub.pending_change and sub.pending_change.plan_id) == (
         "business",
@@ -102,7 +104,7 @@ def test_a_downgrade_is_kept_by_the_core_with_no_gateway_call(core: Core) -> Non
 
 def test_a_gateway_event_meanwhile_does_not_erase_the_kept_change(core: Core) -> None:
     core.clock.set(MAR_16)
-    core.change_plan(c.ChangePlan(ACCOUNT, "starter", "month"))
+    core.change_plan(commands.ChangePlan(ACCOUNT, "starter", "month"))
 
     core.fake.portal_update_payment_method(core.stored().customer_ref, "mastercard")
 
@@ -113,9 +115,9 @@ def test_a_gateway_event_meanwhile_does_not_erase_the_kept_change(core: Core) ->
 
 def test_withdrawing_before_the_workers_window_costs_no_gateway_call(core: Core) -> None:
     core.clock.set(MAR_16)
-    core.change_plan(c.ChangePlan(ACCOUNT, "starter", "month"))
+    core.change_plan(commands.ChangePlan(ACCOUNT, "starter", "month"))
 
-    sub = core.withdraw(c.CancelPendingChange(ACCOUNT))
+    sub = core.withdraw(commands.CancelPendingChange(ACCOUNT))
 
     assert (sub.plan_id, sub.pending_change) == ("business", None)
     assert core.writes() == []
@@ -130,7 +132,7 @@ def test_the_renewal_bills_the_new_price_and_not_a_day_before_while_old_features
     core: Core,
 ) -> None:
     core.clock.set(MAR_16)
-    core.change_plan(c.ChangePlan(ACCOUNT, "starter", "month"))
+    core.change_plan(commands.ChangePlan(ACCOUNT, "starter", "month"))
     core.clock.set(APR_1 - timedelta(days=1))
     assert core.worker() == []  # a day before: too early, nothing changes at the gateway
     assert core.writes() == []
@@ -161,11 +163,11 @@ def test_the_renewal_bills_the_new_price_and_not_a_day_before_while_old_features
 
 def test_withdrawing_after_the_worker_applied_puts_the_current_price_back(core: Core) -> None:
     core.clock.set(MAR_16)
-    core.change_plan(c.ChangePlan(ACCOUNT, "starter", "month"))
+    core.change_plan(commands.ChangePlan(ACCOUNT, "starter", "month"))
     core.clock.set(APR_1 - APPLY_LEAD / 2)
     core.worker()
 
-    sub = core.withdraw(c.CancelPendingChange(ACCOUNT))
+    sub = core.withdraw(commands.CancelPendingChange(ACCOUNT))
 
     assert (sub.plan_id, sub.pending_change) == ("business", None)
     assert core.fake.customer_subscription(sub.customer_ref).plan_id == "business"  # type: ignore[union-attr]
@@ -177,9 +179,9 @@ def test_withdrawing_after_the_worker_applied_puts_the_current_price_back(core: 
 
 def test_cancelling_supersedes_the_kept_downgrade(core: Core) -> None:
     core.clock.set(MAR_16)
-    core.change_plan(c.ChangePlan(ACCOUNT, "starter", "month"))
+    core.change_plan(commands.ChangePlan(ACCOUNT, "starter", "month"))
 
-    sub = core.cancel(c.CancelSubscription(ACCOUNT))
+    sub = core.cancel(commands.CancelSubscription(ACCOUNT))
 
     assert (sub.cancel_at_period_end, sub.pending_change) == (True, None)
     core.clock.set(APR_1 - APPLY_LEAD / 2)

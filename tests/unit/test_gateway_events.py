@@ -7,7 +7,7 @@ from datetime import timedelta
 import attrs
 
 from adapters.fake.repositories import InMemoryStore
-from application import commands as c
+from application import commands
 from application.ports import GatewayEvent, GatewayEventKind
 from application.use_cases import ApplyOutcome
 from domain.invoices import InvoiceStatus
@@ -78,7 +78,7 @@ def test_a_completed_setup_event_makes_the_new_card_the_default(billing: Billing
     billing.deliver_webhooks()
     billing.subscribe("acct_ada")
     session = billing.start_payment_method_update(
-        c.StartPaymentMethodUpdate("acct_ada", "https://app/ok", "https://app/no")
+        commands.StartPaymentMethodUpdate("acct_ada", "https://app/ok", "https://app/no")
     )
     billing.gateway.complete_setup(session.id, card="mastercard")
     assert billing.stored("acct_ada").payment_method == PaymentMethodSummary("mastercard", "4444")
@@ -90,12 +90,12 @@ def test_a_completed_setup_event_makes_the_new_card_the_default(billing: Billing
 def test_the_webhook_may_beat_the_return_from_checkout(billing: Billing) -> None:
     billing.deliver_webhooks()
     session = billing.start_checkout(
-        c.StartCheckout("acct_ada", "growth", "month", "https://app/ok", "https://app/no")
+        commands.StartCheckout("acct_ada", "growth", "month", "https://app/ok", "https://app/no")
     )
     billing.gateway.complete_checkout(session.id)
     assert billing.stored("acct_ada").status is Status.ACTIVE  # recorded by the webhook alone
 
-    sub = billing.complete_checkout(c.CompleteCheckout("acct_ada", session.id))
+    sub = billing.complete_checkout(commands.CompleteCheckout("acct_ada", session.id))
 
     assert sub is not None and sub.status is Status.ACTIVE
     assert recorded(billing, "acct_ada").count("event.SubscriptionStarted") == 1
@@ -106,8 +106,8 @@ def test_applying_every_event_twice_leaves_the_same_state_and_events_as_once(
 ) -> None:
     billing.subscribe("acct_ada")
     billing.gateway.advance_to(MAR_16)
-    billing.change_plan(c.ChangePlan("acct_ada", "business", "month"))
-    billing.change_plan(c.ChangePlan("acct_ada", "growth", "month"))
+    billing.change_plan(commands.ChangePlan("acct_ada", "business", "month"))
+    billing.change_plan(commands.ChangePlan("acct_ada", "growth", "month"))
     billing.gateway.advance_to(APR_1 + timedelta(days=1))
     events = list(billing.gateway.events)
 
@@ -131,7 +131,7 @@ def test_applying_every_event_twice_leaves_the_same_state_and_events_as_once(
 def test_an_event_older_than_the_state_held_is_skipped(billing: Billing) -> None:
     billing.subscribe("acct_ada")
     billing.gateway.advance_to(MAR_16)
-    billing.change_plan(c.ChangePlan("acct_ada", "business", "month"))
+    billing.change_plan(commands.ChangePlan("acct_ada", "business", "month"))
     before = snapshot(billing, "acct_ada")
     oldest = subscription_events(billing)[0]  # the subscription as created, on March 1
 
@@ -205,4 +205,4 @@ def test_a_late_draft_event_does_not_overwrite_a_paid_invoice(billing: Billing) 
     with billing.uow() as uow:
         cached = uow.invoices.get(paid.invoice.id if paid.invoice else "")
     assert cached is not None and cached[1].status is InvoiceStatus.PAID
-    assert billing.invoice_pdf(c.GetInvoicePdf("acct_ada", cached[1].id)).pdf_url is not None
+    assert billing.invoice_pdf(commands.GetInvoicePdf("acct_ada", cached[1].id)).pdf_url is not None

@@ -8,7 +8,7 @@ import pytest
 
 from adapters.fake.gateway import FakeGateway
 from adapters.fake.pdf import render_text_pdf
-from application import commands as c
+from application import commands
 from domain.errors import InvoiceNotFound
 from tests.unit.conftest import MAR_1, MAR_16, Billing
 
@@ -55,9 +55,9 @@ def test_the_pdf_writer_escapes_text_and_keeps_offsets_right() -> None:
 def test_an_invoice_pdf_shows_its_number_amounts_period_and_payment(billing: Billing) -> None:
     billing.subscribe("acct_ada")
     billing.gateway.advance_to(MAR_16)
-    billing.change_plan(c.ChangePlan("acct_ada", "business", "month"))
+    billing.change_plan(commands.ChangePlan("acct_ada", "business", "month"))
     proration = billing.invoice_pdf(
-        c.GetInvoicePdf("acct_ada", billing.gateway_invoices("acct_ada")[0].id)
+        commands.GetInvoicePdf("acct_ada", billing.gateway_invoices("acct_ada")[0].id)
     )
 
     pdf = billing.gateway.render_invoice_pdf(proration.id)

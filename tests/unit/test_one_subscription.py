@@ -10,8 +10,7 @@ import pytest
 from adapters.fake.clock import ControllableClock
 from adapters.fake.codec import SandboxEventDecoder, encode_event
 from adapters.fake.gateway import FakeGateway
-from application import commands as c
-from application import use_cases as uc
+from application import commands, use_cases
 from application.inbox import ProcessInbox, ReceiveGatewayEvent
 from application.ports import CheckoutStatus, GatewayEvent, UiMode
 from domain.errors import AlreadySubscribed, GatewayRejected, GatewayUnavailable
@@ -26,9 +25,9 @@ GROWTH = Money(4900, "USD")
 
 
 def start(billing: Billing, account: str = "acct_ada", request_id: str | None = None) -> str:
-    cmd = c.StartCheckout(account, "growth", "month", OK, NO)
+    cmd = commands.StartCheckout(account, "growth", "month", OK, NO)
     if request_id is not None:
-        cmd = c.StartCheckout(account, "growth", "month", OK, NO, request_id=request_id)
+        cmd = commands.StartCheckout(account, "growth", "month", OK, NO, request_id=request_id)
     return billing.start_checkout(cmd).id
 
 
@@ -80,7 +79,7 @@ def test_a_new_checkout_expires_the_earlier_one_so_only_the_newest_can_be_paid(
     with pytest.raises(GatewayRejected, match="expired"):
         billing.gateway.complete_checkout(first)
     billing.gateway.complete_checkout(second)
-    sub = billing.complete_checkout(c.CompleteCheckout("acct_ada", second))
+    sub = billing.complete_checkout(commands.CompleteCheckout("acct_ada", second))
 
     assert sub is not None and sub.status is Status.ACTIVE
     [only] = billing.gateway.customer_subscriptions(billing.customer("acct_ada"))
@@ -106,7 +105,7 @@ def test_the_same_request_again_gets_the_same_session_and_expires_nothing(
     assert open_one is not None and open_one.id == first
     assert [a for a, _ in billing.actions("acct_ada")].count("checkout.start") == 1
     billing.gateway.complete_checkout(first)
-    assert billing.complete_checkout(c.CompleteCheckout("acct_ada", first)) is not None
+    assert billing.complete_checkout(commands.CompleteCheckout("acct_ada", first)) is not None
 
 
 def test_checkouts_of_another_account_are_left_alone(billing: Billing) -> None:
@@ -161,7 +160,7 @@ def test_late_events_of_a_second_paid_checkout_cancel_it_now_and_refund_its_firs
 
     outcomes = [billing.apply_event(event) for event in list(billing.gateway.events)]
 
-    assert uc.ApplyOutcome.DUPLICATE in outcomes  # applied, never a stale-version failure
+    assert use_cases.ApplyOutcome.DUPLICATE in outcomes  # applied, never a stale-version failure
     # Kept: A, the first recorded (its events came first). B ended at once and paid back.
     assert (gateway_status(billing, a), gateway_status(billing, b)) == (
         Status.ACTIVE,
@@ -199,7 +198,7 @@ def test_applying_the_events_again_refunds_nothing_more_and_only_the_kept_one_re
     again = [billing.apply_event(event) for event in events]
     billing.gateway.advance_to(APR_1 + timedelta(hours=1))
 
-    assert uc.ApplyOutcome.DUPLICATE not in again  # B is recorded now: its events just sync
+    assert use_cases.ApplyOutcome.DUPLICATE not in again  # B is recorded now: its events just sync
     assert billing.gateway.invoice_refund(first_invoice(billing, b).id) == refund
     assert [a for a, _ in billing.actions("acct_ada")].count("subscription.duplicate_canceled") == 1
     renewals = [
@@ -229,7 +228,7 @@ def test_a_second_subscription_seen_before_it_is_paid_is_decided_when_it_is(
     assert seen is not None and seen.status is Status.INCOMPLETE
     outcome = billing.apply_event(events[created_b])
 
-    assert outcome is uc.ApplyOutcome.DUPLICATE
+    assert outcome is use_cases.ApplyOutcome.DUPLICATE
     with billing.uow() as uow:
         assert uow.subscriptions.by_gateway_ref(b) is None  # nothing recorded yet
     assert gateway_status(billing, b) is Status.ACTIVE  # and nothing done at the gateway yet
@@ -245,8 +244,8 @@ def test_the_return_from_checkout_keeps_the_subscription_recorded_first(
 ) -> None:
     first, second, a, b = two_paid_checkouts(billing)
 
-    shown_b = billing.complete_checkout(c.CompleteCheckout("acct_ada", second))
-    shown_a = billing.complete_checkout(c.CompleteCheckout("acct_ada", first))
+    shown_b = billing.complete_checkout(commands.CompleteCheckout("acct_ada", second))
+    shown_a = billing.complete_checkout(commands.CompleteCheckout("acct_ada", first))
 
     # B came back first, so B is the one recorded first and kept; A is undone.
     assert shown_b is not None and shown_b.subscription_ref == b
@@ -262,14 +261,14 @@ def test_the_return_from_checkout_keeps_the_subscription_recorded_first(
     assert refunded(billing, b) is None
     assert ("checkout.complete", "duplicate") in billing.actions("acct_ada")
     # Coming back again changes nothing and refunds nothing more.
-    billing.complete_checkout(c.CompleteCheckout("acct_ada", first))
+    billing.complete_checkout(commands.CompleteCheckout("acct_ada", first))
     assert [a for a, _ in billing.actions("acct_ada")].count("subscription.duplicate_canceled") == 1
 
 
 def test_reconcile_settles_a_second_subscription_it_finds(billing: Billing) -> None:
     first, _, a, b = two_paid_checkouts(billing)
-    billing.complete_checkout(c.CompleteCheckout("acct_ada", first))
-    reconcile = uc.Reconcile(uow=billing.uow, gateway=billing.gateway, clock=billing.clock)
+    billing.complete_checkout(commands.CompleteCheckout("acct_ada", first))
+    reconcile = use_cases.Reconcile(uow=billing.uow, gateway=billing.gateway, clock=billing.clock)
 
     report = reconcile("acct_ada")
 
@@ -300,7 +299,7 @@ def test_a_held_subscription_that_has_ended_at_the_gateway_does_not_make_a_new_o
     )
     billing.gateway.complete_checkout(session.id)
 
-    sub = billing.complete_checkout(c.CompleteCheckout("acct_ada", session.id))
+    sub = billing.complete_checkout(commands.CompleteCheckout("acct_ada", session.id))
 
     assert sub is not None and (sub.plan_id, sub.status) == ("starter", Status.ACTIVE)
     assert gateway_status(billing, sub.subscription_ref) is Status.ACTIVE
@@ -370,8 +369,8 @@ def test_a_second_subscription_whose_end_is_recorded_meanwhile_is_still_noted_on
     # Two paths meet B at once: one settles it, and before it writes, another applies the
     # deletion event that settling emitted. The settling path retries and still says so, once.
     first, second, _, b = two_paid_checkouts(billing)
-    billing.complete_checkout(c.CompleteCheckout("acct_ada", first))
-    one = uc.OneSubscription(uow=billing.uow, gateway=billing.gateway)
+    billing.complete_checkout(commands.CompleteCheckout("acct_ada", first))
+    one = use_cases.OneSubscription(uow=billing.uow, gateway=billing.gateway)
     seen = billing.gateway.get_checkout(second).subscription
     assert seen is not None
 
@@ -381,10 +380,10 @@ def test_a_second_subscription_whose_end_is_recorded_meanwhile_is_still_noted_on
         for e in billing.gateway.events
         if e.gateway_type == "customer.subscription.deleted" and e.subscription_ref == b
     ]
-    assert billing.apply_event(deleted) is uc.ApplyOutcome.APPLIED  # B recorded, ended
+    assert billing.apply_event(deleted) is use_cases.ApplyOutcome.APPLIED  # B recorded, ended
     # As every path does, the retry first settles its view against what is held now.
     retried = one.admit(
-        "acct_ada", uc.settle(billing.uow, billing.gateway, seen).view, before=settled
+        "acct_ada", use_cases.settle(billing.uow, billing.gateway, seen).view, before=settled
     )
     for admission in (retried, retried):  # the retry, and a second path with the same news
         with billing.uow() as uow:

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import pytest
 
-from application import commands as c
+from application import commands
 from domain.errors import (
     CheckoutNotFound,
     CustomerNotFound,
@@ -22,7 +22,7 @@ MASTERCARD = PaymentMethodSummary("mastercard", "4444")
 
 def update_card(billing: Billing, account: str, card: str = "mastercard") -> str:
     session = billing.start_payment_method_update(
-        c.StartPaymentMethodUpdate(account, "https://app/ok", "https://app/no")
+        commands.StartPaymentMethodUpdate(account, "https://app/ok", "https://app/no")
     )
     billing.gateway.complete_setup(session.id, card=card)
     return session.id
@@ -32,13 +32,13 @@ def test_a_new_payment_method_is_used_by_the_next_charge(billing: Billing) -> No
     billing.subscribe("acct_ada")
     assert billing.stored("acct_ada").payment_method == VISA
     session = billing.start_payment_method_update(
-        c.StartPaymentMethodUpdate("acct_ada", "https://app/ok", "https://app/no")
+        commands.StartPaymentMethodUpdate("acct_ada", "https://app/ok", "https://app/no")
     )
     assert session.url == f"https://sandbox.test/sandbox/setup/{session.id}"
     billing.gateway.complete_setup(session.id, card="mastercard")
 
     sub = billing.complete_payment_method_update(
-        c.CompletePaymentMethodUpdate("acct_ada", session.id)
+        commands.CompletePaymentMethodUpdate("acct_ada", session.id)
     )
 
     assert sub is not None and sub.payment_method == MASTERCARD
@@ -53,11 +53,11 @@ def test_a_new_payment_method_is_used_by_the_next_charge(billing: Billing) -> No
 def test_completing_an_update_before_the_card_is_added_changes_nothing(billing: Billing) -> None:
     billing.subscribe("acct_ada")
     session = billing.start_payment_method_update(
-        c.StartPaymentMethodUpdate("acct_ada", "https://app/ok", "https://app/no")
+        commands.StartPaymentMethodUpdate("acct_ada", "https://app/ok", "https://app/no")
     )
     assert (
         billing.complete_payment_method_update(
-            c.CompletePaymentMethodUpdate("acct_ada", session.id)
+            commands.CompletePaymentMethodUpdate("acct_ada", session.id)
         )
         is None
     )
@@ -65,7 +65,7 @@ def test_completing_an_update_before_the_card_is_added_changes_nothing(billing: 
     billing.gateway.complete_setup(session.id, card="mastercard")
     # the same idempotency key now goes through: a call that found nothing to do stored nothing
     sub = billing.complete_payment_method_update(
-        c.CompletePaymentMethodUpdate("acct_ada", session.id)
+        commands.CompletePaymentMethodUpdate("acct_ada", session.id)
     )
     assert sub is not None and sub.payment_method == MASTERCARD
 
@@ -75,7 +75,7 @@ def test_a_payment_method_added_before_renewal_pays_the_renewal_of_the_next_mont
 ) -> None:
     billing.subscribe("acct_ada")
     setup = update_card(billing, "acct_ada", "amex")
-    billing.complete_payment_method_update(c.CompletePaymentMethodUpdate("acct_ada", setup))
+    billing.complete_payment_method_update(commands.CompletePaymentMethodUpdate("acct_ada", setup))
     billing.gateway.advance_to(MAY_1)
     renewals = [
         i
@@ -94,22 +94,24 @@ def test_another_account_cannot_complete_someone_elses_payment_method_setup(
     billing.subscribe("acct_bob")
     ada_setup = update_card(billing, "acct_ada", "mastercard")
     with pytest.raises(CheckoutNotFound):
-        billing.complete_payment_method_update(c.CompletePaymentMethodUpdate("acct_bob", ada_setup))
+        billing.complete_payment_method_update(
+            commands.CompletePaymentMethodUpdate("acct_bob", ada_setup)
+        )
     assert billing.stored("acct_bob").payment_method == VISA
 
 
 def test_invoices_are_listed_newest_first_page_by_page(billing: Billing) -> None:
     billing.subscribe("acct_ada")
     billing.gateway.advance_to(MAR_16)
-    billing.change_plan(c.ChangePlan("acct_ada", "business", "month"))
+    billing.change_plan(commands.ChangePlan("acct_ada", "business", "month"))
     billing.gateway.advance_to(APR_1)
 
-    first = billing.list_invoices(c.ListInvoices("acct_ada", limit=2))
+    first = billing.list_invoices(commands.ListInvoices("acct_ada", limit=2))
     reasons = [i.billing_reason for i in first.items]
     assert reasons == [BillingReason.SUBSCRIPTION_CYCLE, BillingReason.SUBSCRIPTION_UPDATE]
     assert first.has_more
     second = billing.list_invoices(
-        c.ListInvoices("acct_ada", limit=2, starting_after=first.items[-1].id)
+        commands.ListInvoices("acct_ada", limit=2, starting_after=first.items[-1].id)
     )
     assert [i.billing_reason for i in second.items] == [BillingReason.SUBSCRIPTION_CREATE]
     assert not second.has_more
@@ -118,33 +120,33 @@ def test_invoices_are_listed_newest_first_page_by_page(billing: Billing) -> None
 
 
 def test_an_account_without_a_customer_has_no_invoices(billing: Billing) -> None:
-    page = billing.list_invoices(c.ListInvoices("acct_nobody"))
+    page = billing.list_invoices(commands.ListInvoices("acct_nobody"))
     assert (page.items, page.has_more) == ((), False)
 
 
 def test_invoice_pages_are_between_one_and_a_hundred(billing: Billing) -> None:
     with pytest.raises(InvalidInput):
-        billing.list_invoices(c.ListInvoices("acct_ada", limit=0))
+        billing.list_invoices(commands.ListInvoices("acct_ada", limit=0))
     with pytest.raises(InvalidInput):
-        billing.list_invoices(c.ListInvoices("acct_ada", limit=101))
+        billing.list_invoices(commands.ListInvoices("acct_ada", limit=101))
 
 
 def test_the_invoice_list_falls_back_to_what_was_seen_when_the_gateway_is_down(
     billing: Billing,
 ) -> None:
     billing.subscribe("acct_ada")
-    seen = billing.list_invoices(c.ListInvoices("acct_ada"))
+    seen = billing.list_invoices(commands.ListInvoices("acct_ada"))
     billing.gateway.fail_next_call()
-    assert billing.list_invoices(c.ListInvoices("acct_ada")) == seen
+    assert billing.list_invoices(commands.ListInvoices("acct_ada")) == seen
 
 
 def test_the_proration_invoice_pdf_is_available_to_its_owner(billing: Billing) -> None:
     billing.subscribe("acct_ada")
     billing.gateway.advance_to(MAR_16)
-    billing.change_plan(c.ChangePlan("acct_ada", "business", "month"))
+    billing.change_plan(commands.ChangePlan("acct_ada", "business", "month"))
     proration = billing.gateway_invoices("acct_ada")[0]
 
-    invoice = billing.invoice_pdf(c.GetInvoicePdf("acct_ada", proration.id))
+    invoice = billing.invoice_pdf(commands.GetInvoicePdf("acct_ada", proration.id))
 
     assert invoice.id == proration.id
     assert invoice.pdf_url == f"https://sandbox.test/sandbox/invoices/{proration.id}.pdf"
@@ -156,21 +158,21 @@ def test_another_account_cannot_see_an_invoice_cached_or_not(billing: Billing) -
     billing.subscribe("acct_bob")
     [uncached] = billing.gateway_invoices("acct_ada")
     with pytest.raises(InvoiceNotFound):
-        billing.invoice_pdf(c.GetInvoicePdf("acct_bob", uncached.id))
+        billing.invoice_pdf(commands.GetInvoicePdf("acct_bob", uncached.id))
     with pytest.raises(InvoiceNotFound):
-        billing.invoice_pdf(c.GetInvoicePdf("acct_nobody", uncached.id))
-    billing.list_invoices(c.ListInvoices("acct_ada"))  # now cached for Ada
+        billing.invoice_pdf(commands.GetInvoicePdf("acct_nobody", uncached.id))
+    billing.list_invoices(commands.ListInvoices("acct_ada"))  # now cached for Ada
     with pytest.raises(InvoiceNotFound):
-        billing.invoice_pdf(c.GetInvoicePdf("acct_bob", uncached.id))
+        billing.invoice_pdf(commands.GetInvoicePdf("acct_bob", uncached.id))
     with pytest.raises(InvoiceNotFound):
-        billing.list_invoices(c.ListInvoices("acct_bob", starting_after=uncached.id))
-    assert billing.invoice_pdf(c.GetInvoicePdf("acct_ada", uncached.id)).id == uncached.id
+        billing.list_invoices(commands.ListInvoices("acct_bob", starting_after=uncached.id))
+    assert billing.invoice_pdf(commands.GetInvoicePdf("acct_ada", uncached.id)).id == uncached.id
 
 
 def test_an_unknown_invoice_is_not_found(billing: Billing) -> None:
     billing.subscribe("acct_ada")
     with pytest.raises(InvoiceNotFound):
-        billing.invoice_pdf(c.GetInvoicePdf("acct_ada", "in_missing"))
+        billing.invoice_pdf(commands.GetInvoicePdf("acct_ada", "in_missing"))
 
 
 def test_a_payment_method_update_that_cannot_reach_the_gateway_changes_nothing(
@@ -180,15 +182,17 @@ def test_a_payment_method_update_that_cannot_reach_the_gateway_changes_nothing(
     setup = update_card(billing, "acct_ada")
     billing.gateway.fail_next_call()
     with pytest.raises(GatewayUnavailable):
-        billing.complete_payment_method_update(c.CompletePaymentMethodUpdate("acct_ada", setup))
+        billing.complete_payment_method_update(
+            commands.CompletePaymentMethodUpdate("acct_ada", setup)
+        )
     assert billing.stored("acct_ada").payment_method == VISA
     assert billing.gateway.customer_payment_method(billing.customer("acct_ada")) == VISA
-    billing.complete_payment_method_update(c.CompletePaymentMethodUpdate("acct_ada", setup))
+    billing.complete_payment_method_update(commands.CompletePaymentMethodUpdate("acct_ada", setup))
     assert billing.stored("acct_ada").payment_method == MASTERCARD
 
 
 def test_a_payment_method_update_needs_a_customer_first(billing: Billing) -> None:
     with pytest.raises(CustomerNotFound):
         billing.start_payment_method_update(
-            c.StartPaymentMethodUpdate("acct_nobody", "https://app/ok", "https://app/no")
+            commands.StartPaymentMethodUpdate("acct_nobody", "https://app/ok", "https://app/no")
         )

@@ -6,7 +6,7 @@ from datetime import timedelta
 
 import pytest
 
-from application import commands as c
+from application import commands
 from domain.errors import (
     GatewayUnavailable,
     NoPendingChange,
@@ -30,11 +30,13 @@ def test_an_upgrade_mid_cycle_charges_what_the_preview_quoted_and_switches_now(
 ) -> None:
     billing.subscribe("acct_ada")
     billing.gateway.advance_to(MAR_16)
-    quote = billing.preview(c.PreviewPlanChange("acct_ada", "business", "month"))
+    quote = billing.preview(commands.PreviewPlanChange("acct_ada", "business", "month"))
     assert quote.timing is ChangeTiming.IMMEDIATE
     assert quote.amount_due_now == Money(2581, "USD")  # 99.00*16/31 - 49.00*16/31, per line
 
-    sub = billing.change_plan(c.ChangePlan("acct_ada", "business", "month", quote_id=quote.id))
+    sub = billing.change_plan(
+        commands.ChangePlan("acct_ada", "business", "month", quote_id=quote.id)
+    )
 
     assert (sub.plan_id, billing.stored("acct_ada").plan_id) == ("business", "business")
     assert billing.entitlements("acct_ada").plan_id == "business"
@@ -52,12 +54,12 @@ def test_a_redeemed_quote_pins_the_proration_instant_so_a_later_charge_still_equ
 ) -> None:
     billing.subscribe("acct_ada")
     billing.gateway.advance_to(MAR_16)
-    quote = billing.preview(c.PreviewPlanChange("acct_ada", "business", "month"))
+    quote = billing.preview(commands.PreviewPlanChange("acct_ada", "business", "month"))
     billing.gateway.advance(timedelta(minutes=20))
-    later = billing.preview(c.PreviewPlanChange("acct_ada", "business", "month"))
+    later = billing.preview(commands.PreviewPlanChange("acct_ada", "business", "month"))
     assert later.amount_due_now < quote.amount_due_now  # less of the period is left
 
-    billing.change_plan(c.ChangePlan("acct_ada", "business", "month", quote_id=quote.id))
+    billing.change_plan(commands.ChangePlan("acct_ada", "business", "month", quote_id=quote.id))
 
     assert billing.gateway_invoices("acct_ada")[0].amount_paid == quote.amount_due_now
 
@@ -67,8 +69,8 @@ def test_an_upgrade_without_a_quote_charges_the_preview_of_the_same_instant(
 ) -> None:
     billing.subscribe("acct_ada", "starter")
     billing.gateway.advance_to(MAR_16)
-    quote = billing.preview(c.PreviewPlanChange("acct_ada", "growth", "month"))
-    billing.change_plan(c.ChangePlan("acct_ada", "growth", "month"))
+    quote = billing.preview(commands.PreviewPlanChange("acct_ada", "growth", "month"))
+    billing.change_plan(commands.ChangePlan("acct_ada", "growth", "month"))
     assert billing.gateway_invoices("acct_ada")[0].amount_paid == quote.amount_due_now
 
 
@@ -77,14 +79,14 @@ def test_a_quote_cannot_be_redeemed_twice_after_expiry_or_by_another_account(
 ) -> None:
     billing.subscribe("acct_ada")
     billing.subscribe("acct_bob")
-    quote = billing.preview(c.PreviewPlanChange("acct_ada", "business", "month"))
+    quote = billing.preview(commands.PreviewPlanChange("acct_ada", "business", "month"))
     with pytest.raises(QuoteNotFound):
-        billing.change_plan(c.ChangePlan("acct_bob", "business", "month", quote_id=quote.id))
+        billing.change_plan(commands.ChangePlan("acct_bob", "business", "month", quote_id=quote.id))
     with pytest.raises(QuoteMismatch):
-        billing.change_plan(c.ChangePlan("acct_ada", "business", "year", quote_id=quote.id))
+        billing.change_plan(commands.ChangePlan("acct_ada", "business", "year", quote_id=quote.id))
     billing.gateway.advance(timedelta(minutes=30))
     with pytest.raises(QuoteExpired):
-        billing.change_plan(c.ChangePlan("acct_ada", "business", "month", quote_id=quote.id))
+        billing.change_plan(commands.ChangePlan("acct_ada", "business", "month", quote_id=quote.id))
     assert billing.stored("acct_ada").plan_id == "growth"
 
 
@@ -95,7 +97,7 @@ def test_a_declined_upgrade_leaves_the_plan_unchanged_and_is_audited(billing: Bi
     billing.gateway.decline_next_payment()
 
     with pytest.raises(PaymentDeclined):
-        billing.change_plan(c.ChangePlan("acct_ada", "business", "month"))
+        billing.change_plan(commands.ChangePlan("acct_ada", "business", "month"))
 
     assert billing.stored("acct_ada").plan_id == "growth"
     assert billing.gateway_view("acct_ada").plan_id == "growth"
@@ -108,7 +110,7 @@ def test_an_upgrade_needing_bank_authentication_changes_nothing_yet(billing: Bil
     billing.subscribe("acct_ada")
     billing.gateway.require_action_next_payment()
     with pytest.raises(PaymentActionRequired):
-        billing.change_plan(c.ChangePlan("acct_ada", "business", "month"))
+        billing.change_plan(commands.ChangePlan("acct_ada", "business", "month"))
     assert billing.stored("acct_ada").plan_id == "growth"
     assert billing.actions("acct_ada")[-1] == ("plan.change", "payment.action_required")
 
@@ -116,9 +118,9 @@ def test_an_upgrade_needing_bank_authentication_changes_nothing_yet(billing: Bil
 def test_moving_to_a_yearly_interval_starts_a_new_yearly_period_now(billing: Billing) -> None:
     billing.subscribe("acct_ada")
     billing.gateway.advance_to(MAR_16)
-    quote = billing.preview(c.PreviewPlanChange("acct_ada", "growth", "year"))
+    quote = billing.preview(commands.PreviewPlanChange("acct_ada", "growth", "year"))
     assert quote.amount_due_now == Money(49000 - 2529, "USD")
-    sub = billing.change_plan(c.ChangePlan("acct_ada", "growth", "year", quote_id=quote.id))
+    sub = billing.change_plan(commands.ChangePlan("acct_ada", "growth", "year", quote_id=quote.id))
     assert (sub.interval, sub.current_period_start) == (Interval.YEAR, MAR_16)
     assert sub.current_period_end == MAR_16.replace(year=2027)
     assert billing.gateway_invoices("acct_ada")[0].amount_paid == quote.amount_due_now
@@ -130,7 +132,7 @@ def test_a_downgrade_is_scheduled_and_keeps_current_features_until_the_period_en
     billing.deliver_webhooks()
     billing.subscribe("acct_ada", "business")
     billing.gateway.advance_to(MAR_16)
-    quote = billing.preview(c.PreviewPlanChange("acct_ada", "starter", "month"))
+    quote = billing.preview(commands.PreviewPlanChange("acct_ada", "starter", "month"))
     assert (quote.timing, quote.amount_due_now, quote.effective_at) == (
         ChangeTiming.END_OF_PERIOD,
         Money(0, "USD"),
@@ -138,7 +140,7 @@ def test_a_downgrade_is_scheduled_and_keeps_current_features_until_the_period_en
     )
     invoices_before = len(billing.gateway_invoices("acct_ada"))
 
-    sub = billing.change_plan(c.ChangePlan("acct_ada", "starter", "month"))
+    sub = billing.change_plan(commands.ChangePlan("acct_ada", "starter", "month"))
 
     assert sub.plan_id == "business"
     assert sub.pending_change == PendingChange("starter", Interval.MONTH, APR_1)
@@ -163,7 +165,7 @@ def test_a_downgrade_takes_effect_for_access_at_its_time_even_before_the_gateway
     billing: Billing,
 ) -> None:
     billing.subscribe("acct_ada", "business")
-    billing.change_plan(c.ChangePlan("acct_ada", "starter", "month"))
+    billing.change_plan(commands.ChangePlan("acct_ada", "starter", "month"))
     billing.clock.set(APR_1)  # no webhook delivery: the local state still shows the schedule
     assert billing.stored("acct_ada").plan_id == "business"
     assert billing.entitlements("acct_ada").plan_id == "starter"
@@ -171,8 +173,8 @@ def test_a_downgrade_takes_effect_for_access_at_its_time_even_before_the_gateway
 
 def test_a_new_downgrade_replaces_the_scheduled_one(billing: Billing) -> None:
     billing.subscribe("acct_ada", "business")
-    billing.change_plan(c.ChangePlan("acct_ada", "starter", "month"))
-    sub = billing.change_plan(c.ChangePlan("acct_ada", "growth", "month"))
+    billing.change_plan(commands.ChangePlan("acct_ada", "starter", "month"))
+    sub = billing.change_plan(commands.ChangePlan("acct_ada", "growth", "month"))
     assert sub.pending_change == PendingChange("growth", Interval.MONTH, APR_1)
     actions = [a for a, _ in billing.actions("acct_ada")]
     assert actions[-2:] == ["event.ScheduledChangeWithdrawn", "event.PlanChangeScheduled"]
@@ -181,9 +183,9 @@ def test_a_new_downgrade_replaces_the_scheduled_one(billing: Billing) -> None:
 def test_withdrawing_a_scheduled_downgrade_keeps_the_plan_at_renewal(billing: Billing) -> None:
     billing.deliver_webhooks()
     billing.subscribe("acct_ada", "business")
-    billing.change_plan(c.ChangePlan("acct_ada", "starter", "month"))
+    billing.change_plan(commands.ChangePlan("acct_ada", "starter", "month"))
 
-    sub = billing.cancel_pending_change(c.CancelPendingChange("acct_ada"))
+    sub = billing.cancel_pending_change(commands.CancelPendingChange("acct_ada"))
 
     assert sub.pending_change is None
     assert ("event.ScheduledChangeWithdrawn", "recorded") in billing.actions("acct_ada")
@@ -195,13 +197,13 @@ def test_withdrawing_a_scheduled_downgrade_keeps_the_plan_at_renewal(billing: Bi
 def test_withdrawing_when_nothing_is_scheduled_is_refused(billing: Billing) -> None:
     billing.subscribe("acct_ada")
     with pytest.raises(NoPendingChange):
-        billing.cancel_pending_change(c.CancelPendingChange("acct_ada"))
+        billing.cancel_pending_change(commands.CancelPendingChange("acct_ada"))
 
 
 def test_an_upgrade_drops_a_scheduled_downgrade(billing: Billing) -> None:
     billing.subscribe("acct_ada", "growth")
-    billing.change_plan(c.ChangePlan("acct_ada", "starter", "month"))
-    sub = billing.change_plan(c.ChangePlan("acct_ada", "business", "month"))
+    billing.change_plan(commands.ChangePlan("acct_ada", "starter", "month"))
+    sub = billing.change_plan(commands.ChangePlan("acct_ada", "business", "month"))
     assert (sub.plan_id, sub.pending_change) == ("business", None)
 
 
@@ -211,7 +213,7 @@ def test_changing_to_the_same_plan_is_refused_without_calling_the_gateway(
     billing.subscribe("acct_ada")
     calls = len(billing.gateway.calls)
     with pytest.raises(SamePlan):
-        billing.change_plan(c.ChangePlan("acct_ada", "growth", "month"))
+        billing.change_plan(commands.ChangePlan("acct_ada", "growth", "month"))
     assert len(billing.gateway.calls) == calls
     assert billing.actions("acct_ada")[-1] == ("plan.change", "plan_change.same_plan")
 
@@ -223,7 +225,7 @@ def test_an_unavailable_gateway_changes_nothing(billing: Billing) -> None:
     billing.gateway.fail_next_call()
 
     with pytest.raises(GatewayUnavailable):
-        billing.change_plan(c.ChangePlan("acct_ada", "business", "month"))
+        billing.change_plan(commands.ChangePlan("acct_ada", "business", "month"))
 
     after = billing.stored("acct_ada")
     assert (after.plan_id, after.version) == (before.plan_id, before.version)
@@ -231,5 +233,5 @@ def test_an_unavailable_gateway_changes_nothing(billing: Billing) -> None:
     assert billing.gateway_invoices("acct_ada") == invoices
     assert billing.actions("acct_ada")[-1] == ("plan.change", "gateway.unavailable")
     # the retry goes through
-    billing.change_plan(c.ChangePlan("acct_ada", "business", "month"))
+    billing.change_plan(commands.ChangePlan("acct_ada", "business", "month"))
     assert billing.stored("acct_ada").plan_id == "business"

@@ -8,7 +8,7 @@ from typing import Any
 import attrs
 import pytest
 
-from domain import events as ev
+from domain import events as domain_events
 from domain.errors import (
     AlreadyCanceling,
     NoPendingChange,
@@ -65,7 +65,7 @@ def test_a_subscription_from_the_gateway_records_that_it_started() -> None:
     sub = Subscription.from_gateway("acct_ada", view())
     assert sub.synced_at == MAR_1 and sub.payment_method == VISA
     assert sub.collect_events() == [
-        ev.SubscriptionStarted("acct_ada", MAR_1, "growth", Interval.MONTH)
+        domain_events.SubscriptionStarted("acct_ada", MAR_1, "growth", Interval.MONTH)
     ]
     assert sub.collect_events() == []
 
@@ -74,7 +74,9 @@ def test_sync_records_a_plan_change() -> None:
     sub = started()
     assert sub.sync(view(plan_id="business", as_of=MID))
     assert sub.collect_events() == [
-        ev.PlanChanged("acct_ada", MID, "growth", Interval.MONTH, "business", Interval.MONTH)
+        domain_events.PlanChanged(
+            "acct_ada", MID, "growth", Interval.MONTH, "business", Interval.MONTH
+        )
     ]
     assert (sub.plan_id, sub.synced_at) == ("business", MID)
 
@@ -82,7 +84,9 @@ def test_sync_records_a_plan_change() -> None:
 def test_sync_records_a_renewal_on_the_same_plan() -> None:
     sub = started()
     sub.sync(view(current_period_start=APR_1, current_period_end=MAY_1, as_of=APR_1))
-    assert sub.collect_events() == [ev.SubscriptionRenewed("acct_ada", APR_1, APR_1, MAY_1)]
+    assert sub.collect_events() == [
+        domain_events.SubscriptionRenewed("acct_ada", APR_1, APR_1, MAY_1)
+    ]
 
 
 def test_sync_records_a_scheduled_change_then_its_withdrawal() -> None:
@@ -90,7 +94,7 @@ def test_sync_records_a_scheduled_change_then_its_withdrawal() -> None:
     change = PendingChange("starter", Interval.MONTH, APR_1)
     sub.sync(view(pending_change=change, as_of=MID))
     assert sub.collect_events() == [
-        ev.PlanChangeScheduled("acct_ada", MID, "starter", Interval.MONTH, APR_1)
+        domain_events.PlanChangeScheduled("acct_ada", MID, "starter", Interval.MONTH, APR_1)
     ]
     sub.sync(view(as_of=MID + timedelta(hours=1)))
     assert names(sub) == ["ScheduledChangeWithdrawn"]
@@ -109,7 +113,7 @@ def test_a_scheduled_change_taking_effect_is_a_plan_change_not_a_withdrawal() ->
 def test_sync_records_cancel_resume_and_the_end() -> None:
     sub = started()
     sub.sync(view(cancel_at_period_end=True, as_of=MID))
-    assert sub.collect_events() == [ev.CancellationScheduled("acct_ada", MID, APR_1)]
+    assert sub.collect_events() == [domain_events.CancellationScheduled("acct_ada", MID, APR_1)]
     sub.sync(view(as_of=MID + timedelta(hours=1)))
     assert names(sub) == ["SubscriptionResumed"]
     sub.sync(view(cancel_at_period_end=True, as_of=MID + timedelta(hours=2)))
@@ -123,7 +127,9 @@ def test_sync_records_a_new_payment_method_but_a_missing_one_never_clears_it() -
     sub = started()
     master = PaymentMethodSummary("mastercard", "4444")
     sub.sync(view(payment_method=master, as_of=MID))
-    assert sub.collect_events() == [ev.PaymentMethodUpdated("acct_ada", MID, "mastercard", "4444")]
+    assert sub.collect_events() == [
+        domain_events.PaymentMethodUpdated("acct_ada", MID, "mastercard", "4444")
+    ]
     sub.sync(view(payment_method=None, as_of=MID + timedelta(hours=1)))
     assert sub.payment_method == master and sub.collect_events() == []
 
@@ -257,7 +263,7 @@ def test_syncing_adopts_every_field_of_a_newer_view_and_names_the_account_in_eac
         assert getattr(sub, name) == getattr(CHANGED, name), name
     events = sub.collect_events()
     assert events and all(event.account_id == "acct_ada" for event in events)
-    assert {type(e) for e in events} >= {ev.PlanChanged, ev.SubscriptionEnded}
+    assert {type(e) for e in events} >= {domain_events.PlanChanged, domain_events.SubscriptionEnded}
 
 
 def test_an_ended_subscription_keeps_the_first_end_it_was_told_of() -> None:

@@ -12,8 +12,7 @@ import attrs
 import pytest
 
 from adapters.fake.repositories import InMemoryStore
-from application import commands as c
-from application import use_cases as uc
+from application import commands, use_cases
 from application.ports import GatewayEvent
 from tests.unit.conftest import Billing
 
@@ -100,7 +99,7 @@ def deliver(billing: CountingBilling, events: list[GatewayEvent]) -> Counts:
     """Apply the events an action caused, later, as the webhook would: what does that write?"""
     with billing.counting() as counts:
         for event in events:
-            counts.stale += billing.apply_event(event) is uc.ApplyOutcome.STALE
+            counts.stale += billing.apply_event(event) is use_cases.ApplyOutcome.STALE
     events.clear()
     return counts
 
@@ -122,7 +121,7 @@ def test_an_upgrade_takes_at_most_four_units_of_work_and_one_subscription_write(
 ) -> None:
     subscribed(billing, events)
     with billing.counting() as counts:
-        billing.change_plan(c.ChangePlan("acct_ada", "business", "month"))
+        billing.change_plan(commands.ChangePlan("acct_ada", "business", "month"))
     assert billing.stored("acct_ada").plan_id == "business"
     assert counts.units <= 4
     assert counts.subscription_writes == 1
@@ -133,9 +132,9 @@ def test_an_upgrade_from_a_quote_takes_at_most_four_units_of_work_and_one_subscr
     billing: CountingBilling, events: list[GatewayEvent]
 ) -> None:
     subscribed(billing, events)
-    quote = billing.preview(c.PreviewPlanChange("acct_ada", "business", "month"))
+    quote = billing.preview(commands.PreviewPlanChange("acct_ada", "business", "month"))
     with billing.counting() as counts:
-        billing.change_plan(c.ChangePlan("acct_ada", "business", "month", quote_id=quote.id))
+        billing.change_plan(commands.ChangePlan("acct_ada", "business", "month", quote_id=quote.id))
     assert billing.stored("acct_ada").plan_id == "business"
     assert counts.units <= 4
     assert counts.subscription_writes == 1
@@ -147,7 +146,7 @@ def test_a_downgrade_takes_at_most_three_units_of_work_and_one_subscription_writ
 ) -> None:
     subscribed(billing, events)
     with billing.counting() as counts:
-        billing.change_plan(c.ChangePlan("acct_ada", "starter", "month"))
+        billing.change_plan(commands.ChangePlan("acct_ada", "starter", "month"))
     assert billing.stored("acct_ada").pending_change is not None
     assert counts.units <= 3
     assert counts.subscription_writes == 1
@@ -159,7 +158,7 @@ def test_a_cancel_takes_at_most_three_units_of_work_and_one_subscription_write(
 ) -> None:
     subscribed(billing, events)
     with billing.counting() as counts:
-        billing.cancel(c.CancelSubscription("acct_ada"))
+        billing.cancel(commands.CancelSubscription("acct_ada"))
     assert billing.stored("acct_ada").cancel_at_period_end
     assert counts.units <= 3
     assert counts.subscription_writes == 1
@@ -170,11 +169,11 @@ def test_a_resume_takes_at_most_three_units_of_work_and_one_subscription_write(
     billing: CountingBilling, events: list[GatewayEvent]
 ) -> None:
     subscribed(billing, events)
-    billing.cancel(c.CancelSubscription("acct_ada"))
+    billing.cancel(commands.CancelSubscription("acct_ada"))
     deliver(billing, events)
     billing.clock.advance(timedelta(days=1))
     with billing.counting() as counts:
-        billing.resume(c.ResumeSubscription("acct_ada"))
+        billing.resume(commands.ResumeSubscription("acct_ada"))
     assert not billing.stored("acct_ada").cancel_at_period_end
     assert counts.units <= 3
     assert counts.subscription_writes == 1
@@ -187,13 +186,13 @@ def test_recording_a_view_identical_to_the_one_held_writes_nothing(
     subscribed(billing, events)
     view = billing.gateway_view("acct_ada")
     with billing.counting() as counts, billing.uow() as uow:
-        uc.upsert_view(uow, "acct_ada", view)
+        use_cases.upsert_view(uow, "acct_ada", view)
         uow.commit()
     assert counts.subscription_writes == 1  # the first time: the held copy is older
     held = billing.stored("acct_ada")
     assert held.sync(view) is False
     with billing.counting() as counts, billing.uow() as uow:
-        _, changed = uc.upsert_view(uow, "acct_ada", view)
+        _, changed = use_cases.upsert_view(uow, "acct_ada", view)
         uow.commit()
     assert (changed, counts.subscription_writes) == (False, 0)
     assert billing.stored("acct_ada").version == held.version

@@ -19,11 +19,9 @@ from litestar.params import Body, FromPath
 from litestar.response import Redirect
 
 from adapters.fake.gateway import AUTHENTICATION_CARD, TEST_CARDS, FakeGateway
-from adapters.http import examples as ex
-from adapters.http import schemas as s
+from adapters.http import examples, schemas
 from adapters.http.deps import Dep
-from application import commands as c
-from application import use_cases as uc
+from application import commands, use_cases
 from application.ports import CheckoutStatus
 from domain.errors import BillingError, PaymentActionRequired
 from domain.plans import Catalog, Interval, PlanPrice
@@ -40,7 +38,7 @@ class OutcomeForm(msgspec.Struct, forbid_unknown_fields=True, frozen=True, kw_on
 
 class PlanForm(msgspec.Struct, forbid_unknown_fields=True, frozen=True, kw_only=True):
     plan: Annotated[str, msgspec.Meta(min_length=1, max_length=64)]
-    interval: s.IntervalName
+    interval: schemas.IntervalName
 
 
 class CardForm(msgspec.Struct, forbid_unknown_fields=True, frozen=True, kw_only=True):
@@ -208,7 +206,7 @@ def sandbox_router(fake: FakeGateway) -> Router:
     )
     def checkout_complete(
         checkout_id: FromPath[str],
-        complete_checkout: Dep[uc.CompleteCheckout],
+        complete_checkout: Dep[use_cases.CompleteCheckout],
         data: Annotated[OutcomeForm, Form],
     ) -> Redirect:
         if data.outcome == "succeeded" and data.card == "authenticate":
@@ -217,7 +215,7 @@ def sandbox_router(fake: FakeGateway) -> Router:
         return finish_checkout(checkout_id, data, complete_checkout)
 
     def finish_checkout(
-        checkout_id: str, data: OutcomeForm, complete_checkout: uc.CompleteCheckout
+        checkout_id: str, data: OutcomeForm, complete_checkout: use_cases.CompleteCheckout
     ) -> Redirect:
         outcome = fake.complete_checkout(checkout_id, outcome=data.outcome, card=data.card)
         if outcome.status is not CheckoutStatus.COMPLETE:
@@ -226,7 +224,9 @@ def sandbox_router(fake: FakeGateway) -> Router:
         if account is not None:
             # The return from checkout records the subscription at once, as the Stripe
             # adapter's return does; the fake's events (the webhook) arrive too, idempotently.
-            complete_checkout(c.CompleteCheckout(account_id=account, checkout_id=checkout_id))
+            complete_checkout(
+                commands.CompleteCheckout(account_id=account, checkout_id=checkout_id)
+            )
         return Redirect(fake.checkout_return_url(checkout_id), status_code=303)
 
     @get(
@@ -258,7 +258,7 @@ def sandbox_router(fake: FakeGateway) -> Router:
     )
     def checkout_authenticate(
         checkout_id: FromPath[str],
-        complete_checkout: Dep[uc.CompleteCheckout],
+        complete_checkout: Dep[use_cases.CompleteCheckout],
         data: Annotated[OutcomeForm, Form],
     ) -> Redirect:
         return finish_checkout(checkout_id, data, complete_checkout)
@@ -562,12 +562,14 @@ def sandbox_router(fake: FakeGateway) -> Router:
         sync_to_thread=True,
         tags=["sandbox"],
         summary="Move the sandbox clock forward (renewals, scheduled changes, cancellations happen)",
-        responses=ex.responses(200, s.ClockOut, {"now": "2026-04-01T09:00:00Z"}),
+        responses=examples.responses(200, schemas.ClockOut, {"now": "2026-04-01T09:00:00Z"}),
     )
     def advance_clock(
-        data: Annotated[s.ClockAdvanceRequest, Body(examples=[ex.example({"days": 31})])],
-    ) -> s.ClockOut:
-        return s.ClockOut(now=fake.advance(timedelta(days=data.days)))
+        data: Annotated[
+            schemas.ClockAdvanceRequest, Body(examples=[examples.example({"days": 31})])
+        ],
+    ) -> schemas.ClockOut:
+        return schemas.ClockOut(now=fake.advance(timedelta(days=data.days)))
 
     sandbox = Router(
         path="/sandbox",

@@ -18,13 +18,11 @@ from litestar.params import (
 from litestar.response import Redirect
 
 from adapters.config import Settings
-from adapters.http import examples as ex
+from adapters.http import examples, schemas
 from adapters.http import presenters as present
-from adapters.http import schemas as s
 from adapters.http.deps import Dep
 from adapters.read_cache import ReadCache
-from application import commands as c
-from application import use_cases as uc
+from application import commands, use_cases
 from application.ports import Clock, PortalFlow, UiMode
 from domain.plans import Catalog, Plan
 from domain.subscription import Subscription
@@ -46,7 +44,7 @@ IdempotencyKey = Annotated[
 
 
 def _id_parameter(kind: type[PathParameter] | type[QueryParameter], **more: Any) -> Any:
-    return kind(min_length=1, max_length=s.ID_MAX_LENGTH, pattern=s.ID_PATTERN, **more)
+    return kind(min_length=1, max_length=schemas.ID_MAX_LENGTH, pattern=schemas.ID_PATTERN, **more)
 
 
 PathId = Annotated[str, _id_parameter(PathParameter)]
@@ -63,9 +61,9 @@ def _with_query(url: str, query: str) -> str:
     return f"{url}{'&' if '?' in url else '?'}{query}"
 
 
-def _view(sub: Subscription, clock: Clock, catalog: Catalog) -> s.SubscriptionOut:
-    access = sub.access_at(uc.now_from(clock), catalog)
-    return present.subscription(uc.SubscriptionView(sub, access))
+def _view(sub: Subscription, clock: Clock, catalog: Catalog) -> schemas.SubscriptionOut:
+    access = sub.access_at(use_cases.now_from(clock), catalog)
+    return present.subscription(use_cases.SubscriptionView(sub, access))
 
 
 @attrs.frozen(kw_only=True)
@@ -74,15 +72,15 @@ class Reads:
     dependency per level lets Litestar resolve them in turn, not in a task group per request."""
 
     cache: ReadCache
-    list_plans: uc.ListPlans
-    get_subscription: uc.GetSubscription
-    get_entitlements: uc.GetEntitlements
+    list_plans: use_cases.ListPlans
+    get_subscription: use_cases.GetSubscription
+    get_entitlements: use_cases.GetEntitlements
 
 
-_PLANS: dict[int, tuple[tuple[Plan, ...], s.PlansOut]] = {}
+_PLANS: dict[int, tuple[tuple[Plan, ...], schemas.PlansOut]] = {}
 
 
-def _presented_plans(plans: tuple[Plan, ...]) -> s.PlansOut:
+def _presented_plans(plans: tuple[Plan, ...]) -> schemas.PlansOut:
     # The catalog is fixed for a process's life: present it once (the tuple is kept alive).
     held = _PLANS.get(id(plans))
     if held is None or held[0] is not plans:
@@ -91,7 +89,7 @@ def _presented_plans(plans: tuple[Plan, ...]) -> s.PlansOut:
 
 
 def _body(example: dict[str, Any]) -> BodyKwarg:
-    body: BodyKwarg = Body(examples=[ex.example(example)])
+    body: BodyKwarg = Body(examples=[examples.example(example)])
     return body
 
 
@@ -108,26 +106,30 @@ class BillingController(Controller):
         "/plans",
         sync_to_thread=False,
         summary="The plans on sale, with prices and features",
-        responses=ex.responses(200, s.PlansOut, ex.PLANS, 401),
+        responses=examples.responses(200, schemas.PlansOut, examples.PLANS, 401),
     )
-    def plans(self, account_id: Dep[str], reads: Dep[Reads]) -> s.PlansOut:
+    def plans(self, account_id: Dep[str], reads: Dep[Reads]) -> schemas.PlansOut:
         return _presented_plans(reads.list_plans())
 
     @get(
         "/subscription",
         summary="The account's subscription",
-        responses=ex.responses(200, s.SubscriptionOut, ex.SUBSCRIPTION, 401, 404),
+        responses=examples.responses(200, schemas.SubscriptionOut, examples.SUBSCRIPTION, 401, 404),
     )
-    async def subscription(self, account_id: Dep[str], reads: Dep[Reads]) -> s.SubscriptionOut:
+    async def subscription(
+        self, account_id: Dep[str], reads: Dep[Reads]
+    ) -> schemas.SubscriptionOut:
         sub = await reads.cache.subscription(account_id)
         return present.subscription(reads.get_subscription.view(sub))
 
     @get(
         "/entitlements",
         summary="The features the account may use now, and until when",
-        responses=ex.responses(200, s.EntitlementsOut, ex.ENTITLEMENTS, 401),
+        responses=examples.responses(200, schemas.EntitlementsOut, examples.ENTITLEMENTS, 401),
     )
-    async def entitlements(self, account_id: Dep[str], reads: Dep[Reads]) -> s.EntitlementsOut:
+    async def entitlements(
+        self, account_id: Dep[str], reads: Dep[Reads]
+    ) -> schemas.EntitlementsOut:
         sub = await reads.cache.subscription(account_id)
         return present.entitlements(reads.get_entitlements.access(sub))
 
@@ -137,21 +139,22 @@ class BillingController(Controller):
         sync_to_thread=True,
         summary="Start a checkout for a new subscription",
         description="Card details go from the browser to the payment gateway only.",
-        responses=ex.responses(201, s.CheckoutOut, ex.CHECKOUT, 401, 409),
+        responses=examples.responses(201, schemas.CheckoutOut, examples.CHECKOUT, 401, 409),
     )
     def checkout(
         self,
         account_id: Dep[str],
         settings: Dep[Settings],
-        start_checkout: Dep[uc.StartCheckout],
+        start_checkout: Dep[use_cases.StartCheckout],
         data: Annotated[
-            s.CheckoutRequest, _body({"plan": "growth", "interval": "month", "ui_mode": "hosted"})
+            schemas.CheckoutRequest,
+            _body({"plan": "growth", "interval": "month", "ui_mode": "hosted"}),
         ],
         idempotency_key: IdempotencyKey = None,
-    ) -> s.CheckoutOut:
+    ) -> schemas.CheckoutOut:
         back = data.return_url or settings.public_url
         session = start_checkout(
-            c.StartCheckout(
+            commands.StartCheckout(
                 account_id=account_id,
                 plan=data.plan,
                 interval=data.interval,
@@ -173,40 +176,44 @@ class BillingController(Controller):
             "gateway and records the subscription exactly as the webhook does, so the billing "
             "page shows it even if the webhook is late. `status` is `open` while unpaid."
         ),
-        responses=ex.responses(200, s.CheckoutResultOut, ex.CHECKOUT_RESULT, 401, 404),
+        responses=examples.responses(
+            200, schemas.CheckoutResultOut, examples.CHECKOUT_RESULT, 401, 404
+        ),
     )
     def checkout_complete(
         self,
         account_id: Dep[str],
-        complete_checkout: Dep[uc.CompleteCheckout],
+        complete_checkout: Dep[use_cases.CompleteCheckout],
         clock: Dep[Clock],
         catalog: Dep[Catalog],
         checkout_id: PathId,
-    ) -> s.CheckoutResultOut:
-        sub = complete_checkout(c.CompleteCheckout(account_id=account_id, checkout_id=checkout_id))
-        return present.checkout_result(sub, uc.now_from(clock), catalog)
+    ) -> schemas.CheckoutResultOut:
+        sub = complete_checkout(
+            commands.CompleteCheckout(account_id=account_id, checkout_id=checkout_id)
+        )
+        return present.checkout_result(sub, use_cases.now_from(clock), catalog)
 
     @post(
         "/portal",
         status_code=201,
         sync_to_thread=True,
         summary="Open Manage Billing (the customer portal)",
-        responses=ex.responses(201, s.PortalOut, ex.PORTAL, 401, 404, 409),
+        responses=examples.responses(201, schemas.PortalOut, examples.PORTAL, 401, 404, 409),
     )
     def portal(
         self,
         account_id: Dep[str],
         settings: Dep[Settings],
-        open_portal: Dep[uc.OpenPortal],
+        open_portal: Dep[use_cases.OpenPortal],
         data: Annotated[
-            s.PortalRequest | None,
+            schemas.PortalRequest | None,
             _body({"return_url": "https://app.responseiq.com/settings/billing"}),
         ] = None,
         idempotency_key: IdempotencyKey = None,
-    ) -> s.PortalOut:
-        body = data or s.PortalRequest()
+    ) -> schemas.PortalOut:
+        body = data or schemas.PortalRequest()
         session = open_portal(
-            c.OpenPortal(
+            commands.OpenPortal(
                 account_id=account_id,
                 return_url=body.return_url or settings.public_url,
                 flow=PortalFlow(body.flow) if body.flow else None,
@@ -220,16 +227,18 @@ class BillingController(Controller):
         status_code=200,
         sync_to_thread=True,
         summary="Preview a plan change: when it applies and what it charges now",
-        responses=ex.responses(200, s.PreviewOut, ex.PREVIEW, 401, 404, 409),
+        responses=examples.responses(200, schemas.PreviewOut, examples.PREVIEW, 401, 404, 409),
     )
     def preview(
         self,
         account_id: Dep[str],
-        preview_plan_change: Dep[uc.PreviewPlanChange],
-        data: Annotated[s.PlanChoice, _body({"plan": "business", "interval": "month"})],
-    ) -> s.PreviewOut:
+        preview_plan_change: Dep[use_cases.PreviewPlanChange],
+        data: Annotated[schemas.PlanChoice, _body({"plan": "business", "interval": "month"})],
+    ) -> schemas.PreviewOut:
         quote = preview_plan_change(
-            c.PreviewPlanChange(account_id=account_id, plan=data.plan, interval=data.interval)
+            commands.PreviewPlanChange(
+                account_id=account_id, plan=data.plan, interval=data.interval
+            )
         )
         return present.preview(quote)
 
@@ -238,22 +247,24 @@ class BillingController(Controller):
         status_code=200,
         sync_to_thread=True,
         summary="Change the plan: upgrades now (prorated), downgrades at the period end",
-        responses=ex.responses(200, s.SubscriptionOut, ex.SUBSCRIPTION, 401, 402, 404, 409),
+        responses=examples.responses(
+            200, schemas.SubscriptionOut, examples.SUBSCRIPTION, 401, 402, 404, 409
+        ),
     )
     def change(
         self,
         account_id: Dep[str],
-        change_plan: Dep[uc.ChangePlan],
+        change_plan: Dep[use_cases.ChangePlan],
         clock: Dep[Clock],
         catalog: Dep[Catalog],
         data: Annotated[
-            s.ChangeRequest,
+            schemas.ChangeRequest,
             _body({"plan": "business", "interval": "month", "quote_id": "qt_4f1c2e"}),
         ],
         idempotency_key: IdempotencyKey = None,
-    ) -> s.SubscriptionOut:
+    ) -> schemas.SubscriptionOut:
         sub = change_plan(
-            c.ChangePlan(
+            commands.ChangePlan(
                 account_id=account_id,
                 plan=data.plan,
                 interval=data.interval,
@@ -268,18 +279,22 @@ class BillingController(Controller):
         status_code=200,
         sync_to_thread=True,
         summary="Withdraw a scheduled plan change",
-        responses=ex.responses(200, s.SubscriptionOut, ex.SUBSCRIPTION, 401, 404, 409),
+        responses=examples.responses(
+            200, schemas.SubscriptionOut, examples.SUBSCRIPTION, 401, 404, 409
+        ),
     )
     def withdraw_change(
         self,
         account_id: Dep[str],
-        cancel_pending_change: Dep[uc.CancelPendingChange],
+        cancel_pending_change: Dep[use_cases.CancelPendingChange],
         clock: Dep[Clock],
         catalog: Dep[Catalog],
         idempotency_key: IdempotencyKey = None,
-    ) -> s.SubscriptionOut:
+    ) -> schemas.SubscriptionOut:
         sub = cancel_pending_change(
-            c.CancelPendingChange(account_id=account_id, request_id=_request_id(idempotency_key))
+            commands.CancelPendingChange(
+                account_id=account_id, request_id=_request_id(idempotency_key)
+            )
         )
         return _view(sub, clock, catalog)
 
@@ -288,18 +303,22 @@ class BillingController(Controller):
         status_code=200,
         sync_to_thread=True,
         summary="Cancel at the end of the period; access continues until then",
-        responses=ex.responses(200, s.SubscriptionOut, ex.SUBSCRIPTION_CANCELING, 401, 404, 409),
+        responses=examples.responses(
+            200, schemas.SubscriptionOut, examples.SUBSCRIPTION_CANCELING, 401, 404, 409
+        ),
     )
     def cancel(
         self,
         account_id: Dep[str],
-        cancel_subscription: Dep[uc.CancelSubscription],
+        cancel_subscription: Dep[use_cases.CancelSubscription],
         clock: Dep[Clock],
         catalog: Dep[Catalog],
         idempotency_key: IdempotencyKey = None,
-    ) -> s.SubscriptionOut:
+    ) -> schemas.SubscriptionOut:
         sub = cancel_subscription(
-            c.CancelSubscription(account_id=account_id, request_id=_request_id(idempotency_key))
+            commands.CancelSubscription(
+                account_id=account_id, request_id=_request_id(idempotency_key)
+            )
         )
         return _view(sub, clock, catalog)
 
@@ -308,18 +327,22 @@ class BillingController(Controller):
         status_code=200,
         sync_to_thread=True,
         summary="Undo a cancellation before the period ends",
-        responses=ex.responses(200, s.SubscriptionOut, ex.SUBSCRIPTION, 401, 404, 409),
+        responses=examples.responses(
+            200, schemas.SubscriptionOut, examples.SUBSCRIPTION, 401, 404, 409
+        ),
     )
     def resume(
         self,
         account_id: Dep[str],
-        resume_subscription: Dep[uc.ResumeSubscription],
+        resume_subscription: Dep[use_cases.ResumeSubscription],
         clock: Dep[Clock],
         catalog: Dep[Catalog],
         idempotency_key: IdempotencyKey = None,
-    ) -> s.SubscriptionOut:
+    ) -> schemas.SubscriptionOut:
         sub = resume_subscription(
-            c.ResumeSubscription(account_id=account_id, request_id=_request_id(idempotency_key))
+            commands.ResumeSubscription(
+                account_id=account_id, request_id=_request_id(idempotency_key)
+            )
         )
         return _view(sub, clock, catalog)
 
@@ -328,22 +351,22 @@ class BillingController(Controller):
         status_code=201,
         sync_to_thread=True,
         summary="Start adding a new payment method in the gateway's own page",
-        responses=ex.responses(201, s.SetupOut, ex.SETUP, 401, 404, 409),
+        responses=examples.responses(201, schemas.SetupOut, examples.SETUP, 401, 404, 409),
     )
     def payment_method_setup(
         self,
         account_id: Dep[str],
         settings: Dep[Settings],
-        start_payment_method_update: Dep[uc.StartPaymentMethodUpdate],
+        start_payment_method_update: Dep[use_cases.StartPaymentMethodUpdate],
         data: Annotated[
-            s.SetupRequest | None,
+            schemas.SetupRequest | None,
             _body({"return_url": "https://app.responseiq.com/settings/billing"}),
         ] = None,
         idempotency_key: IdempotencyKey = None,
-    ) -> s.SetupOut:
+    ) -> schemas.SetupOut:
         back = (data.return_url if data else None) or settings.public_url
         session = start_payment_method_update(
-            c.StartPaymentMethodUpdate(
+            commands.StartPaymentMethodUpdate(
                 account_id=account_id,
                 success_url=_with_query(back, "setup=success&setup_id={CHECKOUT_SESSION_ID}"),
                 cancel_url=_with_query(back, "setup=canceled"),
@@ -361,16 +384,18 @@ class BillingController(Controller):
             "Immediately: the next charge uses the new method. `status` stays `pending` until the "
             "customer has finished the setup page (and while the account has no subscription)."
         ),
-        responses=ex.responses(200, s.PaymentMethodResultOut, ex.PAYMENT_METHOD_RESULT, 401, 404),
+        responses=examples.responses(
+            200, schemas.PaymentMethodResultOut, examples.PAYMENT_METHOD_RESULT, 401, 404
+        ),
     )
     def payment_method_setup_complete(
         self,
         account_id: Dep[str],
-        complete_payment_method_update: Dep[uc.CompletePaymentMethodUpdate],
+        complete_payment_method_update: Dep[use_cases.CompletePaymentMethodUpdate],
         setup_id: PathId,
-    ) -> s.PaymentMethodResultOut:
+    ) -> schemas.PaymentMethodResultOut:
         sub = complete_payment_method_update(
-            c.CompletePaymentMethodUpdate(account_id=account_id, setup_id=setup_id)
+            commands.CompletePaymentMethodUpdate(account_id=account_id, setup_id=setup_id)
         )
         return present.payment_method_result(sub, done=sub is not None)
 
@@ -378,20 +403,20 @@ class BillingController(Controller):
         "/invoices",
         sync_to_thread=True,
         summary="The account's invoices, newest first",
-        responses=ex.responses(200, s.InvoicesOut, ex.INVOICES, 401, 404),
+        responses=examples.responses(200, schemas.InvoicesOut, examples.INVOICES, 401, 404),
     )
     def invoices(
         self,
         account_id: Dep[str],
-        list_invoices: Dep[uc.ListInvoices],
-        limit: Annotated[int, QueryParameter(ge=1, le=uc.MAX_INVOICE_PAGE)] = 10,
+        list_invoices: Dep[use_cases.ListInvoices],
+        limit: Annotated[int, QueryParameter(ge=1, le=use_cases.MAX_INVOICE_PAGE)] = 10,
         starting_after: Annotated[
             str | None,
             _id_parameter(QueryParameter, description="The last invoice id of the previous page"),
         ] = None,
-    ) -> s.InvoicesOut:
+    ) -> schemas.InvoicesOut:
         page = list_invoices(
-            c.ListInvoices(account_id=account_id, limit=limit, starting_after=starting_after)
+            commands.ListInvoices(account_id=account_id, limit=limit, starting_after=starting_after)
         )
         return present.invoices(page)
 
@@ -401,15 +426,17 @@ class BillingController(Controller):
         status_code=302,
         summary="Download an invoice as PDF (a redirect to the gateway's document)",
         responses={
-            **ex.responses(302, None, None, 401, 404, description="Redirect to the PDF"),
+            **examples.responses(302, None, None, 401, 404, description="Redirect to the PDF"),
         },
     )
     def invoice_pdf(
         self,
         account_id: Dep[str],
-        get_invoice_pdf: Dep[uc.GetInvoicePdf],
+        get_invoice_pdf: Dep[use_cases.GetInvoicePdf],
         invoice_id: PathId,
     ) -> Redirect:
-        invoice = get_invoice_pdf(c.GetInvoicePdf(account_id=account_id, invoice_id=invoice_id))
+        invoice = get_invoice_pdf(
+            commands.GetInvoicePdf(account_id=account_id, invoice_id=invoice_id)
+        )
         assert invoice.pdf_url is not None  # the use case raises when there is none
         return Redirect(path=invoice.pdf_url, status_code=302)

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from datetime import datetime
 
-from adapters.http import schemas as s
+from adapters.http import schemas
 from application.ports import CheckoutSession, PortalSession, SetupSession
 from application.use_cases import SubscriptionView
 from domain.invoices import Invoice, InvoicePage
@@ -14,26 +14,26 @@ from domain.quotes import Quote
 from domain.subscription import Access, Subscription
 
 
-def money(value: Money) -> s.MoneyOut:
-    return s.MoneyOut(amount=value.amount, currency=value.currency)
+def money(value: Money) -> schemas.MoneyOut:
+    return schemas.MoneyOut(amount=value.amount, currency=value.currency)
 
 
-def features(value: Features) -> s.FeaturesOut:
-    return s.FeaturesOut(
+def features(value: Features) -> schemas.FeaturesOut:
+    return schemas.FeaturesOut(
         seats=value.seats,
         monthly_responses=value.monthly_responses,
         flags=sorted(value.flags),
     )
 
 
-def plans(values: tuple[Plan, ...]) -> s.PlansOut:
-    return s.PlansOut(
+def plans(values: tuple[Plan, ...]) -> schemas.PlansOut:
+    return schemas.PlansOut(
         data=[
-            s.PlanOut(
+            schemas.PlanOut(
                 id=plan.id,
                 name=plan.name,
                 prices=[
-                    s.PriceOut(interval=i.value, amount=money(amount))
+                    schemas.PriceOut(interval=i.value, amount=money(amount))
                     for i, amount in sorted(plan.prices.items(), key=lambda p: p[0].months)
                 ],
                 features=features(plan.features),
@@ -43,11 +43,11 @@ def plans(values: tuple[Plan, ...]) -> s.PlansOut:
     )
 
 
-def subscription(view: SubscriptionView) -> s.SubscriptionOut:
+def subscription(view: SubscriptionView) -> schemas.SubscriptionOut:
     sub, access = view.subscription, view.access
     change = sub.pending_change
     method = sub.payment_method
-    return s.SubscriptionOut(
+    return schemas.SubscriptionOut(
         plan=sub.plan_id,
         interval=sub.interval.value,
         status=sub.status.value,
@@ -56,7 +56,7 @@ def subscription(view: SubscriptionView) -> s.SubscriptionOut:
         cancel_at_period_end=sub.cancel_at_period_end,
         cancels_at=sub.cancels_at,
         pending_change=(
-            s.PendingChangeOut(
+            schemas.PendingChangeOut(
                 plan=change.plan_id,
                 interval=change.interval.value,
                 effective_at=change.effective_at,
@@ -65,7 +65,7 @@ def subscription(view: SubscriptionView) -> s.SubscriptionOut:
             else None
         ),
         payment_method=(
-            s.PaymentMethodOut(brand=method.brand, last4=method.last4)
+            schemas.PaymentMethodOut(brand=method.brand, last4=method.last4)
             if method is not None
             else None
         ),
@@ -74,8 +74,8 @@ def subscription(view: SubscriptionView) -> s.SubscriptionOut:
     )
 
 
-def entitlements(access: Access) -> s.EntitlementsOut:
-    return s.EntitlementsOut(
+def entitlements(access: Access) -> schemas.EntitlementsOut:
+    return schemas.EntitlementsOut(
         plan=access.plan_id,
         features=features(access.features),
         access_until=access.access_until,
@@ -83,41 +83,43 @@ def entitlements(access: Access) -> s.EntitlementsOut:
     )
 
 
-def checkout(session: CheckoutSession) -> s.CheckoutOut:
-    return s.CheckoutOut(
+def checkout(session: CheckoutSession) -> schemas.CheckoutOut:
+    return schemas.CheckoutOut(
         checkout_id=session.id, url=session.url, client_secret=session.client_secret
     )
 
 
 def checkout_result(
     sub: Subscription | None, clock_now: datetime, catalog: Catalog
-) -> s.CheckoutResultOut:
+) -> schemas.CheckoutResultOut:
     if sub is None:
-        return s.CheckoutResultOut(status="open", subscription=None)
+        return schemas.CheckoutResultOut(status="open", subscription=None)
     view = SubscriptionView(sub, sub.access_at(clock_now, catalog))
-    return s.CheckoutResultOut(status="complete", subscription=subscription(view))
+    return schemas.CheckoutResultOut(status="complete", subscription=subscription(view))
 
 
-def payment_method_result(sub: Subscription | None, done: bool) -> s.PaymentMethodResultOut:
+def payment_method_result(sub: Subscription | None, done: bool) -> schemas.PaymentMethodResultOut:
     method = sub.payment_method if sub is not None else None
-    return s.PaymentMethodResultOut(
+    return schemas.PaymentMethodResultOut(
         status="complete" if done else "pending",
         payment_method=(
-            s.PaymentMethodOut(brand=method.brand, last4=method.last4) if method else None
+            schemas.PaymentMethodOut(brand=method.brand, last4=method.last4) if method else None
         ),
     )
 
 
-def portal(session: PortalSession) -> s.PortalOut:
-    return s.PortalOut(url=session.url)
+def portal(session: PortalSession) -> schemas.PortalOut:
+    return schemas.PortalOut(url=session.url)
 
 
-def setup(session: SetupSession) -> s.SetupOut:
-    return s.SetupOut(setup_id=session.id, url=session.url, client_secret=session.client_secret)
+def setup(session: SetupSession) -> schemas.SetupOut:
+    return schemas.SetupOut(
+        setup_id=session.id, url=session.url, client_secret=session.client_secret
+    )
 
 
-def preview(quote: Quote) -> s.PreviewOut:
-    return s.PreviewOut(
+def preview(quote: Quote) -> schemas.PreviewOut:
+    return schemas.PreviewOut(
         quote_id=quote.id,
         timing=quote.timing.value,
         amount_due_now=money(quote.amount_due_now),
@@ -126,8 +128,8 @@ def preview(quote: Quote) -> s.PreviewOut:
     )
 
 
-def invoice(value: Invoice) -> s.InvoiceOut:
-    return s.InvoiceOut(
+def invoice(value: Invoice) -> schemas.InvoiceOut:
+    return schemas.InvoiceOut(
         id=value.id,
         number=value.number,
         status=value.status.value,
@@ -143,5 +145,5 @@ def invoice(value: Invoice) -> s.InvoiceOut:
     )
 
 
-def invoices(page: InvoicePage) -> s.InvoicesOut:
-    return s.InvoicesOut(data=[invoice(i) for i in page.items], has_more=page.has_more)
+def invoices(page: InvoicePage) -> schemas.InvoicesOut:
+    return schemas.InvoicesOut(data=[invoice(i) for i in page.items], has_more=page.has_more)

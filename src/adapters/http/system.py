@@ -6,8 +6,7 @@ from typing import Any, Protocol
 
 from litestar import Response, get
 
-from adapters.http import examples as ex
-from adapters.http import schemas as s
+from adapters.http import examples, schemas
 from adapters.http.deps import Dep
 from adapters.http.errors import error_response
 from adapters.worker import render_metrics
@@ -26,10 +25,10 @@ class Storage(Protocol):
     "/health",
     tags=["probes"],
     summary="The service is alive",
-    responses=ex.responses(200, s.HealthOut, {"status": "ok"}),
+    responses=examples.responses(200, schemas.HealthOut, {"status": "ok"}),
 )
-async def health() -> s.HealthOut:
-    return s.HealthOut(status="ok")
+async def health() -> schemas.HealthOut:
+    return schemas.HealthOut(status="ok")
 
 
 @get(
@@ -37,7 +36,7 @@ async def health() -> s.HealthOut:
     tags=["probes"],
     sync_to_thread=True,
     summary="The service can serve: database reachable and its schema current",
-    responses=ex.responses(200, s.HealthOut, {"status": "ready"}),
+    responses=examples.responses(200, schemas.HealthOut, {"status": "ready"}),
 )
 def ready(
     storage: Dep[Storage],
@@ -45,7 +44,7 @@ def ready(
     problem = storage.readiness()
     if problem is not None:
         return error_response(503, "not_ready", problem)
-    return Response(s.HealthOut(status="ready"))
+    return Response(schemas.HealthOut(status="ready"))
 
 
 @get(

@@ -48,7 +48,7 @@ from paddle_billing.Resources.Transactions.Operations import (
 from paddle_billing.Resources.Transactions.Operations.Create import TransactionCreateItem
 from paddle_billing.Resources.Transactions.Operations.List.Origin import Origin
 
-from adapters.paddle import translate as tr
+from adapters.paddle import translate
 from application.ports import (
     CheckoutOutcome,
     CheckoutSession,
@@ -117,12 +117,12 @@ class PaddleGateway:
     def _price_id(self, price: PlanPrice) -> str:
         with self._lock:
             if not self._prices:
-                with tr.translated():
+                with translate.translated():
                     page = self._client.prices.list(
                         ListPrices(pager=Pager(per_page=MAX_PAGE), statuses=[_active()])
                     )
                 for entity in page.items:
-                    entry = tr.price_entry(entity)
+                    entry = translate.price_entry(entity)
                     if entry is not None:
                         self._prices[entry] = entity.id
         found = self._prices.get((price.plan_id, price.interval))
@@ -139,13 +139,13 @@ class PaddleGateway:
         return self._clock.now().replace(microsecond=0)
 
     def _read(self, subscription_ref: str) -> PaddleSubscription:
-        with tr.translated(not_found=SubscriptionNotFound):
+        with translate.translated(not_found=SubscriptionNotFound):
             return self._client.subscriptions.get(subscription_ref)
 
     def _card(self, subscription_ref: str) -> PaymentMethodSummary | None:
         """The card of the subscription's newest captured payment: the one Paddle charges next
         (a completed payment-method-change transaction replaces it at once)."""
-        with tr.translated():
+        with translate.translated():
             page = self._client.transactions.list(
                 ListTransactions(
                     pager=Pager(order_by=OrderBy("created_at", "desc"), per_page=5),
@@ -154,16 +154,18 @@ class PaddleGateway:
                 )
             )
         for txn in page.items:
-            found = tr.card_summary(txn)
+            found = translate.card_summary(txn)
             if found is not None:
                 return found
         return None
 
     def _view(self, sub: PaddleSubscription) -> GatewaySubscription:
-        return tr.subscription_view(sub, payment_method=self._card(sub.id), as_of=self._as_of())
+        return translate.subscription_view(
+            sub, payment_method=self._card(sub.id), as_of=self._as_of()
+        )
 
     def _update(self, subscription_ref: str, operation: UpdateSubscription) -> PaddleSubscription:
-        with tr.translated(not_found=SubscriptionNotFound):
+        with translate.translated(not_found=SubscriptionNotFound):
             return self._client.subscriptions.update(subscription_ref, operation)
 
     def _current_price(self, sub: PaddleSubscription) -> str:
@@ -177,7 +179,7 @@ class PaddleGateway:
 
     def ensure_customer(self, account_id: str, *, idempotency_key: str) -> str:
         email = self._email(account_id)
-        with tr.translated():
+        with translate.translated():
             found = self._client.customers.list(ListCustomers(emails=[email]))
             for customer in found.items:
                 return str(customer.id)
@@ -185,7 +187,7 @@ class PaddleGateway:
                 CreateCustomer(
                     email=email,
                     custom_data=CustomData(
-                        {tr.ACCOUNT_KEY: account_id, tr.COMMAND_KEY: idempotency_key}
+                        {translate.ACCOUNT_KEY: account_id, translate.COMMAND_KEY: idempotency_key}
                     ),
                 )
             )
@@ -208,13 +210,16 @@ class PaddleGateway:
         price_id = self._price_id(price)
         txn = self._find_open_checkout(customer_ref, idempotency_key)
         if txn is None:
-            with tr.translated():
+            with translate.translated():
                 txn = self._client.transactions.create(
                     CreateTransaction(
                         items=[TransactionCreateItem(price_id=price_id, quantity=1)],
                         customer_id=customer_ref,
                         custom_data=CustomData(
-                            {tr.ACCOUNT_KEY: account_id, tr.COMMAND_KEY: idempotency_key}
+                            {
+                                translate.ACCOUNT_KEY: account_id,
+                                translate.COMMAND_KEY: idempotency_key,
+                            }
                         ),
                     )
                 )
@@ -228,7 +233,7 @@ class PaddleGateway:
         )
 
     def _find_open_checkout(self, customer_ref: str, key: str) -> Transaction | None:
-        with tr.translated():
+        with translate.translated():
             page = self._client.transactions.list(
                 ListTransactions(
                     pager=Pager(order_by=OrderBy("created_at", "desc"), per_page=MAX_PAGE),
@@ -237,14 +242,14 @@ class PaddleGateway:
                 )
             )
         for txn in page.items:
-            if tr.custom(txn).get(tr.COMMAND_KEY) == key:
+            if translate.custom(txn).get(translate.COMMAND_KEY) == key:
                 return txn
         return None
 
     def _checkout_txn(self, checkout_id: str) -> Transaction:
-        with tr.translated(not_found=CheckoutNotFound):
+        with translate.translated(not_found=CheckoutNotFound):
             txn = self._client.transactions.get(checkout_id)
-        if tr.value(txn.origin) not in ("web", "api"):
+        if translate.value(txn.origin) not in ("web", "api"):
             raise CheckoutNotFound()
         return txn
 
@@ -254,7 +259,7 @@ class PaddleGateway:
         view = None
         if status is CheckoutStatus.COMPLETE and txn.subscription_id:
             view = self._view(self._read(txn.subscription_id))
-        account = tr.custom(txn).get(tr.ACCOUNT_KEY)
+        account = translate.custom(txn).get(translate.ACCOUNT_KEY)
         return CheckoutOutcome(
             id=txn.id,
             status=status,
@@ -267,7 +272,7 @@ class PaddleGateway:
         txn = self._checkout_txn(checkout_id)
         if _checkout_status(txn) is not CheckoutStatus.OPEN:
             return _checkout_status(txn)
-        with tr.translated(not_found=CheckoutNotFound):
+        with translate.translated(not_found=CheckoutNotFound):
             txn = self._client.transactions.update(
                 checkout_id, UpdateTransaction(status=TransactionStatus.Canceled)
             )
@@ -287,7 +292,7 @@ class PaddleGateway:
         # the overview, where the customer sees the subscription.
         del return_url, idempotency_key
         ids = [subscription_ref] if subscription_ref else []
-        with tr.translated():
+        with translate.translated():
             session = self._client.customer_portal_sessions.create(
                 customer_ref, CreateCustomerPortalSession(subscription_ids=ids)
             )
@@ -308,13 +313,15 @@ class PaddleGateway:
         # Paddle's checkout, after which the subscription charges the new card.
         del success_url, cancel_url, idempotency_key
         live = [
-            s for s in self._subscriptions(customer_ref) if tr.value(s.status) in _LIVE_SUBSCRIPTION
+            s
+            for s in self._subscriptions(customer_ref)
+            if translate.value(s.status) in _LIVE_SUBSCRIPTION
         ]
         if not live:
             raise GatewayRejected(
                 "Paddle changes a card per subscription; there is none to change."
             )
-        with tr.translated():
+        with translate.translated():
             txn = self._client.subscriptions.get_payment_method_change_transaction(live[0].id)
         return SetupSession(
             id=txn.id, url=txn.checkout.url if txn.checkout else None, client_secret=None
@@ -326,15 +333,15 @@ class PaddleGateway:
         # Nothing to write: Paddle makes the card the subscription's own as the transaction
         # completes. This only reads and checks.
         del idempotency_key
-        with tr.translated(not_found=CheckoutNotFound):
+        with translate.translated(not_found=CheckoutNotFound):
             txn = self._client.transactions.get(setup_id)
         if txn.customer_id != customer_ref:
             raise CheckoutNotFound()  # another customer's transaction does not exist for this one
-        if tr.value(txn.origin) != "subscription_payment_method_change":
+        if translate.value(txn.origin) != "subscription_payment_method_change":
             raise GatewayRejected("That transaction did not collect a payment method.")
-        if tr.value(txn.status) != "completed":
+        if translate.value(txn.status) != "completed":
             return None
-        return tr.card_summary(txn)
+        return translate.card_summary(txn)
 
     # -- plan changes ------------------------------------------------------------------------
 
@@ -343,7 +350,7 @@ class PaddleGateway:
     ) -> Money:
         # Paddle prorates at the moment of the request; it takes no proration date.
         del proration_at
-        with tr.translated(not_found=SubscriptionNotFound):
+        with translate.translated(not_found=SubscriptionNotFound):
             preview = self._client.subscriptions.preview_update(
                 subscription_ref,
                 PreviewUpdateSubscription(
@@ -355,7 +362,7 @@ class PaddleGateway:
         if immediate is None:
             return Money.zero(target.amount.currency)
         totals = immediate.details.totals
-        return tr.money(totals.grand_total or totals.total, preview.currency_code)
+        return translate.money(totals.grand_total or totals.total, preview.currency_code)
 
     def upgrade(
         self,
@@ -411,8 +418,8 @@ class PaddleGateway:
         del idempotency_key
         sub = self._read(subscription_ref)
         change = sub.scheduled_change
-        if change is None or tr.value(change.action) != "cancel":
-            with tr.translated(not_found=SubscriptionNotFound):
+        if change is None or translate.value(change.action) != "cancel":
+            with translate.translated(not_found=SubscriptionNotFound):
                 sub = self._client.subscriptions.cancel(
                     subscription_ref,
                     CancelSubscription(effective_from=SubscriptionEffectiveFrom.NextBillingPeriod),
@@ -430,8 +437,8 @@ class PaddleGateway:
     def cancel_now(self, *, subscription_ref: str, idempotency_key: str) -> GatewaySubscription:
         del idempotency_key
         sub = self._read(subscription_ref)
-        if tr.value(sub.status) != "canceled":
-            with tr.translated(not_found=SubscriptionNotFound):
+        if translate.value(sub.status) != "canceled":
+            with translate.translated(not_found=SubscriptionNotFound):
                 sub = self._client.subscriptions.cancel(
                     subscription_ref,
                     CancelSubscription(effective_from=SubscriptionEffectiveFrom.Immediately),
@@ -441,17 +448,17 @@ class PaddleGateway:
     def refund_invoice(self, *, invoice_id: str, idempotency_key: str) -> Refund:
         # A full refund is an adjustment; our key rides in its reason, so a retry finds it.
         reason = f"Refund requested by the billing service ({idempotency_key})"
-        with tr.translated():
+        with translate.translated():
             existing = self._client.adjustments.list(
                 ListAdjustments(transaction_ids=[invoice_id], action=_refund_action())
             )
         for adjustment in existing.items:
-            if tr.value(adjustment.status) in ("rejected", "reversed"):
+            if translate.value(adjustment.status) in ("rejected", "reversed"):
                 continue
             if adjustment.reason == reason:
                 return _refund(adjustment, invoice_id)
             raise GatewayRejected("That invoice has been refunded already.")
-        with tr.translated():
+        with translate.translated():
             adjustment = self._client.adjustments.create(
                 CreateAdjustment.full(
                     action=_refund_action(), reason=reason, transaction_id=invoice_id
@@ -473,7 +480,7 @@ class PaddleGateway:
         return self._view(self._read(subscription_ref))
 
     def _subscriptions(self, customer_ref: str) -> list[PaddleSubscription]:
-        with tr.translated():
+        with translate.translated():
             page = self._client.subscriptions.list(
                 ListSubscriptions(
                     pager=Pager(order_by=OrderBy.id_descending(), per_page=MAX_PAGE),
@@ -487,14 +494,14 @@ class PaddleGateway:
 
     def _pdf_url(self, txn: Transaction) -> str | None:
         # A short-lived signed link; fetched per invoice since Paddle keeps no lasting one.
-        with tr.translated():
+        with translate.translated():
             url = self._client.transactions.get_invoice_pdf(txn.id).url
         return str(url) if url else None
 
     def list_invoices(
         self, *, customer_ref: str, limit: int, starting_after: str | None
     ) -> InvoicePage:
-        with tr.translated(not_found=InvoiceNotFound):
+        with translate.translated(not_found=InvoiceNotFound):
             page = self._client.transactions.list(
                 ListTransactions(
                     pager=Pager(
@@ -503,25 +510,27 @@ class PaddleGateway:
                         per_page=min(limit, MAX_PAGE),
                     ),
                     customer_ids=[customer_ref],
-                    statuses=[TransactionStatus(s) for s in tr.INVOICE_STATUSES],
-                    origins=[Origin(o) for o in tr.INVOICE_ORIGINS],
+                    statuses=[TransactionStatus(s) for s in translate.INVOICE_STATUSES],
+                    origins=[Origin(o) for o in translate.INVOICE_ORIGINS],
                 )
             )
         items = tuple(
-            tr.invoice(txn, self._pdf_url(txn)) for txn in page.items if tr.is_invoice(txn)
+            translate.invoice(txn, self._pdf_url(txn))
+            for txn in page.items
+            if translate.is_invoice(txn)
         )
         return InvoicePage(items=items, has_more=bool(page.paginator and page.paginator.has_more))
 
     def get_invoice(self, invoice_id: str) -> Invoice:
-        with tr.translated(not_found=InvoiceNotFound):
+        with translate.translated(not_found=InvoiceNotFound):
             txn = self._client.transactions.get(invoice_id)
-        if not tr.is_invoice(txn):
+        if not translate.is_invoice(txn):
             raise InvoiceNotFound()
-        return tr.invoice(txn, self._pdf_url(txn))
+        return translate.invoice(txn, self._pdf_url(txn))
 
 
 def _checkout_status(txn: Transaction) -> CheckoutStatus:
-    status = tr.value(txn.status)
+    status = translate.value(txn.status)
     if status in _OPEN:
         return CheckoutStatus.OPEN
     if status == "canceled":
@@ -546,7 +555,7 @@ def _refund(adjustment: object, invoice_id: str) -> Refund:
     return Refund(
         id=adjustment.id,  # type: ignore[attr-defined]
         invoice_id=invoice_id,
-        amount=tr.money(totals.total, adjustment.currency_code),  # type: ignore[attr-defined]
+        amount=translate.money(totals.total, adjustment.currency_code),  # type: ignore[attr-defined]
     )
 
 

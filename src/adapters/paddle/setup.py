@@ -31,7 +31,7 @@ from paddle_billing.Resources.Prices.Operations import CreatePrice, ListPrices, 
 from paddle_billing.Resources.Products.Operations import CreateProduct, ListProducts
 from paddle_billing.Resources.Shared.Operations import Pager
 
-from adapters.paddle import translate as tr
+from adapters.paddle import translate
 from domain.plans import Catalog, PlanPrice
 
 # What the core acts on (`adapters.paddle.webhooks` decodes these; others are stored and ignored).
@@ -62,16 +62,16 @@ class SetupReport:
 def run_setup(client: Client, catalog: Catalog, *, notification_url: str | None) -> SetupReport:
     created: list[str] = []
     updated: list[str] = []
-    with tr.translated():
+    with translate.translated():
         products = {
-            tr.custom(p).get(tr.PLAN_KEY): p
+            translate.custom(p).get(translate.PLAN_KEY): p
             for p in client.products.list(ListProducts(pager=Pager(per_page=200)))
         }
         prices = {}
         for price in client.prices.list(
             ListPrices(pager=Pager(per_page=200), statuses=[Status.Active])
         ):
-            entry = tr.price_entry(price)
+            entry = translate.price_entry(price)
             if entry is not None:
                 prices[entry] = price
         for plan in catalog.plans:
@@ -81,7 +81,7 @@ def run_setup(client: Client, catalog: Catalog, *, notification_url: str | None)
                     CreateProduct(
                         name=plan.name,
                         tax_category=TaxCategory.Saas,
-                        custom_data=CustomData({tr.PLAN_KEY: plan.id}),
+                        custom_data=CustomData({translate.PLAN_KEY: plan.id}),
                     )
                 )
                 created.append(f"product {plan.id}")
@@ -103,7 +103,7 @@ def run_setup(client: Client, catalog: Catalog, *, notification_url: str | None)
 
 def _same_amount(held: object, wanted: PlanPrice) -> bool:
     unit = held.unit_price  # type: ignore[attr-defined]
-    return int(unit.amount) == wanted.amount.amount and tr.value(unit.currency_code) == (
+    return int(unit.amount) == wanted.amount.amount and translate.value(unit.currency_code) == (
         wanted.amount.currency
     )
 
@@ -114,7 +114,9 @@ def _price(product_id: str, price: PlanPrice) -> CreatePrice:
         product_id=product_id,
         unit_price=Money(str(price.amount.amount), CurrencyCode(price.amount.currency)),
         billing_cycle=Duration(interval=Interval(price.interval.value), frequency=1),
-        custom_data=CustomData({tr.PLAN_KEY: price.plan_id, tr.INTERVAL_KEY: price.interval.value}),
+        custom_data=CustomData(
+            {translate.PLAN_KEY: price.plan_id, translate.INTERVAL_KEY: price.interval.value}
+        ),
     )
 
 
@@ -125,7 +127,7 @@ def _notification_setting(
     for setting in client.notification_settings.list():
         if setting.destination != url:
             continue
-        names = sorted(tr.value(e.name) for e in setting.subscribed_events)
+        names = sorted(translate.value(e.name) for e in setting.subscribed_events)
         if names != sorted(EVENTS) or not setting.active:
             client.notification_settings.update(
                 setting.id, UpdateNotificationSetting(subscribed_events=events, active=True)

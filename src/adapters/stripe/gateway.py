@@ -18,7 +18,7 @@ from stripe.params import (
 from stripe.params.billing_portal import SessionCreateParams as PortalSessionCreateParams
 from stripe.params.checkout import SessionCreateParams as CheckoutSessionCreateParams
 
-from adapters.stripe import translate as tr
+from adapters.stripe import translate
 from application.ports import (
     CheckoutOutcome,
     CheckoutSession,
@@ -88,7 +88,7 @@ class StripeGateway:
         self._catalog = catalog
         self._clock = clock
         self._options = options or StripeOptions()
-        self._prices = tr.PriceMap(
+        self._prices = translate.PriceMap(
             plans=[plan.id for plan in catalog.plans], resolve=self._retrieve_price
         )
         self._prices_loaded_at: datetime | None = None
@@ -97,7 +97,7 @@ class StripeGateway:
     # -- prices ----------------------------------------------------------------------------
 
     @property
-    def prices(self) -> tr.PriceMap:
+    def prices(self) -> translate.PriceMap:
         """The price map, loaded on first use (webhook translation reads it too)."""
         self._load_prices()
         return self._prices
@@ -110,15 +110,15 @@ class StripeGateway:
             loaded = self._prices_loaded_at
             if not force and loaded is not None and now - loaded < PRICE_MAP_MAX_AGE:
                 return
-            keys = [tr.lookup_key(p.plan_id, p.interval) for p in self._catalog.all_prices()]
+            keys = [translate.lookup_key(p.plan_id, p.interval) for p in self._catalog.all_prices()]
             current: dict[tuple[str, Interval], str] = {}
-            with tr.translated():
+            with translate.translated():
                 for start in range(0, len(keys), 10):  # Stripe takes at most 10 lookup keys
                     page = self._client.v1.prices.list(
                         {"lookup_keys": keys[start : start + 10], "active": True, "limit": 100}
                     )
                     for price in page.data:
-                        parsed = tr.parse_lookup_key(price.lookup_key)
+                        parsed = translate.parse_lookup_key(price.lookup_key)
                         if parsed is not None:
                             current[parsed] = price.id
             self._prices.replace_current(current)
@@ -127,7 +127,7 @@ class StripeGateway:
     def _retrieve_price(self, price_id: str) -> Mapping[str, Any] | None:
         """A price the map has not seen (a schedule phase names prices by id only)."""
         try:
-            with tr.translated():
+            with translate.translated():
                 return self._client.v1.prices.retrieve(price_id).to_dict()
         except GatewayRejected:
             return None
@@ -141,7 +141,7 @@ class StripeGateway:
         if found is None:
             raise GatewayRejected(
                 f"Stripe has no active price with lookup key "
-                f"{tr.lookup_key(price.plan_id, price.interval)!r}; run `billing stripe setup`."
+                f"{translate.lookup_key(price.plan_id, price.interval)!r}; run `billing stripe setup`."
             )
         return found
 
@@ -153,10 +153,10 @@ class StripeGateway:
         # at 12:00:00 (really later) look older and be skipped. Whole seconds make it a tie,
         # and a tie that differs is re-read from Stripe (`ApplyGatewayEvent`).
         as_of = self._clock.now().replace(microsecond=0)
-        return tr.subscription_view(sub, self._prices, as_of=as_of, schedule=schedule)
+        return translate.subscription_view(sub, self._prices, as_of=as_of, schedule=schedule)
 
     def _read_subscription(self, subscription_ref: str) -> dict[str, Any]:
-        with tr.translated(not_found=SubscriptionNotFound):
+        with translate.translated(not_found=SubscriptionNotFound):
             sub = self._client.v1.subscriptions.retrieve(
                 subscription_ref, {"expand": SUBSCRIPTION_EXPAND}
             )
@@ -166,17 +166,17 @@ class StripeGateway:
         self, subscription_ref: str, params: SubscriptionUpdateParams, key: str
     ) -> dict[str, Any]:
         params["expand"] = [*SUBSCRIPTION_EXPAND, *params.get("expand", [])]
-        with tr.translated(not_found=SubscriptionNotFound):
+        with translate.translated(not_found=SubscriptionNotFound):
             sub = self._client.v1.subscriptions.update(
                 subscription_ref, params, {"idempotency_key": key}
             )
         return sub.to_dict()
 
     def _release_schedule(self, sub: Mapping[str, Any], key: str) -> None:
-        schedule = tr.ref(sub.get("schedule"))
+        schedule = translate.ref(sub.get("schedule"))
         if schedule is None:
             return
-        with tr.translated():
+        with translate.translated():
             self._client.v1.subscription_schedules.release(
                 schedule, options={"idempotency_key": f"{key}:release"}
             )
@@ -184,7 +184,7 @@ class StripeGateway:
     # -- customers and checkout ------------------------------------------------------------
 
     def ensure_customer(self, account_id: str, *, idempotency_key: str) -> str:
-        with tr.translated():
+        with translate.translated():
             customer = self._client.v1.customers.create(
                 {"metadata": {"account_id": account_id}},
                 {"idempotency_key": idempotency_key},
@@ -217,7 +217,7 @@ class StripeGateway:
             # An embedded page has no cancel button of ours; Stripe returns to `return_url`.
             params["ui_mode"] = "embedded_page"
             params["return_url"] = success_url
-        with tr.translated():
+        with translate.translated():
             session = self._client.v1.checkout.sessions.create(
                 params, {"idempotency_key": idempotency_key}
             )
@@ -225,27 +225,27 @@ class StripeGateway:
             id=session.id,
             url=session.url if ui_mode is UiMode.HOSTED else None,
             client_secret=session.client_secret if ui_mode is UiMode.EMBEDDED else None,
-            expires_at=tr.ts(session.expires_at) if session.expires_at else None,
+            expires_at=translate.ts(session.expires_at) if session.expires_at else None,
         )
 
     def get_checkout(self, checkout_id: str) -> CheckoutOutcome:
-        with tr.translated(not_found=CheckoutNotFound):
+        with translate.translated(not_found=CheckoutNotFound):
             session = self._client.v1.checkout.sessions.retrieve(
                 checkout_id,
                 {"expand": [f"subscription.{field}" for field in SUBSCRIPTION_EXPAND]},
             ).to_dict()
-        sub = tr.expanded(session.get("subscription"))
+        sub = translate.expanded(session.get("subscription"))
         return CheckoutOutcome(
             id=str(session["id"]),
             status=CheckoutStatus(session.get("status") or "open"),
             account_id=session.get("client_reference_id"),
-            customer_ref=tr.ref(session.get("customer")),
+            customer_ref=translate.ref(session.get("customer")),
             subscription=self._view(sub) if sub is not None else None,
         )
 
     def expire_checkout(self, checkout_id: str, *, idempotency_key: str) -> CheckoutStatus:
         try:
-            with tr.translated(not_found=CheckoutNotFound):
+            with translate.translated(not_found=CheckoutNotFound):
                 session = self._client.v1.checkout.sessions.expire(
                     checkout_id, options={"idempotency_key": idempotency_key}
                 )
@@ -253,7 +253,7 @@ class StripeGateway:
         except GatewayRejected:
             # Stripe expires only open sessions: one completed or expired already is read, and
             # left as it is.
-            with tr.translated(not_found=CheckoutNotFound):
+            with translate.translated(not_found=CheckoutNotFound):
                 status = self._client.v1.checkout.sessions.retrieve(checkout_id).status
             if status is None or status == "open":
                 raise
@@ -284,7 +284,7 @@ class StripeGateway:
                 "subscription_cancel": {"subscription": subscription_ref},
             }
         # A subscription deep link without a subscription opens the portal's home page.
-        with tr.translated():
+        with translate.translated():
             session = self._client.v1.billing_portal.sessions.create(
                 params, {"idempotency_key": idempotency_key}
             )
@@ -295,7 +295,7 @@ class StripeGateway:
     def start_payment_method_setup(
         self, *, customer_ref: str, success_url: str, cancel_url: str, idempotency_key: str
     ) -> SetupSession:
-        with tr.translated():
+        with translate.translated():
             session = self._client.v1.checkout.sessions.create(
                 {
                     "mode": "setup",
@@ -315,19 +315,19 @@ class StripeGateway:
     def complete_payment_method_setup(
         self, setup_id: str, *, customer_ref: str, idempotency_key: str
     ) -> PaymentMethodSummary | None:
-        with tr.translated(not_found=CheckoutNotFound):
+        with translate.translated(not_found=CheckoutNotFound):
             session = self._client.v1.checkout.sessions.retrieve(
                 setup_id, {"expand": ["setup_intent.payment_method"]}
             ).to_dict()
-        if tr.ref(session.get("customer")) != customer_ref:
+        if translate.ref(session.get("customer")) != customer_ref:
             raise CheckoutNotFound()  # another customer's session does not exist for this one
         if session.get("mode") != "setup":
             raise GatewayRejected("That checkout session did not collect a payment method.")
-        intent = tr.expanded(session.get("setup_intent"))
+        intent = translate.expanded(session.get("setup_intent"))
         if session.get("status") != "complete" or intent is None:
             return None
-        method = tr.expanded(intent.get("payment_method"))
-        summary = tr.card_summary(method)
+        method = translate.expanded(intent.get("payment_method"))
+        summary = translate.card_summary(method)
         if method is None or summary is None:
             return None
         customer = customer_ref
@@ -335,17 +335,17 @@ class StripeGateway:
             "invoice_settings": {"default_payment_method": str(method["id"])},
             "expand": ["subscriptions"],
         }
-        with tr.translated():
+        with translate.translated():
             updated = self._client.v1.customers.update(
                 customer, params, {"idempotency_key": f"{idempotency_key}:customer"}
             ).to_dict()
         # Checkout sets the subscription's own default, which wins over the customer's:
         # move every live subscription that has one to the new method as well.
-        subs = (tr.expanded(updated.get("subscriptions")) or {}).get("data") or []
+        subs = (translate.expanded(updated.get("subscriptions")) or {}).get("data") or []
         for sub in subs:
-            own = tr.ref(sub.get("default_payment_method"))
+            own = translate.ref(sub.get("default_payment_method"))
             if own is not None and own != method["id"]:
-                with tr.translated():
+                with translate.translated():
                     self._client.v1.subscriptions.update(
                         str(sub["id"]),
                         {"default_payment_method": str(method["id"])},
@@ -361,10 +361,19 @@ class StripeGateway:
         # next renewal would still charge the old card. Clearing the subscription's own (not
         # copying the new one into it) lets later portal updates apply by themselves.
         sub = self._read_subscription(subscription_ref)
-        customer = tr.expanded(sub.get("customer")) or {}
-        wanted = tr.ref((tr.expanded(customer.get("invoice_settings")) or {}).get("default_payment_method"))
-        own = tr.ref(sub.get("default_payment_method"))
-        if wanted is None or own is None or own == wanted or not tr.subscription_is_live(sub):
+        customer = translate.expanded(sub.get("customer")) or {}
+        wanted = translate.ref(
+            (translate.expanded(customer.get("invoice_settings")) or {}).get(
+                "default_payment_method"
+            )
+        )
+        own = translate.ref(sub.get("default_payment_method"))
+        if (
+            wanted is None
+            or own is None
+            or own == wanted
+            or not translate.subscription_is_live(sub)
+        ):
             return self._view(sub)
         updated = self._update_subscription(
             subscription_ref, {"default_payment_method": ""}, f"{idempotency_key}:follow"
@@ -377,16 +386,16 @@ class StripeGateway:
         self, *, subscription_ref: str, target: PlanPrice, proration_at: datetime
     ) -> Money:
         sub = self._read_subscription(subscription_ref)
-        item = tr.first_item(sub)
-        current, price_id = tr.ref(item["price"]), self._price_id(target)
+        item = translate.first_item(sub)
+        current, price_id = translate.ref(item["price"]), self._price_id(target)
         at = int(proration_at.timestamp())
         # A preview changes nothing, but it is a POST: its key names everything the quote
         # depends on, so a replay can only return the same quote.
         key = f"preview:{subscription_ref}:{item['id']}:{current}:{price_id}:{at}"
-        with tr.translated():
+        with translate.translated():
             preview = self._client.v1.invoices.create_preview(
                 {
-                    "customer": tr.ref(sub.get("customer")) or "",
+                    "customer": translate.ref(sub.get("customer")) or "",
                     "subscription": subscription_ref,
                     "subscription_details": {
                         "items": [{"id": str(item["id"]), "price": price_id}],
@@ -396,7 +405,7 @@ class StripeGateway:
                 },
                 {"idempotency_key": key},
             )
-        return tr.money(preview.amount_due, preview.currency)
+        return translate.money(preview.amount_due, preview.currency)
 
     def upgrade(
         self,
@@ -407,7 +416,7 @@ class StripeGateway:
         idempotency_key: str,
     ) -> GatewaySubscription:
         sub = self._read_subscription(subscription_ref)
-        item = tr.first_item(sub)
+        item = translate.first_item(sub)
         price_id = self._price_id(target)
         # Stripe refuses to change the items of a scheduled subscription, so a scheduled
         # downgrade is released first; if the upgrade is then not paid, it is scheduled again.
@@ -425,7 +434,7 @@ class StripeGateway:
                 },
                 f"{idempotency_key}:update",
             )
-            latest = tr.expanded(updated.get("latest_invoice"))
+            latest = translate.expanded(updated.get("latest_invoice"))
             if updated.get("pending_update") is not None or (
                 latest is not None and latest.get("status") not in ("paid", "void")
             ):
@@ -440,27 +449,27 @@ class StripeGateway:
 
     def _scheduled_price(self, sub: Mapping[str, Any]) -> str | None:
         """The price an attached schedule moves to at the period end, if any."""
-        schedule = tr.expanded(sub.get("schedule"))
+        schedule = translate.expanded(sub.get("schedule"))
         if schedule is None or schedule.get("status") not in ("not_started", "active"):
             return None
-        current = tr.expanded(schedule.get("current_phase")) or {}
+        current = translate.expanded(schedule.get("current_phase")) or {}
         for phase in schedule.get("phases") or []:
             if int(phase.get("start_date") or 0) > int(current.get("start_date") or 0):
                 items = phase.get("items") or []
-                return tr.ref(items[0]["price"]) if items else None
+                return translate.ref(items[0]["price"]) if items else None
         return None
 
     def _raise_payment_failure(self, latest: Mapping[str, Any] | None) -> None:
         """The proration invoice was not paid: declined, or the bank wants the customer, who
         finishes on the invoice's hosted page (or with the payment's client secret)."""
         if latest is not None:
-            with tr.translated():
+            with translate.translated():
                 payments = self._client.v1.invoice_payments.list(
                     {"invoice": str(latest["id"]), "expand": ["data.payment.payment_intent"]}
                 ).to_dict()
             for payment in payments.get("data") or []:
-                intent = tr.expanded(
-                    (tr.expanded(payment.get("payment")) or {}).get("payment_intent")
+                intent = translate.expanded(
+                    (translate.expanded(payment.get("payment")) or {}).get("payment_intent")
                 )
                 if intent is not None and intent.get("status") == "requires_action":
                     raise PaymentActionRequired(
@@ -475,7 +484,7 @@ class StripeGateway:
         sub = self._read_subscription(subscription_ref)
         sub["schedule"] = self._schedule_price(
             subscription_ref,
-            tr.expanded(sub.get("schedule")),
+            translate.expanded(sub.get("schedule")),
             self._price_id(target),
             idempotency_key,
         )
@@ -489,18 +498,18 @@ class StripeGateway:
         idempotency_key: str,
     ) -> dict[str, Any]:
         """Two phases: the current price to the period end, then `new_price`."""
-        with tr.translated():
+        with translate.translated():
             if schedule is None:
                 schedule = self._client.v1.subscription_schedules.create(
                     {"from_subscription": subscription_ref},
                     {"idempotency_key": f"{idempotency_key}:schedule"},
                 ).to_dict()
             phases = list(schedule.get("phases") or [])
-            current = tr.expanded(schedule.get("current_phase")) or phases[0]
+            current = translate.expanded(schedule.get("current_phase")) or phases[0]
             now_phase = next(
                 (p for p in phases if p.get("start_date") == current.get("start_date")), phases[0]
             )
-            current_price = tr.ref(now_phase["items"][0]["price"]) or ""
+            current_price = translate.ref(now_phase["items"][0]["price"]) or ""
             new_phases: list[SubscriptionScheduleUpdateParamsPhase] = [
                 {
                     "items": [{"price": current_price, "quantity": 1}],
@@ -552,27 +561,27 @@ class StripeGateway:
         # if the canceled subscription were gone, so that case is read instead.
         del idempotency_key
         try:
-            with tr.translated(not_found=SubscriptionNotFound):
+            with translate.translated(not_found=SubscriptionNotFound):
                 sub = self._client.v1.subscriptions.cancel(
                     subscription_ref,
                     {"expand": SUBSCRIPTION_EXPAND, "invoice_now": False, "prorate": False},
                 ).to_dict()
         except SubscriptionNotFound:
             sub = self._read_subscription(subscription_ref)  # SubscriptionNotFound if unknown
-            if tr.subscription_is_live(sub):
+            if translate.subscription_is_live(sub):
                 raise
         return self._view(sub)
 
     def refund_invoice(self, *, invoice_id: str, idempotency_key: str) -> Refund:
         # In this API generation an invoice names its payments, not a charge: the paid
         # invoice payment gives the payment intent that Stripe refunds.
-        with tr.translated():
+        with translate.translated():
             payments = self._client.v1.invoice_payments.list(
                 {"invoice": invoice_id, "status": "paid"}
             ).to_dict()
         intent = next(
             (
-                tr.ref(payment["payment"].get("payment_intent"))
+                translate.ref(payment["payment"].get("payment_intent"))
                 for payment in payments.get("data") or []
                 if (payment.get("payment") or {}).get("type") == "payment_intent"
             ),
@@ -580,13 +589,15 @@ class StripeGateway:
         )
         if intent is None:
             raise GatewayRejected("That invoice has no card payment to refund.")
-        with tr.translated():
+        with translate.translated():
             refund = self._client.v1.refunds.create(
                 {"payment_intent": intent, "metadata": {"invoice": invoice_id}},
                 {"idempotency_key": idempotency_key},
             )
         return Refund(
-            id=refund.id, invoice_id=invoice_id, amount=tr.money(refund.amount, refund.currency)
+            id=refund.id,
+            invoice_id=invoice_id,
+            amount=translate.money(refund.amount, refund.currency),
         )
 
     # -- reading -----------------------------------------------------------------------------
@@ -595,7 +606,7 @@ class StripeGateway:
         return self._view(self._read_subscription(subscription_ref))
 
     def list_subscriptions(self, customer_ref: str) -> Sequence[GatewaySubscription]:
-        with tr.translated():
+        with translate.translated():
             page = self._client.v1.subscriptions.list(
                 {
                     "customer": customer_ref,
@@ -612,7 +623,7 @@ class StripeGateway:
     ) -> InvoicePage:
         collected: list[Invoice] = []
         cursor, has_more = starting_after, True
-        with tr.translated(not_found=InvoiceNotFound):
+        with translate.translated(not_found=InvoiceNotFound):
             while has_more and len(collected) < limit:
                 params: InvoiceListParams = {
                     "customer": customer_ref,
@@ -622,15 +633,15 @@ class StripeGateway:
                     params["starting_after"] = cursor
                 page = self._client.v1.invoices.list(params).to_dict()
                 data = page.get("data") or []
-                collected.extend(tr.invoice(inv) for inv in data)
+                collected.extend(translate.invoice(inv) for inv in data)
                 has_more = bool(page.get("has_more")) and bool(data)
                 cursor = collected[-1].id if collected else cursor
         return InvoicePage(items=tuple(collected), has_more=has_more)
 
     def get_invoice(self, invoice_id: str) -> Invoice:
-        with tr.translated(not_found=InvoiceNotFound):
+        with translate.translated(not_found=InvoiceNotFound):
             inv = self._client.v1.invoices.retrieve(invoice_id).to_dict()
-        return tr.invoice(inv)
+        return translate.invoice(inv)
 
 
 def _implements_port(gateway: StripeGateway) -> PaymentGateway:

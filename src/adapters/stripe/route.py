@@ -10,8 +10,7 @@ from typing import Annotated, Any
 from litestar import Response, post
 from litestar.params import HeaderParameter, RawBody
 
-from adapters.http import examples as ex
-from adapters.http import schemas as s
+from adapters.http import examples, schemas
 from adapters.http.deps import Dep
 from adapters.http.errors import error_response
 from application.inbox import ReceiveGatewayEvent
@@ -36,7 +35,9 @@ def _object_ref(event: dict[str, Any]) -> str | None:
         "tolerance), stores the event by id (a duplicate is acknowledged and stored once) and "
         "answers 200. A delivery that cannot be stored gets 503, so Stripe retries it."
     ),
-    responses=ex.responses(200, s.WebhookAck, {"received": True, "duplicate": False}, 400, 503),
+    responses=examples.responses(
+        200, schemas.WebhookAck, {"received": True, "duplicate": False}, 400, 503
+    ),
 )
 def stripe_webhook(
     body: RawBody,
@@ -74,4 +75,4 @@ def stripe_webhook(
         # Not durable, so not acknowledged: Stripe retries with back-off for three days.
         log.exception("a Stripe delivery could not be stored")
         return error_response(503, "webhook.not_stored", "The event could not be stored; retry.")
-    return Response(s.WebhookAck(received=True, duplicate=not stored))
+    return Response(schemas.WebhookAck(received=True, duplicate=not stored))

@@ -14,7 +14,7 @@ from stripe.params.billing_portal import (
     ConfigurationUpdateParamsFeatures,
 )
 
-from adapters.stripe import translate as tr
+from adapters.stripe import translate
 from adapters.stripe.webhooks import ENABLED_EVENTS
 from domain.plans import Catalog, Plan, PlanPrice
 
@@ -49,7 +49,7 @@ def run_setup(
         if webhook_url is not None:
             changes.extend(_ensure_webhook(client, webhook_url))
     except stripe.StripeError as error:
-        tr.raise_billing_error(error)
+        translate.raise_billing_error(error)
     return changes
 
 
@@ -87,7 +87,7 @@ def _matches(price: Any, want: PlanPrice, product: str) -> bool:
         and recurring is not None
         and recurring.interval == want.interval.value
         and (recurring.interval_count or 1) == 1
-        and tr.ref(price.product) == product
+        and translate.ref(price.product) == product
     )
 
 
@@ -96,7 +96,7 @@ def _ensure_prices(
 ) -> tuple[dict[str, list[str]], list[str]]:
     """Prices by lookup key; a changed amount gets a new price (prices are immutable)."""
     wanted = list(catalog.all_prices())
-    keys = [tr.lookup_key(p.plan_id, p.interval) for p in wanted]
+    keys = [translate.lookup_key(p.plan_id, p.interval) for p in wanted]
     existing: dict[str, Any] = {}
     for start in range(0, len(keys), 10):
         page = client.v1.prices.list({"lookup_keys": keys[start : start + 10], "limit": 100})

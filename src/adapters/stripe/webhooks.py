@@ -9,7 +9,7 @@ from typing import Any, Literal, get_args
 
 import stripe
 
-from adapters.stripe import translate as tr
+from adapters.stripe import translate
 from application.ports import GatewayEvent, GatewayEventKind
 
 # The event types the adapter acts on (ADR 0005); everything else is acknowledged and ignored. Typed as
@@ -142,7 +142,7 @@ def _is_event(value: object) -> bool:
     )
 
 
-def translate_event(event: Mapping[str, Any], prices: tr.PriceMap) -> GatewayEvent:
+def translate_event(event: Mapping[str, Any], prices: translate.PriceMap) -> GatewayEvent:
     """A verified Stripe event as the core's `GatewayEvent`. Pure: reads nothing over the network.
 
     A subscription event whose subscription has a schedule attached cannot say what the
@@ -153,16 +153,16 @@ def translate_event(event: Mapping[str, Any], prices: tr.PriceMap) -> GatewayEve
     base: dict[str, Any] = {
         "id": str(event["id"]),
         "gateway_type": kind,
-        "created": tr.ts(event["created"]),
-        "customer_ref": tr.ref(obj.get("customer")),
+        "created": translate.ts(event["created"]),
+        "customer_ref": translate.ref(obj.get("customer")),
     }
     if kind in SUBSCRIPTION_EVENTS:
         ref = str(obj["id"])
-        if obj.get("schedule") is not None and tr.expanded(obj.get("schedule")) is None:
+        if obj.get("schedule") is not None and translate.expanded(obj.get("schedule")) is None:
             return GatewayEvent(
                 kind=GatewayEventKind.SCHEDULE_CHANGED, subscription_ref=ref, **base
             )
-        view = tr.subscription_view(obj, prices, as_of=base["created"])
+        view = translate.subscription_view(obj, prices, as_of=base["created"])
         return GatewayEvent(
             kind=GatewayEventKind.SUBSCRIPTION_CHANGED,
             subscription_ref=ref,
@@ -171,7 +171,9 @@ def translate_event(event: Mapping[str, Any], prices: tr.PriceMap) -> GatewayEve
             **base,
         )
     if kind in SCHEDULE_EVENTS:
-        owner = tr.ref(obj.get("subscription")) or tr.ref(obj.get("released_subscription"))
+        owner = translate.ref(obj.get("subscription")) or translate.ref(
+            obj.get("released_subscription")
+        )
         if owner is None:
             return GatewayEvent(kind=GatewayEventKind.IGNORED, **base)
         return GatewayEvent(kind=GatewayEventKind.SCHEDULE_CHANGED, subscription_ref=owner, **base)
@@ -181,7 +183,7 @@ def translate_event(event: Mapping[str, Any], prices: tr.PriceMap) -> GatewayEve
         if mode == "subscription":
             return GatewayEvent(
                 kind=GatewayEventKind.CHECKOUT_COMPLETED,
-                subscription_ref=tr.ref(obj.get("subscription")),
+                subscription_ref=translate.ref(obj.get("subscription")),
                 **common,
                 **base,
             )
@@ -189,7 +191,7 @@ def translate_event(event: Mapping[str, Any], prices: tr.PriceMap) -> GatewayEve
             return GatewayEvent(kind=GatewayEventKind.SETUP_COMPLETED, **common, **base)
         return GatewayEvent(kind=GatewayEventKind.IGNORED, **base)
     if kind in INVOICE_EVENTS:
-        invoice = tr.invoice(obj)
+        invoice = translate.invoice(obj)
         return GatewayEvent(
             kind=GatewayEventKind.INVOICE_CHANGED,
             subscription_ref=invoice.subscription_ref,
@@ -203,12 +205,12 @@ def translate_event(event: Mapping[str, Any], prices: tr.PriceMap) -> GatewayEve
         changed = False
         if kind == "customer.updated":
             base["customer_ref"] = str(obj["id"])
-            previous = tr.expanded(event["data"].get("previous_attributes")) or {}
-            settings = tr.expanded(previous.get("invoice_settings")) or {}
+            previous = translate.expanded(event["data"].get("previous_attributes")) or {}
+            settings = translate.expanded(previous.get("invoice_settings")) or {}
             changed = "default_payment_method" in settings
             summary = None
         else:
-            summary = tr.card_summary(obj)
+            summary = translate.card_summary(obj)
         if base["customer_ref"] is None:
             return GatewayEvent(kind=GatewayEventKind.IGNORED, **base)
         return GatewayEvent(

@@ -14,8 +14,7 @@ from datetime import datetime
 from typing import Generic, TypeVar
 
 from adapters.fake.clock import ControllableClock
-from application import commands as c
-from application import use_cases as uc
+from application import commands, use_cases
 from application.ports import PaymentGateway, UnitOfWorkFactory
 from domain.errors import BillingError
 from domain.invoices import Invoice
@@ -59,21 +58,23 @@ class InProcessDriver(ABC, Generic[G]):
     ) -> None:
         self.catalog, self.clock, self.gateway, self.uow = catalog, clock, gateway, uow
         g, k = gateway, clock
-        self._start_checkout = uc.StartCheckout(uow=uow, gateway=g, clock=k, catalog=catalog)
-        self._complete_checkout = uc.CompleteCheckout(uow=uow, gateway=g, clock=k)
-        self._open_portal = uc.OpenPortal(uow=uow, gateway=g, clock=k)
-        self._preview = uc.PreviewPlanChange(uow=uow, gateway=g, clock=k, catalog=catalog)
-        self._change_plan = uc.ChangePlan(uow=uow, gateway=g, clock=k, catalog=catalog)
-        self._cancel_pending = uc.CancelPendingChange(uow=uow, gateway=g, clock=k)
-        self._cancel = uc.CancelSubscription(uow=uow, gateway=g, clock=k)
-        self._resume = uc.ResumeSubscription(uow=uow, gateway=g, clock=k)
-        self._start_pm_update = uc.StartPaymentMethodUpdate(uow=uow, gateway=g, clock=k)
-        self._complete_pm_update = uc.CompletePaymentMethodUpdate(uow=uow, gateway=g, clock=k)
-        self._list_invoices = uc.ListInvoices(uow=uow, gateway=g)
-        self._invoice_pdf = uc.GetInvoicePdf(uow=uow, gateway=g)
-        self._get_subscription = uc.GetSubscription(uow=uow, clock=k, catalog=catalog)
-        self._entitlements = uc.GetEntitlements(uow=uow, clock=k, catalog=catalog)
-        self._apply_event = uc.ApplyGatewayEvent(uow=uow, gateway=g, clock=k)
+        self._start_checkout = use_cases.StartCheckout(uow=uow, gateway=g, clock=k, catalog=catalog)
+        self._complete_checkout = use_cases.CompleteCheckout(uow=uow, gateway=g, clock=k)
+        self._open_portal = use_cases.OpenPortal(uow=uow, gateway=g, clock=k)
+        self._preview = use_cases.PreviewPlanChange(uow=uow, gateway=g, clock=k, catalog=catalog)
+        self._change_plan = use_cases.ChangePlan(uow=uow, gateway=g, clock=k, catalog=catalog)
+        self._cancel_pending = use_cases.CancelPendingChange(uow=uow, gateway=g, clock=k)
+        self._cancel = use_cases.CancelSubscription(uow=uow, gateway=g, clock=k)
+        self._resume = use_cases.ResumeSubscription(uow=uow, gateway=g, clock=k)
+        self._start_pm_update = use_cases.StartPaymentMethodUpdate(uow=uow, gateway=g, clock=k)
+        self._complete_pm_update = use_cases.CompletePaymentMethodUpdate(
+            uow=uow, gateway=g, clock=k
+        )
+        self._list_invoices = use_cases.ListInvoices(uow=uow, gateway=g)
+        self._invoice_pdf = use_cases.GetInvoicePdf(uow=uow, gateway=g)
+        self._get_subscription = use_cases.GetSubscription(uow=uow, clock=k, catalog=catalog)
+        self._entitlements = use_cases.GetEntitlements(uow=uow, clock=k, catalog=catalog)
+        self._apply_event = use_cases.ApplyGatewayEvent(uow=uow, gateway=g, clock=k)
 
     # -- what each driver does its own way -------------------------------------------------
     @abstractmethod
@@ -120,7 +121,7 @@ class InProcessDriver(ABC, Generic[G]):
     def subscribe(self, account: str, plan: str, interval: str, card: str) -> SubscriptionFacts:
         def run() -> SubscriptionFacts:
             session = self._start_checkout(
-                c.StartCheckout(
+                commands.StartCheckout(
                     account_id=account,
                     plan=plan,
                     interval=interval,
@@ -129,7 +130,7 @@ class InProcessDriver(ABC, Generic[G]):
                 )
             )
             self._pay_at_checkout(session.id, card)
-            sub = self._complete_checkout(c.CompleteCheckout(account, session.id))
+            sub = self._complete_checkout(commands.CompleteCheckout(account, session.id))
             if sub is None:
                 raise Rejected("payment.declined", "The checkout did not complete.")
             return subscription_facts(sub)
@@ -138,36 +139,36 @@ class InProcessDriver(ABC, Generic[G]):
 
     def preview(self, account: str, plan: str, interval: str) -> QuoteFacts:
         return self._act(
-            lambda: quote_facts(self._preview(c.PreviewPlanChange(account, plan, interval)))
+            lambda: quote_facts(self._preview(commands.PreviewPlanChange(account, plan, interval)))
         )
 
     def change_plan(
         self, account: str, plan: str, interval: str, *, quote_id: str | None = None
     ) -> SubscriptionFacts:
-        cmd = c.ChangePlan(account, plan, interval, quote_id=quote_id)
+        cmd = commands.ChangePlan(account, plan, interval, quote_id=quote_id)
         return self._act(lambda: subscription_facts(self._change_plan(cmd)))
 
     def cancel_scheduled_change(self, account: str) -> SubscriptionFacts:
-        cmd = c.CancelPendingChange(account)
+        cmd = commands.CancelPendingChange(account)
         return self._act(lambda: subscription_facts(self._cancel_pending(cmd)))
 
     def cancel(self, account: str) -> SubscriptionFacts:
-        cmd = c.CancelSubscription(account)
+        cmd = commands.CancelSubscription(account)
         return self._act(lambda: subscription_facts(self._cancel(cmd)))
 
     def resume(self, account: str) -> SubscriptionFacts:
-        cmd = c.ResumeSubscription(account)
+        cmd = commands.ResumeSubscription(account)
         return self._act(lambda: subscription_facts(self._resume(cmd)))
 
     def update_payment_method(self, account: str, card: str) -> Card | None:
         def run() -> Card | None:
             setup = self._start_pm_update(
-                c.StartPaymentMethodUpdate(
+                commands.StartPaymentMethodUpdate(
                     account, success_url=BILLING_PAGE, cancel_url=BILLING_PAGE
                 )
             )
             self._save_card_at_setup(setup.id, card)
-            sub = self._complete_pm_update(c.CompletePaymentMethodUpdate(account, setup.id))
+            sub = self._complete_pm_update(commands.CompletePaymentMethodUpdate(account, setup.id))
             return card_facts(sub.payment_method) if sub is not None else None
 
         return self._act(run)
@@ -175,7 +176,7 @@ class InProcessDriver(ABC, Generic[G]):
     # -- the customer portal (Manage Billing) ---------------------------------------------
     def open_billing_portal(self, account: str) -> PortalFacts:
         def run() -> PortalFacts:
-            session = self._open_portal(c.OpenPortal(account, return_url=BILLING_PAGE))
+            session = self._open_portal(commands.OpenPortal(account, return_url=BILLING_PAGE))
             customer, back = self._portal_session(session.id)
             with self.uow() as uow:
                 owner = uow.customers.account_for(customer)
@@ -198,7 +199,7 @@ class InProcessDriver(ABC, Generic[G]):
         with refusals():
             while True:
                 page = self._list_invoices(
-                    c.ListInvoices(account, limit=INVOICE_PAGE_SIZE, starting_after=after)
+                    commands.ListInvoices(account, limit=INVOICE_PAGE_SIZE, starting_after=after)
                 )
                 out.extend(invoice_facts(i) for i in page.items)
                 if not page.has_more or not page.items:
@@ -207,7 +208,7 @@ class InProcessDriver(ABC, Generic[G]):
 
     def invoice_pdf(self, account: str, invoice_id: str) -> bytes:
         with refusals():
-            invoice = self._invoice_pdf(c.GetInvoicePdf(account, invoice_id))
+            invoice = self._invoice_pdf(commands.GetInvoicePdf(account, invoice_id))
             return self._download_pdf(invoice)
 
 

@@ -32,11 +32,10 @@ from litestar.template.config import TemplateConfig
 from litestar.types import ASGIApp, Message, Receive, Scope, Send
 
 from adapters.config import Settings
-from adapters.http import errors
-from adapters.http import schemas as s
+from adapters.http import errors, schemas
 from adapters.http.auth import AuthError, TokenMissing, verify_token
 from adapters.http.deps import Dep
-from adapters.http.page import messages as m
+from adapters.http.page import messages
 from adapters.http.page import view as v
 from adapters.http.page.session import (
     COOKIE_PATH,
@@ -52,8 +51,7 @@ from adapters.http.page.session import (
     SessionSigner,
     secure_cookie_for,
 )
-from application import commands as c
-from application import use_cases as uc
+from application import commands, use_cases
 from domain.errors import BillingError, PaymentActionRequired, SubscriptionNotFound
 from domain.plans import Catalog
 
@@ -73,13 +71,14 @@ STRIPE_PAGES = ("https://checkout.stripe.com", "https://billing.stripe.com")
 
 Form = Body(media_type=RequestEncodingType.URL_ENCODED)
 RequestId = Annotated[str, msgspec.Meta(max_length=64, pattern=r"^[A-Za-z0-9_-]*$")]
-PlanQuery = Annotated[str, QueryParameter(min_length=1, max_length=64, pattern=s.ID_PATTERN)]
+PlanQuery = Annotated[str, QueryParameter(min_length=1, max_length=64, pattern=schemas.ID_PATTERN)]
 IntervalQuery = Annotated[str, QueryParameter(pattern=r"^(month|year)$")]
 OptionalId = Annotated[
-    str | None, QueryParameter(min_length=1, max_length=s.ID_MAX_LENGTH, pattern=s.ID_PATTERN)
+    str | None,
+    QueryParameter(min_length=1, max_length=schemas.ID_MAX_LENGTH, pattern=schemas.ID_PATTERN),
 ]
 PathId = Annotated[
-    str, PathParameter(min_length=1, max_length=s.ID_MAX_LENGTH, pattern=s.ID_PATTERN)
+    str, PathParameter(min_length=1, max_length=schemas.ID_MAX_LENGTH, pattern=schemas.ID_PATTERN)
 ]
 
 
@@ -91,12 +90,12 @@ class ActionForm(msgspec.Struct, forbid_unknown_fields=True, kw_only=True):
 
 
 class PlanForm(ActionForm, forbid_unknown_fields=True, kw_only=True):
-    plan: s.PlanId
-    interval: s.IntervalName
+    plan: schemas.PlanId
+    interval: schemas.IntervalName
 
 
 class ChangeForm(PlanForm, forbid_unknown_fields=True, kw_only=True):
-    quote_id: s.OpaqueId
+    quote_id: schemas.OpaqueId
 
 
 def template_config() -> TemplateConfig[JinjaTemplateEngine]:
@@ -200,11 +199,11 @@ def billing_page_router(settings: Settings, *, now: Callable[[], datetime] = _wa
         )
 
     def back(
-        request: Request[Any, Any, Any], session: PageSession, tone: m.Tone, name: str
+        request: Request[Any, Any, Any], session: PageSession, tone: messages.Tone, name: str
     ) -> Redirect:
         """Post/redirect/get: back to the page, which shows (and focuses) what happened."""
         response = Redirect(PAGE, status_code=303)
-        flash = signer.flash(session, m.flash_key(tone, name), now=now())
+        flash = signer.flash(session, messages.flash_key(tone, name), now=now())
         set_cookie(response, request, FLASH_COOKIE, flash, int(FLASH_TTL.total_seconds()))
         return response
 
@@ -227,24 +226,26 @@ def billing_page_router(settings: Settings, *, now: Callable[[], datetime] = _wa
     def billing_page(
         request: Request[Any, Any, Any],
         page_session: Dep[PageSession],
-        get_subscription: Dep[uc.GetSubscription],
-        list_invoices: Dep[uc.ListInvoices],
+        get_subscription: Dep[use_cases.GetSubscription],
+        list_invoices: Dep[use_cases.ListInvoices],
         catalog: Dep[Catalog],
     ) -> Template:
         account = page_session.account_id
         flash = signer.read_flash(page_session, request.cookies.get(FLASH_COOKIE), now=now())
         try:
-            current: uc.SubscriptionView | None = get_subscription(account)
+            current: use_cases.SubscriptionView | None = get_subscription(account)
         except SubscriptionNotFound:
             current = None  # not an error here: the page offers the plans instead
-        invoices = list_invoices(c.ListInvoices(account_id=account, limit=INVOICES_SHOWN)).items
+        invoices = list_invoices(
+            commands.ListInvoices(account_id=account, limit=INVOICES_SHOWN)
+        ).items
         panel = v.subscription_panel(current, catalog) if current else None
         rows = v.invoice_rows(invoices)
         response = Template(
             template_name="billing/page.html",
             context={
                 **common(page_session, "Billing"),
-                "message": m.from_flash(flash),
+                "message": messages.from_flash(flash),
                 "panel": panel,
                 "choices": (
                     v.choices(current.subscription, catalog)
@@ -286,13 +287,13 @@ def billing_page_router(settings: Settings, *, now: Callable[[], datetime] = _wa
     @post(f"{ACTIONS}/checkout", sync_to_thread=True, include_in_schema=False)
     def checkout(
         page_session: Dep[PageSession],
-        start_checkout: Dep[uc.StartCheckout],
+        start_checkout: Dep[use_cases.StartCheckout],
         data: Annotated[PlanForm, Form],
     ) -> Redirect:
         signer.check_csrf(page_session, data.csrf_token)
         back_to = f"{public}{ACTIONS}/checkout/return"
         started = start_checkout(
-            c.StartCheckout(
+            commands.StartCheckout(
                 account_id=page_session.account_id,
                 plan=data.plan,
                 interval=data.interval,
@@ -308,7 +309,7 @@ def billing_page_router(settings: Settings, *, now: Callable[[], datetime] = _wa
     def checkout_return(
         request: Request[Any, Any, Any],
         page_session: Dep[PageSession],
-        complete_checkout: Dep[uc.CompleteCheckout],
+        complete_checkout: Dep[use_cases.CompleteCheckout],
         checkout_id: OptionalId = None,
         canceled: Annotated[str | None, QueryParameter(max_length=1)] = None,
     ) -> Redirect:
@@ -316,7 +317,7 @@ def billing_page_router(settings: Settings, *, now: Callable[[], datetime] = _wa
         if canceled or checkout_id is None:
             return back(request, page_session, "done", "checkout_canceled")
         sub = complete_checkout(
-            c.CompleteCheckout(account_id=page_session.account_id, checkout_id=checkout_id)
+            commands.CompleteCheckout(account_id=page_session.account_id, checkout_id=checkout_id)
         )
         return back(request, page_session, "done", "subscribed" if sub else "checkout_open")
 
@@ -325,14 +326,16 @@ def billing_page_router(settings: Settings, *, now: Callable[[], datetime] = _wa
     @get(f"{ACTIONS}/change", sync_to_thread=True, include_in_schema=False)
     def confirm_change(
         page_session: Dep[PageSession],
-        preview_plan_change: Dep[uc.PreviewPlanChange],
+        preview_plan_change: Dep[use_cases.PreviewPlanChange],
         catalog: Dep[Catalog],
         plan: PlanQuery,
         interval: IntervalQuery,
     ) -> Template:
         """Step one of Upgrade or Downgrade: the quote (charged now, or when it applies)."""
         quote = preview_plan_change(
-            c.PreviewPlanChange(account_id=page_session.account_id, plan=plan, interval=interval)
+            commands.PreviewPlanChange(
+                account_id=page_session.account_id, plan=plan, interval=interval
+            )
         )
         shown = v.confirm_view(quote, catalog)
         return Template(
@@ -344,13 +347,13 @@ def billing_page_router(settings: Settings, *, now: Callable[[], datetime] = _wa
     def change(
         request: Request[Any, Any, Any],
         page_session: Dep[PageSession],
-        change_plan: Dep[uc.ChangePlan],
+        change_plan: Dep[use_cases.ChangePlan],
         data: Annotated[ChangeForm, Form],
     ) -> Redirect:
         signer.check_csrf(page_session, data.csrf_token)
         try:
             sub = change_plan(
-                c.ChangePlan(
+                commands.ChangePlan(
                     account_id=page_session.account_id,
                     plan=data.plan,
                     interval=data.interval,
@@ -372,12 +375,14 @@ def billing_page_router(settings: Settings, *, now: Callable[[], datetime] = _wa
     def withdraw_change(
         request: Request[Any, Any, Any],
         page_session: Dep[PageSession],
-        cancel_pending_change: Dep[uc.CancelPendingChange],
+        cancel_pending_change: Dep[use_cases.CancelPendingChange],
         data: Annotated[ActionForm, Form],
     ) -> Redirect:
         signer.check_csrf(page_session, data.csrf_token)
         cancel_pending_change(
-            c.CancelPendingChange(account_id=page_session.account_id, request_id=request_id(data))
+            commands.CancelPendingChange(
+                account_id=page_session.account_id, request_id=request_id(data)
+            )
         )
         return back(request, page_session, "done", "change_withdrawn")
 
@@ -387,12 +392,14 @@ def billing_page_router(settings: Settings, *, now: Callable[[], datetime] = _wa
     def cancel(
         request: Request[Any, Any, Any],
         page_session: Dep[PageSession],
-        cancel_subscription: Dep[uc.CancelSubscription],
+        cancel_subscription: Dep[use_cases.CancelSubscription],
         data: Annotated[ActionForm, Form],
     ) -> Redirect:
         signer.check_csrf(page_session, data.csrf_token)
         cancel_subscription(
-            c.CancelSubscription(account_id=page_session.account_id, request_id=request_id(data))
+            commands.CancelSubscription(
+                account_id=page_session.account_id, request_id=request_id(data)
+            )
         )
         return back(request, page_session, "done", "canceled")
 
@@ -400,12 +407,14 @@ def billing_page_router(settings: Settings, *, now: Callable[[], datetime] = _wa
     def resume(
         request: Request[Any, Any, Any],
         page_session: Dep[PageSession],
-        resume_subscription: Dep[uc.ResumeSubscription],
+        resume_subscription: Dep[use_cases.ResumeSubscription],
         data: Annotated[ActionForm, Form],
     ) -> Redirect:
         signer.check_csrf(page_session, data.csrf_token)
         resume_subscription(
-            c.ResumeSubscription(account_id=page_session.account_id, request_id=request_id(data))
+            commands.ResumeSubscription(
+                account_id=page_session.account_id, request_id=request_id(data)
+            )
         )
         return back(request, page_session, "done", "resumed")
 
@@ -414,13 +423,13 @@ def billing_page_router(settings: Settings, *, now: Callable[[], datetime] = _wa
     @post(f"{ACTIONS}/portal", sync_to_thread=True, include_in_schema=False)
     def portal(
         page_session: Dep[PageSession],
-        open_portal: Dep[uc.OpenPortal],
+        open_portal: Dep[use_cases.OpenPortal],
         data: Annotated[ActionForm, Form],
     ) -> Redirect:
         """Manage Billing: the form opens a new tab, which this sends on to the portal."""
         signer.check_csrf(page_session, data.csrf_token)
         session = open_portal(
-            c.OpenPortal(
+            commands.OpenPortal(
                 account_id=page_session.account_id,
                 return_url=f"{public}{PAGE}",
                 request_id=request_id(data),
@@ -431,13 +440,13 @@ def billing_page_router(settings: Settings, *, now: Callable[[], datetime] = _wa
     @post(f"{ACTIONS}/payment-method", sync_to_thread=True, include_in_schema=False)
     def payment_method(
         page_session: Dep[PageSession],
-        start_payment_method_update: Dep[uc.StartPaymentMethodUpdate],
+        start_payment_method_update: Dep[use_cases.StartPaymentMethodUpdate],
         data: Annotated[ActionForm, Form],
     ) -> Redirect:
         signer.check_csrf(page_session, data.csrf_token)
         back_to = f"{public}{ACTIONS}/payment-method/return"
         session = start_payment_method_update(
-            c.StartPaymentMethodUpdate(
+            commands.StartPaymentMethodUpdate(
                 account_id=page_session.account_id,
                 success_url=f"{back_to}?setup_id={{CHECKOUT_SESSION_ID}}",
                 cancel_url=f"{back_to}?canceled=1",
@@ -451,24 +460,28 @@ def billing_page_router(settings: Settings, *, now: Callable[[], datetime] = _wa
     def payment_method_return(
         request: Request[Any, Any, Any],
         page_session: Dep[PageSession],
-        complete_payment_method_update: Dep[uc.CompletePaymentMethodUpdate],
+        complete_payment_method_update: Dep[use_cases.CompletePaymentMethodUpdate],
         setup_id: OptionalId = None,
         canceled: Annotated[str | None, QueryParameter(max_length=1)] = None,
     ) -> Redirect:
         if canceled or setup_id is None:
             return back(request, page_session, "done", "card_unchanged")
         sub = complete_payment_method_update(
-            c.CompletePaymentMethodUpdate(account_id=page_session.account_id, setup_id=setup_id)
+            commands.CompletePaymentMethodUpdate(
+                account_id=page_session.account_id, setup_id=setup_id
+            )
         )
         done = sub is not None and sub.payment_method is not None
         return back(request, page_session, "done", "card_updated" if done else "card_pending")
 
     @get(f"{ACTIONS}/invoices/{{invoice_id:str}}/pdf", sync_to_thread=True, include_in_schema=False)
     def invoice_pdf(
-        page_session: Dep[PageSession], get_invoice_pdf: Dep[uc.GetInvoicePdf], invoice_id: PathId
+        page_session: Dep[PageSession],
+        get_invoice_pdf: Dep[use_cases.GetInvoicePdf],
+        invoice_id: PathId,
     ) -> Redirect:
         invoice = get_invoice_pdf(
-            c.GetInvoicePdf(account_id=page_session.account_id, invoice_id=invoice_id)
+            commands.GetInvoicePdf(account_id=page_session.account_id, invoice_id=invoice_id)
         )
         assert invoice.pdf_url is not None  # the use case raises when there is none
         return Redirect(invoice.pdf_url, status_code=302)
@@ -479,7 +492,7 @@ def billing_page_router(settings: Settings, *, now: Callable[[], datetime] = _wa
         if isinstance(error, PageSessionError | AuthError):
             page = message_page(
                 request,
-                m.problem(error.code),
+                messages.problem(error.code),
                 status=401,
                 title="Reopen Billing",
                 back_link=False,
@@ -490,7 +503,7 @@ def billing_page_router(settings: Settings, *, now: Callable[[], datetime] = _wa
         if isinstance(error, CsrfRefused):
             return message_page(
                 request,
-                m.problem(error.code),
+                messages.problem(error.code),
                 status=403,
                 title="Nothing was changed",
                 back_link=True,
@@ -505,7 +518,7 @@ def billing_page_router(settings: Settings, *, now: Callable[[], datetime] = _wa
             return on_billing_error(request, error)
         if request.url.path == PAGE:
             return message_page(
-                request, m.problem(code), status=status, title="Billing", back_link=False
+                request, messages.problem(code), status=status, title="Billing", back_link=False
             )
         return back(request, session, "problem", code)
 
@@ -515,7 +528,11 @@ def billing_page_router(settings: Settings, *, now: Callable[[], datetime] = _wa
     def on_unexpected(request: Request[Any, Any, Any], error: Exception) -> Response[Any]:
         errors.unexpected_error(request, error)  # logs the route and the error's type only
         return message_page(
-            request, m.problem("internal"), status=500, title="Nothing was changed", back_link=True
+            request,
+            messages.problem("internal"),
+            status=500,
+            title="Nothing was changed",
+            back_link=True,
         )
 
     assets = create_static_files_router(
