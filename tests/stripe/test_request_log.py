@@ -69,7 +69,10 @@ def test_a_checkout_is_one_create_after_the_prices_are_looked_up_once(
         "customer": customer,
         "client_reference_id": "acct_1",
         "line_items": [{"price": growth_year, "quantity": "1"}],
-        "subscription_data": {"metadata": {"account_id": "acct_1"}},
+        "subscription_data": {
+            "metadata": {"account_id": "acct_1"},
+            "billing_mode": {"type": "classic"},
+        },
         "ui_mode": "hosted_page",
         "success_url": "https://app.example/done?session={CHECKOUT_SESSION_ID}",
         "cancel_url": "https://app.example/billing",

@@ -207,7 +207,13 @@ class StripeGateway:
             "customer": customer_ref,
             "client_reference_id": account_id,
             "line_items": [{"price": self._price_id(price), "quantity": 1}],
-            "subscription_data": {"metadata": {"account_id": account_id}},
+            "subscription_data": {
+                "metadata": {"account_id": account_id},
+                # At the pinned API version a new subscription defaults to `flexible` billing;
+                # our preview and the domain's proration (ADR 0002) are `classic` arithmetic, so
+                # the mode is chosen here rather than left to the default (ADR 0005).
+                "billing_mode": {"type": "classic"},
+            },
         }
         if ui_mode is UiMode.HOSTED:
             params["ui_mode"] = "hosted_page"
