@@ -267,8 +267,14 @@ class PaddleState:
         self.emit("transaction.canceled", public(txn))
         return txn
 
-    def _charge(self, txn: Obj, card: str) -> bool:
-        """Capture (or decline) the transaction's payment with `card`. Returns success."""
+    def _charge(self, txn: Obj, card: str, *, complete: bool = True) -> bool:
+        """Capture (or decline) the transaction's payment with `card`. Returns success.
+
+        A captured payment makes the transaction `paid`, then `completed` (each with its event);
+        with `complete=False` the caller completes it (`_complete`) once what the payment
+        starts exists: Paddle creates a checkout's subscription between the two events, so the
+        `transaction.completed` of a checkout carries its `subscription_id`.
+        """
         declined = self.decline_next
         self.decline_next = False
         at = iso(self.now())
@@ -297,10 +303,15 @@ class PaddleState:
             self._invoice_number += 1
             txn["invoice_number"] = f"PADDLE-{self._invoice_number:05d}"
             txn["invoice_id"] = new_id("inv")
-        txn["status"] = "completed"
+        txn["status"] = "paid"
         self.emit("transaction.paid", public(txn))
-        self.emit("transaction.completed", public(txn))
+        if complete:
+            self._complete(txn)
         return True
+
+    def _complete(self, txn: Obj) -> None:
+        txn["status"] = "completed"
+        self.emit("transaction.completed", public(txn))
 
     def pay(self, txn_id: str, card: str) -> Obj:
         """The customer pays on Paddle's checkout: a checkout starts a subscription, a card
@@ -318,13 +329,14 @@ class PaddleState:
         start = self.now().replace(microsecond=0)
         end = _period_end(start, price, start.day)
         txn["billing_period"] = {"starts_at": iso(start), "ends_at": iso(end)}
-        if not self._charge(txn, card):
+        if not self._charge(txn, card, complete=False):
             txn["status"] = "ready"  # a declined checkout can be paid again
             txn["payments"][0]["status"] = "error"
             return txn
         sub = self._start_subscription(txn, start, end)
         txn["subscription_id"] = sub["id"]
         self.cards[sub["id"]] = card
+        self._complete(txn)
         return txn
 
     # -- subscriptions ----------------------------------------------------------------------
