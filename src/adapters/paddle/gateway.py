@@ -12,7 +12,7 @@ from __future__ import annotations
 
 import hashlib
 import threading
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from datetime import datetime
 
 import attrs
@@ -132,6 +132,16 @@ class PaddleGateway:
                 "run `billing paddle setup`."
             )
         return found
+
+    @property
+    def price_entries(self) -> Mapping[str, tuple[str, Interval]]:
+        """Paddle price id -> (plan, interval) for the catalog prices loaded so far.
+
+        Never a request: webhook decoding (`adapters.paddle.webhooks`) is pure. A price in an
+        event maps by its own `custom_data` first; this is what the gateway already knows.
+        """
+        with self._lock:
+            return {price_id: entry for entry, price_id in self._prices.items()}
 
     # -- helpers ---------------------------------------------------------------------------
 
