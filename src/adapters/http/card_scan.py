@@ -114,16 +114,22 @@ def _table(mapping: dict[int, int], default: int = 0) -> bytes:
 
 
 class _Repeated:
-    """`byte` repeated in n lanes, for any n, cut from one cached integer."""
+    """`byte` repeated in lanes, from one cached integer of at least as many lanes as asked for."""
 
     def __init__(self, byte: int) -> None:
         self._byte, self._lanes, self._value = byte, 0, 0
 
-    def __call__(self, n: int) -> int:
+    def mask(self, n: int) -> int:
+        """At least n lanes, for `x & mask(n)` where x has at most n lanes: `&` of two positive
+        integers is as long as the shorter one and costs that, so nothing is cut or copied."""
         if n > self._lanes:
             self._lanes = max(n, 2 * self._lanes, 1024)
             self._value = int.from_bytes(bytes([self._byte]) * self._lanes, "little")
-        return self._value & ((1 << (8 * n)) - 1)
+        return self._value
+
+    def __call__(self, n: int) -> int:
+        """Exactly n lanes, for `^`, `|` and `+`."""
+        return self.mask(n) >> (8 * (self._lanes - n))
 
 
 _LSB = _Repeated(0x01)
@@ -156,13 +162,14 @@ def _percent_decode(data: bytes) -> bytes:
         data = data.replace(b"\x00", b"\x01")  # NUL marks the bytes an escape gave up
     fields = _int(data.translate(_PCT_FIELDS))
     # lane i: "%" at i (bit 5), hex at i+1 and i+2 (bit 4 of those lanes, moved onto bit 0)
-    valid = (fields >> 5) & (fields >> 12) & (fields >> 20) & _LSB(n)
+    valid = (fields >> 5) & (fields >> 12) & (fields >> 20) & _LSB.mask(n)
     if not valid:
         return data
-    lanes = valid * 0xFF
-    values = fields & _LOW4(n)
-    decoded = (((values >> 8) << 4) + (values >> 16)) & lanes
-    gone = lanes | (lanes << 8) | (lanes << 16)
+    values = fields & _LOW4.mask(n)
+    # Lane i: 16 * the digit at i+1 (values >> 4, as every lane's value is below 16) plus the
+    # digit at i+2; at most 0xFF, so no lane carries into the next.
+    decoded = ((values >> 4) + (values >> 16)) & (valid * 0xFF)
+    gone = valid * 0xFFFFFF  # the three lanes of each escape (escapes never overlap)
     # (x | gone) ^ gone clears the lanes without a negative operand, which CPython copies.
     return _bytes(((_int(data) | gone) ^ gone) | decoded, n).translate(None, b"\x00")
 
@@ -183,10 +190,11 @@ def _json_unescape(data: bytes) -> bytes:
     # Pairs first, left to right, as JSON reads a run of backslashes; the pair is text, a break.
     data = data.replace(b"\\\\", b"\x01\x01")
     flags = _int(data.translate(_ESC_FLAGS))
-    ok = (flags >> 9) | (
-        (flags >> 10) & (flags >> 19) & (flags >> 27) & (flags >> 35) & (flags >> 43)
-    )
-    escapes = flags & _LSB(n)
+    hex2 = flags & (flags >> 8)  # bit 3: hex digits at i and i+1
+    hex4 = hex2 & (hex2 >> 16)  # bit 3: hex digits at i to i+3
+    # lane i: a one-letter escape at i+1 (bit 1), or "u" at i+1 (bit 2) and hex at i+2 to i+5
+    ok = (flags >> 9) | ((flags >> 10) & (hex4 >> 19))
+    escapes = flags & _LSB.mask(n)
     bad = escapes ^ (escapes & ok)
     if bad:
         data = _bytes(_int(data) - bad * (ord("\\") - 1), n)
@@ -289,7 +297,7 @@ class _Lanes:
         n = len(classes)
         if not n:
             return False
-        digits = (value >> 4) & _LSB(n)
+        digits = (value >> 4) & _LSB.mask(n)
         starts = digits ^ (digits & ((digits << 8) | self._previous_digit))
         self._previous_digit = (classes[-1] >> 4) & 1
         if starts:
@@ -317,7 +325,7 @@ def _has_card(lanes: bytes) -> bool:
     start = raw >> 7 & lsb
     if not start:
         return False
-    low4 = _LOW4(n)
+    low4 = _LOW4.mask(n)
     value = raw & low4  # 0x30 + d, 0x80 + d and 0x00 all keep the digit in bits 0-3
     brk = lsb ^ (((raw >> 4) | (raw >> 7)) & lsb) if b"\x00" in lanes else 0
     end = start | brk  # a window may end just before a group start or a break
