@@ -10,7 +10,9 @@ from __future__ import annotations
 import itertools
 import json
 import logging
+import re
 import threading
+import unicodedata
 from collections.abc import Callable, Iterable, Iterator
 from typing import Any, cast
 from urllib.parse import quote
@@ -24,7 +26,14 @@ from litestar.testing import TestClient
 from adapters.app import create_app
 from adapters.container import Container
 from adapters.fake.gateway import FakeGateway
-from adapters.http.card_scan import CARD, JSON_DEPTH_LIMIT, TOO_DEEP, CardScanner, is_card_number
+from adapters.http.card_scan import (
+    CARD,
+    JSON_DEPTH_LIMIT,
+    TOO_DEEP,
+    CardScanner,
+    _classes,
+    is_card_number,
+)
 from adapters.http.guard import GUARDED_BODY_LIMIT, holds_card_number, luhn_valid
 from tests.http import card_reference as reference
 from tests.http.conftest import bearer, memory_store
@@ -162,6 +171,7 @@ def test_luhn_check_digit() -> None:
 # -- spellings: encodings x separators -------------------------------------------------------------
 
 MATH_ZERO = 0x1D7CE  # MATHEMATICAL BOLD DIGIT ZERO
+DIGIT_NAMES = dict(zip("0123456789", "ZERO ONE TWO THREE FOUR FIVE SIX SEVEN EIGHT NINE".split()))
 
 
 def _pair(code: int) -> str:
@@ -181,6 +191,9 @@ ENCODINGS: dict[str, Callable[[str], str]] = {
     "full-width, JSON-escaped": lambda d: f"\\u{0xFF10 + int(d):04x}",
     "Arabic-Indic": lambda d: chr(0x0660 + int(d)),
     "Devanagari": lambda d: chr(0x0966 + int(d)),
+    "Meetei Mayek (the second charmap)": lambda d: chr(0xABF0 + int(d)),
+    "superscript (NFKC folds it)": lambda d: unicodedata.lookup(f"SUPERSCRIPT {DIGIT_NAMES[d]}"),
+    "circled (NFKC folds it)": lambda d: chr(0x24EA) if d == "0" else chr(0x245F + int(d)),
     "mathematical, UTF-8": lambda d: chr(MATH_ZERO + int(d)),
 }
 SEPARATORS = {
@@ -288,6 +301,17 @@ TEXT_PARTS = [
     "\u00a0",
     "\u2013",
     "\x00",
+    "\u0e54",  # Thai 4: the first charmap
+    "\uabf4",  # Meetei Mayek 4: the second
+    "\u00b2",  # superscript 2: NFKC folds it to one digit
+    "\u2463",  # circled 4
+    "\u00bc",  # 1/4: NFKC makes it "1", a fraction slash and "4"
+    "\u2488",  # "1." in one character
+    "\u2025",  # two dots: separators only
+    "\U0001d7d2",  # mathematical 4, beyond the BMP
+    "\U0001f600",  # beyond the BMP, and NFKC keeps it there
+    "?",  # what a character without a charmap slot encodes as
+    "\ufffd",
     *SPELLINGS,
 ]
 
@@ -303,6 +327,48 @@ def test_the_scanner_agrees_with_the_plain_per_character_rule(
     data = "".join(parts).encode("utf-8")
     expected = CARD if reference.holds_card_number(data) else None
     assert _fed(data, {c for c in cuts if c < len(data)}) == expected
+
+
+def _own_class(char: str) -> str:
+    """A character's class by its own category, before any NFKC: what composition sees."""
+    category = unicodedata.category(char)
+    if category == "Nd":
+        return "d"
+    if char in " \t\n\r\v\f-./+\u2212" or category in ("Zs", "Zl", "Zp", "Pd"):
+        return " "
+    return "x"
+
+
+def test_no_digit_or_separator_is_reordered_or_composed_by_nfkc() -> None:
+    """The scanner classes each character by its own NFKC form. That agrees with classing the
+    NFKC form of the whole text because NFKC changes a text beyond its characters' own forms
+    only by reordering combining marks and composing pairs into one character, and no digit or
+    separator is a combining mark, one of a pair, or what a pair composes to."""
+    for code in range(0x110000):
+        char = chr(code)
+        if unicodedata.combining(char):
+            assert _own_class(char) == "x", hex(code)
+        parts = unicodedata.decomposition(char).split()
+        if len(parts) == 2 and not parts[0].startswith("<"):
+            pair = [chr(int(part, 16)) for part in parts]
+            assert {_own_class(c) for c in [char, *pair]} == {"x"}, hex(code)
+
+
+def _canonical(classes: bytes) -> bytes:
+    """Classes as the digit lanes read them: a run of separators and breaks is one break if it
+    holds a break, else one separator."""
+    return re.sub(rb"[\x00 ]+", lambda run: b"\x00" if b"\x00" in run[0] else b" ", classes)
+
+
+def test_every_bmp_character_is_classed_as_the_reference_classes_its_nfkc_form() -> None:
+    for code in range(0x80, 0x10000):
+        char = chr(code)
+        expected = reference.classes(char).replace("x", "\x00").encode("ascii")
+        assert _canonical(_classes(char)[0]) == _canonical(expected), hex(code)
+    # Every character at once: those that need the text normalized take the rest with them.
+    everything = "".join(map(chr, range(0x80, 0x10000)))
+    expected = reference.classes(everything).replace("x", "\x00").encode("ascii")
+    assert _canonical(_classes(everything)[0]) == _canonical(expected)
 
 
 # -- JSON depth ------------------------------------------------------------------------------------

@@ -217,23 +217,63 @@ _ASCII_CLASS = bytes(
 )
 
 
-def _build_charmaps() -> tuple[list[Any], list[bytes]]:
-    """Charmap encoders (and folds) that turn any character into its class byte at C speed.
+def _plain_class(ch: str) -> int:
+    """The class of a character as NFKC leaves it: beyond the BMP, nothing is a digit."""
+    cp = ord(ch)
+    if cp < 0x80:
+        return _ASCII_CLASS[cp]
+    if cp > 0xFFFF:
+        return _BREAK
+    category = unicodedata.category(ch)
+    if category == "Nd":
+        return 0x30 + unicodedata.decimal(ch)
+    if category in ("Zs", "Zl", "Zp", "Pd") or cp == 0x2212:  # spaces, dashes, minus
+        return 0x20
+    return _BREAK
 
-    A charmap has 256 slots, so the 350 decimal digits that NFKC leaves non-ASCII (Arabic-Indic,
-    Devanagari, Thai, ...) and the Unicode spaces and dashes are spread over two maps; every
-    other character (letters, astral scripts) encodes as "?" in each, which folds to a break.
+
+def _build_charmaps() -> tuple[list[Any], list[bytes], re.Pattern[str]]:
+    """Charmap encoders (and folds) that turn a character into the class of its NFKC form at C
+    speed, and a pattern for the characters they cannot class.
+
+    Classing each character by its own NFKC form agrees with classing the NFKC form of the text:
+    NFKC of a text is its characters' own forms with combining marks reordered and some pairs
+    composed into one character, and no digit or separator is a combining mark or takes part in
+    a composition (the tests check both against the Unicode database). A form of several
+    characters that are separators, or breaks and separators, acts as one separator or one
+    break. A form that holds a digit among other characters (¼ is "1⁄4", ⒛ is "20.") has no one
+    class, and characters beyond the BMP (mathematical digits) have no charmap slot: for those
+    the text is normalized first.
+
+    A charmap has 256 slots, so the 460-odd characters that are digits or separators (ASCII,
+    Arabic-Indic, Devanagari, full-width, superscript and circled digits, Unicode spaces and
+    dashes) are spread over two maps; every other character (letters, astral scripts) encodes as
+    "?" in each, which folds to a break. The first map holds the ASCII digits and separators,
+    what NFKC folds to them (full-width forms, superscripts, circled digits) and the Unicode
+    separators; script digits fill it and the second map in code point order.
     """
     wanted: list[tuple[str, int]] = [
         (chr(c), _ASCII_CLASS[c]) for c in range(1, 128) if _ASCII_CLASS[c] != _BREAK
     ]
+    folded: list[tuple[str, int]] = []
+    separators: list[tuple[str, int]] = []
+    digits: list[tuple[str, int]] = []
+    several: list[str] = []
     for cp in range(0x80, 0x10000):
         ch = chr(cp)
-        category = unicodedata.category(ch)
-        if category == "Nd":
-            wanted.append((ch, 0x30 + unicodedata.decimal(ch)))
-        elif category in ("Zs", "Zl", "Zp", "Pd") or cp == 0x2212:  # spaces, dashes, minus
-            wanted.append((ch, 0x20))
+        form = unicodedata.normalize("NFKC", ch)
+        if form == ch:
+            cls = _plain_class(ch)
+        else:
+            classes = {_plain_class(c) for c in form}
+            if len(form) > 1 and classes - {_BREAK, 0x20}:
+                several.append(ch)
+                continue
+            cls = _BREAK if _BREAK in classes else classes.pop()
+        if cls != _BREAK:
+            kind = folded if form.isascii() else separators if cls == 0x20 else digits
+            kind.append((ch, cls))
+    wanted += folded + separators + digits
     encoders: list[Any] = []
     folds: list[bytes] = []
     while wanted:
@@ -246,22 +286,35 @@ def _build_charmaps() -> tuple[list[Any], list[bytes]]:
         assert type(encoder).__name__ == "EncodingMap", "charmap fell back to a dict"
         encoders.append(encoder)
         folds.append(bytes([_BREAK, _BREAK, *(cls for _, cls in batch)]).ljust(256, b"\x00"))
-    return encoders, folds
+    needs_nfkc = re.compile("[%s\U00010000-\U0010FFFF]" % "".join(map(re.escape, several)))
+    return encoders, folds, needs_nfkc
 
 
-_CHARMAPS, _FOLDS = _build_charmaps()
+_CHARMAPS, _FOLDS, _NEEDS_NFKC = _build_charmaps()
+_NO_SLOT = b"\x01"  # "?", which "replace" puts for a character the map has no slot for
+
+
+def _ascii_classes(text: str) -> tuple[bytes, int]:
+    classes = text.encode("ascii").translate(_ASCII_CLASS)
+    return classes, _int(classes)
 
 
 def _classes(text: str) -> tuple[bytes, int]:
-    """One class byte per character (see `_ASCII_CLASS`), for any decimal digit or space; as
-    bytes and as lanes of an integer."""
+    """One class byte per character (see `_ASCII_CLASS`), for any decimal digit or space, after
+    NFKC; as bytes and as lanes of an integer."""
     if text.isascii():
-        classes = text.encode("ascii").translate(_ASCII_CLASS)
+        return _ascii_classes(text)
+    slots, _ = codecs.charmap_encode(text, "replace", _CHARMAPS[0])
+    if _NO_SLOT not in slots:  # every character has its slot in the first map
+        classes = slots.translate(_FOLDS[0])
         return classes, _int(classes)
-    # NFKC folds mathematical digits (U+1D7CE-1D7FF, astral, beyond a charmap) to ASCII.
-    text = unicodedata.normalize("NFKC", text)
-    total = 0
-    for encoder, fold in zip(_CHARMAPS, _FOLDS, strict=True):
+    if _NEEDS_NFKC.search(text):  # as slow as one charmap; NFKC costs more than both
+        text = unicodedata.normalize("NFKC", text)
+        if text.isascii():
+            return _ascii_classes(text)
+        slots, _ = codecs.charmap_encode(text, "replace", _CHARMAPS[0])
+    total = _int(slots.translate(_FOLDS[0]))
+    for encoder, fold in zip(_CHARMAPS[1:], _FOLDS[1:], strict=True):
         slots, _ = codecs.charmap_encode(text, "replace", encoder)
         # A character has a slot in at most one map and is "?" (a break, 0) in the others.
         total += _int(slots.translate(fold))
