@@ -13,7 +13,7 @@ from litestar.openapi import OpenAPIConfig
 from litestar.openapi.spec import Components, SecurityScheme
 from litestar.types import ControllerRouterHandler
 
-from adapters.config import Settings
+from adapters.config import GatewayKind, Settings
 from adapters.container import USE_CASES, Container, build_container, sandbox_gateway, start
 from adapters.http.auth import account_dependency
 from adapters.http.billing import BillingController, Reads
@@ -81,6 +81,7 @@ def create_app(
         catalog=_provide(container.catalog),
         storage=_provide(container.storage),
         webhook_verifier=_provide(container.webhook_verifier),
+        paddle_webhook_verifier=_provide(container.paddle_webhook_verifier),
     )
     billing = Router(
         path="/",
@@ -106,6 +107,10 @@ def create_app(
 
         handlers.append(sandbox_router(fake))
         handlers.append(sandbox_controls_router(fake))
+    elif settings.gateway is GatewayKind.PADDLE:
+        from adapters.paddle.route import paddle_webhook
+
+        handlers.append(paddle_webhook)
     else:
         from adapters.stripe.route import stripe_webhook
 

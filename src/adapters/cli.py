@@ -29,9 +29,13 @@ configuration (environment variables):
   BILLING_DATABASE_URL    sqlite:///./billing.db (default), postgresql+psycopg://…, or memory://
                           (unset with the sandbox gateway: ./billing-sandbox.db, emptied on
                           start, as the sandbox gateway keeps its own state in memory)
-  BILLING_GATEWAY         sandbox (default without STRIPE_API_KEY) or stripe
+  BILLING_GATEWAY         sandbox (default without a gateway key), stripe or paddle
   STRIPE_API_KEY          Stripe secret key (stripe gateway only)
   STRIPE_WEBHOOK_SECRET   webhook signing secrets, comma-separated during rotation
+  PADDLE_API_KEY          Paddle API key (paddle gateway only)
+  PADDLE_WEBHOOK_SECRET   notification destination secret keys, comma-separated during rotation
+  PADDLE_ENVIRONMENT      sandbox (default) or production: which Paddle API the key is for
+  PADDLE_API_BASE         send Paddle requests to this base URL instead (a local double, a proxy)
   BILLING_AUTH_SECRET     HS256 secret shared with the host application (>= 32 characters;
                           the sandbox uses a fixed development secret when unset)
   BILLING_PUBLIC_URL      where this service is reachable (default http://HOST:PORT when serving)
@@ -138,7 +142,9 @@ def serve(args: argparse.Namespace) -> int:
         if not args.no_worker:
             from adapters.worker import start_worker_thread
 
-            _, stop = start_worker_thread(container.process_inbox())
+            _, stop = start_worker_thread(
+                container.process_inbox(), due=container.apply_due_changes()
+            )
             print("  Webhook inbox: one in-process worker (`billing worker` adds more)")
             sys.stdout.flush()
         try:

@@ -1,4 +1,4 @@
-"""Operations subcommands of `billing`: the inbox worker, inbox admin, reconcile, Stripe setup."""
+"""Operations subcommands of `billing`: the inbox worker, inbox admin, reconcile, gateway setup."""
 
 from __future__ import annotations
 
@@ -57,7 +57,9 @@ def add_worker(sub: Subparsers) -> None:
             "Claim events from the webhook inbox and apply each in its own transaction. On "
             "PostgreSQL any number of workers may run on any number of machines (rows are "
             "claimed with FOR UPDATE SKIP LOCKED under a lease); `billing serve` runs one "
-            "in-process worker itself. Stops cleanly on SIGTERM or Ctrl-C."
+            "in-process worker itself. It also switches downgrades the service keeps for a "
+            "gateway that cannot schedule them (Paddle) shortly before their renewal. Stops "
+            "cleanly on SIGTERM or Ctrl-C."
         ),
     )
     parser.add_argument("--idle", type=float, default=1.0, help="seconds to wait when idle")
@@ -69,11 +71,13 @@ def add_worker(sub: Subparsers) -> None:
 
 
 def worker(args: argparse.Namespace) -> int:
-    from adapters.worker import run_worker
+    from adapters.worker import run_due, run_worker
 
     container = _container(needs_gateway=True)
     process = container.process_inbox()
+    due = container.apply_due_changes()
     if args.once:
+        run_due(due)
         total = 0
         while (report := process.run_once(limit=args.batch)).claimed:
             total += report.claimed
@@ -83,7 +87,7 @@ def worker(args: argparse.Namespace) -> int:
     for sig in (signal.SIGTERM, signal.SIGINT):
         signal.signal(sig, lambda *_: stop.set())
     print(f"worker {process.worker}: running (Ctrl-C to stop)", flush=True)
-    applied = run_worker(process, stop, idle_seconds=args.idle, batch=args.batch)
+    applied = run_worker(process, stop, idle_seconds=args.idle, batch=args.batch, due=due)
     print(f"worker {process.worker}: stopped after {applied} event(s)")
     return 0
 
@@ -245,4 +249,61 @@ def stripe_setup(args: argparse.Namespace, out: TextIO | None = None) -> int:
     return 0
 
 
-OPS_SUBCOMMANDS = [add_worker, add_inbox, add_reconcile, add_stripe]
+# -- paddle setup -------------------------------------------------------------------------------
+
+
+def add_paddle(sub: Subparsers) -> None:
+    parser = sub.add_parser(
+        "paddle",
+        help="Paddle operations",
+        description="Paddle operations (needs PADDLE_API_KEY).",
+    )
+    actions = parser.add_subparsers(dest="paddle_action", required=True, metavar="ACTION")
+    setup = actions.add_parser(
+        "setup",
+        help="create or update products, prices and the notification destination",
+        description=(
+            "From the catalog, idempotently create a product per plan and its prices (our plan "
+            "id and interval in custom_data; a price whose amount changed is archived and "
+            "replaced), and with --webhook-url the notification destination with the events "
+            "the service reads. Re-running it changes nothing."
+        ),
+    )
+    setup.add_argument("--webhook-url", default=None, help="https://…/webhooks/paddle")
+    setup.set_defaults(handler=paddle_setup)
+
+
+def paddle_setup(args: argparse.Namespace, out: TextIO | None = None) -> int:
+    from adapters.config import load_catalog
+    from adapters.paddle.client import PaddleEnvironment, build_client
+    from adapters.paddle.setup import run_setup
+
+    out = out or sys.stdout
+    settings = Settings.from_env(os.environ)
+    if not settings.paddle_api_key:
+        raise ConfigError("PADDLE_API_KEY", "is required for `billing paddle setup`")
+    client = build_client(
+        settings.paddle_api_key,
+        environment=PaddleEnvironment(settings.paddle_environment.value),
+        api_base=settings.paddle_api_base,
+    )
+    report = run_setup(
+        client, load_catalog(settings.catalog_path), notification_url=args.webhook_url
+    )
+    for line in report.created:
+        print(f"created {line}", file=out)
+    for line in report.updated:
+        print(f"updated {line}", file=out)
+    if not report.created and not report.updated:
+        print("Paddle already matches the catalog: nothing changed.", file=out)
+    if report.endpoint_secret is not None:
+        # Paddle shows a destination's secret key once; the operator stores it as a secret.
+        print(
+            "Set PADDLE_WEBHOOK_SECRET to this destination's secret key (shown once):\n"
+            f"  {report.endpoint_secret}",
+            file=out,
+        )
+    return 0
+
+
+OPS_SUBCOMMANDS = [add_worker, add_inbox, add_reconcile, add_stripe, add_paddle]

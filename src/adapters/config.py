@@ -36,6 +36,14 @@ class ConfigError(Exception):
 class GatewayKind(enum.Enum):
     SANDBOX = "sandbox"
     STRIPE = "stripe"
+    PADDLE = "paddle"
+
+
+class PaddleEnvironment(enum.Enum):
+    """Which of Paddle's APIs a key belongs to (`PADDLE_ENVIRONMENT`)."""
+
+    SANDBOX = "sandbox"
+    PRODUCTION = "production"
 
 
 def _secret_repr(value: object) -> str:
@@ -55,6 +63,10 @@ class Settings:
     catalog_path: Path | None = None
     stripe_api_base: str | None = None  # a local double or proxy instead of api.stripe.com
     stripe_portal_configuration: str | None = None  # `bpc_…`, printed by `billing stripe setup`
+    paddle_api_key: str | None = attrs.field(default=None, repr=_secret_repr)
+    paddle_webhook_secrets: tuple[str, ...] = attrs.field(default=(), repr=_secret_repr)
+    paddle_environment: PaddleEnvironment = PaddleEnvironment.SANDBOX
+    paddle_api_base: str | None = None  # a local double or proxy instead of Paddle's API
     # Where the sandbox clock starts (default: now). Lets a demo or a test pin the calendar,
     # e.g. a subscription started on the 31st of a month.
     sandbox_clock_start: datetime | None = None
@@ -80,25 +92,32 @@ class Settings:
             return value.strip() if value is not None and value.strip() else None
 
         api_key = get("STRIPE_API_KEY")
-        gateway = _gateway(get("BILLING_GATEWAY"), api_key)
+        paddle_key = get("PADDLE_API_KEY")
+        gateway = _gateway(get("BILLING_GATEWAY"), api_key, paddle_key)
         if gateway is GatewayKind.STRIPE:
             if api_key is None:
                 raise ConfigError("STRIPE_API_KEY", "is required when BILLING_GATEWAY is stripe")
             if not api_key.startswith(("sk_", "rk_")):
                 raise ConfigError("STRIPE_API_KEY", "must be a Stripe secret key (sk_… or rk_…)")
-        secrets = tuple(s.strip() for s in (get("STRIPE_WEBHOOK_SECRET") or "").split(","))
-        secrets = tuple(s for s in secrets if s)
+        if gateway is GatewayKind.PADDLE and paddle_key is None:
+            raise ConfigError("PADDLE_API_KEY", "is required when BILLING_GATEWAY is paddle")
+        secrets = _secrets(get("STRIPE_WEBHOOK_SECRET"))
         for secret in secrets:
             if not secret.startswith("whsec_"):
                 raise ConfigError(
                     "STRIPE_WEBHOOK_SECRET", "each comma-separated secret must start with whsec_"
                 )
+        paddle_secrets = _secrets(get("PADDLE_WEBHOOK_SECRET"))
+        paddle_environment = _paddle_environment(get("PADDLE_ENVIRONMENT"))
+        real_money = gateway is not GatewayKind.SANDBOX
         auth_secret = get("BILLING_AUTH_SECRET")
         if auth_secret is None:
-            if gateway is GatewayKind.STRIPE:
-                raise ConfigError("BILLING_AUTH_SECRET", "is required when the gateway is stripe")
+            if real_money:
+                raise ConfigError(
+                    "BILLING_AUTH_SECRET", f"is required when the gateway is {gateway.value}"
+                )
             auth_secret = SANDBOX_AUTH_SECRET
-        elif gateway is GatewayKind.STRIPE and auth_secret == SANDBOX_AUTH_SECRET:
+        elif real_money and auth_secret == SANDBOX_AUTH_SECRET:
             # The development secret is published in this repository: anyone could sign tokens.
             raise ConfigError("BILLING_AUTH_SECRET", "must not be the sandbox development secret")
         elif len(auth_secret) < MIN_SECRET_LENGTH:
@@ -107,8 +126,10 @@ class Settings:
             )
         public_url = get("BILLING_PUBLIC_URL")
         if public_url is None:
-            if gateway is GatewayKind.STRIPE:
-                raise ConfigError("BILLING_PUBLIC_URL", "is required when the gateway is stripe")
+            if real_money:
+                raise ConfigError(
+                    "BILLING_PUBLIC_URL", f"is required when the gateway is {gateway.value}"
+                )
             public_url = DEFAULT_PUBLIC_URL
         public_url = _check_url("BILLING_PUBLIC_URL", public_url)
         database_url = get("BILLING_DATABASE_URL")
@@ -117,6 +138,9 @@ class Settings:
         api_base = get("STRIPE_API_BASE")
         if api_base is not None:
             api_base = _check_url("STRIPE_API_BASE", api_base)
+        paddle_base = get("PADDLE_API_BASE")
+        if paddle_base is not None:
+            paddle_base = _check_url("PADDLE_API_BASE", paddle_base)
         portal_configuration = get("STRIPE_PORTAL_CONFIGURATION")
         if portal_configuration is not None and not portal_configuration.startswith("bpc_"):
             raise ConfigError(
@@ -137,6 +161,10 @@ class Settings:
             catalog_path=catalog_path,
             stripe_api_base=api_base,
             stripe_portal_configuration=portal_configuration,
+            paddle_api_key=paddle_key,
+            paddle_webhook_secrets=paddle_secrets,
+            paddle_environment=paddle_environment,
+            paddle_api_base=paddle_base,
             sandbox_clock_start=clock_start,
             auth_audience=get("BILLING_AUTH_AUDIENCE"),
             auth_issuer=get("BILLING_AUTH_ISSUER"),
@@ -144,13 +172,33 @@ class Settings:
         )
 
 
-def _gateway(value: str | None, api_key: str | None) -> GatewayKind:
+def _gateway(value: str | None, stripe_key: str | None, paddle_key: str | None) -> GatewayKind:
     if value is None:
-        return GatewayKind.STRIPE if api_key else GatewayKind.SANDBOX
+        if stripe_key and paddle_key:
+            raise ConfigError(
+                "BILLING_GATEWAY", "must say which gateway when keys for both are set"
+            )
+        if paddle_key:
+            return GatewayKind.PADDLE
+        return GatewayKind.STRIPE if stripe_key else GatewayKind.SANDBOX
     try:
         return GatewayKind(value.lower())
     except ValueError:
-        raise ConfigError("BILLING_GATEWAY", "must be 'sandbox' or 'stripe'") from None
+        raise ConfigError("BILLING_GATEWAY", "must be 'sandbox', 'stripe' or 'paddle'") from None
+
+
+def _secrets(value: str | None) -> tuple[str, ...]:
+    """Comma-separated webhook signing secrets: the current one first during a rotation."""
+    return tuple(s.strip() for s in (value or "").split(",") if s.strip())
+
+
+def _paddle_environment(value: str | None) -> PaddleEnvironment:
+    if value is None:
+        return PaddleEnvironment.SANDBOX
+    try:
+        return PaddleEnvironment(value.lower())
+    except ValueError:
+        raise ConfigError("PADDLE_ENVIRONMENT", "must be 'sandbox' or 'production'") from None
 
 
 def _clock_start(value: str | None, gateway: GatewayKind) -> datetime | None:
@@ -158,7 +206,9 @@ def _clock_start(value: str | None, gateway: GatewayKind) -> datetime | None:
     if value is None:
         return None
     if gateway is not GatewayKind.SANDBOX:
-        raise ConfigError(name, "applies to the sandbox gateway only (Stripe's clock is real)")
+        raise ConfigError(
+            name, "applies to the sandbox gateway only (a real gateway's clock is real)"
+        )
     try:
         moment = datetime.fromisoformat(value)
     except ValueError:

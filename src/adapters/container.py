@@ -22,6 +22,8 @@ from application.inbox import (
     ReceiveGatewayEvent,
 )
 from application.ports import Clock, EventDecoder, GatewayEvent, PaymentGateway, UnitOfWork
+from application.renewal_changes import ApplyDueChanges
+from application.scheduled_changes import core_keeps_changes
 
 if TYPE_CHECKING:
     from adapters.fake.gateway import FakeGateway
@@ -223,6 +225,22 @@ def _stripe_gateway(
     return gateway
 
 
+def _paddle_gateway(
+    api_key: str,
+    environment: str,
+    api_base: str | None,
+    catalog: Catalog,
+    clock: Clock,
+) -> PaymentGateway:
+    # Imported here so the other modes run without the Paddle SDK loaded.
+    from adapters.paddle.client import PaddleEnvironment, build_client
+    from adapters.paddle.gateway import PaddleGateway
+
+    client = build_client(api_key, environment=PaddleEnvironment(environment), api_base=api_base)
+    gateway: PaymentGateway = PaddleGateway(client, catalog, clock)
+    return gateway
+
+
 class StripeEventDecoder:
     """Stored Stripe payloads to gateway events; prices resolve through the gateway's price map."""
 
@@ -246,6 +264,12 @@ def _decoders(kind: str, gateway: PaymentGateway) -> dict[str, EventDecoder]:
     decoders: dict[str, EventDecoder] = {"sandbox": SandboxEventDecoder()}
     if kind == GatewayKind.STRIPE.value:
         decoders["stripe"] = StripeEventDecoder(gateway)
+    if kind == GatewayKind.PADDLE.value:
+        from adapters.paddle.gateway import PaddleGateway
+        from adapters.paddle.webhooks import PaddleEventDecoder
+
+        assert isinstance(gateway, PaddleGateway)
+        decoders["paddle"] = PaddleEventDecoder(gateway)
     return decoders
 
 
@@ -253,6 +277,12 @@ def _webhook_verifier(secrets: tuple[str, ...]) -> Any:
     from adapters.stripe.webhooks import StripeWebhookVerifier
 
     return StripeWebhookVerifier(secrets) if secrets else None
+
+
+def _paddle_webhook_verifier(secrets: tuple[str, ...]) -> Any:
+    from adapters.paddle.webhooks import PaddleWebhookVerifier
+
+    return PaddleWebhookVerifier(secrets) if secrets else None
 
 
 def deliver_sandbox_events(
@@ -300,8 +330,10 @@ class Container(containers.DeclarativeContainer):
         config.gateway,
         sandbox=providers.Singleton(ControllableClock, config.sandbox_clock_start),
         stripe=providers.Singleton(SystemClock),
+        paddle=providers.Singleton(SystemClock),
     )
-    gateway = providers.Selector(
+    # The gateway's adapter, as configured...
+    gateway_adapter = providers.Selector(
         config.gateway,
         sandbox=providers.Singleton(
             _sandbox_gateway, catalog=catalog, clock=clock, public_url=config.public_url
@@ -314,9 +346,20 @@ class Container(containers.DeclarativeContainer):
             catalog=catalog,
             clock=clock,
         ),
+        paddle=providers.Singleton(
+            _paddle_gateway,
+            api_key=config.paddle_api_key,
+            environment=config.paddle_environment,
+            api_base=config.paddle_api_base,
+            catalog=catalog,
+            clock=clock,
+        ),
     )
     storage = providers.Singleton(_storage, config.database_url, config.sandbox)
     uow = storage.provided.unit_of_work
+    # ...and the port the use cases get: for a gateway that cannot schedule a downgrade
+    # (Paddle), its views carry the change the core keeps (`CoreKeptChanges`, ADR 0012).
+    gateway = providers.Singleton(core_keeps_changes, gateway_adapter, uow)
     read_cache = providers.Singleton(_read_cache, storage)
 
     list_plans = providers.Singleton(use_cases.ListPlans, catalog=catalog)
@@ -361,12 +404,17 @@ class Container(containers.DeclarativeContainer):
     )
 
     reconcile = providers.Singleton(use_cases.Reconcile, uow=uow, gateway=gateway, clock=clock)
+    # The worker's periodic step: downgrades the core keeps (a CORE-scheduling gateway, Paddle)
+    # are switched at the gateway shortly before their renewal. A no-op for other gateways.
+    apply_due_changes = providers.Singleton(
+        ApplyDueChanges, uow=uow, gateway=gateway, clock=clock, catalog=catalog
+    )
 
     # -- the webhook inbox
     receive_gateway_event = providers.Singleton(
         ReceiveGatewayEvent, uow=providers.Callable(_ingest_uow, storage), clock=clock
     )
-    event_decoders = providers.Singleton(_decoders, config.gateway, gateway)
+    event_decoders = providers.Singleton(_decoders, config.gateway, gateway_adapter)
     process_inbox = providers.Factory(
         ProcessInbox,
         uow=uow,
@@ -379,10 +427,13 @@ class Container(containers.DeclarativeContainer):
     )
     inbox_admin = providers.Singleton(InboxAdmin, uow=uow, clock=clock)
     webhook_verifier = providers.Singleton(_webhook_verifier, config.stripe_webhook_secrets)
+    paddle_webhook_verifier = providers.Singleton(
+        _paddle_webhook_verifier, config.paddle_webhook_secrets
+    )
 
     sandbox_events = providers.Singleton(
         deliver_sandbox_events,
-        gateway=gateway,
+        gateway=gateway_adapter,
         receive=receive_gateway_event,
         process=process_inbox,
     )
@@ -428,6 +479,10 @@ def build_container(settings: Settings) -> Container:
         "stripe_api_base": settings.stripe_api_base,
         "stripe_portal_configuration": settings.stripe_portal_configuration,
         "stripe_webhook_secrets": settings.stripe_webhook_secrets,
+        "paddle_api_key": settings.paddle_api_key,
+        "paddle_webhook_secrets": settings.paddle_webhook_secrets,
+        "paddle_environment": settings.paddle_environment.value,
+        "paddle_api_base": settings.paddle_api_base,
         "sandbox_clock_start": settings.sandbox_clock_start,
     }
     container.config.from_dict(config)
@@ -447,5 +502,5 @@ def sandbox_gateway(container: Container) -> FakeGateway | None:
     settings: Settings = container.settings()
     if settings.gateway is not GatewayKind.SANDBOX:
         return None
-    gateway: FakeGateway = container.gateway()
+    gateway: FakeGateway = container.gateway_adapter()
     return gateway

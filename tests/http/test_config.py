@@ -12,16 +12,27 @@ from adapters.config import (
     SANDBOX_AUTH_SECRET,
     ConfigError,
     GatewayKind,
+    PaddleEnvironment,
     Settings,
     load_catalog,
 )
 from adapters.container import build_container
+from adapters.paddle.gateway import PaddleGateway
+from adapters.paddle.webhooks import PaddleEventDecoder, PaddleWebhookVerifier
+from application.ports import ScheduledChanges
+from application.scheduled_changes import CoreKeptChanges
 from domain.money import Money
 from domain.plans import Interval
 
 GOOD_SECRET = "s" * 32
 STRIPE = {
     "STRIPE_API_KEY": "sk_test_123",
+    "BILLING_AUTH_SECRET": GOOD_SECRET,
+    "BILLING_PUBLIC_URL": "https://billing.example.com",
+}
+
+PADDLE = {
+    "PADDLE_API_KEY": "pdl_sdbx_apikey_hidden",
     "BILLING_AUTH_SECRET": GOOD_SECRET,
     "BILLING_PUBLIC_URL": "https://billing.example.com",
 }
@@ -42,12 +53,47 @@ def test_a_stripe_key_selects_the_stripe_gateway() -> None:
     assert settings.stripe_webhook_secrets == ("whsec_a", "whsec_b")
 
 
+def test_a_paddle_key_selects_the_paddle_gateway_in_paddles_sandbox_by_default() -> None:
+    settings = Settings.from_env(PADDLE | {"PADDLE_WEBHOOK_SECRET": "pdl_ntfset_a , pdl_ntfset_b"})
+    assert settings.gateway is GatewayKind.PADDLE
+    assert settings.paddle_webhook_secrets == ("pdl_ntfset_a", "pdl_ntfset_b")
+    assert settings.paddle_environment is PaddleEnvironment.SANDBOX
+    assert settings.paddle_api_base is None
+    production = Settings.from_env(
+        PADDLE | {"PADDLE_ENVIRONMENT": "Production", "PADDLE_API_BASE": "http://127.0.0.1:9/"}
+    )
+    assert production.paddle_environment is PaddleEnvironment.PRODUCTION
+    assert production.paddle_api_base == "http://127.0.0.1:9"
+
+
+def test_the_paddle_container_wires_the_paddle_adapter_and_its_webhook() -> None:
+    settings = Settings.from_env(
+        PADDLE | {"PADDLE_API_BASE": "http://127.0.0.1:9", "PADDLE_WEBHOOK_SECRET": "pdl_ntfset_a"}
+    )
+    container = build_container(settings)
+
+    assert isinstance(container.gateway_adapter(), PaddleGateway)
+    # The use cases get the port that keeps a downgrade in the core until the renewal.
+    gateway = container.gateway()
+    assert isinstance(gateway, CoreKeptChanges)
+    assert gateway.inner is container.gateway_adapter()
+    assert gateway.scheduled_changes is ScheduledChanges.CORE
+    assert isinstance(container.paddle_webhook_verifier(), PaddleWebhookVerifier)
+    assert container.webhook_verifier() is None  # no Stripe secret: Stripe's route is not served
+    decoders = container.event_decoders()
+    assert isinstance(decoders["paddle"], PaddleEventDecoder)
+    assert "stripe" not in decoders
+
+
 def test_secrets_never_appear_in_the_settings_repr() -> None:
     settings = Settings.from_env(STRIPE | {"STRIPE_WEBHOOK_SECRET": "whsec_hidden"})
     text = repr(settings)
     assert "sk_test_123" not in text
     assert GOOD_SECRET not in text
     assert "whsec_hidden" not in text
+    paddle = repr(Settings.from_env(PADDLE | {"PADDLE_WEBHOOK_SECRET": "pdl_ntfset_hidden"}))
+    assert "pdl_sdbx_apikey_hidden" not in paddle
+    assert "pdl_ntfset_hidden" not in paddle
 
 
 @pytest.mark.parametrize(
@@ -55,6 +101,17 @@ def test_secrets_never_appear_in_the_settings_repr() -> None:
     [
         ({"BILLING_GATEWAY": "paypal"}, "BILLING_GATEWAY"),
         ({"BILLING_GATEWAY": "stripe"}, "STRIPE_API_KEY"),
+        ({"BILLING_GATEWAY": "paddle"}, "PADDLE_API_KEY"),
+        ({**PADDLE, "STRIPE_API_KEY": "sk_test_1"}, "BILLING_GATEWAY"),
+        ({**PADDLE, "PADDLE_ENVIRONMENT": "staging"}, "PADDLE_ENVIRONMENT"),
+        ({**PADDLE, "PADDLE_API_BASE": "localhost:9"}, "PADDLE_API_BASE"),
+        ({**PADDLE, "BILLING_AUTH_SECRET": ""}, "BILLING_AUTH_SECRET"),
+        ({**PADDLE, "BILLING_AUTH_SECRET": SANDBOX_AUTH_SECRET}, "BILLING_AUTH_SECRET"),
+        ({**PADDLE, "BILLING_PUBLIC_URL": ""}, "BILLING_PUBLIC_URL"),
+        (
+            {**PADDLE, "BILLING_SANDBOX_CLOCK_START": "2027-01-31T12:00:00Z"},
+            "BILLING_SANDBOX_CLOCK_START",
+        ),
         ({"STRIPE_API_KEY": "pk_test_publishable"}, "STRIPE_API_KEY"),
         (
             {"STRIPE_API_KEY": "sk_test_1", "BILLING_PUBLIC_URL": "https://x.io"},
