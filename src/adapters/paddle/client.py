@@ -35,9 +35,12 @@ def build_client(
 ) -> Client:
     """A client for Paddle's sandbox or production API; `api_base` points it at a local double
     or a proxy instead (the SDK joins every path onto `options.environment.base_url`)."""
-    logging.getLogger("paddle_billing").setLevel(logging.WARNING)
+    # The SDK logs each request's URL at INFO (to a shared "null_logger" unless given one): ids
+    # of customers and transactions have no place in our logs, so only warnings get through.
+    log = logging.getLogger("paddle_billing")
+    log.setLevel(logging.WARNING)
     env: object = Environment(environment.value)
     if api_base:
         env = _ApiBase(api_base.rstrip("/"))
     options = Options(environment=env)
-    return Client(api_key, options=options, retry_count=retries, timeout=timeout)
+    return Client(api_key, options=options, retry_count=retries, timeout=timeout, logger=log)
