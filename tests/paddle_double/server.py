@@ -39,7 +39,7 @@ from adapters.fake.pdf import render_text_pdf
 from adapters.paddle.client import build_client
 from domain.plans import Catalog
 from tests.paddle_double.checks import allowed_query, check
-from tests.paddle_double.state import ApiError, Obj, PaddleState, new_id, public
+from tests.paddle_double.state import ApiError, Obj, PaddleState, new_id, parse, public
 
 TEST_KEY = "pdl_sdbx_apikey_double_000000000000000000"
 WEBHOOK_SECRET = "pdl_ntfset_double_secret_0000000000"
@@ -298,7 +298,8 @@ class PaddleDouble:
 
     # -- lifecycle ----------------------------------------------------------------------------
 
-    def start(self) -> PaddleDouble:
+    def start(self, port: int = 0) -> PaddleDouble:
+        """Serve on `port` of 127.0.0.1 (0: any free port), in a thread."""
         double = self
 
         class Handler(BaseHTTPRequestHandler):
@@ -316,7 +317,7 @@ class PaddleDouble:
             def log_message(self, format: str, *args: Any) -> None:
                 pass
 
-        self._server = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
+        self._server = ThreadingHTTPServer(("127.0.0.1", port), Handler)
         self._server.daemon_threads = True
         self.state.base_url = self.url
         self._thread = threading.Thread(target=self._server.serve_forever, daemon=True)
@@ -387,13 +388,16 @@ class PaddleDouble:
             if found is None or found["status"] not in ("billed", "paid", "completed", "past_due"):
                 return None
             totals = found["details"]["totals"]
+            number = found["invoice_number"] or found["id"]
             lines = [
                 "Paddle.com Market Ltd - merchant of record",
-                f"Invoice {found['invoice_number'] or found['id']}",
                 f"Status: {found['status']}",
                 f"Total (tax included): {int(totals['grand_total']) / 100:.2f} {found['currency_code']}",
             ]
-        return render_text_pdf("Invoice", lines)
+            created = parse(found["billed_at"] or found["created_at"])
+        return render_text_pdf(
+            title=f"Invoice {number}", heading=f"Invoice {number}", lines=lines, created=created
+        )
 
     # -- HTTP -----------------------------------------------------------------------------------
 
