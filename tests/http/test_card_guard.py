@@ -393,6 +393,16 @@ def test_brackets_inside_strings_do_not_count_and_cannot_hide_nesting() -> None:
     assert _fed(hiding, [], depth=JSON_DEPTH_LIMIT) == TOO_DEEP
 
 
+def test_brackets_and_backslashes_in_a_string_longer_than_a_segment_do_not_count() -> None:
+    # The middle segments hold backslashes and brackets but no quote.
+    inside = b"\\\\\\[{" * 3000  # an escaped backslash, then a backslash before a bracket
+    for depth in (JSON_DEPTH_LIMIT, JSON_DEPTH_LIMIT + 1):
+        data = b'["' + inside + b'", ' + nested(depth - 1) + b"]"
+        assert reference.json_depth(data) == depth
+        found = _fed(data, range(1000, len(data), 1000), depth=JSON_DEPTH_LIMIT)
+        assert found == (TOO_DEEP if depth > JSON_DEPTH_LIMIT else None)
+
+
 # Integers of at most 10 digits: a longer one may be a card number (2**42 + 1 is a Visa-13),
 # and this test is about depth alone.
 json_values = st.recursive(

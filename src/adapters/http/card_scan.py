@@ -198,6 +198,8 @@ def _json_unescape(data: bytes) -> bytes:
     bad = escapes ^ (escapes & ok)
     if bad:
         data = _bytes(_int(data) - bad * (ord("\\") - 1), n)
+    if b'"' not in data:  # one memchr, where the two passes below would find nothing
+        return data
     return data.replace(b'\\"', b"\x01\x01").translate(_QUOTE_TO_SOH)
 
 
@@ -477,7 +479,9 @@ class _Depth:
 
     def feed(self, data: bytes) -> bool:
         # Escaped backslashes and quotes are text; cut points never split a backslash run.
-        if b"\\" in data:
+        # Backslashes matter only before quotes: with no quote, the replaces would change no
+        # bracket and cost two passes.
+        if b"\\" in data and b'"' in data:
             data = data.replace(b"\\\\", b"").replace(b'\\"', b"")
         kept = data.translate(None, _NOT_STRUCTURE)
         if self._in_string:
