@@ -17,7 +17,7 @@ from application.scheduled_changes import APPLY_LEAD, core_keeps_changes
 from domain.invoices import BillingReason
 from domain.plans import Catalog
 from domain.subscription import Subscription
-from tests.unit.conftest import APR_1, MAR_16
+from tests.unit.conftest import APR_1, MAR_16, MAY_1
 
 ACCOUNT = "acct_core"
 # The port calls that change something at the gateway (reads and checkouts aside).
@@ -59,8 +59,11 @@ class Core:
             is not None
         )
 
+    webhook_down = False
+
     def _deliver(self, event: GatewayEvent) -> None:
-        self.apply_event(event)  # webhooks, applied as they arrive
+        if not self.webhook_down:
+            self.apply_event(event)  # webhooks, applied as they arrive
 
     def stored(self) -> Subscription:
         with self.store.unit_of_work() as uow:
@@ -100,6 +103,26 @@ def test_a_downgrade_is_kept_by_the_core_with_no_gateway_call(core: Core) -> Non
     assert core.writes() == []
     assert core.plan_now() == "business"
     assert core.fake.customer_subscription(sub.customer_ref).plan_id == "business"  # type: ignore[union-attr]
+
+
+def test_a_downgrade_after_a_renewal_we_have_not_heard_of_waits_for_the_next_renewal(
+    core: Core,
+) -> None:
+    """Our copy still shows the period that ended on April 1 (the renewal's webhook is late):
+    the change is dated by the period the gateway is in, never by one already over."""
+    core.webhook_down = True
+    core.fake.advance_to(APR_1 + timedelta(days=2))
+    assert core.stored().current_period_end == APR_1  # behind the gateway
+
+    sub = core.change_plan(commands.ChangePlan(ACCOUNT, "starter", "month"))
+
+    assert sub.current_period_end == MAY_1
+    assert sub.pending_change is not None
+    assert (sub.pending_change.plan_id, sub.pending_change.effective_at) == ("starter", MAY_1)
+    assert core.writes() == []  # read, not written: the core still keeps the change
+    # The worker does not switch the price before the hour ahead of May 1's renewal.
+    assert core.worker() == []
+    assert core.plan_now() == "business"
 
 
 def test_a_gateway_event_meanwhile_does_not_erase_the_kept_change(core: Core) -> None:

@@ -95,7 +95,7 @@ class ChangePlan:
     clock: Clock
     catalog: Catalog
 
-    def __call__(self, cmd: commands.ChangePlan) -> Subscription:
+    def __call__(self, cmd: commands.ChangePlan, *, caught_up: bool = False) -> Subscription:
         now = now_from(self.clock)
         target = self.catalog.price(cmd.plan, cmd.interval)
         recorder = _Recorder(uow=self.uow, gateway=self.gateway, clock=self.clock)
@@ -103,6 +103,14 @@ class ChangePlan:
         with self.uow() as uow:
             sub = live_subscription(uow, cmd.account_id)
             quote = self._quote(uow, cmd, sub, now) if cmd.quote_id else None
+        core_keeps = self.gateway.scheduled_changes is ScheduledChanges.CORE
+        if core_keeps and sub.current_period_end <= now and not caught_up:
+            # Our copy's period is over: the renewal's webhook has not reached us yet. A change
+            # the core keeps is dated by the period the gateway is in now, so read it first
+            # (once: a gateway that has not renewed, e.g. past due, is taken as it is).
+            view = self.gateway.get_subscription(sub.subscription_ref)
+            recorder.record(cmd.account_id, view, "subscription.refresh", {})
+            return self(cmd, caught_up=True)
 
         def redeem(uow: UnitOfWork) -> None:
             if quote is not None:
@@ -118,7 +126,7 @@ class ChangePlan:
                     proration_at=quote.proration_at if quote else now,
                     idempotency_key=key,
                 )
-            elif self.gateway.scheduled_changes is ScheduledChanges.CORE:
+            elif core_keeps:
                 # The gateway cannot schedule it: the core keeps it, with no gateway call, and
                 # the worker applies it before the renewal (`application.scheduled_changes`).
                 change = PendingChange(target.plan_id, target.interval, decision.effective_at)
