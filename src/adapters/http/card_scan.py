@@ -250,13 +250,14 @@ def _build_charmaps() -> tuple[list[Any], list[bytes], re.Pattern[str]]:
     A charmap has 256 slots, so the 460-odd characters that are digits or separators (ASCII,
     Arabic-Indic, Devanagari, full-width, superscript and circled digits, Unicode spaces and
     dashes) are spread over two maps; every other character (letters, astral scripts) encodes as
-    "?" in each, which folds to a break. The first map holds the ASCII digits and separators,
-    what NFKC folds to them (full-width forms, superscripts, circled digits) and the Unicode
-    separators; script digits fill it and the second map in code point order.
+    "?" in each, which folds to a break. The first map holds U+0001, the ASCII digits and
+    separators, what NFKC folds to them (full-width forms, superscripts, circled digits) and the
+    Unicode separators; script digits fill it and the second map in code point order.
     """
-    wanted: list[tuple[str, int]] = [
-        (chr(c), _ASCII_CLASS[c]) for c in range(1, 128) if _ASCII_CLASS[c] != _BREAK
-    ]
+    # U+0001 is the break the decoding puts for quotes, escaped backslashes, invalid escapes and
+    # NUL: with a slot of its own it keeps a JSON string's text to the first map.
+    wanted: list[tuple[str, int]] = [("\x01", _BREAK)]
+    wanted += [(chr(c), _ASCII_CLASS[c]) for c in range(1, 128) if _ASCII_CLASS[c] != _BREAK]
     folded: list[tuple[str, int]] = []
     separators: list[tuple[str, int]] = []
     digits: list[tuple[str, int]] = []
