@@ -362,6 +362,11 @@ class SubscriptionRepository(Protocol):
 
     def by_gateway_ref(self, subscription_ref: str) -> Subscription | None: ...
 
+    def pending_changes_due(self, by: datetime, *, limit: int) -> Sequence[Subscription]:
+        """Live subscriptions with a pending change taking effect at or before `by`, soonest
+        first, at most `limit` (the downgrades the core keeps, for the worker)."""
+        ...
+
     def add(self, subscription: Subscription) -> None:
         """Insert a new subscription at version 1. An account has at most one live subscription
         and a gateway reference is stored once: a second raises `StaleVersion`."""

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from datetime import datetime
+
 import attrs
 
 from application.ports import Clock, PaymentGateway, ScheduledChanges, UnitOfWorkFactory
@@ -19,6 +21,10 @@ class AppliedChange:
     outcome: str  # "applied", or the error code that stopped it (retried on the next tick)
 
 
+# Due changes taken per run; the rest are taken by the next run, a minute later at most.
+BATCH = 500
+
+
 @attrs.frozen(kw_only=True)
 class ApplyDueChanges:
     """For a CORE-scheduling gateway: each kept downgrade whose renewal is within `APPLY_LEAD`
@@ -27,29 +33,34 @@ class ApplyDueChanges:
     renewal: the gateway's view is merged with the kept change (`CoreKeptChanges`).
 
     Safe to run at any time, from any number of workers: the gateway call is read-compare-write
-    and its key is the change itself. Does nothing for a gateway that schedules changes itself.
+    and its key is the change itself. A change this worker has applied is not sent again on
+    its later runs (our state cannot tell an applied change from one still to apply until the
+    renewal). Does nothing for a gateway that schedules changes itself.
     """
 
     uow: UnitOfWorkFactory
     gateway: PaymentGateway
     clock: Clock
     catalog: Catalog
+    batch: int = BATCH
+    # (subscription, effective_at) of the changes applied by this instance, until they are due.
+    _applied: set[tuple[str, datetime]] = attrs.field(factory=set, init=False)
 
     def __call__(self) -> list[AppliedChange]:
         if self.gateway.scheduled_changes is not ScheduledChanges.CORE:
             return []
         now = now_from(self.clock)
-        due = []
         with self.uow() as uow:
-            # Every account's subscription: fine at this service's size; a repository query
-            # for pending changes by `effective_at` is the index this will want (ADR 0012).
-            for account in uow.customers.accounts():
-                sub = uow.subscriptions.for_account(account)
-                change = sub.pending_change if sub is not None else None
-                if sub is None or change is None or not sub.status.is_changeable:
-                    continue
-                if change.effective_at - APPLY_LEAD <= now:
-                    due.append((sub, change))
+            # The index on the pending change's date finds them (`ix_subscriptions_pending_due`).
+            found = uow.subscriptions.pending_changes_due(now + APPLY_LEAD, limit=self.batch)
+        self._applied.difference_update({k for k in self._applied if k[1] < now})
+        due = [
+            (sub, sub.pending_change)
+            for sub in found
+            if sub.pending_change is not None
+            and sub.status.is_changeable
+            and (sub.subscription_ref, sub.pending_change.effective_at) not in self._applied
+        ]
         done: list[AppliedChange] = []
         recorder = _Recorder(uow=self.uow, gateway=self.gateway, clock=self.clock)
         for sub, change in due:
@@ -68,6 +79,7 @@ class ApplyDueChanges:
                 )
                 continue
             recorder.record(sub.account_id, view, "plan.change.apply", inputs)
+            self._applied.add((sub.subscription_ref, change.effective_at))
             done.append(
                 AppliedChange(sub.account_id, sub.subscription_ref, change.plan_id, "applied")
             )

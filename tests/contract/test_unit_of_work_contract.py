@@ -232,6 +232,33 @@ def test_for_account_returns_the_most_recent_ended_one_when_none_is_live(uow: Fa
     assert found is not None and found.subscription_ref == "sub_b"
 
 
+def test_pending_changes_due_are_the_live_ones_by_then_soonest_first_and_bounded(
+    uow: Factory,
+) -> None:
+    def kept(days: int) -> PendingChange:
+        return PendingChange("starter", Interval.MONTH, T0 + timedelta(days=days))
+
+    add(
+        uow,
+        subscription("acct_a", "sub_a", customer="cus_a", pending_change=kept(20)),
+        subscription("acct_b", "sub_b", customer="cus_b", pending_change=kept(10)),
+        subscription("acct_c", "sub_c", customer="cus_c", pending_change=kept(40)),
+        subscription("acct_d", "sub_d", customer="cus_d"),
+        subscription(
+            "acct_e", "sub_e", customer="cus_e", status=Status.CANCELED, pending_change=kept(5)
+        ),
+    )
+    with uow() as u:
+        due = u.subscriptions.pending_changes_due(T0 + timedelta(days=20), limit=10)
+        first = u.subscriptions.pending_changes_due(T0 + timedelta(days=30), limit=1)
+        none = u.subscriptions.pending_changes_due(T0, limit=10)
+
+    assert [s.subscription_ref for s in due] == ["sub_b", "sub_a"]  # the 20th is included
+    assert fields(due[1]) == fields(load(uow, "sub_a"))
+    assert [s.subscription_ref for s in first] == ["sub_b"]
+    assert none == []
+
+
 def test_saving_writes_every_change_and_bumps_the_version_by_one(uow: Factory) -> None:
     add(uow, subscription())
     with uow() as u:

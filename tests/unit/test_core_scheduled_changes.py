@@ -169,7 +169,14 @@ def test_the_renewal_bills_the_new_price_and_not_a_day_before_while_old_features
     held = core.stored()
     assert (held.plan_id, held.pending_change is not None) == ("business", True)
     assert core.plan_now() == "business"  # the old features until the period ends
-    assert core.worker()[0].outcome == "applied"  # a second tick changes nothing more
+    assert core.worker() == []  # the next tick: this worker applied it, no call again
+    assert core.writes() == ["apply_plan_for_renewal"]
+    # Another worker process (a fresh instance) asks the gateway again: read-compare-write
+    # finds the price in place, and nothing is billed.
+    other = ApplyDueChanges(
+        uow=core.store.unit_of_work, gateway=core.gateway, clock=core.clock, catalog=core.catalog
+    )
+    assert [a.outcome for a in other()] == ["applied"]
     assert core.writes() == ["apply_plan_for_renewal", "apply_plan_for_renewal"]
     assert [reason for reason, _ in core.invoices()] == [BillingReason.SUBSCRIPTION_CREATE]
 

@@ -111,6 +111,16 @@ class InMemorySubscriptions:
         found = self._data.subscriptions.get(subscription_ref)
         return _copy_sub(found) if found is not None else None
 
+    def pending_changes_due(self, by: datetime, *, limit: int) -> Sequence[Subscription]:
+        due = [
+            s
+            for s in self._data.subscriptions.values()
+            if s.status.is_live and s.pending_change is not None
+            and s.pending_change.effective_at <= by
+        ]  # fmt: skip
+        due.sort(key=lambda s: s.pending_change.effective_at if s.pending_change else by)
+        return [_copy_sub(s) for s in due[:limit]]
+
     def add(self, subscription: Subscription) -> None:
         if subscription.subscription_ref in self._data.subscriptions:
             raise StaleVersion("This subscription is already stored.")

@@ -200,6 +200,18 @@ class SqlSubscriptions:
         )
         return subscription_from_row(row) if row is not None else None
 
+    def pending_changes_due(self, by: datetime, *, limit: int) -> Sequence[Subscription]:
+        # Served by the partial index `ix_subscriptions_pending_due`.
+        rows = self._conn.execute(
+            sa.select(subscriptions)
+            .where(subscriptions.c.pending_effective_at.is_not(None))
+            .where(subscriptions.c.pending_effective_at <= by)
+            .where(_LIVE)
+            .order_by(subscriptions.c.pending_effective_at, subscriptions.c.id)
+            .limit(limit)
+        ).mappings()
+        return [subscription_from_row(row) for row in rows]
+
     def add(self, subscription: Subscription) -> None:
         now = utcnow()
         with _conflicts_are_stale(

@@ -22,6 +22,7 @@ metadata = sa.MetaData(naming_convention=NAMING_CONVENTION)
 # Statuses after which a subscription no longer belongs to its account (`Status.is_live`).
 ENDED_STATUSES = ("canceled", "incomplete_expired")
 _LIVE = sa.text("status NOT IN ('canceled', 'incomplete_expired')")
+_PENDING = sa.text("pending_effective_at IS NOT NULL")
 
 
 class UTCDateTime(sa.TypeDecorator[datetime]):
@@ -113,6 +114,14 @@ subscriptions = sa.Table(
         unique=True,
         sqlite_where=_LIVE,
         postgresql_where=_LIVE,
+    ),
+    # Downgrades the core keeps, by when they fall due (`pending_changes_due`): the worker asks
+    # every minute, so it reads the few rows with a change, never the whole table.
+    sa.Index(
+        "ix_subscriptions_pending_due",
+        "pending_effective_at",
+        sqlite_where=_PENDING,
+        postgresql_where=_PENDING,
     ),
 )
 
