@@ -365,8 +365,10 @@ def test_every_bmp_character_is_classed_as_the_reference_classes_its_nfkc_form()
         char = chr(code)
         expected = reference.classes(char).replace("x", "\x00").encode("ascii")
         assert _canonical(_classes(char)[0]) == _canonical(expected), hex(code)
-    # U+0001, the break decoding puts for a quote, has a slot in the first map.
+    # U+0001, the break decoding puts for a quote, has a slot in the first map; the second
+    # map's spare slots repeat the first map's characters, which count once.
     assert _classes("\x014\uff14\x01\u00b2\x01")[0] == b"\x0044\x002\x00"
+    assert _classes("\x014 \uff14\u00e9\uabf4")[0] == b"\x004 4\x004"
     # Every character at once: those that need the text normalized take the rest with them.
     everything = "".join(map(chr, range(0x80, 0x10000)))
     expected = reference.classes(everything).replace("x", "\x00").encode("ascii")

@@ -251,8 +251,9 @@ def _build_charmaps() -> tuple[list[Any], list[bytes], re.Pattern[str]]:
     Arabic-Indic, Devanagari, full-width, superscript and circled digits, Unicode spaces and
     dashes) are spread over two maps; every other character (letters, astral scripts) encodes as
     "?" in each, which folds to a break. The first map holds U+0001, the ASCII digits and
-    separators, what NFKC folds to them (full-width forms, superscripts, circled digits) and the
-    Unicode separators; script digits fill it and the second map in code point order.
+    separators, what NFKC folds to them (full-width forms first, then superscripts and circled
+    digits) and the Unicode separators; script digits fill it and the second map in code point
+    order.
     """
     # U+0001 is the break the decoding puts for quotes, escaped backslashes, invalid escapes and
     # NUL: with a slot of its own it keeps a JSON string's text to the first map.
@@ -276,7 +277,11 @@ def _build_charmaps() -> tuple[list[Any], list[bytes], re.Pattern[str]]:
         if cls != _BREAK:
             kind = folded if form.isascii() else separators if cls == 0x20 else digits
             kind.append((ch, cls))
+    folded.sort(key=lambda item: not 0xFF00 <= ord(item[0]) <= 0xFFEF)  # full-width forms first
     wanted += folded + separators + digits
+    # Slots the last map has to spare repeat the first map's first characters, with no class
+    # there (it comes from the first map): a character with a slot encodes in half the time.
+    repeated = [ch for ch, _ in wanted[: -len(wanted) % 254]]
     encoders: list[Any] = []
     folds: list[bytes] = []
     while wanted:
@@ -284,8 +289,8 @@ def _build_charmaps() -> tuple[list[Any], list[bytes], re.Pattern[str]]:
         # when slot 0 is U+0000; "?" must be encodable for the "replace" error handler.
         batch, wanted = wanted[:254], wanted[254:]
         chars = ["\x00", "?", *(ch for ch, _ in batch)]
-        padding = [chr(0xE000 + i) for i in range(256 - len(chars))]  # private use: a break
-        encoder = codecs.charmap_build("".join(chars + padding))
+        chars += repeated[: 256 - len(chars)]
+        encoder = codecs.charmap_build("".join(chars))
         assert type(encoder).__name__ == "EncodingMap", "charmap fell back to a dict"
         encoders.append(encoder)
         folds.append(bytes([_BREAK, _BREAK, *(cls for _, cls in batch)]).ljust(256, b"\x00"))
@@ -311,7 +316,9 @@ def _classes(text: str) -> tuple[bytes, int]:
     if _NO_SLOT not in slots:  # every character has its slot in the first map
         classes = slots.translate(_FOLDS[0])
         return classes, _int(classes)
-    if _NEEDS_NFKC.search(text):  # as slow as one charmap; NFKC costs more than both
+    # Most text is NFKC already, which a quick check per character tells; only text that NFKC
+    # changes is searched (as slow as a charmap) for a character the maps cannot class.
+    if not unicodedata.is_normalized("NFKC", text) and _NEEDS_NFKC.search(text):
         text = unicodedata.normalize("NFKC", text)
         if text.isascii():
             return _ascii_classes(text)
@@ -319,7 +326,7 @@ def _classes(text: str) -> tuple[bytes, int]:
     total = _int(slots.translate(_FOLDS[0]))
     for encoder, fold in zip(_CHARMAPS[1:], _FOLDS[1:], strict=True):
         slots, _ = codecs.charmap_encode(text, "replace", encoder)
-        # A character has a slot in at most one map and is "?" (a break, 0) in the others.
+        # A character has its class in at most one map and folds to 0 in the others.
         total += _int(slots.translate(fold))
     return _bytes(total, len(text)), total
 
