@@ -171,7 +171,6 @@ def test_luhn_check_digit() -> None:
 # -- spellings: encodings x separators -------------------------------------------------------------
 
 MATH_ZERO = 0x1D7CE  # MATHEMATICAL BOLD DIGIT ZERO
-DIGIT_NAMES = dict(zip("0123456789", "ZERO ONE TWO THREE FOUR FIVE SIX SEVEN EIGHT NINE".split()))
 
 
 def _pair(code: int) -> str:
@@ -192,7 +191,9 @@ ENCODINGS: dict[str, Callable[[str], str]] = {
     "Arabic-Indic": lambda d: chr(0x0660 + int(d)),
     "Devanagari": lambda d: chr(0x0966 + int(d)),
     "Meetei Mayek (the second charmap)": lambda d: chr(0xABF0 + int(d)),
-    "superscript (NFKC folds it)": lambda d: unicodedata.lookup(f"SUPERSCRIPT {DIGIT_NAMES[d]}"),
+    "superscript (NFKC folds it)": lambda d: unicodedata.lookup(
+        "SUPERSCRIPT " + unicodedata.name(d).removeprefix("DIGIT ")
+    ),
     "circled (NFKC folds it)": lambda d: chr(0x24EA) if d == "0" else chr(0x245F + int(d)),
     "mathematical, UTF-8": lambda d: chr(MATH_ZERO + int(d)),
 }

@@ -243,9 +243,9 @@ def _build_charmaps() -> tuple[list[Any], list[bytes], re.Pattern[str]]:
     composed into one character, and no digit or separator is a combining mark or takes part in
     a composition (the tests check both against the Unicode database). A form of several
     characters that are separators, or breaks and separators, acts as one separator or one
-    break. A form that holds a digit among other characters (¼ is "1⁄4", ⒛ is "20.") has no one
-    class, and characters beyond the BMP (mathematical digits) have no charmap slot: for those
-    the text is normalized first.
+    break. A form that holds a digit among other characters (¼ is 1, a fraction slash and 4; ⒛
+    is "20.") has no one class, and characters beyond the BMP (mathematical digits) have no
+    charmap slot: for those the text is normalized first.
 
     A charmap has 256 slots, so the 460-odd characters that are digits or separators (ASCII,
     Arabic-Indic, Devanagari, full-width, superscript and circled digits, Unicode spaces and
@@ -294,7 +294,7 @@ def _build_charmaps() -> tuple[list[Any], list[bytes], re.Pattern[str]]:
         assert type(encoder).__name__ == "EncodingMap", "charmap fell back to a dict"
         encoders.append(encoder)
         folds.append(bytes([_BREAK, _BREAK, *(cls for _, cls in batch)]).ljust(256, b"\x00"))
-    needs_nfkc = re.compile("[%s\U00010000-\U0010FFFF]" % "".join(map(re.escape, several)))
+    needs_nfkc = re.compile("[" + "".join(map(re.escape, several)) + "\U00010000-\U0010ffff]")
     return encoders, folds, needs_nfkc
 
 
