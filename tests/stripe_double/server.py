@@ -626,8 +626,14 @@ class StripeDouble:
             return self.state.update_subscription(subscription_id, {"cancel_at_period_end": "true"})
 
     def dashboard_cancel_at(self, subscription_id: str, moment: datetime) -> Obj:
-        """An operator sets "Cancel on a custom date" in the Dashboard (`cancel_at`)."""
+        """An operator sets "Cancel on a custom date" in the Dashboard (`cancel_at`), with
+        Stripe's default `proration_behavior=create_prorations`: a date inside the current
+        period credits the time after it (a pending proration), and the subscription ends at
+        that moment (`advance_to`). A schedule is released first, as the portal's cancel does."""
         with self._lock:
+            sub = self.state.get(subscription_id, "subscription")
+            if sub.get("schedule"):
+                self.state.release_schedule(sub["schedule"])
             return self.state.update_subscription(
                 subscription_id, {"cancel_at": str(int(moment.timestamp()))}
             )
@@ -660,6 +666,11 @@ class StripeDouble:
     def subscription(self, subscription_id: str) -> Obj:
         with self._lock:
             return self.state.render(self.state.get(subscription_id, "subscription"))
+
+    def customer(self, customer_id: str) -> Obj:
+        """A customer as Stripe shows it (its `balance`: negative is credit for next invoices)."""
+        with self._lock:
+            return self.state.render(self.state.get(customer_id, "customer"))
 
     def refunded(self, invoice_id: str) -> int:
         """What has been refunded of an invoice's payments, in minor units."""

@@ -6,7 +6,7 @@ import copy
 import itertools
 import secrets
 from collections.abc import Callable, Iterable
-from datetime import datetime
+from datetime import UTC, datetime
 from typing import Any
 
 from tests.stripe_double.fixtures import resource
@@ -55,7 +55,6 @@ def missing(kind: str, obj_id: str, param: str = "id") -> ApiError:
 def add_months(moment: int, months: int) -> int:
     """Stripe's anchored month arithmetic on a unix timestamp (day clamped to month end)."""
     import calendar
-    from datetime import UTC
 
     start = datetime.fromtimestamp(moment, tz=UTC)
     index = start.month - 1 + months
@@ -559,9 +558,16 @@ class StripeState:
         }
 
     def _invoice(self, sub: Obj, reason: str, lines: list[Obj], *, preview: bool = False) -> Obj:
+        """An invoice of `lines`, finalized (a preview is a draft and changes nothing).
+
+        The customer's balance applies at finalization: a credit (negative balance) lowers
+        the amount due, and a negative total is not paid out but added to the balance as
+        credit for the next invoice (Stripe's customer invoice balance).
+        """
         customer = self.get(sub["customer"], "customer")
         total = sum(line["amount"] for line in lines)
-        due = max(total, 0)
+        balance = int(customer.get("balance") or 0)
+        due = max(total + balance, 0)
         inv_id = f"upcoming_{self.new_id('in')}" if preview else self.new_id("in")
         number = None
         if not preview:
@@ -586,8 +592,8 @@ class StripeState:
             subtotal_excluding_tax=total,
             total=total,
             total_excluding_tax=total,
-            starting_balance=0,
-            ending_balance=0 if not preview else None,
+            starting_balance=balance,
+            ending_balance=min(total + balance, 0) if not preview else None,
             attempted=False,
             attempt_count=0,
             auto_advance=not preview,
@@ -631,7 +637,16 @@ class StripeState:
         if not preview:
             self.put(invoice)
             self.emit("invoice.finalized", invoice)
+            if invoice["ending_balance"] != balance:
+                customer["balance"] = invoice["ending_balance"]
+                self.emit("customer.updated", customer, {"balance": balance})
         return invoice
+
+    def _settle_nothing_due(self, invoice: Obj) -> None:
+        """An invoice with nothing due is paid at finalization, with no payment at all."""
+        invoice.update(status="paid", attempted=True, amount_paid=0, amount_remaining=0)
+        invoice["status_transitions"]["paid_at"] = self.now()
+        self.emit("invoice.paid", invoice)
 
     def _pay(self, invoice: Obj, outcome: str | None = None) -> str:
         """Attempt to pay an open invoice; returns the payment intent status."""
@@ -752,6 +767,134 @@ class StripeState:
         item = sub["items"]["data"][0]
         return int(item["current_period_start"]), int(item["current_period_end"])
 
+    # -- a cancellation date and its prorations ----------------------------------------------
+    #
+    # `cancel_at` (API reference, stripe-python 16.1 at 2026-10-28.endive): "If set to a date
+    # before the current period ends, this will cause a proration if prorations have been
+    # enabled using `proration_behavior`" (default `create_prorations`, which adds prorations
+    # to the next invoice as pending invoice items). "If set during a future period, this
+    # will always cause a proration for that period." At the date the subscription ends, and
+    # "if you've set the subscription to cancel at the end of the period, any pending
+    # prorations will also be left in place and collected" then (Cancel a subscription): a
+    # final invoice whose negative total goes to the customer's balance, never to the card
+    # ("If you set a custom cancellation date, you can't provide a refund. A credit proration
+    # is always generated", Cancel subscriptions guide).
+
+    def _cut_short_at(self, sub: Obj) -> int | None:
+        """The instant a cancellation date cuts the current period short; None if none does."""
+        at = sub.get("cancel_at")
+        start, end = self._period(sub)
+        return int(at) if at is not None and start < int(at) < end else None
+
+    def _ends_on_its_date(self, sub: Obj) -> bool:
+        return self._cut_short_at(sub) is not None
+
+    def _prorate_cancellation(self, sub: Obj, cut_before: int | None) -> None:
+        """Prorations for a moved cancellation date (`create_prorations`): the time a date
+        used to cut off is charged back, the time the new one cuts off is credited."""
+        cut_after = self._cut_short_at(sub)
+        if cut_after == cut_before:
+            return
+        if cut_before is not None:
+            self._pending_proration(sub, cut_before, credit=False)
+        if cut_after is not None:
+            self._pending_proration(sub, cut_after, credit=True)
+
+    def _pending_proration(self, sub: Obj, cut: int, *, credit: bool) -> Obj:
+        """A pending proration invoice item for the current period's time after `cut`."""
+        price = self._price_of(sub)
+        start, end = self._period(sub)
+        amount = share(price["unit_amount"], end - cut, end - start) * (-1 if credit else 1)
+        since = datetime.fromtimestamp(cut, tz=UTC).strftime("%d %b %Y")
+        item = resource(
+            "invoiceitem",
+            id=self.new_id("ii"),
+            amount=amount,
+            currency=price["currency"],
+            customer=sub["customer"],
+            customer_account=None,
+            date=self.now(),
+            description=f"{'Unused' if credit else 'Remaining'} time on "
+            f"{price.get('lookup_key') or price['id']} after {since}",
+            discountable=False,
+            discounts=[],
+            invoice=None,
+            livemode=False,
+            metadata={},
+            net_amount=amount,
+            period={"start": cut, "end": end},
+            proration=True,
+            proration_details={"credited_items": None},
+            quantity=1,
+            quantity_decimal="1",
+            test_clock=None,
+            parent={
+                "type": "subscription_details",
+                "subscription_details": {
+                    "subscription": sub["id"],
+                    "subscription_item": sub["items"]["data"][0]["id"],
+                },
+            },
+            pricing={
+                "type": "price_details",
+                "price_details": {"price": price["id"], "product": price["product"]},
+                "unit_amount_decimal": str(price["unit_amount"]),
+            },
+        )
+        self.put(item)
+        self.emit("invoiceitem.created", item)
+        return item
+
+    def _pending_items(self, sub: Obj) -> list[Obj]:
+        """The subscription's invoice items not yet on an invoice, oldest first."""
+        found = self.all(
+            "invoiceitem",
+            lambda i: (
+                i["invoice"] is None
+                and i["parent"]["subscription_details"]["subscription"] == sub["id"]
+            ),
+        )
+        return list(reversed(found))
+
+    def _item_line(self, item: Obj) -> Obj:
+        """An invoice line for a pending invoice item, as the invoice that collects it shows it."""
+        return {
+            "id": self.new_id("il"),
+            "object": "line_item",
+            "amount": item["amount"],
+            "currency": item["currency"],
+            "description": item["description"],
+            "period": dict(item["period"]),
+            "quantity": 1,
+            "livemode": False,
+            "metadata": {},
+            "discountable": False,
+            "discounts": [],
+            "discount_amounts": [],
+            "pricing": copy.deepcopy(item["pricing"]),
+            "parent": {
+                "type": "invoice_item_details",
+                "invoice_item_details": {
+                    "invoice_item": item["id"],
+                    "proration": item["proration"],
+                    "proration_details": {"credited_items": None},
+                    "subscription": item["parent"]["subscription_details"]["subscription"],
+                },
+                "subscription_item_details": None,
+            },
+            "subtotal": item["amount"],
+            "taxes": [],
+            "pretax_credit_amounts": [],
+        }
+
+    def _invoice_with_pending(self, sub: Obj, reason: str, lines: list[Obj]) -> Obj:
+        """An invoice of `lines` that also collects the subscription's pending items."""
+        items = self._pending_items(sub)
+        invoice = self._invoice(sub, reason, lines + [self._item_line(i) for i in items])
+        for item in items:
+            item["invoice"] = invoice["id"]
+        return invoice
+
     def proration_lines(self, sub: Obj, new_price: Obj, at: int) -> tuple[list[Obj], bool]:
         """Stripe's proration of an immediate price change at `at`: credit and charge lines."""
         old = self._price_of(sub)
@@ -817,6 +960,10 @@ class StripeState:
             pending_update=None,
         )
         self.emit("customer.subscription.deleted", sub)
+        # "If the subscription is set to cancel immediately, pending prorations will be removed."
+        for item in self._pending_items(sub):
+            del self.objects[item["id"]]
+            self.emit("invoiceitem.deleted", item)
         return sub
 
     # -- refunds -------------------------------------------------------------------------
@@ -882,30 +1029,42 @@ class StripeState:
                 400,
                 "A canceled subscription can only update its cancellation_details and metadata.",
             )
-        if sub.get("schedule") and ("items" in params or "cancel_at_period_end" in params):
+        cancellation = "cancel_at_period_end" in params or "cancel_at" in params
+        if sub.get("schedule") and ("items" in params or cancellation):
             raise ApiError(
                 400,
                 f"The subscription is managed by the subscription schedule `{sub['schedule']}`, and "
                 "updating any cancelation behavior or items directly is not allowed. Please update the schedule instead.",
             )
+        behavior = params.get("proration_behavior", "create_prorations")
+        if cancellation and "items" not in params and behavior == "always_invoice":
+            raise ApiError(
+                400, "The double prorates a cancellation date with create_prorations or none."
+            )
+        at = params.get("cancel_at")
+        if at not in (None, "") and (not str(at).isdigit() or int(at) <= self.now()):
+            raise ApiError(400, "cancel_at must be a timestamp in the future.", param="cancel_at")
         previous: Obj = {}
+        cut_before = self._cut_short_at(sub)
+        held = {field: sub[field] for field in ("cancel_at", "cancel_at_period_end")}
         if "cancel_at_period_end" in params:
             flag = params["cancel_at_period_end"] == "true"
-            previous["cancel_at_period_end"] = sub["cancel_at_period_end"]
             sub["cancel_at_period_end"] = flag
             sub["cancel_at"] = self._period(sub)[1] if flag else None
             sub["canceled_at"] = self.now() if flag else None
-        if "cancel_at" in params:
-            at = params["cancel_at"]
-            previous["cancel_at"] = sub["cancel_at"]
+        if at is not None:
             if at == "":
                 sub["cancel_at"] = None
                 sub["canceled_at"] = None if not sub["cancel_at_period_end"] else sub["canceled_at"]
-            elif at.isdigit():
-                sub["cancel_at"] = int(at)
-                sub["canceled_at"] = self.now()
             else:
-                raise ApiError(400, "The double models cancel_at as a timestamp or ''.")
+                # A date replaces a cancellation at the period end: one or the other.
+                sub["cancel_at"] = int(at)
+                sub["cancel_at_period_end"] = False
+                sub["canceled_at"] = self.now()
+        # `previous_attributes` names the fields that changed, with their old values.
+        previous.update({k: v for k, v in held.items() if sub[k] != v})
+        if cancellation and behavior != "none":
+            self._prorate_cancellation(sub, cut_before)
         if "default_payment_method" in params:
             pm_id = params["default_payment_method"] or None
             if (
@@ -1198,23 +1357,56 @@ class StripeState:
             due = [
                 s
                 for s in self.all("subscription")
-                if s["status"] in ("active", "trialing", "past_due") and self._period(s)[1] <= now
+                if s["status"] in ("active", "trialing", "past_due") and self._boundary(s) <= now
             ]
             if not due:
                 return
-            sub = min(due, key=lambda s: self._period(s)[1])
-            self._at = self._period(sub)[1]
+            sub = min(due, key=self._boundary)
+            self._at = self._boundary(sub)
             try:
-                self._period_end(sub)
+                if self._ends_on_its_date(sub):
+                    self._end(sub, int(sub["cancel_at"]))
+                else:
+                    self._period_end(sub)
             finally:
                 self._at = None
+
+    def _boundary(self, sub: Obj) -> int:
+        """The next moment time changes a subscription: its cancellation date inside the
+        current period, else the period end (a renewal, a phase, or the end)."""
+        cut = self._cut_short_at(sub)
+        return cut if cut is not None else self._period(sub)[1]
+
+    def _end(self, sub: Obj, at: int) -> None:
+        """The subscription ends at `at` (its period end, or a `cancel_at` inside the period):
+        `customer.subscription.deleted`, then a final invoice collecting pending prorations
+        (a negative total credits the customer's balance; nothing is paid back to the card)."""
+        schedule = self.objects.get(sub.get("schedule") or "")
+        if schedule is not None:
+            schedule.update(status="canceled", canceled_at=at, current_phase=None)
+            self.emit("subscription_schedule.canceled", schedule)
+            sub["schedule"] = None
+        sub.update(
+            status="canceled",
+            ended_at=at,
+            canceled_at=sub.get("canceled_at") or at,
+            pending_update=None,
+        )
+        self.emit("customer.subscription.deleted", sub)
+        if not self._pending_items(sub):
+            return
+        invoice = self._invoice_with_pending(sub, "subscription_cycle", [])
+        sub["latest_invoice"] = invoice["id"]
+        if invoice["amount_due"] > 0:
+            self._pay(invoice)
+        else:
+            self._settle_nothing_due(invoice)
 
     def _period_end(self, sub: Obj) -> None:
         _, end = self._period(sub)
         item = sub["items"]["data"][0]
         if sub["cancel_at_period_end"] or (sub.get("cancel_at") and sub["cancel_at"] <= end):
-            sub.update(status="canceled", ended_at=end, canceled_at=sub.get("canceled_at") or end)
-            self.emit("customer.subscription.deleted", sub)
+            self._end(sub, end)
             return
         price = self._price_of(sub)
         schedule = self.objects.get(sub.get("schedule") or "")
@@ -1243,11 +1435,15 @@ class StripeState:
             sub["billing_cycle_anchor"] = end  # a phase with another interval restarts the cycle
         item["price"] = price["id"]
         item["current_period_start"] = end
-        item["current_period_end"] = self._next_renewal(sub, price, end)
-        invoice = self._invoice(
-            sub,
-            "subscription_cycle",
-            [self._line(sub, price["unit_amount"], price, end, item["current_period_end"], False)],
+        item["current_period_end"] = next_end = self._next_renewal(sub, price, end)
+        amount, until = price["unit_amount"], next_end
+        cut = self._cut_short_at(sub)
+        if cut is not None:
+            # A cancellation date inside the new period: "If set during a future period, this
+            # will always cause a proration for that period": only the time until it is billed.
+            amount, until = share(price["unit_amount"], cut - end, next_end - end), cut
+        invoice = self._invoice_with_pending(
+            sub, "subscription_cycle", [self._line(sub, amount, price, end, until, cut is not None)]
         )
         sub["latest_invoice"] = invoice["id"]
         status = self._pay(invoice)
