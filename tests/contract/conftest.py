@@ -60,6 +60,11 @@ class Driver(Protocol):
         """An operator sets a cancellation date outside the service (the Stripe Dashboard)."""
         ...
 
+    def customer_balance(self, customer_ref: str) -> int:
+        """The customer's balance at the gateway, in minor units: negative is credit that the
+        next invoice uses (Stripe's customer invoice balance), never money back to the card."""
+        ...
+
     def subscribe(self, account_id: str, plan: str, interval: str = "month") -> GatewaySubscription:
         """A paying customer on `plan`: through a paid checkout where the gateway allows it."""
         ...
@@ -124,6 +129,9 @@ class _CheckoutSubscribe:
     def dashboard_cancel_at(self, sub: GatewaySubscription, moment: datetime) -> None:
         """An operator sets a cancellation date outside the service (the Stripe Dashboard)."""
         pytest.skip("this gateway's double has no cancellation by date")
+
+    def customer_balance(self, customer_ref: str) -> int:
+        pytest.skip("this gateway's double keeps no customer balance")
 
     def retire_price(self, plan: str, interval: str, amount: int) -> None:
         """The operator reprices a plan: `billing stripe setup` gives its lookup key to a new
@@ -194,6 +202,9 @@ class FakeDriver(_CheckoutSubscribe):
     def dashboard_cancel_at(self, sub: GatewaySubscription, moment: datetime) -> None:
         self.fake.dashboard_cancel_at(sub.customer_ref, moment)
 
+    def customer_balance(self, customer_ref: str) -> int:
+        return self.fake.customer_balance(customer_ref)
+
     def retire_price(self, plan: str, interval: str, amount: int) -> None:
         # The sandbox has no price objects: a subscription names its plan and the catalog
         # it was built with; so nothing to retire, and every read must still work.
@@ -250,6 +261,9 @@ class DoubleDriver(_CheckoutSubscribe):
     def dashboard_cancel_at(self, sub: GatewaySubscription, moment: datetime) -> None:
         self.double.dashboard_cancel_at(sub.subscription_ref, moment)
 
+    def customer_balance(self, customer_ref: str) -> int:
+        return int(self.double.customer(customer_ref)["balance"])
+
     def retire_price(self, plan: str, interval: str, amount: int) -> None:
         # The same process keeps its gateway (and its price cache), as a running server would.
         run_setup_repriced(self.double.client(), self.catalog, plan, interval, amount)
@@ -287,6 +301,14 @@ class PaddleDriver(_CheckoutSubscribe):
 
     def advance_to(self, moment: datetime) -> None:
         self.double.advance_to(moment)
+
+    def dashboard_cancel_at(self, sub: GatewaySubscription, moment: datetime) -> None:
+        # Paddle cancels a subscription `immediately` or at the `next_billing_period`
+        # (`effective_from`); it has no cancellation on a date of the operator's choosing.
+        pytest.skip(
+            "Paddle has no cancellation on a chosen date (effective_from: "
+            "immediately or next_billing_period only)"
+        )
 
 
 PADDLE_LIVE_KEY_VARIABLE = "PADDLE_TEST_API_KEY"
@@ -411,6 +433,9 @@ class LiveDriver:
                 "items": [{"price": price, "quantity": 1}],
                 "default_payment_method": pm,
                 "metadata": {"account_id": account_id},
+                # What our Checkout sets (ADR 0005): proration is classic arithmetic, the
+                # mode the contract's amounts (and the double) follow.
+                "billing_mode": {"type": "classic"},
             },
             {"idempotency_key": f"contract-subscribe:{account_id}"},
         )
@@ -440,11 +465,17 @@ class LiveDriver:
         )
 
     def dashboard_cancel_at(self, sub: GatewaySubscription, moment: datetime) -> None:
+        # The Dashboard's "custom date", with Stripe's default create_prorations.
         self.client.v1.subscriptions.update(
             sub.subscription_ref,
             {"cancel_at": int(moment.timestamp())},
-            {"idempotency_key": f"dashboard-cancel-at:{sub.subscription_ref}:{int(moment.timestamp())}"},
+            {
+                "idempotency_key": f"dashboard-cancel-at:{sub.subscription_ref}:{int(moment.timestamp())}"
+            },
         )
+
+    def customer_balance(self, customer_ref: str) -> int:
+        return int(self.client.v1.customers.retrieve(customer_ref).balance or 0)
 
     def paid_with(self, invoice_id: str) -> PaymentMethodSummary | None:
         payments = self.client.v1.invoice_payments.list({"invoice": invoice_id, "status": "paid"})
@@ -521,7 +552,9 @@ def driver(request: pytest.FixtureRequest, catalog: Catalog) -> Iterator[Driver]
     elif request.param == "paddle_live":
         paddle_key = os.environ.get(PADDLE_LIVE_KEY_VARIABLE)
         if not paddle_key:
-            pytest.skip(f"{PADDLE_LIVE_KEY_VARIABLE} is not set: the live Paddle sandbox suite is opt-in")
+            pytest.skip(
+                f"{PADDLE_LIVE_KEY_VARIABLE} is not set: the live Paddle sandbox suite is opt-in"
+            )
         if "_sdbx_" not in paddle_key:
             pytest.skip(f"{PADDLE_LIVE_KEY_VARIABLE} must be a sandbox key")
         yield PaddleLiveDriver(catalog, paddle_key)

@@ -347,6 +347,102 @@ def test_a_scheduled_cancellation_says_when_it_ends_and_resume_clears_it(driver:
     assert driver.gateway.get_subscription(ref).status is Status.ACTIVE
 
 
+def time_share(amount: int, part: timedelta, whole: timedelta) -> int:
+    """`amount * part / whole` to the second, rounded half up: one classic proration line."""
+    seconds, total = int(part.total_seconds()), int(whole.total_seconds())
+    return (2 * amount * seconds + total) // (2 * total)
+
+
+def test_a_cancellation_date_inside_the_period_ends_it_then_and_credits_the_unused_time(
+    driver: Driver,
+) -> None:
+    """Stripe's `cancel_at` inside the current period (the Dashboard's custom date, default
+    `proration_behavior=create_prorations`): the subscription keeps running until that moment,
+    ends then and not at the period end, and the unused time is credited to the customer's
+    balance; no invoice charges anything for it."""
+    sub = driver.subscribe(new_account(), "growth")
+    ref, price = sub.subscription_ref, driver.catalog.price("growth", "month").amount.amount
+    driver.advance_to(sub.current_period_start + timedelta(days=10))
+    on = sub.current_period_start + timedelta(days=20)
+
+    driver.dashboard_cancel_at(sub, on)
+    dated = driver.gateway.get_subscription(ref)
+    driver.advance_to(on - HOUR)
+    before = driver.gateway.get_subscription(ref)
+    driver.advance_to(on + HOUR)
+    ended = driver.gateway.get_subscription(ref)
+    invoices = driver.gateway.list_invoices(
+        customer_ref=sub.customer_ref, limit=10, starting_after=None
+    ).items
+
+    assert (dated.status, dated.plan_id) == (Status.ACTIVE, "growth")
+    assert dated.cancel_at_period_end and dated.scheduled_end == on
+    assert (before.status, before.scheduled_end) == (Status.ACTIVE, on)
+    assert ended.status is Status.CANCELED
+    assert ended.ended_at == on  # at the date set, not at the period end
+    unused = time_share(
+        price, sub.current_period_end - on, sub.current_period_end - sub.current_period_start
+    )
+    assert 0 < unused < price
+    assert driver.customer_balance(sub.customer_ref) == -unused
+    first, *later = sorted(invoices, key=lambda i: i.created)
+    assert first.amount_paid.amount == price  # the only payment: the credit is not refunded
+    assert all((i.amount_due.amount, i.amount_paid.amount) == (0, 0) for i in later)
+
+
+def test_a_cancellation_date_in_a_later_period_bills_that_period_until_the_date_and_ends_then(
+    driver: Driver,
+) -> None:
+    """A `cancel_at` in a later period: the renewal into that period bills only the time until
+    the date ("If set during a future period, this will always cause a proration for that
+    period"), and the subscription ends at the date, with nothing left to credit."""
+    sub = driver.subscribe(new_account(), "starter")
+    ref, price = sub.subscription_ref, driver.catalog.price("starter", "month").amount.amount
+    renews_at = sub.current_period_end
+    on = renews_at + timedelta(days=10)
+
+    driver.dashboard_cancel_at(sub, on)
+    driver.advance_to(renews_at + HOUR)
+    renewed = driver.gateway.get_subscription(ref)
+    renewal = driver.gateway.list_invoices(
+        customer_ref=sub.customer_ref, limit=1, starting_after=None
+    ).items[0]
+    driver.advance_to(on + HOUR)
+    ended = driver.gateway.get_subscription(ref)
+
+    assert (renewed.status, renewed.current_period_start) == (Status.ACTIVE, renews_at)
+    assert renewed.cancel_at_period_end and renewed.scheduled_end == on
+    assert renewal.billing_reason is BillingReason.SUBSCRIPTION_CYCLE
+    billed = time_share(price, on - renews_at, add_months(renews_at, 1) - renews_at)
+    assert renewal.amount_paid.amount == billed < price
+    assert (ended.status, ended.ended_at) == (Status.CANCELED, on)
+    assert driver.customer_balance(sub.customer_ref) == 0
+
+
+def test_resuming_a_cancellation_date_inside_the_period_takes_its_credit_back(
+    driver: Driver,
+) -> None:
+    """Resume clears a `cancel_at` inside the period (`cancel_at: ""`): the time it credited is
+    charged back, so the renewal bills the full price and the balance is untouched."""
+    sub = driver.subscribe(new_account(), "growth")
+    ref, price = sub.subscription_ref, driver.catalog.price("growth", "month").amount.amount
+    driver.advance_to(sub.current_period_start + timedelta(days=5))
+    driver.dashboard_cancel_at(sub, sub.current_period_start + timedelta(days=20))
+
+    resumed = driver.gateway.resume(subscription_ref=ref, idempotency_key="r:1")
+    driver.advance_to(sub.current_period_end + HOUR)
+    renewed = driver.gateway.get_subscription(ref)
+    renewal = driver.gateway.list_invoices(
+        customer_ref=sub.customer_ref, limit=1, starting_after=None
+    ).items[0]
+
+    assert (resumed.cancel_at_period_end, resumed.scheduled_end) == (False, None)
+    assert (renewed.status, renewed.current_period_start) == (Status.ACTIVE, sub.current_period_end)
+    assert renewal.billing_reason is BillingReason.SUBSCRIPTION_CYCLE
+    assert renewal.amount_paid.amount == price
+    assert driver.customer_balance(sub.customer_ref) == 0
+
+
 def test_resume_before_the_period_end_undoes_the_cancellation(driver: Driver) -> None:
     sub = driver.subscribe(new_account(), "starter")
     driver.gateway.cancel_at_period_end(

@@ -166,6 +166,9 @@ class _Sub:
     ended_at: datetime | None = None
     # Stripe's `cancel_at`: a cancellation on a date (set in the Dashboard), not at period end.
     cancel_at: datetime | None = None
+    # Stripe's pending proration invoice items: the lines the next invoice of this
+    # subscription collects (a renewal, or the final invoice when it ends on a date).
+    prorations: list[_Line] = attrs.field(factory=list)
 
 
 def _boundary(sub: _Sub) -> datetime:
@@ -173,6 +176,19 @@ def _boundary(sub: _Sub) -> datetime:
     if sub.cancel_at is not None and sub.cancel_at <= sub.period_end:
         return sub.cancel_at
     return sub.period_end
+
+
+def _cut_short_at(sub: _Sub) -> datetime | None:
+    """The instant a cancellation date cuts the current period short; None if none does."""
+    at = sub.cancel_at
+    return at if at is not None and sub.period_start < at < sub.period_end else None
+
+
+def _time_share(amount: Money, part: timedelta, whole: timedelta) -> Money:
+    """`amount * part / whole` to the second, rounded half up: Stripe's classic proration of
+    one line (the same arithmetic as `domain.rules.prorate`)."""
+    seconds, total = int(part.total_seconds()), int(whole.total_seconds())
+    return Money((2 * amount.amount * seconds + total) // (2 * total), amount.currency)
 
 
 @attrs.frozen
@@ -237,7 +253,8 @@ class FakeGateway:
     Lookups for the sandbox pages, none of them logged as port calls: `checkout_account`,
     `checkout_price`, `checkout_return_url`, `setup_return_url`, `portal_session_customer`,
     `portal_return_url`, `customer_subscription`, `customer_subscriptions`,
-    `customer_invoices`, `customer_payment_method`, `invoice_payment_method`, `invoice_refund`.
+    `customer_invoices`, `customer_payment_method`, `invoice_payment_method`, `invoice_refund`,
+    `customer_balance`.
 
     Time: every call first catches up with the clock (renewals due by now happen before the
     call is served, as they would have in Stripe), so moving the shared clock directly is safe.
@@ -438,9 +455,12 @@ class FakeGateway:
             self._apply_resume(self._customer_live_sub(customer_ref))
 
     def dashboard_cancel_at(self, customer_ref: str, moment: datetime) -> None:
-        """An operator sets "Cancel on a custom date" in the Dashboard (Stripe's `cancel_at`):
-        the subscription renews as usual until `moment`, and ends then. Like the portal's
-        cancel, it drops a scheduled change first."""
+        """An operator sets "Cancel on a custom date" in the Dashboard (Stripe's `cancel_at`,
+        default `proration_behavior=create_prorations`): the subscription renews as usual
+        until `moment` (a renewal into the period holding it bills only the time until it)
+        and ends then. A date inside the current period credits the time after it: a pending
+        proration that the final invoice collects, its negative total becoming the
+        customer's balance. Like the portal's cancel, it drops a scheduled change first."""
         with self._operation():
             self._catch_up()
             sub = self._customer_live_sub(customer_ref)
@@ -448,8 +468,10 @@ class FakeGateway:
             if moment <= self._now():
                 raise GatewayRejected("A cancellation date must be in the future.")
             self._release_schedule(sub)
+            cut_before = _cut_short_at(sub)
             sub.cancel_at_period_end = False
             sub.cancel_at = moment
+            self._prorate_cancellation(sub, cut_before)
             self._emit_subscription(sub, "customer.subscription.updated")
 
     def portal_update_payment_method(self, customer_ref: str, card: str) -> None:
@@ -573,6 +595,11 @@ class FakeGateway:
         """The refund given for an invoice's payment, if any."""
         with self._lock:
             return self._invoice(invoice_id).refund
+
+    def customer_balance(self, customer_ref: str) -> int:
+        """Stripe's customer balance in minor units: negative is credit for the next invoice."""
+        with self._lock:
+            return self._customer(customer_ref).balance
 
     # -- the port (see application.ports.PaymentGateway for the promises) ----------------------
 
@@ -1426,16 +1453,41 @@ class FakeGateway:
         if sub.cancel_at_period_end:
             return  # setting cancel_at_period_end again is a no-op in Stripe
         self._release_schedule(sub)  # cancel supersedes a scheduled downgrade
+        cut_before = _cut_short_at(sub)
         sub.cancel_at_period_end = True
         sub.cancel_at = None  # Stripe: cancel_at_period_end replaces a date set before
+        self._prorate_cancellation(sub, cut_before)
         self._emit_subscription(sub, "customer.subscription.updated")
+
+    def _prorate_cancellation(self, sub: _Sub, cut_before: datetime | None) -> None:
+        """Stripe's prorations for a moved cancellation date: the time a date used to cut off
+        the current period is charged back, the time the new one cuts off is credited."""
+        cut_after = _cut_short_at(sub)
+        if cut_after == cut_before:
+            return
+        price = self._catalog.price(sub.plan_id, sub.interval)
+        whole = sub.period_end - sub.period_start
+        if cut_before is not None:
+            back = _time_share(price.amount, sub.period_end - cut_before, whole)
+            since = f"{cut_before:%d %b %Y}"
+            sub.prorations.append(
+                _Line(f"Remaining time on {self._describe(price)} after {since}", back)
+            )
+        if cut_after is not None:
+            credit = _time_share(price.amount, sub.period_end - cut_after, whole)
+            since = f"{cut_after:%d %b %Y}"
+            sub.prorations.append(
+                _Line(f"Unused time on {self._describe(price)} after {since}", -credit)
+            )
 
     def _end_now(self, sub: _Sub) -> None:
         """Stripe's `subscriptions.cancel` without `prorate` or `invoice_now`: the subscription
-        ends now, nothing is credited or invoiced, and an attached schedule is canceled."""
+        ends now, nothing is credited or invoiced (pending prorations are removed), and an
+        attached schedule is canceled."""
         if sub.pending is not None:
             sub.pending = None
             self._emit_schedule(sub, "subscription_schedule.canceled")
+        sub.prorations.clear()
         sub.status = Status.CANCELED
         sub.ended_at = self._now()
         self._emit_subscription(sub, "customer.subscription.deleted")
@@ -1444,8 +1496,10 @@ class FakeGateway:
         self._require_updatable(sub)
         if not sub.cancel_at_period_end and sub.cancel_at is None:
             return
+        cut_before = _cut_short_at(sub)
         sub.cancel_at_period_end = False
         sub.cancel_at = None  # the adapter's resume clears a date as well (`cancel_at: ""`)
+        self._prorate_cancellation(sub, cut_before)
         self._emit_subscription(sub, "customer.subscription.updated")
 
     # -- time ----------------------------------------------------------------------------------------
@@ -1473,7 +1527,9 @@ class FakeGateway:
                 self._at = None
 
     def _end_on_date(self, sub: _Sub) -> None:
-        """Stripe ends a subscription at its `cancel_at` (no proration credit modelled)."""
+        """Stripe ends a subscription at its `cancel_at`, then a final invoice collects the
+        pending prorations: a credit for the unused time becomes the customer's balance
+        (nothing due, nothing paid back to the card)."""
         assert sub.cancel_at is not None
         if sub.pending is not None:
             sub.pending = None
@@ -1481,16 +1537,25 @@ class FakeGateway:
         sub.status = Status.CANCELED
         sub.ended_at = sub.cancel_at
         self._emit_subscription(sub, "customer.subscription.deleted")
+        self._invoice_prorations(sub, (sub.cancel_at, sub.period_end))
+
+    def _invoice_prorations(self, sub: _Sub, period: tuple[datetime, datetime]) -> None:
+        """The final invoice of an ended subscription's pending prorations, if it has any."""
+        if not sub.prorations:
+            return
+        lines, sub.prorations = list(sub.prorations), []
+        self._issue_invoice(sub, BillingReason.SUBSCRIPTION_CYCLE, lines, period, None)
 
     def _period_end(self, sub: _Sub) -> None:
         at = sub.period_end
         if sub.cancel_at_period_end:
-            # Stripe ends the subscription at the period end without a final invoice and sends
-            # customer.subscription.deleted.
+            # Stripe ends the subscription at the period end and sends
+            # customer.subscription.deleted; a final invoice only collects pending prorations.
             sub.status = Status.CANCELED
             sub.ended_at = at
             sub.pending = None
             self._emit_subscription(sub, "customer.subscription.deleted")
+            self._invoice_prorations(sub, (at, at))
             return
         if sub.pending is not None and sub.pending.effective_at <= at:
             # The schedule's next phase starts: the new price, with proration_behavior "none".
@@ -1500,14 +1565,24 @@ class FakeGateway:
         sub.period_end = period_end(at, sub.interval, sub.anchor_day)
         price = self._catalog.price(sub.plan_id, sub.interval)
         customer = self._customers[sub.customer_ref]
-        due, _ = self._apply_balance(customer, price.amount, commit=False)
+        cut = _cut_short_at(sub)
+        if cut is None:
+            line = _Line(f"{self._describe(price)} ({self._span(sub)})", price.amount)
+            until = sub.period_end
+        else:
+            # A cancellation date inside the new period: Stripe bills only the time until it.
+            amount = _time_share(price.amount, cut - at, sub.period_end - at)
+            line = _Line(f"{self._describe(price)} ({at:%d %b %Y} - {cut:%d %b %Y})", amount)
+            until = cut
+        lines, sub.prorations = [line, *sub.prorations], []
+        total = sum((entry.amount for entry in lines), Money.zero(price.amount.currency))
+        due, _ = self._apply_balance(customer, total, commit=False)
         failure = self._attempt_charge(customer, due)
-        line = _Line(f"{self._describe(price)} ({self._span(sub)})", price.amount)
         self._issue_invoice(
             sub,
             BillingReason.SUBSCRIPTION_CYCLE,
-            [line],
-            (sub.period_start, sub.period_end),
+            lines,
+            (sub.period_start, until),
             failure,
         )
         # Stripe: a failed renewal payment turns the subscription past_due (Smart Retries then
