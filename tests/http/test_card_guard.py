@@ -370,6 +370,10 @@ def test_every_bmp_character_is_classed_as_the_reference_classes_its_nfkc_form()
     # map's spare slots repeat the first map's characters, which count once.
     assert _classes("\x014\uff14\x01\u00b2\x01")[0] == b"\x0044\x002\x00"
     assert _classes("\x014 \uff14\u00e9\uabf4")[0] == b"\x004 4\x004"
+    # Circled 1 needs no NFKC, circled 10 does; ¼ is in Latin-1, mathematical 4 beyond the BMP.
+    assert _classes("\u2460\u00e9\u2469")[0] == b"1\x0010"
+    assert _classes("\u00bc\u00e9")[0] == b"1\x004\x00"
+    assert _classes("\U0001d7d2\u00e9")[0] == b"4\x00"
     # Every character at once: those that need the text normalized take the rest with them.
     everything = "".join(map(chr, range(0x80, 0x10000)))
     expected = reference.classes(everything).replace("x", "\x00").encode("ascii")

@@ -234,9 +234,9 @@ def _plain_class(ch: str) -> int:
     return _BREAK
 
 
-def _build_charmaps() -> tuple[list[Any], list[bytes], re.Pattern[str]]:
+def _build_charmaps() -> tuple[list[Any], list[bytes], list[str]]:
     """Charmap encoders (and folds) that turn a character into the class of its NFKC form at C
-    speed, and a pattern for the characters they cannot class.
+    speed, and the characters of the BMP they cannot class.
 
     Classing each character by its own NFKC form agrees with classing the NFKC form of the text:
     NFKC of a text is its characters' own forms with combining marks reordered and some pairs
@@ -294,17 +294,37 @@ def _build_charmaps() -> tuple[list[Any], list[bytes], re.Pattern[str]]:
         assert type(encoder).__name__ == "EncodingMap", "charmap fell back to a dict"
         encoders.append(encoder)
         folds.append(bytes([_BREAK, _BREAK, *(cls for _, cls in batch)]).ljust(256, b"\x00"))
-    needs_nfkc = re.compile("[" + "".join(map(re.escape, several)) + "\U00010000-\U0010ffff]")
-    return encoders, folds, needs_nfkc
+    return encoders, folds, several
 
 
-_CHARMAPS, _FOLDS, _NEEDS_NFKC = _build_charmaps()
+_CHARMAPS, _FOLDS, _SEVERAL = _build_charmaps()
+# The search for a character the charmaps cannot class (its NFKC form holds a digit among
+# other characters, or it lies beyond the BMP); those in Latin-1; and every UTF-16 high byte
+# but those of the pages above Latin-1 that hold one (most text has none of those pages).
+_NEEDS_NFKC = re.compile("[" + "".join(map(re.escape, _SEVERAL)) + "\U00010000-\U0010ffff]")
+_LATIN1_SEVERAL = [ch for ch in _SEVERAL if ord(ch) < 0x100]
+_NOT_SEVERAL_PAGES = bytes(set(range(256)) - {ord(ch) >> 8 for ch in _SEVERAL} | {0})
 _NO_SLOT = b"\x01"  # "?", which "replace" puts for a character the map has no slot for
 
 
 def _ascii_classes(text: str) -> tuple[bytes, int]:
     classes = text.encode("ascii").translate(_ASCII_CLASS)
     return classes, _int(classes)
+
+
+def _needs_nfkc(text: str) -> bool:
+    """Whether `text` holds a character the charmaps cannot class (see `_build_charmaps`)."""
+    # Most text is NFKC already, which a quick check per character tells.
+    if unicodedata.is_normalized("NFKC", text):
+        return False
+    # Else a few C passes over its UTF-16 form rule most text out before the exact search,
+    # which is as slow as a charmap.
+    units = text.encode("utf-16-be", "surrogatepass")
+    if len(units) > 2 * len(text):  # a surrogate pair: a character beyond the BMP
+        return True
+    if units[::2].translate(None, _NOT_SEVERAL_PAGES) or any(ch in text for ch in _LATIN1_SEVERAL):
+        return _NEEDS_NFKC.search(text) is not None
+    return False
 
 
 def _classes(text: str) -> tuple[bytes, int]:
@@ -316,9 +336,7 @@ def _classes(text: str) -> tuple[bytes, int]:
     if _NO_SLOT not in slots:  # every character has its slot in the first map
         classes = slots.translate(_FOLDS[0])
         return classes, _int(classes)
-    # Most text is NFKC already, which a quick check per character tells; only text that NFKC
-    # changes is searched (as slow as a charmap) for a character the maps cannot class.
-    if not unicodedata.is_normalized("NFKC", text) and _NEEDS_NFKC.search(text):
+    if _needs_nfkc(text):
         text = unicodedata.normalize("NFKC", text)
         if text.isascii():
             return _ascii_classes(text)
