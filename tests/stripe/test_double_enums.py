@@ -21,6 +21,10 @@ from tests.stripe_double.params import check
 
 
 def test_a_value_outside_the_literal_is_refused_though_the_type_allows_any_str() -> None:
+    # The premise of issue 10's finding 5: stripe-python's own type accepts any str, so mypy
+    # passes a misspelling and only the double's check (or Stripe) refuses it.
+    typed = str(SubscriptionUpdateParams.__annotations__["payment_behavior"])
+    assert "'pending_if_incomplete'" in typed and "]|str" in typed.replace(" ", "")
     assert check({"payment_behavior": "pending_if_incomplet"}, SubscriptionUpdateParams) == [
         "Invalid payment_behavior: must be one of allow_incomplete, default_incomplete, "
         "error_if_incomplete, pending_if_incomplete"
