@@ -488,6 +488,34 @@ def test_a_completed_payment_method_setup_becomes_the_default_for_the_next_charg
     assert driver.gateway.get_subscription(sub.subscription_ref).status is Status.ACTIVE
 
 
+def test_a_card_saved_through_setup_pays_the_next_renewal(driver: Driver) -> None:
+    """Issue 10, finding 4: the card a setup flow saves is the one the next invoice charges
+    (on Stripe Checkout gives the subscription a default of its own, which must move too)."""
+    sub = driver.subscribe(new_account(), "starter")
+    setup = driver.gateway.start_payment_method_setup(
+        customer_ref=sub.customer_ref,
+        success_url="https://app.example/billing/card?setup={CHECKOUT_SESSION_ID}",
+        cancel_url="https://app.example/billing",
+        idempotency_key="setup:renewal",
+    )
+    driver.complete_setup(setup.id, card="amex")
+    driver.gateway.complete_payment_method_setup(
+        setup.id, customer_ref=sub.customer_ref, idempotency_key="sc:renewal"
+    )
+
+    driver.advance_to(sub.current_period_end + HOUR)
+    renewal = next(
+        invoice
+        for invoice in driver.gateway.list_invoices(
+            customer_ref=sub.customer_ref, limit=10, starting_after=None
+        ).items
+        if invoice.billing_reason is BillingReason.SUBSCRIPTION_CYCLE
+    )
+
+    assert renewal.status is InvoiceStatus.PAID
+    assert driver.paid_with(renewal.id) == PaymentMethodSummary("amex", "8431")
+
+
 def test_a_card_changed_in_the_portal_pays_the_next_renewal(driver: Driver) -> None:
     sub = driver.subscribe(new_account(), "starter")
     driver.portal_update_payment_method(sub, "mastercard")
