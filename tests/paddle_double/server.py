@@ -285,7 +285,9 @@ class PaddleDouble:
 
     Test controls: `pay(transaction_id, card)` (the customer on Paddle's checkout),
     `decline_next_payment()`, `advance_to(moment)` (renewals and scheduled cancellations),
-    `refunded(transaction_id)`, `events` and `signed(event, at)` for notifications.
+    `refunded(transaction_id)`, `events` and `signed(event, at)` for notifications; the
+    customer portal's `portal_cancel`, `portal_remove_scheduled_cancel` and
+    `portal_update_payment_method`.
     """
 
     def __init__(self, clock: ControllableClock) -> None:
@@ -304,6 +306,10 @@ class PaddleDouble:
 
         class Handler(BaseHTTPRequestHandler):
             protocol_version = "HTTP/1.1"
+            # One write per answer, sent at once: headers and body apart meet delayed ACKs
+            # (40 ms a request on Linux), which the Gherkin suite's Paddle driver multiplies.
+            wbufsize = 1 << 16
+            disable_nagle_algorithm = True
 
             def do_GET(self) -> None:
                 double._serve(self, "GET")
@@ -320,7 +326,10 @@ class PaddleDouble:
         self._server = ThreadingHTTPServer(("127.0.0.1", port), Handler)
         self._server.daemon_threads = True
         self.state.base_url = self.url
-        self._thread = threading.Thread(target=self._server.serve_forever, daemon=True)
+        # A short poll, so that `stop()` (which waits for the next poll) takes no half second.
+        self._thread = threading.Thread(
+            target=self._server.serve_forever, kwargs={"poll_interval": 0.05}, daemon=True
+        )
         self._thread.start()
         return self
 
@@ -364,6 +373,34 @@ class PaddleDouble:
         with self.state.locked():
             return self.state.refunded(transaction_id)
 
+    # -- the customer on Paddle's customer portal ---------------------------------------------
+    # Paddle's portal lists payments and invoices, changes a subscription's card, cancels it (at
+    # the end of the billing period) and undoes that cancellation; it does not change plans, so
+    # there is no control for that. Each control is what the customer's click does to Paddle's state, with the
+    # notifications Paddle sends for it.
+
+    def portal_session(self, token: str) -> Obj:
+        """A portal session as Paddle created it (its customer; Paddle's has no return URL)."""
+        with self.state.lock:
+            return public(self.state.portal_sessions[token])
+
+    def portal_cancel(self, subscription_id: str) -> Obj:
+        """The portal's Cancel: a cancellation scheduled for the next billing date."""
+        with self.state.locked():
+            return public(self.state.portal_cancel(subscription_id))
+
+    def portal_remove_scheduled_cancel(self, subscription_id: str) -> Obj:
+        """Undoing a scheduled cancellation on the portal's subscription page."""
+        with self.state.locked():
+            return public(self.state.portal_remove_scheduled_cancel(subscription_id))
+
+    def portal_update_payment_method(self, subscription_id: str, card: str) -> Obj:
+        """The portal's Update payment method: Paddle's card page for the subscription (a
+        zero-amount payment-method-change transaction), paid with `card`."""
+        with self.state.locked():
+            txn = self.state.payment_method_change_transaction(subscription_id)
+            return public(self.state.pay(txn["id"], card))
+
     @property
     def events(self) -> list[Obj]:
         with self.state.lock:
@@ -394,6 +431,12 @@ class PaddleDouble:
                 f"Status: {found['status']}",
                 f"Total (tax included): {int(totals['grand_total']) / 100:.2f} {found['currency_code']}",
             ]
+            # Paddle's invoice names how it was paid (the payment method of the captured
+            # payment), as its invoice page does.
+            captured = [p for p in found["payments"] if p["status"] == "captured"]
+            card = captured[0]["method_details"]["card"] if captured else None
+            if card is not None:
+                lines.append(f"Payment method: {card['type'].title()} ending in {card['last4']}")
             created = parse(found["billed_at"] or found["created_at"])
         return render_text_pdf(
             title=f"Invoice {number}", heading=f"Invoice {number}", lines=lines, created=created

@@ -4,11 +4,16 @@ Behaviour modelled on Paddle Billing (API version 1) where the adapter relies on
 - a checkout is a `ready` transaction; paying on its checkout page completes it and starts a
   subscription that copies the transaction's `custom_data`;
 - item changes bill by `proration_billing_mode` (`prorated_immediately` charges the prorated
-  difference at once and refuses the change when the card declines, `do_not_bill` changes the
+  difference at once, a price on another billing cycle from now with a new billing period, and
+  refuses the change when the card declines, leaving no transaction; `do_not_bill` changes the
   price with no charge); Paddle has no scheduled item changes, only a scheduled `cancel`;
+- no change is taken in the 30 minutes before a renewal (409 `subscription_locked_renewal`);
 - renewals are `subscription_recurring` transactions at the items' price when the billing
-  period ends; a declined renewal makes the transaction and the subscription `past_due`;
+  period ends; a declined renewal makes the transaction and the subscription `past_due`; a
+  declined checkout only fails the attempt (the transaction stays `ready`);
 - a card change is a `subscription_payment_method_change` transaction for zero;
+- the customer portal cancels (at the period end), undoes a scheduled cancellation and
+  changes the card; it does not change plans;
 - totals are tax-inclusive; the double's tax rate is 0, so grand_total equals the price.
 Every change is recorded as a notification event (`events`), for signed delivery.
 """
@@ -20,17 +25,18 @@ import secrets
 import threading
 from collections.abc import Iterator
 from contextlib import contextmanager
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 from typing import Any
 
 from adapters.fake.clock import ControllableClock
 from domain.money import Money
 from domain.periods import add_months
 from domain.plans import Interval, PlanPrice
-from domain.rules import prorate
+from domain.rules import Proration, prorate
 
 Obj = dict[str, Any]
 CARDS = {"visa": "4242", "mastercard": "4444", "amex": "8431"}
+RENEWAL_LOCK = timedelta(minutes=30)  # no changes this close to a renewal (409)
 
 
 class ApiError(Exception):
@@ -292,13 +298,21 @@ class PaddleState:
                 "created_at": at, "captured_at": None if declined else at,
             },
         )  # fmt: skip
-        txn["billed_at"] = txn["billed_at"] or at
         txn["updated_at"] = at
         if declined:
-            txn["status"] = "past_due"
-            self.emit("transaction.payment_failed", public(txn))
-            self.emit("transaction.past_due", public(txn))
+            if txn["origin"] == "subscription_recurring":
+                # A renewal's payment failed: the transaction is billed and goes past due while
+                # the subscription is in dunning.
+                txn["billed_at"] = txn["billed_at"] or at
+                txn["status"] = "past_due"
+                self.emit("transaction.payment_failed", public(txn))
+                self.emit("transaction.past_due", public(txn))
+            else:
+                # On a checkout (or the card page) only the attempt failed: the transaction
+                # stays `ready`, to be paid again; `past_due` is a dunning state of renewals.
+                self.emit("transaction.payment_failed", public(txn))
             return False
+        txn["billed_at"] = txn["billed_at"] or at
         if txn["origin"] != "subscription_payment_method_change":
             self._invoice_number += 1
             txn["invoice_number"] = f"PADDLE-{self._invoice_number:05d}"
@@ -330,9 +344,7 @@ class PaddleState:
         end = _period_end(start, price, start.day)
         txn["billing_period"] = {"starts_at": iso(start), "ends_at": iso(end)}
         if not self._charge(txn, card, complete=False):
-            txn["status"] = "ready"  # a declined checkout can be paid again
-            txn["payments"][0]["status"] = "error"
-            return txn
+            return txn  # still `ready`: a declined checkout can be paid again
         sub = self._start_subscription(txn, start, end)
         txn["subscription_id"] = sub["id"]
         self.cards[sub["id"]] = card
@@ -387,16 +399,34 @@ class PaddleState:
         sub["updated_at"], _ = self._stamp()
         self.emit(event, public(sub))
 
-    def _proration(self, sub: Obj, new_price: Obj) -> int:
+    def _proration(self, sub: Obj, new_price: Obj) -> Proration:
+        """What replacing the item bills now, prorated at the moment of the request.
+
+        Paddle "calculates proration to the minute": here the minute in progress counts as
+        remaining (the instant is taken at the start of its minute); each line is then rounded
+        to the cent as the domain's `prorate` does. A price on another billing cycle (monthly
+        to yearly) is billed at its new interval from now: the unused time is credited, the
+        whole new period charged, and a new billing period starts now.
+        """
         old_price = sub["items"][0]["price"]
         period = sub["current_billing_period"]
+        start = parse(period["starts_at"])
         at = self.now().replace(microsecond=0)
-        proration = prorate(
+        return prorate(
             _plan_price(old_price), _plan_price(new_price),
-            period_start=parse(period["starts_at"]), period_end_at=parse(period["ends_at"]),
-            at=at, anchor_day=sub["_anchor"],
+            period_start=start, period_end_at=parse(period["ends_at"]),
+            at=max(at.replace(second=0), start), anchor_day=at.day,
         )  # fmt: skip
-        return proration.amount_due.amount
+
+    def _check_not_renewing(self, sub: Obj) -> None:
+        """Paddle locks a subscription for changes in the 30 minutes before its renewal."""
+        due = sub["next_billed_at"]
+        if due is not None and parse(due) - self.now() < RENEWAL_LOCK:
+            raise ApiError(
+                409,
+                "subscription_locked_renewal",
+                "unable to update subscription 30m0s before renewal",
+            )
 
     def _check_items(self, sub: Obj, body: Obj) -> Obj:
         if sub["status"] not in ("active", "trialing"):
@@ -414,7 +444,9 @@ class PaddleState:
         price = self._check_items(sub, body)
         preview = public(sub)
         amount = (
-            0 if body["proration_billing_mode"] == "do_not_bill" else self._proration(sub, price)
+            0
+            if body["proration_billing_mode"] == "do_not_bill"
+            else self._proration(sub, price).amount_due.amount
         )
         currency = sub["currency_code"]
         period = sub["current_billing_period"]
@@ -439,6 +471,7 @@ class PaddleState:
         }
         if unknown:
             raise ApiError(400, "bad_request", f"the double does not update {sorted(unknown)}")
+        self._check_not_renewing(sub)
         if "scheduled_change" in body:
             if body["scheduled_change"] is not None:
                 raise ApiError(400, "bad_request", "scheduled_change can only be removed")
@@ -454,25 +487,40 @@ class PaddleState:
                 )  # fmt: skip
             period = sub["current_billing_period"]
             start, end = parse(period["starts_at"]), parse(period["ends_at"])
+            previously_billed = sub["items"][0]["previously_billed_at"]
             if body["proration_billing_mode"] == "prorated_immediately":
-                amount = self._proration(sub, price)
-                at = self.now().replace(microsecond=0)
-                proration = {
+                proration = self._proration(sub, price)
+                at = proration.proration_at  # to the minute
+                line = {
                     "rate": "1",
-                    "billing_period": {"starts_at": iso(at), "ends_at": iso(end)},
+                    "billing_period": {
+                        "starts_at": iso(at),
+                        "ends_at": iso(proration.new_period_end),
+                    },
                 }
+                logged = len(self.events)
                 txn = self._transaction(
-                    customer_id=sub["customer_id"], items=[self._item(price["id"], 1, proration)],
-                    origin="subscription_update", status="billed", amount=amount,
-                    currency=sub["currency_code"], subscription_id=sub_id,
-                    custom_data=sub["custom_data"], period=(at, end),
+                    customer_id=sub["customer_id"], items=[self._item(price["id"], 1, line)],
+                    origin="subscription_update", status="billed",
+                    amount=proration.amount_due.amount, currency=sub["currency_code"],
+                    subscription_id=sub_id, custom_data=sub["custom_data"],
+                    period=(at, proration.new_period_end),
                 )  # fmt: skip
                 if not self._charge(txn, self.cards.get(sub_id, "visa")):
-                    # on_payment_failure=prevent_change: the change is not made.
+                    # on_payment_failure=prevent_change: the change is not made, and the API
+                    # answers with the error; no transaction is left, nor any notification.
                     del self.transactions[txn["id"]]
+                    del self.events[logged:]
                     raise ApiError(400, "subscription_payment_declined", "payment declined")
+                if (proration.new_period_start, proration.new_period_end) != (start, end):
+                    # Another billing cycle: billed at its new interval from now.
+                    start, end, previously_billed = at, proration.new_period_end, iso(at)
+                    sub["current_billing_period"] = {"starts_at": iso(start), "ends_at": iso(end)}
+                    sub["next_billed_at"] = iso(end)
+                    sub["billing_cycle"] = price["billing_cycle"]
+                    sub["_anchor"] = at.day
             item = self._sub_item(price, start, end)
-            item["previously_billed_at"] = sub["items"][0]["previously_billed_at"]
+            item["previously_billed_at"] = previously_billed
             sub["items"] = [item]
         self._touch(sub)
         return sub
@@ -481,6 +529,7 @@ class PaddleState:
         sub = self.subscription(sub_id)
         if sub["status"] == "canceled":
             raise ApiError(400, "subscription_locked", "subscription is canceled")
+        self._check_not_renewing(sub)
         if body.get("effective_from") == "immediately":
             self._end(sub, self.now().replace(microsecond=0))
         else:
@@ -491,6 +540,25 @@ class PaddleState:
             }
             self._touch(sub)
         return sub
+
+    def portal_cancel(self, sub_id: str) -> Obj:
+        """Cancel on the customer portal: like the email's cancel link, at the end of the
+        billing period (the subscription stays active until then)."""
+        return self.cancel(sub_id, {"effective_from": "next_billing_period"})
+
+    def portal_remove_scheduled_cancel(self, sub_id: str) -> Obj:
+        """The customer undoes a scheduled cancellation on the portal before it takes effect.
+
+        Paddle's reference says the portal lets customers manage their subscriptions "including
+        making changes or cancellations" without naming this action; merchants' help pages for
+        Paddle's portal describe reversing a scheduled cancellation there. Modelled as the API's
+        removal of the scheduled change, with its `subscription.updated`.
+        """
+        sub = self.subscription(sub_id)
+        change = sub["scheduled_change"]
+        if sub["status"] == "canceled" or change is None or change["action"] != "cancel":
+            raise ValueError(f"subscription {sub_id} has no scheduled cancellation to undo")
+        return self.update_subscription(sub_id, {"scheduled_change": None})
 
     def _end(self, sub: Obj, at: datetime) -> None:
         sub["status"] = "canceled"
