@@ -45,8 +45,8 @@ from adapters.config import Settings, load_catalog
 from adapters.container import Container, build_container
 from adapters.fake.clock import ControllableClock
 from adapters.paddle.setup import run_setup
-from application.scheduled_changes import APPLY_LEAD
 from tests.paddle_double.server import TEST_KEY, PaddleDouble
+from tests.paddle_double.worker_steps import advance_with_worker
 
 # Shared with `billing token` in the README's block; the demo's only, never a deployment's.
 DEMO_AUTH_SECRET = "paddle-double-demo-auth-secret-not-for-production"
@@ -139,31 +139,17 @@ class PaddleDemo:
         return str(txn["status"])
 
     def advance(self, days: int) -> datetime:
-        """Move time forward; on the way, the worker's scheduled step runs half an hour into
-        the hour before each kept downgrade's renewal, as a running worker would."""
-        target = self.clock.now() + timedelta(days=days)
-        due_changes = self.container.apply_due_changes()
-        while (step := self._next_worker_moment(target)) is not None:
-            self.double.advance_to(step)
-            self.deliver()
-            due_changes()
-            self.deliver()
-        self.double.advance_to(target)
-        self.deliver()
+        """Move time forward; on the way, the worker's scheduled step runs in the hour before
+        each kept downgrade's renewal, as a running worker would (`advance_with_worker`)."""
+        advance_with_worker(
+            now=self.clock.now,
+            target=self.clock.now() + timedelta(days=days),
+            uow=self.container.uow(),
+            move_clock=self.double.advance_to,
+            deliver=self.deliver,
+            apply_due_changes=self.container.apply_due_changes(),
+        )
         return self.clock.now()
-
-    def _next_worker_moment(self, target: datetime) -> datetime | None:
-        now = self.clock.now()
-        moments = []
-        with self.container.uow()() as uow:
-            for account in uow.customers.accounts():
-                sub = uow.subscriptions.for_account(account)
-                change = sub.pending_change if sub is not None else None
-                if change is not None:
-                    moment = change.effective_at - APPLY_LEAD / 2
-                    if now < moment <= target:
-                        moments.append(moment)
-        return min(moments, default=None)
 
     def controls(self) -> Router:
         demo = self
