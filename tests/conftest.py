@@ -31,10 +31,11 @@ def pytest_addoption(parser: pytest.Parser) -> None:
     group = parser.getgroup("bdd", "the help article as Gherkin")
     group.addoption(
         "--bdd-driver",
-        default="use_cases,http,stripe",
-        help="how the scenarios reach the service, comma-separated (default: all three): "
+        default="use_cases,http,stripe,paddle",
+        help="how the scenarios reach the service, comma-separated (default: all four): "
         "use_cases (in process), http (the API), stripe (the Stripe adapter over HTTP to the "
-        "local Stripe double)",
+        "local Stripe double), paddle (the Paddle adapter over HTTP to the local Paddle double, "
+        "its notifications through POST /webhooks/paddle)",
     )
     group.addoption(
         "--bdd-store",

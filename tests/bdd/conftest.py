@@ -79,7 +79,17 @@ def uow_factory(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[Unit
         raise pytest.UsageError(f"--bdd-store={choice!r}: use memory or sqlite")
 
 
-DRIVERS = ("use_cases", "http", "stripe")
+DRIVERS = ("use_cases", "http", "stripe", "paddle")
+# The gateway each driver reaches: the sandbox (in process, or over the API) stands for Stripe.
+GATEWAY = {"use_cases": "Stripe", "http": "Stripe", "stripe": "Stripe", "paddle": "Paddle"}
+# Scenarios a driver does not run, by tag, and why (each feature says so in its description).
+NOT_RUN = {
+    ("paddle", "portal_plan_change"): (
+        "Paddle's customer portal has no plan change; on Paddle the customer changes plan in "
+        "ResponseIQ"
+    ),
+}
+_NOT_RUN_KEY = pytest.StashKey[list[tuple[str, str]]]()
 
 
 @pytest.fixture(autouse=True)
@@ -90,13 +100,54 @@ def driver_name() -> str:
 
 
 def pytest_generate_tests(metafunc: pytest.Metafunc) -> None:
-    """Every scenario runs once per chosen driver: the same words, three ways in."""
+    """Every scenario runs once per chosen driver: the same words, four ways in."""
     if "driver_name" in metafunc.fixturenames:
         chosen = [d.strip() for d in metafunc.config.getoption("--bdd-driver").split(",")]
         unknown = [d for d in chosen if d not in DRIVERS]
         if unknown or not chosen:
             raise pytest.UsageError(f"--bdd-driver: choose from {', '.join(DRIVERS)}")
         metafunc.parametrize("driver_name", chosen)
+
+
+@pytest.hookimpl(trylast=True)  # after `-k` / `-m`: report only what would have run
+def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item]) -> None:
+    """Deselect the scenarios a driver does not run (`NOT_RUN`); the summary says which, and why."""
+    kept: list[pytest.Item] = []
+    dropped: list[pytest.Item] = []
+    reasons = config.stash.setdefault(_NOT_RUN_KEY, [])
+    for item in items:
+        callspec = getattr(item, "callspec", None)
+        name = callspec.params.get("driver_name") if callspec is not None else None
+        why = next(
+            (
+                reason
+                for (driver, tag), reason in NOT_RUN.items()
+                if driver == name and item.get_closest_marker(tag) is not None
+            ),
+            None,
+        )
+        if why is None:
+            kept.append(item)
+        else:
+            dropped.append(item)
+            reasons.append((item.nodeid, why))
+    if dropped:
+        config.hook.pytest_deselected(items=dropped)
+        items[:] = kept
+
+
+def pytest_terminal_summary(terminalreporter: Any, exitstatus: int, config: pytest.Config) -> None:
+    reasons = config.stash.get(_NOT_RUN_KEY, [])
+    if reasons:
+        terminalreporter.section("Gherkin scenarios a driver does not run (deselected)")
+        for nodeid, why in reasons:
+            terminalreporter.line(f"{nodeid}: {why}")
+
+
+@pytest.fixture
+def gateway(driver_name: str) -> str:
+    """The gateway behind the driver, for a step that says what differs on one gateway."""
+    return GATEWAY[driver_name]
 
 
 @pytest.fixture
@@ -107,6 +158,17 @@ def driver(
     uow_factory: UnitOfWorkFactory,
 ) -> Iterator[BillingDriver]:
     choice = driver_name
+    if choice == "paddle":
+        from tests.bdd.drivers.paddle import PaddleDriver
+
+        paddle_driver = PaddleDriver(catalog=catalog, clock=bdd_clock, uow=uow_factory)
+        try:
+            yield paddle_driver
+        finally:
+            paddle_driver.close()
+        # A request the double refused is one real Paddle would refuse too.
+        assert paddle_driver.double.violations == []
+        return
     if choice == "stripe":
         from tests.bdd.drivers.stripe import StripeDriver
 
@@ -134,7 +196,7 @@ def _driver(
         from tests.bdd.drivers.http import HttpDriver
 
         return HttpDriver(catalog=catalog, clock=bdd_clock, uow=uow_factory)
-    raise pytest.UsageError(f"--bdd-driver={choice!r}: use use_cases, http or stripe")
+    raise pytest.UsageError(f"--bdd-driver={choice!r}: use {', '.join(DRIVERS)}")
 
 
 # -- outcomes of attempts -----------------------------------------------------------------------
@@ -435,6 +497,21 @@ def charged_on(driver: BillingDriver, name: str, amount: int, moment: datetime) 
         f"{name} paid {money(paid[0].amount_paid)}, not {money(amount)}"
     )
     assert paid[0].currency == "USD", paid[0]
+
+
+@then(
+    words(
+        "{name:Name} is charged {amount:Amount} now, or on {other:Gateway}, {rule}, "
+        "{other_amount:Amount}"
+    )
+)
+def charged_now_unless_on(
+    driver: BillingDriver, gateway: str, name: str, amount: int, other: str, rule: str,
+    other_amount: int,
+) -> None:  # fmt: skip
+    """An amount that differs on one gateway, with that gateway's rule in the scenario's words."""
+    assert rule.strip(), "say the gateway's rule that makes the amount differ"
+    charged_now(driver, name, other_amount if gateway == other else amount)
 
 
 @then(words("{name:Name} is charged nothing now"))

@@ -33,6 +33,18 @@ def portal_shows_only(portal: PortalFacts, name: str, other: str) -> None:
     assert portal.account != other, portal
 
 
-@then(words("leaving the portal returns {name:Name} to the billing settings"))
-def portal_returns_to_settings(portal: PortalFacts, name: str) -> None:
-    assert portal.returns_to == BILLING_PAGE, portal
+@then(
+    words(
+        "leaving the portal returns {name:Name} to the billing settings: by the portal's link "
+        "back, or on {other:Gateway}, {rule}, by closing the portal's tab"
+    )
+)
+def portal_returns_to_settings(
+    portal: PortalFacts, gateway: str, name: str, other: str, rule: str
+) -> None:
+    if gateway == other:
+        # No link back at all: Manage Billing opens the portal in a tab of its own, and
+        # closing that tab is the way back (as the help article says).
+        assert portal.returns_to is None, portal
+    else:
+        assert portal.returns_to == BILLING_PAGE, portal

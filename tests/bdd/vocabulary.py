@@ -85,6 +85,12 @@ def last4(text: str) -> str:
     return text
 
 
+@_typed(r"Stripe|Paddle")
+def gateway(text: str) -> str:
+    """A payment gateway by name, where a scenario says what differs on it."""
+    return text
+
+
 @_typed(r"her|his|their")
 def pronoun(text: str) -> str:
     return text
@@ -99,6 +105,7 @@ TYPES: dict[str, Callable[[str], Any]] = {
     "Name": person,
     "Pronoun": pronoun,
     "Last4": last4,
+    "Gateway": gateway,
 }
 
 

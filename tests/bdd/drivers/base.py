@@ -93,7 +93,9 @@ class PortalFacts:
 
     url: str
     account: str | None
-    returns_to: str  # where closing the portal takes the customer back to
+    # Where leaving the portal takes the customer back to; None when the portal has no way
+    # back of its own (Paddle's): the customer closes the tab Manage Billing opened it in.
+    returns_to: str | None
 
 
 class BillingDriver(Protocol):

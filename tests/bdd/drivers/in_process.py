@@ -63,7 +63,10 @@ class InProcessDriver(ABC, Generic[G]):
         self._open_portal = use_cases.OpenPortal(uow=uow, gateway=g, clock=k)
         self._preview = use_cases.PreviewPlanChange(uow=uow, gateway=g, clock=k, catalog=catalog)
         self._change_plan = use_cases.ChangePlan(uow=uow, gateway=g, clock=k, catalog=catalog)
-        self._cancel_pending = use_cases.CancelPendingChange(uow=uow, gateway=g, clock=k)
+        # With the catalog, as a gateway whose downgrades the core keeps needs it (Paddle).
+        self._cancel_pending = use_cases.CancelPendingChange(
+            uow=uow, gateway=g, clock=k, catalog=catalog
+        )
         self._cancel = use_cases.CancelSubscription(uow=uow, gateway=g, clock=k)
         self._resume = use_cases.ResumeSubscription(uow=uow, gateway=g, clock=k)
         self._start_pm_update = use_cases.StartPaymentMethodUpdate(uow=uow, gateway=g, clock=k)
@@ -90,8 +93,9 @@ class InProcessDriver(ABC, Generic[G]):
         """The customer saves `card` on the gateway's payment-method setup page."""
 
     @abstractmethod
-    def _portal_session(self, session_id: str) -> tuple[str, str]:
-        """The gateway's portal session: (its customer, where it returns to)."""
+    def _portal_session(self, session_id: str) -> tuple[str, str | None]:
+        """The gateway's portal session: (its customer, where it returns to; None when the
+        portal has no way back of its own)."""
 
     @abstractmethod
     def _download_pdf(self, invoice: Invoice) -> bytes:
