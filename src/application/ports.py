@@ -521,6 +521,11 @@ class InboxRepository(Protocol):
         """Store a delivery; False (and nothing changed) when its `event_id` is already stored."""
         ...
 
+    def add_many(self, events: Sequence[InboxEvent]) -> list[bool]:
+        """Store deliveries in one statement; for each, whether it was stored (False: its
+        `event_id` was already stored, or came earlier in `events`)."""
+        ...
+
     def claim(
         self, *, worker: str, now: datetime, lease: timedelta, limit: int
     ) -> Sequence[InboxEvent]:

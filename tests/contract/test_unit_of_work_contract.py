@@ -741,6 +741,27 @@ def test_an_inbox_delivery_is_stored_once(uow: Factory) -> None:
         assert u.inbox.get("evt_unknown") is None
 
 
+def test_inbox_deliveries_stored_together_say_each_whether_it_was_new(uow: Factory) -> None:
+    with uow() as u:
+        u.inbox.add(delivery("evt_old", T0))
+        u.commit()
+    with uow() as u:
+        stored = u.inbox.add_many(
+            [
+                delivery("evt_a", T0),
+                delivery("evt_old", T0),  # stored before
+                delivery("evt_b", T1, object_ref=None),
+                attrs.evolve(delivery("evt_a", T0), payload="{}"),  # twice in one write
+            ]
+        )
+        assert u.inbox.add_many([]) == []
+        u.commit()
+    with uow() as u:
+        assert u.inbox.get("evt_a") == delivery("evt_a", T0)  # the first of the two
+        assert u.inbox.get("evt_b") == delivery("evt_b", T1, object_ref=None)
+    assert stored == [True, False, True, False]
+
+
 def test_claiming_leases_due_events_oldest_first_and_only_once(uow: Factory) -> None:
     now = T0 + timedelta(minutes=1)
     with uow() as u:

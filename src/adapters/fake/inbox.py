@@ -34,6 +34,9 @@ class InMemoryInbox:
         self._events[event.event_id] = event
         return True
 
+    def add_many(self, events: Sequence[InboxEvent]) -> list[bool]:
+        return [self.add(event) for event in events]
+
     def claim(
         self, *, worker: str, now: datetime, lease: timedelta, limit: int
     ) -> Sequence[InboxEvent]:

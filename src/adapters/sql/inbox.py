@@ -85,6 +85,24 @@ class SqlInbox:
         # rowcount is unreliable with RETURNING (PostgreSQL); a returned id means stored.
         return self._conn.execute(stmt).first() is not None
 
+    def add_many(self, events: Sequence[InboxEvent]) -> list[bool]:
+        if not events:
+            return []
+        insert = postgresql.insert if self._conn.dialect.name == "postgresql" else sqlite.insert
+        stmt = (
+            insert(t).on_conflict_do_nothing(index_elements=[t.c.event_id]).returning(t.c.event_id)
+        )
+        # executemany: one compiled statement (cached), sent as multi-row VALUES batches by
+        # SQLAlchemy's "insertmanyvalues"; a statement built with .values(rows) would be
+        # compiled anew for every group size.
+        rows = [inbox_event_to_row(event) for event in events]
+        new = set(self._conn.execute(stmt, rows).scalars())
+        stored = []
+        for event in events:  # an id twice in `events` is stored once: its first is the one
+            stored.append(event.event_id in new)
+            new.discard(event.event_id)
+        return stored
+
     def claim(
         self, *, worker: str, now: datetime, lease: timedelta, limit: int
     ) -> Sequence[InboxEvent]:
