@@ -148,13 +148,17 @@ def main() -> None:
         upgrade(url)
         env["BILLING_DATABASE_URL"] = url
         with (
-            process(uvicorn, cwd=work, env=env, ready=f"{bare}/schema"),
-            process(billing, cwd=work, env=env, ready=f"{base}/ready"),
+            process(uvicorn, cwd=work, env=env, ready=f"{bare}/schema") as bare_server,
+            process(billing, cwd=work, env=env, ready=f"{base}/ready") as billing_server,
         ):
             write_deliveries(bodies, args.deliveries)
-            baseline, _ = wrk(f"{bare}/webhooks/stripe", args.seconds, bodies)
+            before = cpu_seconds(bare_server.pid)
+            baseline, bare_sent = wrk(f"{bare}/webhooks/stripe", args.seconds, bodies)
+            bare_cpu = (cpu_seconds(bare_server.pid) - before) / bare_sent
             write_deliveries(bodies, args.deliveries)
+            before = cpu_seconds(billing_server.pid)
             figure, sent = wrk(f"{base}/webhooks/stripe", args.seconds, bodies)
+            billing_cpu = (cpu_seconds(billing_server.pid) - before) / sent
         engine = sa.create_engine(url.replace("postgresql://", "postgresql+psycopg://", 1))
         with engine.connect() as conn:
             stored = conn.scalar(sa.text("SELECT count(*) FROM webhook_inbox"))
@@ -166,6 +170,18 @@ def main() -> None:
     print(f"bare verify-only endpoint: {baseline:8.0f} req/s")
     print(f"POST /webhooks/stripe:     {figure:8.0f} req/s ({sent} sent, {stored} stored)")
     print(f"ratio: {figure / baseline:.2f}x (target 0.30x)")
+    # CPU the server process spent per request (all its threads): less sensitive than req/s
+    # to other work on the machine, though the database's own CPU is not in it.
+    print(
+        f"server CPU per request: bare {bare_cpu * 1e6:.0f} us, billing {billing_cpu * 1e6:.0f} us"
+        f" (bare/billing {bare_cpu / billing_cpu:.2f})"
+    )
+
+
+def cpu_seconds(pid: int) -> float:
+    """User + system CPU time of a process so far, from /proc (Linux)."""
+    fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
+    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
 
 
 if __name__ == "__main__":

@@ -80,8 +80,8 @@ def create_app(
         clock=_provide(container.clock),
         catalog=_provide(container.catalog),
         storage=_provide(container.storage),
-        webhook_verifier=_provide(container.webhook_verifier),
-        paddle_webhook_verifier=_provide(container.paddle_webhook_verifier),
+        stripe_deliveries=_provide(container.stripe_deliveries),
+        paddle_deliveries=_provide(container.paddle_deliveries),
     )
     billing = Router(
         path="/",

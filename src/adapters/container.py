@@ -279,6 +279,18 @@ def _webhook_verifier(secrets: tuple[str, ...]) -> Any:
     return StripeWebhookVerifier(secrets) if secrets else None
 
 
+def _stripe_deliveries(verifier: Any, receive: ReceiveGatewayEvent) -> Any:
+    from adapters.stripe.route import StripeDeliveries
+
+    return StripeDeliveries(verifier=verifier, receive=receive)
+
+
+def _paddle_deliveries(verifier: Any, receive: ReceiveGatewayEvent) -> Any:
+    from adapters.paddle.route import PaddleDeliveries
+
+    return PaddleDeliveries(verifier=verifier, receive=receive)
+
+
 def _paddle_webhook_verifier(secrets: tuple[str, ...]) -> Any:
     from adapters.paddle.webhooks import PaddleWebhookVerifier
 
@@ -382,8 +394,10 @@ class Container(containers.DeclarativeContainer):
     change_plan = providers.Singleton(
         use_cases.ChangePlan, uow=uow, gateway=gateway, clock=clock, catalog=catalog
     )
+    # The catalog: a change the core keeps is withdrawn inside the worker's window by putting
+    # the current plan's price back at the gateway.
     cancel_pending_change = providers.Singleton(
-        use_cases.CancelPendingChange, uow=uow, gateway=gateway, clock=clock
+        use_cases.CancelPendingChange, uow=uow, gateway=gateway, clock=clock, catalog=catalog
     )
     cancel_subscription = providers.Singleton(
         use_cases.CancelSubscription, uow=uow, gateway=gateway, clock=clock
@@ -427,8 +441,14 @@ class Container(containers.DeclarativeContainer):
     )
     inbox_admin = providers.Singleton(InboxAdmin, uow=uow, clock=clock)
     webhook_verifier = providers.Singleton(_webhook_verifier, config.stripe_webhook_secrets)
+    stripe_deliveries = providers.Singleton(
+        _stripe_deliveries, verifier=webhook_verifier, receive=receive_gateway_event
+    )
     paddle_webhook_verifier = providers.Singleton(
         _paddle_webhook_verifier, config.paddle_webhook_secrets
+    )
+    paddle_deliveries = providers.Singleton(
+        _paddle_deliveries, verifier=paddle_webhook_verifier, receive=receive_gateway_event
     )
 
     sandbox_events = providers.Singleton(

@@ -18,7 +18,7 @@ from litestar.testing import TestClient
 
 from adapters.fake.clock import ControllableClock
 from adapters.fake.repositories import InMemoryStore
-from adapters.paddle.route import paddle_webhook
+from adapters.paddle.route import PaddleDeliveries, paddle_webhook
 from adapters.paddle.webhooks import PaddleEventDecoder, PaddleWebhookVerifier
 from application import commands
 from application.inbox import ProcessInbox, ReceiveGatewayEvent
@@ -86,8 +86,10 @@ class Service:
             Litestar(
                 route_handlers=[paddle_webhook],
                 dependencies={
-                    "receive_gateway_event": Provide(lambda: receive, sync_to_thread=False),
-                    "paddle_webhook_verifier": Provide(lambda: verifier, sync_to_thread=False),
+                    "paddle_deliveries": Provide(
+                        lambda: PaddleDeliveries(verifier=verifier, receive=receive),
+                        sync_to_thread=False,
+                    ),
                 },
             )
         )

@@ -34,7 +34,7 @@ from litestar.testing import TestClient
 
 from adapters.fake.clock import ControllableClock
 from adapters.paddle.gateway import PaddleGateway
-from adapters.paddle.route import paddle_webhook
+from adapters.paddle.route import PaddleDeliveries, paddle_webhook
 from adapters.paddle.webhooks import PaddleEventDecoder, PaddleWebhookVerifier
 from application.inbox import ProcessInbox, ReceiveGatewayEvent
 from application.ports import PaymentGateway, UnitOfWorkFactory
@@ -67,8 +67,10 @@ class PaddleDriver(InProcessDriver[PaymentGateway]):
             Litestar(
                 route_handlers=[paddle_webhook],
                 dependencies={
-                    "receive_gateway_event": Provide(lambda: receive, sync_to_thread=False),
-                    "paddle_webhook_verifier": Provide(lambda: verifier, sync_to_thread=False),
+                    "paddle_deliveries": Provide(
+                        lambda: PaddleDeliveries(verifier=verifier, receive=receive),
+                        sync_to_thread=False,
+                    ),
                 },
             )
         ).__enter__()

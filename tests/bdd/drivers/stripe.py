@@ -27,7 +27,7 @@ from litestar.testing import TestClient
 from adapters.container import StripeEventDecoder
 from adapters.fake.clock import ControllableClock
 from adapters.stripe.gateway import StripeGateway
-from adapters.stripe.route import stripe_webhook
+from adapters.stripe.route import StripeDeliveries, stripe_webhook
 from adapters.stripe.webhooks import StripeWebhookVerifier
 from application.inbox import ProcessInbox, ReceiveGatewayEvent
 from application.ports import UnitOfWorkFactory
@@ -54,12 +54,12 @@ class StripeDriver(InProcessDriver[StripeGateway]):
         # The webhook route as production mounts it, with what it needs from the container.
         receive = ReceiveGatewayEvent(uow=uow, clock=clock)
         verifier = StripeWebhookVerifier([WEBHOOK_SECRET])
+        deliveries = StripeDeliveries(verifier=verifier, receive=receive)
         self._webhook: TestClient[Litestar] = TestClient(
             Litestar(
                 route_handlers=[stripe_webhook],
                 dependencies={
-                    "receive_gateway_event": Provide(lambda: receive, sync_to_thread=False),
-                    "webhook_verifier": Provide(lambda: verifier, sync_to_thread=False),
+                    "stripe_deliveries": Provide(lambda: deliveries, sync_to_thread=False),
                 },
             )
         ).__enter__()
