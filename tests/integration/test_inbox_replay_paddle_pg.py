@@ -40,11 +40,11 @@ from adapters.sql.migrate import upgrade
 from adapters.sql.tables import audit_log
 from adapters.worker import run_worker
 from application.ports import InboxStatus, UnitOfWork
-from application.scheduled_changes import APPLY_LEAD
 from domain.plans import default_catalog
 from tests.http.conftest import bearer
 from tests.paddle_double import TEST_KEY, PaddleDouble
 from tests.paddle_double.state import parse
+from tests.paddle_double.worker_steps import WORKER_TICK_BEFORE_RENEWAL
 from tests.sql_fixtures import postgres_database
 
 pytestmark = [pytest.mark.postgres, pytest.mark.slow]
@@ -125,8 +125,8 @@ class World:
 
     def pass_time(self, horizon: datetime, declined: set[str]) -> None:
         """Renewals up to `horizon` one at a time (accounts in `declined` are declined), with
-        the worker's scheduled step half an hour into the hour before each kept downgrade's
-        renewal, as a running `billing worker` takes it."""
+        the worker's scheduled step inside the hour before each kept downgrade's renewal (and
+        before Paddle's 30-minute lock), as a running `billing worker` takes it."""
         owner = {a.subscription: a.id for a in self.accounts}
         while True:
             now = self.double.clock.now()
@@ -141,8 +141,11 @@ class World:
                 for account in self.accounts:
                     held = uow.subscriptions.for_account(account.id)
                     change = held.pending_change if held is not None else None
-                    if change is not None and now < change.effective_at - APPLY_LEAD / 2 <= horizon:
-                        moments.append((change.effective_at - APPLY_LEAD / 2, "worker"))
+                    if (
+                        change is not None
+                        and now < change.effective_at - WORKER_TICK_BEFORE_RENEWAL <= horizon
+                    ):
+                        moments.append((change.effective_at - WORKER_TICK_BEFORE_RENEWAL, "worker"))
             if not moments:
                 break
             at, who = min(moments)
