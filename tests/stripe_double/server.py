@@ -112,7 +112,9 @@ def _preview(state: StripeState, params: Obj, _: str | None) -> Obj:
         )
     if details.get("proration_behavior") != "always_invoice":
         raise ApiError(400, "The double previews proration_behavior=always_invoice only.")
-    lines, _resets = state.proration_lines(sub, state.get(items[0]["price"], "price"), at)
+    # A preview of the update names its price as the update would, and is refused the same way.
+    price = state.usable_price(items[0].get("price") or "", "subscription_details[items][0][price]")
+    lines, _resets = state.proration_lines(sub, price, at)
     invoice = state._invoice(sub, "subscription_update", lines, preview=True)
     return state.render(invoice)
 
@@ -527,6 +529,12 @@ class StripeDouble:
     def routes(self) -> list[str]:
         with self._lock:
             return [r.route for r in self.requests]
+
+    def answer_to(self, idempotency_key: str) -> tuple[int, Obj]:
+        """The status and body the double gave the POST with this key (stored, replayed)."""
+        with self._lock:
+            stored = self._idempotency[idempotency_key]
+            return stored.status, json.loads(stored.body)
 
     @contextmanager
     def recording(self) -> Iterator[list[Request]]:

@@ -52,6 +52,16 @@ def missing(kind: str, obj_id: str, param: str = "id") -> ApiError:
     return ApiError(404, f"No such {kind}: '{obj_id}'", code="resource_missing", param=param)
 
 
+# What Stripe answers when a request names an archived price where it sells one (Checkout line
+# items, subscription items, schedule phases, an invoice preview's items): 400
+# `invalid_request_error`, no `code`, `param` the field that named it.
+INACTIVE_PRICE = "The price specified is inactive. This field only accepts active prices."
+ONE_TIME_PRICE = (
+    "The price specified is set to `type=one_time` but this field only accepts prices with "
+    "`type=recurring`."
+)
+
+
 def add_months(moment: int, months: int) -> int:
     """Stripe's anchored month arithmetic on a unix timestamp (day clamped to month end)."""
     import calendar
@@ -309,6 +319,26 @@ class StripeState:
 
         return self.all("price", keep)
 
+    def usable_price(self, price_id: str, param: str, *, in_place: Iterable[str] = ()) -> Obj:
+        """A price named by a request parameter, checked as Stripe checks one it would sell.
+
+        An unknown id is 400 `resource_missing` on that parameter (a body reference, not a
+        path: 400, not 404); an archived one (`active: false`) is 400 with Stripe's message,
+        unless it is already in place (`in_place`: the price the subscription or the
+        schedule's phases already carry, which their subscribers keep paying); a one-time
+        price is refused where a recurring one is needed.
+        """
+        price = self.objects.get(price_id)
+        if price is None or price.get("object") != "price":
+            raise ApiError(
+                400, f"No such price: '{price_id}'", code="resource_missing", param=param
+            )
+        if not price["active"] and price_id not in set(in_place):
+            raise ApiError(400, INACTIVE_PRICE, param=param)
+        if price.get("recurring") is None:
+            raise ApiError(400, ONE_TIME_PRICE, param=param)
+        return price
+
     # -- checkout ------------------------------------------------------------------------
 
     def create_checkout(self, params: Obj) -> Obj:
@@ -371,13 +401,7 @@ class StripeState:
                 raise ApiError(
                     400, "The double supports exactly one line item.", param="line_items"
                 )
-            price = self.get(items[0]["price"], "price")
-            if not price["active"] or price.get("recurring") is None:
-                raise ApiError(
-                    400,
-                    "The price must be an active recurring price.",
-                    param="line_items[0][price]",
-                )
+            price = self.usable_price(items[0].get("price") or "", "line_items[0][price]")
             if customer_id is None:
                 raise ApiError(
                     400, "The double needs `customer` in subscription mode.", param="customer"
@@ -1044,6 +1068,9 @@ class StripeState:
         at = params.get("cancel_at")
         if at not in (None, "") and (not str(at).isdigit() or int(at) <= self.now()):
             raise ApiError(400, "cancel_at must be a timestamp in the future.", param="cancel_at")
+        for i, item in enumerate(params.get("items") or []):
+            # Checked before anything changes: a refused price leaves the subscription as it was.
+            self.usable_price(item.get("price") or "", f"items[{i}][price]")
         previous: Obj = {}
         cut_before = self._cut_short_at(sub)
         held = {field: sub[field] for field in ("cancel_at", "cancel_at_period_end")}
@@ -1092,11 +1119,7 @@ class StripeState:
             raise ApiError(
                 400, "Pass the existing subscription item's id to change its price.", param="items"
             )
-        new_price = self.get(items[0]["price"], "price")
-        if not new_price["active"]:
-            raise ApiError(
-                400, f"The price `{new_price['id']}` is not active.", param="items[0][price]"
-            )
+        new_price = self.usable_price(items[0].get("price") or "", "items[0][price]")
         behavior = params.get("proration_behavior", "create_prorations")
         at = int(params.get("proration_date") or self.now())
         lines, _resets = self.proration_lines(sub, new_price, at)
@@ -1273,10 +1296,14 @@ class StripeState:
             raise ApiError(
                 400, f"You cannot update a subscription schedule that is {schedule['status']}."
             )
-        if "end_behavior" in params:
-            schedule["end_behavior"] = params["end_behavior"]
         if "phases" in params:
             current = schedule["current_phase"]
+            # A phase may keep a price already in place (the subscription's own, or one the
+            # schedule already holds) though it has been archived since; a new one must be active.
+            held = {p["items"][0]["price"] for p in schedule["phases"] if p.get("items")}
+            sub = self.objects.get(schedule.get("subscription") or "")
+            if sub is not None:
+                held.add(sub["items"]["data"][0]["price"])
             phases: list[Obj] = []
             cursor: int | None = None
             for i, given in enumerate(params["phases"]):
@@ -1285,7 +1312,9 @@ class StripeState:
                     raise ApiError(
                         400, "The double supports one item per phase.", param=f"phases[{i}][items]"
                     )
-                price = self.get(items[0]["price"], "price")
+                price = self.usable_price(
+                    items[0].get("price") or "", f"phases[{i}][items][0][price]", in_place=held
+                )
                 start = int(given["start_date"]) if "start_date" in given else cursor
                 if start is None:
                     raise ApiError(
@@ -1321,6 +1350,9 @@ class StripeState:
                 )
                 cursor = end
             schedule["phases"] = phases
+        # Only a request that passed every check changes anything (Stripe is atomic).
+        if "end_behavior" in params:
+            schedule["end_behavior"] = params["end_behavior"]
         self.emit("subscription_schedule.updated", schedule)
         return schedule
 
