@@ -158,7 +158,10 @@ def test_an_upgrade_is_a_read_and_one_update_with_pending_if_incomplete(
     assert update["proration_behavior"] == "always_invoice"
     assert update["payment_behavior"] == "pending_if_incomplete"
     assert update["proration_date"] == str(int(at.timestamp()))
-    assert log[1].idempotency_key == "plan-change:a:1:update"
+    # A write that names a price carries it in its key (a repriced plan's retry is its own).
+    business = gateway.prices.price_id("business", catalog.price("business", "month").interval)
+    assert update["items"][0]["price"] == business
+    assert log[1].idempotency_key == f"plan-change:a:1:update:{business}"
 
 
 def test_a_declined_upgrade_adds_one_read_of_the_invoice_payment(
@@ -201,9 +204,10 @@ def test_a_downgrade_is_a_read_a_schedule_from_the_subscription_and_its_two_phas
         "POST /v1/subscription_schedules/{id}",
     ]
     assert log[1].params == {"from_subscription": subscription.subscription_ref}
+    starter = gateway.prices.price_id("starter", catalog.price("starter", "month").interval)
     assert [r.idempotency_key for r in log[1:]] == [
         "plan-change:a:3:schedule",
-        "plan-change:a:3:phases",
+        f"plan-change:a:3:phases:{starter}",
     ]
     phases = log[2].params["phases"]
     assert log[2].params["end_behavior"] == "release"
@@ -322,7 +326,14 @@ def test_every_post_carries_a_key_derived_from_the_command(
         gateway.cancel_at_period_end(subscription_ref=ref, idempotency_key="cmd:8")
         gateway.resume(subscription_ref=ref, idempotency_key="cmd:9")
     keys = [r.idempotency_key for r in log if r.method == "POST"]
-    assert keys == ["cmd:7:schedule", "cmd:7:phases", "cmd:8:release", "cmd:8:update", "cmd:9"]
+    starter = gateway.prices.price_id("starter", catalog.price("starter", "month").interval)
+    assert keys == [
+        "cmd:7:schedule",
+        f"cmd:7:phases:{starter}",  # a write that names a price names it in its key
+        "cmd:8:release",
+        "cmd:8:update",
+        "cmd:9",
+    ]
 
 
 def test_expiring_a_checkout_is_one_post_and_a_read_only_when_it_was_no_longer_open(
@@ -437,7 +448,8 @@ def test_a_declined_upgrade_over_a_scheduled_downgrade_schedules_it_again_in_two
         "POST /v1/subscription_schedules",
         "POST /v1/subscription_schedules/{id}",
     ]
+    starter = gateway.prices.price_id("starter", catalog.price("starter", "month").interval)
     assert [r.idempotency_key for r in log if r.method == "POST"][-2:] == [
         "plan-change:a:3:reschedule:schedule",
-        "plan-change:a:3:reschedule:phases",
+        f"plan-change:a:3:reschedule:phases:{starter}",
     ]

@@ -3,9 +3,9 @@
 from __future__ import annotations
 
 import threading
-from collections.abc import Mapping, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from datetime import datetime, timedelta
-from typing import Any
+from typing import Any, TypeVar
 
 import attrs
 import stripe
@@ -38,6 +38,7 @@ from domain.errors import (
     InvoiceNotFound,
     PaymentActionRequired,
     PaymentDeclined,
+    QuoteMismatch,
     SubscriptionNotFound,
 )
 from domain.invoices import Invoice, InvoicePage
@@ -58,6 +59,8 @@ MAX_PAGE = 100
 # How long the catalog's current price ids are trusted before they are listed again: a run of
 # `billing stripe setup` elsewhere moves a lookup key to a new price.
 PRICE_MAP_MAX_AGE = timedelta(hours=1)
+
+T = TypeVar("T")
 
 
 @attrs.frozen
@@ -92,6 +95,9 @@ class StripeGateway:
             plans=[plan.id for plan in catalog.plans], resolve=self._retrieve_price
         )
         self._prices_loaded_at: datetime | None = None
+        # Stripe's `created` of each current price: a quote made before it was for another one.
+        self._created: dict[str, int] = {}
+        self._generation = 0  # how many times the current prices have been listed
         self._lock = threading.RLock()
 
     # -- prices ----------------------------------------------------------------------------
@@ -112,6 +118,7 @@ class StripeGateway:
                 return
             keys = [translate.lookup_key(p.plan_id, p.interval) for p in self._catalog.all_prices()]
             current: dict[tuple[str, Interval], str] = {}
+            created: dict[str, int] = {}
             with translate.translated():
                 for start in range(0, len(keys), 10):  # Stripe takes at most 10 lookup keys
                     page = self._client.v1.prices.list(
@@ -121,8 +128,11 @@ class StripeGateway:
                         parsed = translate.parse_lookup_key(price.lookup_key)
                         if parsed is not None:
                             current[parsed] = price.id
+                            created[price.id] = int(price.created)
             self._prices.replace_current(current)
+            self._created = created
             self._prices_loaded_at = now
+            self._generation += 1
 
     def _retrieve_price(self, price_id: str) -> Mapping[str, Any] | None:
         """A price the map has not seen (a schedule phase names prices by id only)."""
@@ -144,6 +154,50 @@ class StripeGateway:
                 f"{translate.lookup_key(price.plan_id, price.interval)!r}; run `billing stripe setup`."
             )
         return found
+
+    def _priced(self, first: str, send: Callable[[str], T], *, since: int, where: str) -> T:
+        """`send(price_id)`: a write that names `first`, a catalog price, at the parameter
+        `where`. When Stripe refuses that price as inactive or missing, the map that gave it is
+        stale (`billing stripe setup` has moved its lookup key since): that is a miss. The
+        current prices are listed again, at most once per call (not when they have been listed
+        since `since`, the call's starting `_generation`), and the write is sent once more with
+        the entry's current price. `send` names the price in the write's idempotency key, so
+        the retry is its own Stripe request and a retry of the whole command meets the same two.
+        """
+        try:
+            return send(first)
+        except GatewayRejected as error:
+            fresh = self._replacement(first, error, since=since, where=where)
+            if fresh is None:
+                raise
+        return send(fresh)
+
+    def _replacement(
+        self, refused: str, error: GatewayRejected, *, since: int, where: str
+    ) -> str | None:
+        """The current price of `refused`'s catalog entry when Stripe refused `refused` as
+        inactive or missing at `where` and the entry now has another one; else None."""
+        if not translate.refused_price(error, where):
+            return None
+        try:
+            entry = self._prices.entry(refused)
+        except GatewayRejected:
+            return None  # not a price of ours: nothing to replace it with
+        with self._lock:
+            if self._generation == since:
+                self._load_prices(force=True)
+            fresh = self._prices.price_id(*entry)
+        return fresh if fresh != refused else None
+
+    def _check_quote(self, price_id: str, proration_at: datetime) -> None:
+        """A quote charges what it showed or nothing: the price an upgrade would charge was made
+        after the quote's instant (setup repriced the plan since the preview), so the preview's
+        amount is not what Stripe would charge now; the customer previews again."""
+        created = self._created.get(price_id)
+        if created is not None and created > int(proration_at.timestamp()):
+            raise QuoteMismatch(
+                "The price of this plan changed after the preview; preview the change again."
+            )
 
     # -- helpers ---------------------------------------------------------------------------
 
@@ -202,31 +256,37 @@ class StripeGateway:
         ui_mode: UiMode,
         idempotency_key: str,
     ) -> CheckoutSession:
-        params: CheckoutSessionCreateParams = {
-            "mode": "subscription",
-            "customer": customer_ref,
-            "client_reference_id": account_id,
-            "line_items": [{"price": self._price_id(price), "quantity": 1}],
-            "subscription_data": {
-                "metadata": {"account_id": account_id},
-                # At the pinned API version a new subscription defaults to `flexible` billing;
-                # our preview and the domain's proration (ADR 0002) are `classic` arithmetic, so
-                # the mode is chosen here rather than left to the default (ADR 0005).
-                "billing_mode": {"type": "classic"},
-            },
-        }
-        if ui_mode is UiMode.HOSTED:
-            params["ui_mode"] = "hosted_page"
-            params["success_url"] = success_url
-            params["cancel_url"] = cancel_url
-        else:
-            # An embedded page has no cancel button of ours; Stripe returns to `return_url`.
-            params["ui_mode"] = "embedded_page"
-            params["return_url"] = success_url
-        with translate.translated():
-            session = self._client.v1.checkout.sessions.create(
-                params, {"idempotency_key": idempotency_key}
-            )
+        price_id = self._price_id(price)
+        since = self._generation
+
+        def create(price_id: str) -> stripe.checkout.Session:
+            params: CheckoutSessionCreateParams = {
+                "mode": "subscription",
+                "customer": customer_ref,
+                "client_reference_id": account_id,
+                "line_items": [{"price": price_id, "quantity": 1}],
+                "subscription_data": {
+                    "metadata": {"account_id": account_id},
+                    # At the pinned API version a new subscription defaults to `flexible`
+                    # billing; our preview and the domain's proration (ADR 0002) are `classic`
+                    # arithmetic, so the mode is chosen here, not left to the default (ADR 0005).
+                    "billing_mode": {"type": "classic"},
+                },
+            }
+            if ui_mode is UiMode.HOSTED:
+                params["ui_mode"] = "hosted_page"
+                params["success_url"] = success_url
+                params["cancel_url"] = cancel_url
+            else:
+                # An embedded page has no cancel button of ours; Stripe returns to `return_url`.
+                params["ui_mode"] = "embedded_page"
+                params["return_url"] = success_url
+            with translate.translated():
+                return self._client.v1.checkout.sessions.create(
+                    params, {"idempotency_key": f"{idempotency_key}:{price_id}"}
+                )
+
+        session = self._priced(price_id, create, since=since, where="line_items")
         return CheckoutSession(
             id=session.id,
             url=session.url if ui_mode is UiMode.HOSTED else None,
@@ -394,24 +454,29 @@ class StripeGateway:
         sub = self._read_subscription(subscription_ref)
         item = translate.first_item(sub)
         current, price_id = translate.ref(item["price"]), self._price_id(target)
+        since = self._generation
         at = int(proration_at.timestamp())
-        # A preview changes nothing, but it is a POST: its key names everything the quote
-        # depends on, so a replay can only return the same quote.
-        key = f"preview:{subscription_ref}:{item['id']}:{current}:{price_id}:{at}"
-        with translate.translated():
-            preview = self._client.v1.invoices.create_preview(
-                {
-                    "customer": translate.ref(sub.get("customer")) or "",
-                    "subscription": subscription_ref,
-                    "subscription_details": {
-                        "items": [{"id": str(item["id"]), "price": price_id}],
-                        "proration_behavior": "always_invoice",
-                        "proration_date": at,
+
+        def preview(price_id: str) -> stripe.Invoice:
+            # A preview changes nothing, but it is a POST: its key names everything the quote
+            # depends on, so a replay can only return the same quote.
+            key = f"preview:{subscription_ref}:{item['id']}:{current}:{price_id}:{at}"
+            with translate.translated():
+                return self._client.v1.invoices.create_preview(
+                    {
+                        "customer": translate.ref(sub.get("customer")) or "",
+                        "subscription": subscription_ref,
+                        "subscription_details": {
+                            "items": [{"id": str(item["id"]), "price": price_id}],
+                            "proration_behavior": "always_invoice",
+                            "proration_date": at,
+                        },
                     },
-                },
-                {"idempotency_key": key},
-            )
-        return translate.money(preview.amount_due, preview.currency)
+                    {"idempotency_key": key},
+                )
+
+        found = self._priced(price_id, preview, since=since, where="subscription_details")
+        return translate.money(found.amount_due, found.currency)
 
     def upgrade(
         self,
@@ -423,13 +488,25 @@ class StripeGateway:
     ) -> GatewaySubscription:
         sub = self._read_subscription(subscription_ref)
         item = translate.first_item(sub)
+        if sub.get("pending_update") is None and self._prices.entry(item["price"]) == (
+            target.plan_id,
+            target.interval,
+        ):
+            # Already on the target (an earlier attempt of this command went through, maybe at
+            # a price since retired): nothing to change and nothing more to charge.
+            return self._view(sub)
         price_id = self._price_id(target)
+        since = self._generation
+        self._check_quote(price_id, proration_at)
         # Stripe refuses to change the items of a scheduled subscription, so a scheduled
-        # downgrade is released first; if the upgrade is then not paid, it is scheduled again.
+        # downgrade is released first; if the upgrade then does not happen (not paid, or the
+        # price refused), it is scheduled again.
         waiting = self._scheduled_price(sub)
         self._release_schedule(sub, idempotency_key)
-        try:
-            updated = self._update_subscription(
+
+        def update(price_id: str) -> dict[str, Any]:
+            self._check_quote(price_id, proration_at)  # the retry's price may be newer
+            return self._update_subscription(
                 subscription_ref,
                 {
                     "items": [{"id": str(item["id"]), "price": price_id}],
@@ -438,17 +515,22 @@ class StripeGateway:
                     "payment_behavior": "pending_if_incomplete",
                     "expand": ["latest_invoice"],
                 },
-                f"{idempotency_key}:update",
+                f"{idempotency_key}:update:{price_id}",
             )
+
+        try:
+            updated = self._priced(price_id, update, since=since, where="items")
             latest = translate.expanded(updated.get("latest_invoice"))
             if updated.get("pending_update") is not None or (
                 latest is not None and latest.get("status") not in ("paid", "void")
             ):
                 self._raise_payment_failure(latest)
-        except (PaymentDeclined, PaymentActionRequired):
+        except (PaymentDeclined, PaymentActionRequired, QuoteMismatch, GatewayRejected):
+            # Each leaves the items as they were (a refused request changes nothing; an unpaid
+            # one is only a pending update), so the released downgrade is put back.
             if waiting is not None:
                 self._schedule_price(
-                    subscription_ref, None, waiting, f"{idempotency_key}:reschedule"
+                    subscription_ref, None, waiting, f"{idempotency_key}:reschedule", since=since
                 )
             raise
         return self._view(updated)
@@ -488,11 +570,13 @@ class StripeGateway:
         self, *, subscription_ref: str, target: PlanPrice, idempotency_key: str
     ) -> GatewaySubscription:
         sub = self._read_subscription(subscription_ref)
+        price_id = self._price_id(target)
         sub["schedule"] = self._schedule_price(
             subscription_ref,
             translate.expanded(sub.get("schedule")),
-            self._price_id(target),
+            price_id,
             idempotency_key,
+            since=self._generation,
         )
         return self._view(sub)
 
@@ -502,33 +586,43 @@ class StripeGateway:
         schedule: Mapping[str, Any] | None,
         new_price: str,
         idempotency_key: str,
+        *,
+        since: int,
     ) -> dict[str, Any]:
-        """Two phases: the current price to the period end, then `new_price`."""
+        """Two phases: the current price to the period end, then `new_price` (or, when Stripe
+        refuses it as retired, its plan's current price: `_priced`)."""
         with translate.translated():
             if schedule is None:
                 schedule = self._client.v1.subscription_schedules.create(
                     {"from_subscription": subscription_ref},
                     {"idempotency_key": f"{idempotency_key}:schedule"},
                 ).to_dict()
-            phases = list(schedule.get("phases") or [])
-            current = translate.expanded(schedule.get("current_phase")) or phases[0]
-            now_phase = next(
-                (p for p in phases if p.get("start_date") == current.get("start_date")), phases[0]
-            )
-            current_price = translate.ref(now_phase["items"][0]["price"]) or ""
+        phases = list(schedule.get("phases") or [])
+        current = translate.expanded(schedule.get("current_phase")) or phases[0]
+        now_phase = next(
+            (p for p in phases if p.get("start_date") == current.get("start_date")), phases[0]
+        )
+        # The subscriber's own price, retired or not: they keep paying it to the period end.
+        current_price = translate.ref(now_phase["items"][0]["price"]) or ""
+        schedule_id = str(schedule["id"])
+
+        def set_phases(price_id: str) -> dict[str, Any]:
             new_phases: list[SubscriptionScheduleUpdateParamsPhase] = [
                 {
                     "items": [{"price": current_price, "quantity": 1}],
                     "start_date": int(current["start_date"]),
                     "end_date": int(current["end_date"]),
                 },
-                {"items": [{"price": new_price, "quantity": 1}], "proration_behavior": "none"},
+                {"items": [{"price": price_id, "quantity": 1}], "proration_behavior": "none"},
             ]
-            return self._client.v1.subscription_schedules.update(
-                str(schedule["id"]),
-                {"end_behavior": "release", "phases": new_phases},
-                {"idempotency_key": f"{idempotency_key}:phases"},
-            ).to_dict()
+            with translate.translated():
+                return self._client.v1.subscription_schedules.update(
+                    schedule_id,
+                    {"end_behavior": "release", "phases": new_phases},
+                    {"idempotency_key": f"{idempotency_key}:phases:{price_id}"},
+                ).to_dict()
+
+        return self._priced(new_price, set_phases, since=since, where="phases[1]")
 
     def withdraw_scheduled_change(
         self, *, subscription_ref: str, idempotency_key: str

@@ -374,6 +374,22 @@ def _decline_message(error: stripe.CardError) -> str:
     return f"{base} ({reason})" if reason else base
 
 
+def refused_price(error: BillingError, where: str) -> bool:
+    """Whether Stripe refused a write because the price it names under the parameter `where`
+    (`line_items`, `items`, `phases[1]`, `subscription_details`) cannot be sold: 400
+    `invalid_request_error` with `param` that price field, and either "The price specified is
+    inactive. This field only accepts active prices." (archived: no `code`) or
+    `resource_missing` ("No such price")."""
+    cause = error.__cause__
+    if not isinstance(cause, stripe.InvalidRequestError) or cause.http_status != 400:
+        return False
+    param = cause.param or ""
+    if not (param.startswith(where) and param.endswith("[price]")):
+        return False
+    message = (cause.user_message or "").lower()
+    return cause.code == "resource_missing" or "inactive" in message
+
+
 def raise_billing_error(
     error: stripe.StripeError, *, not_found: NotFoundFactory | None = None
 ) -> NoReturn:
