@@ -119,6 +119,9 @@ class PaymentGateway(Protocol):
     # Who keeps a downgrade until the period end; with CORE, `schedule_downgrade` and
     # `withdraw_scheduled_change` are never called (the gateway refuses them).
     scheduled_changes: ScheduledChanges
+    # True when an invoice's `pdf_url` is a short-lived signed link (Paddle): a download then
+    # asks the gateway for a fresh one instead of using the link stored with the invoice.
+    invoice_links_expire: bool
 
     def ensure_customer(self, account_id: str, *, idempotency_key: str) -> str:
         """The gateway customer for an account: created once, its opaque reference returned."""

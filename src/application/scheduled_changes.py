@@ -104,6 +104,7 @@ class CoreKeptChanges:
     def __init__(self, gateway: PaymentGateway, uow: UnitOfWorkFactory) -> None:
         self.inner = gateway
         self.scheduled_changes = gateway.scheduled_changes
+        self.invoice_links_expire = gateway.invoice_links_expire
         self._uow = uow
 
     def _merged(self, view: GatewaySubscription) -> GatewaySubscription:

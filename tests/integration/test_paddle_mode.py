@@ -63,3 +63,27 @@ def test_a_downgrade_withdrawn_after_the_worker_switched_the_price_puts_it_back(
         4900,
     )
     assert api.get("/billing/entitlements").json()["plan"] == "growth"
+
+
+def test_an_invoice_pdf_is_served_after_paddles_link_expired_by_asking_for_a_fresh_one(
+    demo: tuple[httpx.Client, PaddleDemo],
+) -> None:
+    api, running = demo
+    checkout = api.post("/billing/checkout", json={"plan": "growth", "interval": "month"}).json()
+    running.pay(checkout["checkout_id"], "visa")
+    api.post(f"/billing/checkout/{checkout['checkout_id']}/complete")
+    [invoice] = api.get("/billing/invoices").json()["data"]
+    first = api.get(f"/billing/invoices/{invoice['id']}/pdf")
+    assert first.status_code == 302
+    running.double.advance_to(START + timedelta(hours=2))  # Paddle's link lives an hour
+
+    assert httpx.get(first.headers["location"]).status_code == 403  # the stored link is dead
+    again = api.get(f"/billing/invoices/{invoice['id']}/pdf")
+
+    assert again.status_code == 302
+    assert again.headers["location"] != first.headers["location"]
+    document = httpx.get(again.headers["location"])
+    assert (document.status_code, document.content[:5]) == (200, b"%PDF-")
+    # Another account cannot have it signed for them.
+    other = bearer("acct_someone_else", secret=DEMO_AUTH_SECRET)
+    assert api.get(f"/billing/invoices/{invoice['id']}/pdf", headers=other).status_code == 404

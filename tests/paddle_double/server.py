@@ -212,10 +212,19 @@ def _invoice_pdf(s: PaddleState, _: Obj, __: dict[str, list[str]], txn_id: str |
     found = s.transaction(txn_id or "")
     if found["status"] not in ("billed", "paid", "completed", "past_due"):
         raise ApiError(400, "transaction_invoice_not_available", "no invoice for this transaction")
-    # Paddle signs a fresh short-lived link per request; the double's is the same per
-    # transaction, so a listed invoice and a fetched one compare equal.
-    token = hashlib.sha256(f"{found['id']}:{found['status']}".encode()).hexdigest()[:16]
-    return {"url": f"{s.base_url}/invoices/{found['id']}.pdf?token={token}"}
+    # Paddle signs a short-lived link per request (its PDF is refused once the link expires).
+    # The double's link lasts an hour of its clock and is the same within one clock second,
+    # so a listed invoice and one fetched at the same moment compare equal.
+    expires = int(s.now().timestamp()) + PDF_LINK_SECONDS
+    return {"url": f"{s.base_url}/invoices/{found['id']}.pdf?{_pdf_query(found['id'], expires)}"}
+
+
+PDF_LINK_SECONDS = 3600
+
+
+def _pdf_query(txn_id: str, expires: int) -> str:
+    signature = hashlib.sha256(f"{txn_id}:{expires}".encode()).hexdigest()[:16]
+    return f"expires={expires}&signature={signature}"
 
 
 def _notification_setting(
@@ -463,10 +472,18 @@ class PaddleDouble:
     ) -> bool:
         match = re.match(r"^/invoices/(txn_[0-9a-z]+)\.pdf$", path)
         if match:
-            pdf = self.render_invoice_pdf(match.group(1))
-            body, kind, status = (
-                (pdf, "application/pdf", 200) if pdf else (b"gone", "text/plain", 404)
-            )
+            expires = (query.get("expires") or ["0"])[0]
+            signed = expires.isdigit() and urlencode(
+                {"expires": expires, "signature": (query.get("signature") or [""])[0]}
+            ) == _pdf_query(match.group(1), int(expires))
+            if not signed or int(expires) < self.clock.now().timestamp():
+                # A signed link past its time, as the storage behind Paddle's links answers.
+                body, kind, status = b"Request has expired", "text/plain", 403
+            else:
+                pdf = self.render_invoice_pdf(match.group(1))
+                body, kind, status = (
+                    (pdf, "application/pdf", 200) if pdf else (b"gone", "text/plain", 404)
+                )
         elif path in ("/pay",) or path.startswith("/portal/"):
             text = f"Paddle double page {path} {query.get('_ptxn', [''])[0]}"
             body, kind, status = text.encode(), "text/html; charset=utf-8", 200

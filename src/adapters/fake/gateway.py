@@ -273,6 +273,7 @@ class FakeGateway:
         # GATEWAY (default): schedules downgrades itself, as Stripe does. CORE: refuses to, as
         # Paddle has no scheduled item changes, so the core's own path can be tested here.
         self.scheduled_changes = scheduled_changes
+        self.invoice_links_expire = False  # the sandbox's invoice pages last
         self._catalog = catalog
         self._clock = clock
         self._public_url = public_url.rstrip("/")

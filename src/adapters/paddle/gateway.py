@@ -97,6 +97,8 @@ class PaddleGateway:
     # Paddle cannot schedule an item change: the core keeps a downgrade and applies it with
     # `apply_plan_for_renewal` (do_not_bill) shortly before the renewal.
     scheduled_changes = ScheduledChanges.CORE
+    # `GET /transactions/{id}/invoice` signs a link that expires within the hour.
+    invoice_links_expire = True
 
     def __init__(
         self,

@@ -79,6 +79,7 @@ class StripeGateway:
 
     # Stripe schedules a downgrade itself (a subscription schedule's second phase).
     scheduled_changes = ScheduledChanges.GATEWAY
+    invoice_links_expire = False  # an invoice's `invoice_pdf` lasts
 
     def __init__(
         self,

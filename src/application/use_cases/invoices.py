@@ -72,15 +72,18 @@ class GetInvoicePdf:
             owner, invoice = cached
             if owner != cmd.account_id:
                 raise InvoiceNotFound()
-        else:
-            if customer is None:
-                raise InvoiceNotFound()
-            invoice = self.gateway.get_invoice(cmd.invoice_id)
-            if invoice.customer_ref != customer:
-                raise InvoiceNotFound()
-            with self.uow() as uow:
-                uow.invoices.upsert(cmd.account_id, invoice)
-                uow.commit()
+            # A link that expires (or none yet: an invoice first heard of by webhook) is
+            # asked for afresh; a lasting one is served from what we hold.
+            if invoice.pdf_url is not None and not self.gateway.invoice_links_expire:
+                return invoice
+        elif customer is None:
+            raise InvoiceNotFound()
+        invoice = self.gateway.get_invoice(cmd.invoice_id)
+        if invoice.customer_ref != customer:
+            raise InvoiceNotFound()
+        with self.uow() as uow:
+            uow.invoices.upsert(cmd.account_id, invoice)
+            uow.commit()
         if invoice.pdf_url is None:
             raise InvoiceNotFound("This invoice has no PDF yet (it is still a draft).")
         return invoice
