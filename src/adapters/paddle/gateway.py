@@ -12,13 +12,15 @@ from __future__ import annotations
 
 import hashlib
 import threading
-from collections.abc import Mapping, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from datetime import datetime
+from typing import TypeVar
 
 import attrs
 from paddle_billing import Client
 from paddle_billing.Entities.Shared import CustomData, TransactionStatus
 from paddle_billing.Entities.Subscription import Subscription as PaddleSubscription
+from paddle_billing.Entities.SubscriptionPreview import SubscriptionPreview
 from paddle_billing.Entities.Subscriptions import (
     SubscriptionEffectiveFrom,
     SubscriptionOnPaymentFailure,
@@ -66,6 +68,7 @@ from domain.errors import (
     CheckoutNotFound,
     GatewayRejected,
     InvoiceNotFound,
+    QuoteMismatch,
     SubscriptionNotFound,
 )
 from domain.invoices import Invoice, InvoicePage
@@ -77,6 +80,8 @@ MAX_PAGE = 200  # Paddle's largest per_page for transactions and subscriptions
 _OPEN = ("draft", "ready")
 _DONE = ("paid", "completed", "billed")
 _LIVE_SUBSCRIPTION = ("active", "trialing", "past_due", "paused")
+
+T = TypeVar("T")
 
 
 @attrs.frozen
@@ -112,28 +117,74 @@ class PaddleGateway:
         self._clock = clock
         self._options = options or PaddleOptions()
         self._prices: dict[tuple[str, Interval], str] = {}
+        self._created: dict[str, datetime] = {}  # Paddle's `created_at` of each current price
+        self._generation = 0  # how many times the current prices have been listed
         self._lock = threading.Lock()
 
     # -- prices ----------------------------------------------------------------------------
 
+    def _load_prices(self) -> None:
+        """The catalog's active prices, by the plan and interval setup wrote in custom_data.
+        Called with the lock held."""
+        with translate.translated():
+            page = self._client.prices.list(
+                ListPrices(pager=Pager(per_page=MAX_PAGE), statuses=[_active()])
+            )
+        prices: dict[tuple[str, Interval], str] = {}
+        created: dict[str, datetime] = {}
+        for entity in page.items:
+            entry = translate.price_entry(entity)
+            if entry is not None:
+                prices[entry] = entity.id
+                created[entity.id] = translate.utc(entity.created_at)
+        self._prices, self._created = prices, created
+        self._generation += 1
+
     def _price_id(self, price: PlanPrice) -> str:
+        """The catalog entry's active price: listed on first use and again on a miss (setup
+        may have made it since). A price archived since it was listed is found out when Paddle
+        refuses it (`_priced`)."""
+        entry = (price.plan_id, price.interval)
         with self._lock:
-            if not self._prices:
-                with translate.translated():
-                    page = self._client.prices.list(
-                        ListPrices(pager=Pager(per_page=MAX_PAGE), statuses=[_active()])
-                    )
-                for entity in page.items:
-                    entry = translate.price_entry(entity)
-                    if entry is not None:
-                        self._prices[entry] = entity.id
-        found = self._prices.get((price.plan_id, price.interval))
+            if entry not in self._prices:
+                self._load_prices()
+            found = self._prices.get(entry)
         if found is None:
             raise GatewayRejected(
                 f"Paddle has no active price for {price.plan_id}/{price.interval.value}; "
                 "run `billing paddle setup`."
             )
         return found
+
+    def _priced(self, entry: tuple[str, Interval], send: Callable[[str], T], since: int) -> T:
+        """`send(price_id)` with the entry's price as listed. When Paddle refuses that price as
+        not found (`billing paddle setup` archived it since and made another), the map is a
+        miss: the active prices are listed again, at most once per call (not when they have
+        been listed since `since`, the call's starting `_generation`), and `send` runs once
+        more with the new id. Paddle takes no idempotency key; each `send` is safe to repeat
+        by itself (a checkout is looked up by its command key, a change is read-compare-write)."""
+        first = self._prices[entry]
+        try:
+            return send(first)
+        except GatewayRejected as error:
+            if not translate.refused_price(error):
+                raise
+            with self._lock:
+                if self._generation == since:
+                    self._load_prices()
+                fresh = self._prices.get(entry)
+            if fresh is None or fresh == first:
+                raise
+        return send(fresh)
+
+    def _check_quote(self, price_id: str, proration_at: datetime) -> None:
+        """A preview made before the target's current price existed was for another price:
+        refused, not charged at another amount (Stripe's adapter does the same)."""
+        created = self._created.get(price_id)
+        if created is not None and created > translate.utc(proration_at):
+            raise QuoteMismatch(
+                "The price of this plan changed after the preview; preview the change again."
+            )
 
     @property
     def price_entries(self) -> Mapping[str, tuple[str, Interval]]:
@@ -180,8 +231,9 @@ class PaddleGateway:
         with translate.translated(not_found=SubscriptionNotFound):
             return self._client.subscriptions.update(subscription_ref, operation)
 
-    def _current_price(self, sub: PaddleSubscription) -> str:
-        return str(sub.items[0].price.id)
+    def _current_entry(self, sub: PaddleSubscription) -> tuple[str, Interval] | None:
+        """The plan and interval the subscription pays for now, at whichever of its prices."""
+        return translate.price_entry(sub.items[0].price) if sub.items else None
 
     def _email(self, account_id: str) -> str:
         digest = hashlib.sha256(account_id.encode()).hexdigest()[:24]
@@ -219,22 +271,27 @@ class PaddleGateway:
         # The return pages are Paddle.js settings of the payment-link page (`successUrl`), not
         # fields of the transaction; the transaction's checkout.url opens that page.
         del success_url, cancel_url
-        price_id = self._price_id(price)
+        self._price_id(price)
+        since = self._generation
         txn = self._find_open_checkout(customer_ref, idempotency_key)
         if txn is None:
-            with translate.translated():
-                txn = self._client.transactions.create(
-                    CreateTransaction(
-                        items=[TransactionCreateItem(price_id=price_id, quantity=1)],
-                        customer_id=customer_ref,
-                        custom_data=CustomData(
-                            {
-                                translate.ACCOUNT_KEY: account_id,
-                                translate.COMMAND_KEY: idempotency_key,
-                            }
-                        ),
+
+            def create(price_id: str) -> Transaction:
+                with translate.translated():
+                    return self._client.transactions.create(
+                        CreateTransaction(
+                            items=[TransactionCreateItem(price_id=price_id, quantity=1)],
+                            customer_id=customer_ref,
+                            custom_data=CustomData(
+                                {
+                                    translate.ACCOUNT_KEY: account_id,
+                                    translate.COMMAND_KEY: idempotency_key,
+                                }
+                            ),
+                        )
                     )
-                )
+
+            txn = self._priced((price.plan_id, price.interval), create, since)
         url = txn.checkout.url if txn.checkout else None
         return CheckoutSession(
             id=txn.id,
@@ -362,14 +419,20 @@ class PaddleGateway:
     ) -> Money:
         # Paddle prorates at the moment of the request; it takes no proration date.
         del proration_at
-        with translate.translated(not_found=SubscriptionNotFound):
-            preview = self._client.subscriptions.preview_update(
-                subscription_ref,
-                PreviewUpdateSubscription(
-                    items=[SubscriptionUpdateItem(price_id=self._price_id(target), quantity=1)],
-                    proration_billing_mode=SubscriptionProrationBillingMode.ProratedImmediately,
-                ),
-            )
+        self._price_id(target)
+        since = self._generation
+
+        def preview_update(price_id: str) -> SubscriptionPreview:
+            with translate.translated(not_found=SubscriptionNotFound):
+                return self._client.subscriptions.preview_update(
+                    subscription_ref,
+                    PreviewUpdateSubscription(
+                        items=[SubscriptionUpdateItem(price_id=price_id, quantity=1)],
+                        proration_billing_mode=SubscriptionProrationBillingMode.ProratedImmediately,
+                    ),
+                )
+
+        preview = self._priced((target.plan_id, target.interval), preview_update, since)
         immediate = preview.immediate_transaction
         if immediate is None:
             return Money.zero(target.amount.currency)
@@ -384,18 +447,28 @@ class PaddleGateway:
         proration_at: datetime,
         idempotency_key: str,
     ) -> GatewaySubscription:
-        del proration_at, idempotency_key
+        del idempotency_key
+        entry = (target.plan_id, target.interval)
         price_id = self._price_id(target)
+        since = self._generation
         sub = self._read(subscription_ref)
-        if self._current_price(sub) != price_id:  # read-compare-write: a retry charges nothing
-            sub = self._update(
-                subscription_ref,
-                UpdateSubscription(
-                    items=[SubscriptionUpdateItem(price_id=price_id, quantity=1)],
-                    proration_billing_mode=SubscriptionProrationBillingMode.ProratedImmediately,
-                    on_payment_failure=SubscriptionOnPaymentFailure.PreventChange,
-                ),
-            )
+        # Read-compare-write: a retry finds the plan in place (at any of its prices, one
+        # retired since included) and charges nothing.
+        if self._current_entry(sub) != entry:
+            self._check_quote(price_id, proration_at)
+
+            def update(price_id: str) -> PaddleSubscription:
+                self._check_quote(price_id, proration_at)  # the retry's price may be newer
+                return self._update(
+                    subscription_ref,
+                    UpdateSubscription(
+                        items=[SubscriptionUpdateItem(price_id=price_id, quantity=1)],
+                        proration_billing_mode=SubscriptionProrationBillingMode.ProratedImmediately,
+                        on_payment_failure=SubscriptionOnPaymentFailure.PreventChange,
+                    ),
+                )
+
+            sub = self._priced(entry, update, since)
         return self._view(sub)
 
     def schedule_downgrade(
@@ -412,16 +485,22 @@ class PaddleGateway:
         self, *, subscription_ref: str, target: PlanPrice, idempotency_key: str
     ) -> GatewaySubscription:
         del idempotency_key
-        price_id = self._price_id(target)
+        entry = (target.plan_id, target.interval)
+        self._price_id(target)
+        since = self._generation
         sub = self._read(subscription_ref)
-        if self._current_price(sub) != price_id:
-            sub = self._update(
-                subscription_ref,
-                UpdateSubscription(
-                    items=[SubscriptionUpdateItem(price_id=price_id, quantity=1)],
-                    proration_billing_mode=SubscriptionProrationBillingMode.DoNotBill,
-                ),
-            )
+        if self._current_entry(sub) != entry:
+
+            def update(price_id: str) -> PaddleSubscription:
+                return self._update(
+                    subscription_ref,
+                    UpdateSubscription(
+                        items=[SubscriptionUpdateItem(price_id=price_id, quantity=1)],
+                        proration_billing_mode=SubscriptionProrationBillingMode.DoNotBill,
+                    ),
+                )
+
+            sub = self._priced(entry, update, since)
         return self._view(sub)
 
     def cancel_at_period_end(

@@ -239,6 +239,19 @@ def billing_error(error: Exception, *, not_found: NotFoundFactory | None = None)
     return GatewayUnavailable("Paddle failed unexpectedly; try again shortly.")
 
 
+def refused_price(error: BillingError) -> bool:
+    """Whether Paddle refused a write because a price it names cannot be sold: archived or
+    unknown. Paddle answers 400 with a `*price_not_found` code (`price_not_found`,
+    `subscription_price_not_found`: "One or more prices sent in the items array could not be
+    found"; its common cause, per Paddle's error reference, "The price has been archived")."""
+    cause = error.__cause__
+    if not isinstance(cause, ApiError) or cause.response is None:
+        return False
+    return cause.response.status_code == 400 and (cause.error_code or "").endswith(
+        "price_not_found"
+    )
+
+
 def raise_billing_error(error: Exception, *, not_found: NotFoundFactory | None = None) -> NoReturn:
     raise billing_error(error, not_found=not_found) from error
 
