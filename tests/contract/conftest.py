@@ -69,6 +69,10 @@ class Driver(Protocol):
         """A paying customer on `plan`: through a paid checkout where the gateway allows it."""
         ...
 
+    def retire_price(self, plan: str, interval: str, amount: int) -> bool:
+        """The operator reprices a plan while the gateway runs (see `_CheckoutSubscribe`)."""
+        ...
+
 
 def repriced(catalog: Catalog, plan_id: str, interval: str, amount: int) -> Catalog:
     """The catalog with one price changed (what an operator edits before running setup)."""
@@ -133,9 +137,12 @@ class _CheckoutSubscribe:
     def customer_balance(self, customer_ref: str) -> int:
         pytest.skip("this gateway's double keeps no customer balance")
 
-    def retire_price(self, plan: str, interval: str, amount: int) -> None:
-        """The operator reprices a plan: `billing stripe setup` gives its lookup key to a new
-        price and deactivates the old one, which existing subscribers keep paying."""
+    def retire_price(self, plan: str, interval: str, amount: int) -> bool:
+        """The operator reprices a plan while the service runs (the driver's gateway, and its
+        price cache, are kept): `billing stripe setup` gives the lookup key to a new price and
+        deactivates the old one, `billing paddle setup` archives it and creates another. The
+        old price's subscribers keep paying it. True when the gateway now sells `amount`; False
+        for a gateway without price objects (it keeps selling the catalog it was built with)."""
         pytest.skip("this gateway has no price objects to retire")
 
     def subscribe(self, account_id: str, plan: str, interval: str = "month") -> GatewaySubscription:
@@ -205,10 +212,11 @@ class FakeDriver(_CheckoutSubscribe):
     def customer_balance(self, customer_ref: str) -> int:
         return self.fake.customer_balance(customer_ref)
 
-    def retire_price(self, plan: str, interval: str, amount: int) -> None:
+    def retire_price(self, plan: str, interval: str, amount: int) -> bool:
         # The sandbox has no price objects: a subscription names its plan and the catalog
         # it was built with; so nothing to retire, and every read must still work.
         del plan, interval, amount
+        return False
 
 
 class DoubleDriver(_CheckoutSubscribe):
@@ -264,9 +272,10 @@ class DoubleDriver(_CheckoutSubscribe):
     def customer_balance(self, customer_ref: str) -> int:
         return int(self.double.customer(customer_ref)["balance"])
 
-    def retire_price(self, plan: str, interval: str, amount: int) -> None:
+    def retire_price(self, plan: str, interval: str, amount: int) -> bool:
         # The same process keeps its gateway (and its price cache), as a running server would.
         run_setup_repriced(self.double.client(), self.catalog, plan, interval, amount)
+        return True
 
 
 class PaddleDriver(_CheckoutSubscribe):
@@ -279,6 +288,7 @@ class PaddleDriver(_CheckoutSubscribe):
         self.catalog, self.clock = catalog, clock
         self.double = PaddleDouble(clock).start()
         self.double.seed_catalog(catalog)
+        self.client = self.double.client()
         self.gateway = PaddleGateway(self.double.client(), catalog, clock)
 
     def now(self) -> datetime:
@@ -301,6 +311,17 @@ class PaddleDriver(_CheckoutSubscribe):
 
     def advance_to(self, moment: datetime) -> None:
         self.double.advance_to(moment)
+
+    def retire_price(self, plan: str, interval: str, amount: int) -> bool:
+        # `billing paddle setup` archives the price whose amount changed and creates another;
+        # the gateway (and its price map) is kept, as a running server's would be.
+        from adapters.paddle.setup import run_setup
+
+        report = run_setup(
+            self.client, repriced(self.catalog, plan, interval, amount), notification_url=None
+        )
+        assert f"price {plan}/{interval} archived" in report.updated, report
+        return True
 
     def dashboard_cancel_at(self, sub: GatewaySubscription, moment: datetime) -> None:
         # Paddle cancels a subscription `immediately` or at the `next_billing_period`
@@ -326,7 +347,8 @@ class PaddleLiveDriver(PaddleDriver):
         self.catalog = catalog
         self.clock = ControllableClock(datetime.now(UTC))
         client = build_client(key, environment=PaddleEnvironment.SANDBOX)
-        run_setup(client, catalog, notification_url=None)
+        run_setup(client, catalog, notification_url=None)  # restores a price retired before
+        self.client = client
         self.gateway = PaddleGateway(client, catalog, self.clock)
 
     def pay_checkout(self, checkout_id: str, card: str = "visa") -> None:
@@ -492,10 +514,11 @@ class LiveDriver:
                 return PaymentMethodSummary(method.card.brand, method.card.last4)
         return None
 
-    def retire_price(self, plan: str, interval: str, amount: int) -> None:
+    def retire_price(self, plan: str, interval: str, amount: int) -> bool:
         run_setup_repriced(self.client, self.catalog, plan, interval, amount)
         # The next session's setup restores the catalog's own amounts (another retirement).
         _LIVE_SETUP_DONE.clear()
+        return True
 
     def decline_next_payment(self) -> None:
         # Cards that attach but fail every charge; made the default of every live subscription.
