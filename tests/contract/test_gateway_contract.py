@@ -34,17 +34,6 @@ def requires_gateway_scheduling(driver: Driver) -> None:
         pytest.skip("this gateway does not schedule changes; the core keeps its downgrades")
 
 
-def paddle_double_renews_no_archived_price(driver: Driver) -> None:
-    """Paddle keeps renewing a subscription on an archived price ("The price has been archived"
-    only stops it being sold); the local Paddle double's renewal looks the price up as one it
-    would sell and refuses it (tests/paddle_double/state.py: `_renew` -> `_item` -> `price`).
-    Until the double renews it, the Paddle case stops there, saying so."""
-    from tests.contract.conftest import PaddleDriver
-
-    if type(driver) is PaddleDriver:
-        pytest.xfail("the Paddle double does not renew a subscription on an archived price")
-
-
 def is_absolute_url(url: str) -> bool:
     parts = urlsplit(url)
     return parts.scheme in ("http", "https") and bool(parts.netloc)
@@ -846,7 +835,6 @@ def test_a_subscriber_on_a_retired_price_reads_changes_cancels_and_sees_invoices
     resumed = driver.gateway.resume(subscription_ref=sub.subscription_ref, idempotency_key="r:1")
     assert not resumed.cancel_at_period_end
 
-    paddle_double_renews_no_archived_price(driver)
     driver.advance_to(sub.current_period_end + HOUR)
     renewed = driver.gateway.get_subscription(sub.subscription_ref)
     assert (renewed.plan_id, renewed.status) == ("growth", Status.ACTIVE)

@@ -606,7 +606,10 @@ class PaddleState:
         price = sub["items"][0]["price"]
         end = _period_end(at, price, sub["_anchor"])
         txn = self._transaction(
-            customer_id=sub["customer_id"], items=[self._item(price["id"])],
+            # The price in place, archived or not: archiving stops a price being sold, not
+            # renewing the subscriptions already on it.
+            customer_id=sub["customer_id"],
+            items=[{"price": self.prices[price["id"]], "quantity": 1, "proration": None}],
             origin="subscription_recurring", status="billed",
             amount=int(price["unit_price"]["amount"]), currency=sub["currency_code"],
             subscription_id=sub["id"], custom_data=sub["custom_data"], period=(at, end),
