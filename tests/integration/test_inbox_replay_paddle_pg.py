@@ -27,7 +27,6 @@ from datetime import UTC, datetime, timedelta
 from typing import Any
 
 import pytest
-import sqlalchemy as sa
 from dependency_injector import providers
 from litestar.testing import TestClient
 
@@ -37,11 +36,11 @@ from adapters.container import Container, build_container
 from adapters.fake.clock import ControllableClock
 from adapters.paddle.gateway import PaddleGateway
 from adapters.sql.migrate import upgrade
-from adapters.sql.tables import audit_log
 from adapters.worker import run_worker
 from application.ports import InboxStatus, UnitOfWork
 from domain.plans import default_catalog
 from tests.http.conftest import bearer
+from tests.integration.replay import DRAIN_TIMEOUT, Delivery, audit_counts, wait_until_drained
 from tests.paddle_double import TEST_KEY, PaddleDouble
 from tests.paddle_double.state import parse
 from tests.paddle_double.worker_steps import WORKER_TICK_BEFORE_RENEWAL
@@ -54,7 +53,6 @@ WORKERS = 2
 DUPLICATE_SHARE = 0.40  # of the events, delivered more than once
 SEED = 20260301
 T0 = datetime(2026, 3, 1, 9, 0, tzinfo=UTC)
-DRAIN_TIMEOUT = 60.0
 AUTH_SECRET = "paddle-replay-tests-secret-long-enough-for-hs256"
 SECRET = "pdl_ntfset_replay_current_0001"
 OLD_SECRET = "pdl_ntfset_replay_previous_0000"
@@ -210,15 +208,6 @@ def live_two_months(world: World, accounts: list[Account]) -> None:
     each(3, lambda a: world.api("POST", "/billing/subscription/cancel", a))
 
 
-@dataclass
-class Delivery:
-    sent: int = 0
-    distinct: int = 0
-    duplicates: int = 0
-    acknowledged_as_duplicate: int = 0
-    refused: list[str] = field(default_factory=list)
-
-
 def sign(body: bytes, secret: str) -> str:
     stamp = int(time.time())  # Paddle signs a delivery with the time it sends it
     mac = hmac.new(secret.encode(), f"{stamp}:".encode() + body, hashlib.sha256).hexdigest()
@@ -310,7 +299,7 @@ def test_a_shuffled_paddle_stream_with_duplicates_converges_on_every_account(
                 thread.start()
             try:
                 delivery = deliver(client, events, rng)
-                drained = _wait_until_drained(container)
+                drained = wait_until_drained(container)
             finally:
                 stop.set()
                 for thread in threads:
@@ -319,7 +308,7 @@ def test_a_shuffled_paddle_stream_with_duplicates_converges_on_every_account(
 
             mismatches = _compare_with_paddle(container, world.paddle, accounts)
             final = _tally(container, world.paddle, accounts)
-            audit_counts = _audit_counts(database)
+            audited = audit_counts(database)
             rows = list(_inbox(container))
     finally:
         double.stop()
@@ -351,8 +340,8 @@ def test_a_shuffled_paddle_stream_with_duplicates_converges_on_every_account(
     assert (stats.pending, stats.parked, stats.applied) == (0, 0, len(events))
     assert all(r.status is InboxStatus.APPLIED and r.last_error is None for r in rows)
     # Exactly once.
-    assert max(audit_counts.values(), default=0) <= 1, audit_counts.most_common(3)
-    assert all(audit_counts[r.event_id] == 1 for r in rows if r.outcome == "applied")
+    assert max(audited.values(), default=0) <= 1, audited.most_common(3)
+    assert all(audited[r.event_id] == 1 for r in rows if r.outcome == "applied")
     assert sum(applied) == len(events)
     # Converged: local state equals Paddle's, and the downgrades the core keeps are intact.
     assert mismatches == {}
@@ -362,16 +351,6 @@ def _inbox(container: Container) -> Iterator[Any]:
     uow: UnitOfWork
     with container.uow()() as uow:
         yield from uow.inbox.list(None, limit=100_000)
-
-
-def _wait_until_drained(container: Container) -> bool:
-    deadline = time.monotonic() + DRAIN_TIMEOUT
-    admin = container.inbox_admin()
-    while time.monotonic() < deadline:
-        if admin.stats().pending == 0:
-            return True
-        time.sleep(0.05)
-    return False
 
 
 def _compare_with_paddle(
@@ -423,15 +402,3 @@ def _tally(container: Container, paddle: PaddleGateway, accounts: list[Account])
         tally["cancel_at_period_end"] += truth.cancel_at_period_end
         tally["kept_change"] += account.kept_change is not None
     return dict(tally)
-
-
-def _audit_counts(database: str) -> Counter[str]:
-    engine = sa.create_engine(database)
-    try:
-        with engine.connect() as conn:
-            rows = conn.execute(
-                sa.select(audit_log.c.inputs).where(audit_log.c.action.like("gateway_event.%"))
-            ).scalars()
-            return Counter(str(inputs["event_id"]) for inputs in rows)
-    finally:
-        engine.dispose()

@@ -22,18 +22,17 @@ from datetime import UTC, datetime, timedelta
 from typing import Any
 
 import pytest
-import sqlalchemy as sa
 from litestar.testing import TestClient
 
 from adapters.app import create_app
 from adapters.container import Container
 from adapters.fake.clock import ControllableClock
 from adapters.sql.migrate import upgrade
-from adapters.sql.tables import audit_log
 from adapters.stripe.gateway import StripeGateway
 from adapters.worker import run_worker
 from application.ports import InboxStatus, UnitOfWork
 from domain.plans import Interval
+from tests.integration.replay import DRAIN_TIMEOUT, Delivery, audit_counts, wait_until_drained
 from tests.sql_fixtures import postgres_database
 from tests.stripe_double import StripeDouble
 from tests.webhooks.harness import (
@@ -54,7 +53,6 @@ WORKERS = 2
 DUPLICATE_SHARE = 0.40  # of the events, delivered more than once
 SEED = 20260301
 T0 = datetime(2026, 3, 1, 9, 0, tzinfo=UTC)
-DRAIN_TIMEOUT = 60.0
 
 
 @dataclass
@@ -72,7 +70,7 @@ class World:
 
     def __init__(self, client: TestClient[Any], double: StripeDouble, container: Container) -> None:
         self.client, self.double, self.container = client, double, container
-        self.gateway: StripeGateway = container.gateway()
+        self.gateway: StripeGateway = container.gateway_adapter()
 
     # -- our API ----------------------------------------------------------------------------
     def api(self, method: str, path: str, account: Account, **body: Any) -> dict[str, Any]:
@@ -212,15 +210,6 @@ def live_two_months(world: World, accounts: list[Account]) -> None:
     each(7, lambda a: world.portal_plan(a, "growth", "month"))
 
 
-@dataclass
-class Delivery:
-    sent: int = 0
-    distinct: int = 0
-    duplicates: int = 0
-    acknowledged_as_duplicate: int = 0
-    refused: list[str] = field(default_factory=list)
-
-
 def deliver(client: TestClient[Any], events: list[dict[str, Any]], rng: random.Random) -> Delivery:
     """Stripe's retries: each event at least once, some two or three times, all shuffled."""
     copies = list(events)
@@ -291,7 +280,7 @@ def test_a_shuffled_stream_with_duplicates_converges_to_stripes_state_on_every_a
                 thread.start()
             try:
                 delivery = deliver(client, events, rng)
-                drained = _wait_until_drained(container)
+                drained = wait_until_drained(container)
             finally:
                 stop.set()
                 for thread in threads:
@@ -300,12 +289,12 @@ def test_a_shuffled_stream_with_duplicates_converges_to_stripes_state_on_every_a
 
             mismatches = _compare_with_stripe(container, world.gateway, accounts)
             final = _tally(container, world.gateway, accounts)
-            audit_counts = _audit_counts(database)
+            audited = audit_counts(database)
             rows = inbox_rows(container)
     finally:
         double.stop()
 
-    per_event_audits = Counter(audit_counts[r.event_id] for r in rows)
+    per_event_audits = Counter(audited[r.event_id] for r in rows)
     outcomes = Counter(r.outcome for r in rows)
     summary = (
         f"replay: {len(accounts)} accounts, {delivery.sent} deliveries sent = "
@@ -340,21 +329,11 @@ def test_a_shuffled_stream_with_duplicates_converges_to_stripes_state_on_every_a
     assert all(r.status is InboxStatus.APPLIED and r.last_error is None for r in rows)
     # Exactly once: no event has more than one audit entry for being applied, and every
     # event that changed something has exactly one, with the outcome the inbox recorded.
-    assert max(audit_counts.values(), default=0) <= 1, audit_counts.most_common(3)
-    assert all(audit_counts[r.event_id] == 1 for r in rows if r.outcome == "applied")
+    assert max(audited.values(), default=0) <= 1, audited.most_common(3)
+    assert all(audited[r.event_id] == 1 for r in rows if r.outcome == "applied")
     assert sum(applied) == len(events)
     # Converged: local state equals Stripe's for every account.
     assert mismatches == {}
-
-
-def _wait_until_drained(container: Container) -> bool:
-    deadline = time.monotonic() + DRAIN_TIMEOUT
-    admin = container.inbox_admin()
-    while time.monotonic() < deadline:
-        if admin.stats().pending == 0:
-            return True
-        time.sleep(0.05)
-    return False
 
 
 def _compare_with_stripe(
@@ -413,16 +392,3 @@ def _tally(container: Container, gateway: StripeGateway, accounts: list[Account]
             held is None or held.payment_method != truth.payment_method
         )
     return dict(tally)
-
-
-def _audit_counts(database: str) -> Counter[str]:
-    """How many times each event id was audited as applied (`gateway_event.*` entries)."""
-    engine = sa.create_engine(database)
-    try:
-        with engine.connect() as conn:
-            rows = conn.execute(
-                sa.select(audit_log.c.inputs).where(audit_log.c.action.like("gateway_event.%"))
-            ).scalars()
-            return Counter(str(inputs["event_id"]) for inputs in rows)
-    finally:
-        engine.dispose()
