@@ -34,6 +34,9 @@ def _repeat(unit: bytes, size: int) -> bytes:
     return (unit * (size // len(unit) + 1))[:size]
 
 
+_MIXED = b"4 4\\u0034 %34+\xef\xbc\x94 "  # every decoding layer at once
+
+
 def hostile_inputs(size: int) -> dict[str, bytes]:
     """Inputs that make this scanner work hardest: many digit lanes, every group a possible
     card start, every decoding layer busy; none holds a card, so the scan runs to the end."""
@@ -51,8 +54,19 @@ def hostile_inputs(size: int) -> dict[str, bytes]:
         "surrogate-pair escapes (math digits)": _repeat(b"\\ud835\\udfd2 ", size),
         "full-width digits, UTF-8": _repeat("\uff14 ".encode(), size),
         "Arabic-Indic digits, UTF-8": _repeat("\u0664 ".encode(), size),
-        "mixed: every layer at once": _repeat(b"4 4\\u0034 %34+\xef\xbc\x94 ", size),
+        "mixed: every layer at once": _repeat(_MIXED, size),
         "JSON brackets in strings": _repeat(b'["["]', size),
+        # Characters whose NFKC form holds a digit among other characters (1/4 is "1", a
+        # fraction slash, "4"), beyond the BMP, or quotes and backslashes among the layers.
+        "full-width 4 and 1/4 (U+00BC), UTF-8": _repeat("\uff14 \u00bc ".encode(), size),
+        "mixed + 1/4 and e-acute": _repeat(_MIXED + "\u00bc\u00e9".encode(), size),
+        'mixed + a quote and e-acute every 4 KB': _repeat(
+            _repeat(_MIXED, 4096 - 3) + '"\u00e9'.encode(), size
+        ),
+        'mixed + \\\\ and \\" escapes': _repeat(_MIXED + b'\\\\ \\" ', size),
+        "\\uff14 \\u00bc escapes": _repeat(b"\\uff14 \\u00bc ", size),
+        "(20) and (21) (U+249B, U+3251), UTF-8": _repeat("\u249b \u3251 ".encode(), size),
+        "mathematical digits, UTF-8": _repeat("\U0001d7d2 ".encode(), size),
     }
 
 
