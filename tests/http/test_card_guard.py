@@ -309,7 +309,14 @@ TEXT_PARTS = [
     "\u00bc",  # 1/4: NFKC makes it "1", a fraction slash and "4"
     "\u2488",  # "1." in one character
     "\u2025",  # two dots: separators only
+    "\u00bd",  # 1/2
+    "\u249b",  # "20." in one character
+    "\u3251",  # circled 21: "21"
+    "\u2474",  # "(1)"
+    "\u3358",  # "0" and an ideograph
+    "\u2044",  # the fraction slash on its own
     "\U0001d7d2",  # mathematical 4, beyond the BMP
+    "\U0001f101",  # "0," beyond the BMP
     "\U0001f600",  # beyond the BMP, and NFKC keeps it there
     "?",  # what a character without a charmap slot encodes as
     "\ufffd",
@@ -328,6 +335,43 @@ def test_the_scanner_agrees_with_the_plain_per_character_rule(
     data = "".join(parts).encode("utf-8")
     expected = CARD if reference.holds_card_number(data) else None
     assert _fed(data, {c for c in cuts if c < len(data)}) == expected
+
+
+def _with_several_digit_forms(luhn_ok: bool) -> str:
+    """A Visa 16 whose "21" is circled 21 (U+3251), whose "20" is "20." in one character
+    (U+249B), and whose last digit is the "1" of 1/4 (U+00BC: "1", a fraction slash, "4")."""
+    for middle in range(10**9):
+        digits = f"442120{middle:09d}1"
+        if luhn_valid(digits) == luhn_ok:
+            return "44\u3251\u249b" + f"{middle:09d}" + "\u00bc"
+    raise AssertionError
+
+
+def _json_escaped(text: str) -> str:
+    """Every character as JSON \\u escapes (beyond the BMP, a surrogate pair)."""
+    units = text.encode("utf-16-be", "surrogatepass")
+    return "".join(f"\\u{units[i:i + 2].hex()}" for i in range(0, len(units), 2))
+
+
+@pytest.mark.parametrize("astral", [False, True], ids=["BMP", "with mathematical 4"])
+@pytest.mark.parametrize("encoding", ["UTF-8", "JSON escapes", "percent-encoded UTF-8"])
+def test_a_digit_in_a_form_of_several_characters_is_read_in_place_across_every_split(
+    encoding: str, astral: bool
+) -> None:
+    for luhn_ok in (True, False):
+        spelled = _with_several_digit_forms(luhn_ok)
+        if astral:  # the first 4 as MATHEMATICAL BOLD DIGIT FOUR, beyond the BMP
+            spelled = "\U0001d7d2" + spelled[1:]
+        if encoding == "JSON escapes":
+            spelled = _json_escaped(spelled)
+        elif encoding == "percent-encoded UTF-8":
+            spelled = quote(spelled)
+        data = f'{{"note": "x\u00e9 {spelled} y"}}'.encode()
+        expected = CARD if luhn_ok else None
+        assert (CARD if reference.holds_card_number(data) else None) == expected
+        for cut in range(1, len(data)):
+            assert _fed(data, [cut]) == expected, (cut, luhn_ok)
+        assert _fed(data, range(1, len(data))) == expected
 
 
 def _own_class(char: str) -> str:

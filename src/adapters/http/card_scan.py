@@ -234,7 +234,22 @@ def _plain_class(ch: str) -> int:
     return _BREAK
 
 
-def _build_charmaps() -> tuple[list[Any], list[bytes], list[str]]:
+# A character whose NFKC form holds a digit among other characters (¼ is "1", a fraction slash,
+# "4") folds to a marker class, which `_expand` replaces with the classes of that form: at most
+# _WIDTH bytes, runs of separators and breaks in it made one (a break if any is a break, as the
+# digit lanes read them). _FILLER pads each form to _WIDTH and is deleted after.
+_PLAIN_CLASSES = bytes([_BREAK, 0x20, *range(0x30, 0x3A)])
+_MARKERS = range(0x40, 0xFF)
+_FILLER = 0xFF
+_WIDTH = 4
+
+
+def _form_classes(form: str) -> bytes:
+    classes = bytes(_plain_class(c) for c in form)
+    return re.sub(rb"[\x00 ]+", lambda run: b"\x00" if b"\x00" in run[0] else b" ", classes)
+
+
+def _build_charmaps() -> tuple[list[Any], list[bytes], list[bytes]]:
     """Charmap encoders (and folds) that turn a character into the class of its NFKC form at C
     speed, and the characters of the BMP they cannot class.
 
@@ -244,8 +259,9 @@ def _build_charmaps() -> tuple[list[Any], list[bytes], list[str]]:
     a composition (the tests check both against the Unicode database). A form of several
     characters that are separators, or breaks and separators, acts as one separator or one
     break. A form that holds a digit among other characters (¼ is 1, a fraction slash and 4; ⒛
-    is "20.") has no one class, and characters beyond the BMP (mathematical digits) have no
-    charmap slot: for those the text is normalized first.
+    is "20.") has no one class: it folds to a marker that `_expand` replaces with its form's
+    classes. Characters beyond the BMP (mathematical digits) have no charmap slot: for those
+    the text is normalized first.
 
     A charmap has 256 slots, so the 460-odd characters that are digits or separators (ASCII,
     Arabic-Indic, Devanagari, full-width, superscript and circled digits, Unicode spaces and
@@ -253,7 +269,7 @@ def _build_charmaps() -> tuple[list[Any], list[bytes], list[str]]:
     "?" in each, which folds to a break. The first map holds U+0001, the ASCII digits and
     separators, what NFKC folds to them (full-width forms first, then superscripts and circled
     digits) and the Unicode separators; script digits fill it and the second map in code point
-    order.
+    order; the characters with a marker come last.
     """
     # U+0001 is the break the decoding puts for quotes, escaped backslashes, invalid escapes and
     # NUL: with a slot of its own it keeps a JSON string's text to the first map.
@@ -262,7 +278,8 @@ def _build_charmaps() -> tuple[list[Any], list[bytes], list[str]]:
     folded: list[tuple[str, int]] = []
     separators: list[tuple[str, int]] = []
     digits: list[tuple[str, int]] = []
-    several: list[str] = []
+    several: list[tuple[str, int]] = []
+    marker_of: dict[bytes, int] = {}
     for cp in range(0x80, 0x10000):
         ch = chr(cp)
         form = unicodedata.normalize("NFKC", ch)
@@ -271,14 +288,15 @@ def _build_charmaps() -> tuple[list[Any], list[bytes], list[str]]:
         else:
             classes = {_plain_class(c) for c in form}
             if len(form) > 1 and classes - {_BREAK, 0x20}:
-                several.append(ch)
+                pattern = _form_classes(form)
+                several.append((ch, marker_of.setdefault(pattern, _MARKERS[len(marker_of)])))
                 continue
             cls = _BREAK if _BREAK in classes else classes.pop()
         if cls != _BREAK:
             kind = folded if form.isascii() else separators if cls == 0x20 else digits
             kind.append((ch, cls))
     folded.sort(key=lambda item: not 0xFF00 <= ord(item[0]) <= 0xFFEF)  # full-width forms first
-    wanted += folded + separators + digits
+    wanted += folded + separators + digits + several
     # Slots the last map has to spare repeat the first map's first characters, with no class
     # there (it comes from the first map): a character with a slot encodes in half the time.
     repeated = [ch for ch, _ in wanted[: -len(wanted) % 254]]
@@ -294,16 +312,18 @@ def _build_charmaps() -> tuple[list[Any], list[bytes], list[str]]:
         assert type(encoder).__name__ == "EncodingMap", "charmap fell back to a dict"
         encoders.append(encoder)
         folds.append(bytes([_BREAK, _BREAK, *(cls for _, cls in batch)]).ljust(256, b"\x00"))
-    return encoders, folds, several
+    # Table k gives the k-th class of a marker's form, and of any other class the class itself
+    # (k = 0) or the filler.
+    expand = [bytearray(i if i in _PLAIN_CLASSES else _FILLER for i in range(256))]
+    expand += [bytearray([_FILLER] * 256) for _ in range(1, _WIDTH)]
+    for pattern, marker in marker_of.items():
+        assert len(pattern) <= _WIDTH, "a form wider than _WIDTH"
+        for k, cls in enumerate(pattern):
+            expand[k][marker] = cls
+    return encoders, folds, [bytes(table) for table in expand]
 
 
-_CHARMAPS, _FOLDS, _SEVERAL = _build_charmaps()
-# The search for a character the charmaps cannot class (its NFKC form holds a digit among
-# other characters, or it lies beyond the BMP); those in Latin-1; and every UTF-16 high byte
-# but those of the pages above Latin-1 that hold one (most text has none of those pages).
-_NEEDS_NFKC = re.compile("[" + "".join(map(re.escape, _SEVERAL)) + "\U00010000-\U0010ffff]")
-_LATIN1_SEVERAL = [ch for ch in _SEVERAL if ord(ch) < 0x100]
-_NOT_SEVERAL_PAGES = bytes(set(range(256)) - {ord(ch) >> 8 for ch in _SEVERAL} | {0})
+_CHARMAPS, _FOLDS, _EXPAND = _build_charmaps()
 _NO_SLOT = b"\x01"  # "?", which "replace" puts for a character the map has no slot for
 
 
@@ -312,31 +332,34 @@ def _ascii_classes(text: str) -> tuple[bytes, int]:
     return classes, _int(classes)
 
 
-def _needs_nfkc(text: str) -> bool:
-    """Whether `text` holds a character the charmaps cannot class (see `_build_charmaps`)."""
-    # Most text is NFKC already, which a quick check per character tells.
-    if unicodedata.is_normalized("NFKC", text):
-        return False
-    # Else a few C passes over its UTF-16 form rule most text out before the exact search,
-    # which is as slow as a charmap.
-    units = text.encode("utf-16-be", "surrogatepass")
-    if len(units) > 2 * len(text):  # a surrogate pair: a character beyond the BMP
-        return True
-    if units[::2].translate(None, _NOT_SEVERAL_PAGES) or any(ch in text for ch in _LATIN1_SEVERAL):
-        return _NEEDS_NFKC.search(text) is not None
-    return False
+def _beyond_bmp(text: str) -> bool:
+    """Whether `text` holds a character beyond the BMP, which no charmap has a slot for."""
+    return len(text.encode("utf-16-le", "surrogatepass")) > 2 * len(text)
+
+
+def _expand(classes: bytes) -> bytes:
+    """Each marker replaced with the classes of its character's NFKC form: every class byte
+    becomes _WIDTH (its form's classes, padded with the filler), in C passes, and the filler
+    is deleted."""
+    n = len(classes)
+    out = bytearray(_WIDTH * n)
+    for k, table in enumerate(_EXPAND):
+        out[k::_WIDTH] = classes.translate(table)
+    return bytes(out.translate(None, bytes([_FILLER])))
 
 
 def _classes(text: str) -> tuple[bytes, int]:
     """One class byte per character (see `_ASCII_CLASS`), for any decimal digit or space, after
-    NFKC; as bytes and as lanes of an integer."""
+    NFKC (several for a character whose form holds a digit among other characters); as bytes
+    and as lanes of an integer."""
     if text.isascii():
         return _ascii_classes(text)
     slots, _ = codecs.charmap_encode(text, "replace", _CHARMAPS[0])
     if _NO_SLOT not in slots:  # every character has its slot in the first map
         classes = slots.translate(_FOLDS[0])
         return classes, _int(classes)
-    if _needs_nfkc(text):
+    if _beyond_bmp(text):
+        # NFKC folds mathematical digits to ASCII, and leaves no character with a marker.
         text = unicodedata.normalize("NFKC", text)
         if text.isascii():
             return _ascii_classes(text)
@@ -346,7 +369,11 @@ def _classes(text: str) -> tuple[bytes, int]:
         slots, _ = codecs.charmap_encode(text, "replace", encoder)
         # A character has its class in at most one map and folds to 0 in the others.
         total += _int(slots.translate(fold))
-    return _bytes(total, len(text)), total
+    classes = _bytes(total, len(text))
+    if classes.translate(None, _PLAIN_CLASSES):  # a marker
+        classes = _expand(classes)
+        return classes, _int(classes)
+    return classes, total
 
 
 # -- the digit lanes -------------------------------------------------------------------------------
