@@ -249,7 +249,7 @@ def _form_classes(form: str) -> bytes:
     return re.sub(rb"[\x00 ]+", lambda run: b"\x00" if b"\x00" in run[0] else b" ", classes)
 
 
-def _build_charmaps() -> tuple[list[Any], list[bytes], list[bytes]]:
+def _build_charmaps() -> tuple[list[Any], list[bytes], list[bytes], list[tuple[bytes, str]]]:
     """Charmap encoders (and folds) that turn a character into the class of its NFKC form at C
     speed, and the characters of the BMP they cannot class.
 
@@ -302,6 +302,10 @@ def _build_charmaps() -> tuple[list[Any], list[bytes], list[bytes]]:
     repeated = [ch for ch, _ in wanted[: -len(wanted) % 254]]
     encoders: list[Any] = []
     folds: list[bytes] = []
+    # Per map: every UTF-16 high byte but those of the pages above Latin-1 its classed
+    # characters are in, and its classed characters in Latin-1 (a text without either needs
+    # no pass over that map).
+    pages: list[tuple[bytes, str]] = []
     while wanted:
         # charmap_build takes a decoding table (byte -> character) and builds its C trie only
         # when slot 0 is U+0000; "?" must be encodable for the "replace" error handler.
@@ -312,6 +316,13 @@ def _build_charmaps() -> tuple[list[Any], list[bytes], list[bytes]]:
         assert type(encoder).__name__ == "EncodingMap", "charmap fell back to a dict"
         encoders.append(encoder)
         folds.append(bytes([_BREAK, _BREAK, *(cls for _, cls in batch)]).ljust(256, b"\x00"))
+        high = {ord(ch) >> 8 for ch, _ in batch} - {0}
+        pages.append(
+            (
+                bytes(sorted(set(range(256)) - high)),
+                "".join(ch for ch, _ in batch if 0x80 <= ord(ch) < 0x100),
+            )
+        )
     # Table k gives the k-th class of a marker's form, and of any other class the class itself
     # (k = 0) or the filler.
     expand = [bytearray(i if i in _PLAIN_CLASSES else _FILLER for i in range(256))]
@@ -320,21 +331,16 @@ def _build_charmaps() -> tuple[list[Any], list[bytes], list[bytes]]:
         assert len(pattern) <= _WIDTH, "a form wider than _WIDTH"
         for k, cls in enumerate(pattern):
             expand[k][marker] = cls
-    return encoders, folds, [bytes(table) for table in expand]
+    return encoders, folds, [bytes(table) for table in expand], pages
 
 
-_CHARMAPS, _FOLDS, _EXPAND = _build_charmaps()
+_CHARMAPS, _FOLDS, _EXPAND, _PAGES = _build_charmaps()
 _NO_SLOT = b"\x01"  # "?", which "replace" puts for a character the map has no slot for
 
 
 def _ascii_classes(text: str) -> tuple[bytes, int]:
     classes = text.encode("ascii").translate(_ASCII_CLASS)
     return classes, _int(classes)
-
-
-def _beyond_bmp(text: str) -> bool:
-    """Whether `text` holds a character beyond the BMP, which no charmap has a slot for."""
-    return len(text.encode("utf-16-le", "surrogatepass")) > 2 * len(text)
 
 
 def _expand(classes: bytes) -> bytes:
@@ -358,14 +364,23 @@ def _classes(text: str) -> tuple[bytes, int]:
     if _NO_SLOT not in slots:  # every character has its slot in the first map
         classes = slots.translate(_FOLDS[0])
         return classes, _int(classes)
-    if _beyond_bmp(text):
-        # NFKC folds mathematical digits to ASCII, and leaves no character with a marker.
+    units = text.encode("utf-16-le", "surrogatepass")
+    if len(units) > 2 * len(text):  # a surrogate pair: a character beyond the BMP
+        # No charmap has a slot beyond the BMP. NFKC folds mathematical digits to ASCII, and
+        # leaves no character with a marker.
         text = unicodedata.normalize("NFKC", text)
         if text.isascii():
             return _ascii_classes(text)
         slots, _ = codecs.charmap_encode(text, "replace", _CHARMAPS[0])
+        units = text.encode("utf-16-le", "surrogatepass")
     total = _int(slots.translate(_FOLDS[0]))
-    for encoder, fold in zip(_CHARMAPS[1:], _FOLDS[1:], strict=True):
+    high = units[1::2]
+    for encoder, fold, (other_pages, latin1) in zip(
+        _CHARMAPS[1:], _FOLDS[1:], _PAGES[1:], strict=True
+    ):
+        # A few C passes tell most texts have no character this map classes.
+        if not high.translate(None, other_pages) and not any(ch in text for ch in latin1):
+            continue
         slots, _ = codecs.charmap_encode(text, "replace", encoder)
         # A character has its class in at most one map and folds to 0 in the others.
         total += _int(slots.translate(fold))
