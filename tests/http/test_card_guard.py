@@ -374,6 +374,25 @@ def test_a_digit_in_a_form_of_several_characters_is_read_in_place_across_every_s
         assert _fed(data, range(1, len(data))) == expected
 
 
+SEVERAL_FORMS = "\u00bc\u00bd\u2153\u2469\u249b\u3251\u3358\u32bf"  # 1/4 ... circled 50
+
+
+@pytest.mark.parametrize(
+    "text",
+    [
+        "4 " * 200 + "\u00bc" + "4 " * 200 + "\u3251\u00e9",
+        "4 " * 400 + SEVERAL_FORMS + "\u00e9",
+        SEVERAL_FORMS * 20,
+        "\u00bc4\u3251 " * 50 + "\u2487",  # (20): a form four classes wide
+        "\u00bc\u3251" * 50,
+    ],
+    ids=["sparse, two kinds", "sparse, many kinds", "dense", "dense, widest", "dense, narrow"],
+)
+def test_characters_with_forms_of_several_classes_are_expanded_in_place(text: str) -> None:
+    expected = reference.classes(text).replace("x", "\x00").encode("ascii")
+    assert _canonical(_classes(text)[0]) == _canonical(expected)
+
+
 def _own_class(char: str) -> str:
     """A character's class by its own category, before any NFKC: what composition sees."""
     category = unicodedata.category(char)

@@ -249,7 +249,9 @@ def _form_classes(form: str) -> bytes:
     return re.sub(rb"[\x00 ]+", lambda run: b"\x00" if b"\x00" in run[0] else b" ", classes)
 
 
-def _build_charmaps() -> tuple[list[Any], list[bytes], list[bytes], list[tuple[bytes, str]]]:
+def _build_charmaps() -> tuple[
+    list[Any], list[bytes], list[bytes], dict[int, bytes], list[tuple[bytes, str]]
+]:
     """Charmap encoders (and folds) that turn a character into the class of its NFKC form at C
     speed, and the characters of the BMP they cannot class.
 
@@ -296,10 +298,12 @@ def _build_charmaps() -> tuple[list[Any], list[bytes], list[bytes], list[tuple[b
             kind = folded if form.isascii() else separators if cls == 0x20 else digits
             kind.append((ch, cls))
     folded.sort(key=lambda item: not 0xFF00 <= ord(item[0]) <= 0xFFEF)  # full-width forms first
+    # Every map after the first repeats U+0001 and the ASCII digits and separators, with no
+    # class there (it comes from the first map): a character with a slot encodes in half the
+    # time. Slots the last map has to spare repeat more of the first map's characters.
+    common = len(wanted)
     wanted += folded + separators + digits + several
-    # Slots the last map has to spare repeat the first map's first characters, with no class
-    # there (it comes from the first map): a character with a slot encodes in half the time.
-    repeated = [ch for ch, _ in wanted[: -len(wanted) % 254]]
+    repeated = [ch for ch, _ in wanted[:254]]
     encoders: list[Any] = []
     folds: list[bytes] = []
     # Per map: every UTF-16 high byte but those of the pages above Latin-1 its classed
@@ -309,7 +313,8 @@ def _build_charmaps() -> tuple[list[Any], list[bytes], list[bytes], list[tuple[b
     while wanted:
         # charmap_build takes a decoding table (byte -> character) and builds its C trie only
         # when slot 0 is U+0000; "?" must be encodable for the "replace" error handler.
-        batch, wanted = wanted[:254], wanted[254:]
+        size = 254 if not encoders else 254 - common
+        batch, wanted = wanted[:size], wanted[size:]
         chars = ["\x00", "?", *(ch for ch, _ in batch)]
         chars += repeated[: 256 - len(chars)]
         encoder = codecs.charmap_build("".join(chars))
@@ -331,10 +336,16 @@ def _build_charmaps() -> tuple[list[Any], list[bytes], list[bytes], list[tuple[b
         assert len(pattern) <= _WIDTH, "a form wider than _WIDTH"
         for k, cls in enumerate(pattern):
             expand[k][marker] = cls
-    return encoders, folds, [bytes(table) for table in expand], pages
+    forms = {marker: pattern for pattern, marker in marker_of.items()}
+    return encoders, folds, [bytes(table) for table in expand], forms, pages
 
 
-_CHARMAPS, _FOLDS, _EXPAND, _PAGES = _build_charmaps()
+_CHARMAPS, _FOLDS, _EXPAND, _FORMS, _PAGES = _build_charmaps()
+# Markers whose form is _WIDTH classes wide (every other is narrower by one at least).
+_NOT_WIDEST = bytes(i for i in range(256) if len(_FORMS.get(i, b"")) < _WIDTH)
+# Markers fewer than one in _SPARSE class bytes, and of at most _FEW kinds, are replaced kind
+# by kind.
+_SPARSE, _FEW = 16, 4
 _NO_SLOT = b"\x01"  # "?", which "replace" puts for a character the map has no slot for
 
 
@@ -343,14 +354,22 @@ def _ascii_classes(text: str) -> tuple[bytes, int]:
     return classes, _int(classes)
 
 
-def _expand(classes: bytes) -> bytes:
-    """Each marker replaced with the classes of its character's NFKC form: every class byte
-    becomes _WIDTH (its form's classes, padded with the filler), in C passes, and the filler
-    is deleted."""
-    n = len(classes)
-    out = bytearray(_WIDTH * n)
-    for k, table in enumerate(_EXPAND):
-        out[k::_WIDTH] = classes.translate(table)
+def _expand(classes: bytes, markers: bytes) -> bytes:
+    """Each marker (`markers` are those in `classes`, in order) replaced with the classes of
+    its character's NFKC form."""
+    if len(markers) * _SPARSE < len(classes):
+        for _ in range(_FEW):
+            marker = markers[:1]
+            classes = classes.replace(marker, _FORMS[marker[0]])
+            markers = markers.replace(marker, b"")
+            if not markers:
+                return classes
+    # Every class byte becomes `width` (its form's classes, padded with the filler), in C
+    # passes, and the filler is deleted.
+    width = _WIDTH if markers.translate(None, _NOT_WIDEST) else _WIDTH - 1
+    out = bytearray(width * len(classes))
+    for k, table in enumerate(_EXPAND[:width]):
+        out[k::width] = classes.translate(table)
     return bytes(out.translate(None, bytes([_FILLER])))
 
 
@@ -385,8 +404,9 @@ def _classes(text: str) -> tuple[bytes, int]:
         # A character has its class in at most one map and folds to 0 in the others.
         total += _int(slots.translate(fold))
     classes = _bytes(total, len(text))
-    if classes.translate(None, _PLAIN_CLASSES):  # a marker
-        classes = _expand(classes)
+    markers = classes.translate(None, _PLAIN_CLASSES)
+    if markers:
+        classes = _expand(classes, markers)
         return classes, _int(classes)
     return classes, total
 
