@@ -67,6 +67,17 @@ def hostile_inputs(size: int) -> dict[str, bytes]:
         "\\uff14 \\u00bc escapes": _repeat(b"\\uff14 \\u00bc ", size),
         "(20) and (21) (U+249B, U+3251), UTF-8": _repeat("\u249b \u3251 ".encode(), size),
         "mathematical digits, UTF-8": _repeat("\U0001d7d2 ".encode(), size),
+        # Found while fixing the above: every charmap pass and an expansion on dense digits;
+        # a form of three classes per two bytes; escape bytes only, so no cut point until the
+        # end and the whole body is one segment.
+        "19-digit groups + 1/3, (21), e-acute per 4 KB": _repeat(
+            (b"4" * 19 + b" ") * 204 + "\u2153\u3251\u00e9 ".encode(), size
+        ),
+        "mixed + 1/3, (21) and e-acute": _repeat(
+            _MIXED + "\u2153\u3251\u00e9".encode(), size
+        ),
+        "1/4 only, UTF-8": _repeat("\u00bc".encode(), size),
+        '"4\\\\" * N (escape bytes only, no cut)': _repeat(b"4\\\\", size),
     }
 
 
