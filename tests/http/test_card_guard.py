@@ -374,6 +374,18 @@ def test_a_digit_in_a_form_of_several_characters_is_read_in_place_across_every_s
         assert _fed(data, range(1, len(data))) == expected
 
 
+def test_a_number_across_a_piece_of_a_long_segment_is_found() -> None:
+    """Escape bytes alone (digits, backslashes) give no cut point, so the body is one segment;
+    its text is classed a piece (64 Ki characters) at a time."""
+    for offset in range(-17, 2):
+        for number, expected in ((CARD_NUMBER, CARD), ("4242424242424241", None)):
+            # An escaped backslash is two characters of text (breaks)
+            lead = "\\\\" * ((65536 + offset) // 2) + "4" * ((65536 + offset) % 2) + "\\\\"
+            data = (lead + number + "\\\\4" * 100).encode()
+            assert _fed(data, range(4096, len(data), 4096)) == expected, offset
+            assert holds_card_number(data) == (expected == CARD), offset
+
+
 SEVERAL_FORMS = "\u00bc\u00bd\u2153\u2469\u249b\u3251\u3358\u32bf"  # 1/4 ... circled 50
 
 

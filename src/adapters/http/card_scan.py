@@ -693,8 +693,11 @@ class CardScanner:
         text = self._utf8.decode(segment, final)
         if escaped:
             text = _json_string(text)
-        if self._lanes.feed(*_classes(text)):
-            return CARD
+        # A segment can be long (a run of escape bytes has no cut point); the digit lanes are
+        # fed a piece at a time, as big integers cost more per lane past the caches.
+        for start in range(0, len(text), _PIECE):
+            if self._lanes.feed(*_classes(text[start : start + _PIECE])):
+                return CARD
         if final:
             if self._lanes.finish():
                 return CARD
