@@ -386,6 +386,21 @@ def test_a_number_across_a_piece_of_a_long_segment_is_found() -> None:
             assert holds_card_number(data) == (expected == CARD), offset
 
 
+def test_every_character_beyond_the_bmp_is_classed_as_the_reference_classes_its_nfkc_form() -> None:
+    """Read from UTF-32 bytes, not normalized: the tables cover plane 1, and no other plane
+    holds a character whose NFKC form holds a digit or separator."""
+    for code in range(0x20000, 0x110000):
+        assert set(reference.classes(chr(code))) <= {"x"}, hex(code)
+    plane_1 = [chr(code) for code in range(0x10000, 0x20000)]
+    for char in plane_1:
+        expected = reference.classes(char + "\u00e9").replace("x", "\x00").encode("ascii")
+        assert _canonical(_classes(char + "\u00e9")[0]) == _canonical(expected), hex(ord(char))
+    # All at once, among BMP characters with markers and without
+    everything = "4\u00bc".join(plane_1) + "\uff14\u00e9"
+    expected = reference.classes(everything).replace("x", "\x00").encode("ascii")
+    assert _canonical(_classes(everything)[0]) == _canonical(expected)
+
+
 SEVERAL_FORMS = "\u00bc\u00bd\u2153\u2469\u249b\u3251\u3358\u32bf"  # 1/4 ... circled 50
 
 

@@ -250,7 +250,12 @@ def _form_classes(form: str) -> bytes:
 
 
 def _build_charmaps() -> tuple[
-    list[Any], list[bytes], list[bytes], dict[int, bytes], list[tuple[bytes, str]]
+    list[Any],
+    list[bytes],
+    list[bytes],
+    dict[int, bytes],
+    list[tuple[bytes, str]],
+    list[tuple[bytes, bytes]],
 ]:
     """Charmap encoders (and folds) that turn a character into the class of its NFKC form at C
     speed, and the characters of the BMP they cannot class.
@@ -262,12 +267,12 @@ def _build_charmaps() -> tuple[
     characters that are separators, or breaks and separators, acts as one separator or one
     break. A form that holds a digit among other characters (¼ is 1, a fraction slash and 4; ⒛
     is "20.") has no one class: it folds to a marker that `_expand` replaces with its form's
-    classes. Characters beyond the BMP (mathematical digits) have no charmap slot: for those
-    the text is normalized first.
+    classes. Characters beyond the BMP (mathematical and segmented digits, "0." in one
+    character) have no charmap slot: `_astral_classes` reads their classes from UTF-32 bytes.
 
     A charmap has 256 slots, so the 460-odd characters that are digits or separators (ASCII,
     Arabic-Indic, Devanagari, full-width, superscript and circled digits, Unicode spaces and
-    dashes) are spread over two maps; every other character (letters, astral scripts) encodes as
+    dashes) and the 181 with a marker are spread over three maps; every other character (letters, astral scripts) encodes as
     "?" in each, which folds to a break. The first map holds U+0001, the ASCII digits and
     separators, what NFKC folds to them (full-width forms first, then superscripts and circled
     digits) and the Unicode separators; script digits fill it and the second map in code point
@@ -328,6 +333,21 @@ def _build_charmaps() -> tuple[
                 "".join(ch for ch, _ in batch if 0x80 <= ord(ch) < 0x100),
             )
         )
+    # Beyond the BMP (plane 1 only: the tests check no other plane holds such a character), by
+    # page: which UTF-32 page bytes are that page (0x01 there), and each character's class or
+    # marker by its low byte.
+    astral: list[tuple[bytes, bytes]] = []
+    for page in range(0x100, 0x200):
+        table = bytearray(256)
+        for low in range(256):
+            form = unicodedata.normalize("NFKC", chr(page << 8 | low))
+            pattern = _form_classes(form) if form != chr(page << 8 | low) else b"\x00"
+            if len(pattern) > 1:
+                table[low] = marker_of.setdefault(pattern, _MARKERS[len(marker_of)])
+            else:
+                table[low] = pattern[0]
+        if any(table):
+            astral.append((bytes(int(i == page & 0xFF) for i in range(256)), bytes(table)))
     # Table k gives the k-th class of a marker's form, and of any other class the class itself
     # (k = 0) or the filler.
     expand = [bytearray(i if i in _PLAIN_CLASSES else _FILLER for i in range(256))]
@@ -337,10 +357,10 @@ def _build_charmaps() -> tuple[
         for k, cls in enumerate(pattern):
             expand[k][marker] = cls
     forms = {marker: pattern for pattern, marker in marker_of.items()}
-    return encoders, folds, [bytes(table) for table in expand], forms, pages
+    return encoders, folds, [bytes(table) for table in expand], forms, pages, astral
 
 
-_CHARMAPS, _FOLDS, _EXPAND, _FORMS, _PAGES = _build_charmaps()
+_CHARMAPS, _FOLDS, _EXPAND, _FORMS, _PAGES, _ASTRAL = _build_charmaps()
 # Markers whose form is _WIDTH classes wide (every other is narrower by one at least).
 _NOT_WIDEST = bytes(i for i in range(256) if len(_FORMS.get(i, b"")) < _WIDTH)
 # Markers fewer than one in _SPARSE class bytes, and of at most _FEW kinds, are replaced kind
@@ -352,6 +372,23 @@ _NO_SLOT = b"\x01"  # "?", which "replace" puts for a character the map has no s
 def _ascii_classes(text: str) -> tuple[bytes, int]:
     classes = text.encode("ascii").translate(_ASCII_CLASS)
     return classes, _int(classes)
+
+
+_PLANE_1 = bytes(int(i == 1) for i in range(256))
+
+
+def _astral_classes(text: str) -> int:
+    """The classes (or markers) of the characters beyond the BMP, as lanes (0 elsewhere): no
+    charmap has a slot for them. Each is read from its UTF-32 bytes: plane, page, low byte."""
+    units = text.encode("utf-32-le", "surrogatepass")
+    planes, pages, lows = units[2::4], units[1::4], units[0::4]
+    plane_1 = _int(planes.translate(_PLANE_1))
+    total = 0
+    for this_page, table in _ASTRAL:
+        here = plane_1 & _int(pages.translate(this_page))
+        if here:
+            total += _int(lows.translate(table)) & (here * 0xFF)
+    return total
 
 
 def _expand(classes: bytes, markers: bytes) -> bytes:
@@ -384,15 +421,9 @@ def _classes(text: str) -> tuple[bytes, int]:
         classes = slots.translate(_FOLDS[0])
         return classes, _int(classes)
     units = text.encode("utf-16-le", "surrogatepass")
-    if len(units) > 2 * len(text):  # a surrogate pair: a character beyond the BMP
-        # No charmap has a slot beyond the BMP. NFKC folds mathematical digits to ASCII, and
-        # leaves no character with a marker.
-        text = unicodedata.normalize("NFKC", text)
-        if text.isascii():
-            return _ascii_classes(text)
-        slots, _ = codecs.charmap_encode(text, "replace", _CHARMAPS[0])
-        units = text.encode("utf-16-le", "surrogatepass")
     total = _int(slots.translate(_FOLDS[0]))
+    if len(units) > 2 * len(text):  # a surrogate pair: a character beyond the BMP
+        total += _astral_classes(text)
     high = units[1::2]
     for encoder, fold, (other_pages, latin1) in zip(
         _CHARMAPS[1:], _FOLDS[1:], _PAGES[1:], strict=True
