@@ -77,6 +77,9 @@ def hostile_inputs(size: int) -> dict[str, bytes]:
             _MIXED + "\u2153\u3251\u00e9".encode(), size
         ),
         "1/4 only, UTF-8": _repeat("\u00bc".encode(), size),
+        "1/4 + a mathematical digit every 4 KB": _repeat(
+            "\u00bc".encode() * 2047 + "\U0001d7d2".encode(), size
+        ),
         '"4\\\\" * N (escape bytes only, no cut)': _repeat(b"4\\\\", size),
     }
 
