@@ -667,9 +667,7 @@ def probe(engine: Engine, account_id: str, *, now: datetime = NOW) -> Capture:
                 next_attempt_at=now,
             )
             uow.inbox.add(fresh)
-            add_many = getattr(uow.inbox, "add_many", None)  # group-commit ingestion, if there
-            if add_many is not None:
-                add_many([attrs.evolve(fresh, event_id="evt_probe_2")])
+            uow.inbox.add_many([attrs.evolve(fresh, event_id="evt_probe_2")])  # group commit
             lease = timedelta(seconds=60)
             uow.inbox.claim(worker="probe", now=now, lease=lease, limit=20)
             uow.inbox.newest_applied(object_ref, excluding="evt_probe")
