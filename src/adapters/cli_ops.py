@@ -275,7 +275,7 @@ def add_paddle(sub: Subparsers) -> None:
 
 def paddle_setup(args: argparse.Namespace, out: TextIO | None = None) -> int:
     from adapters.config import load_catalog
-    from adapters.paddle.client import PaddleEnvironment, build_client
+    from adapters.paddle.client import build_client
     from adapters.paddle.setup import run_setup
 
     out = out or sys.stdout
@@ -284,7 +284,7 @@ def paddle_setup(args: argparse.Namespace, out: TextIO | None = None) -> int:
         raise ConfigError("PADDLE_API_KEY", "is required for `billing paddle setup`")
     client = build_client(
         settings.paddle_api_key,
-        environment=PaddleEnvironment(settings.paddle_environment.value),
+        environment=settings.paddle_environment,
         api_base=settings.paddle_api_base,
     )
     report = run_setup(

@@ -9,7 +9,7 @@ from typing import TYPE_CHECKING, Any, Protocol
 
 from dependency_injector import containers, providers
 
-from adapters.config import MEMORY_URL, GatewayKind, Settings, load_catalog
+from adapters.config import MEMORY_URL, GatewayKind, PaddleEnvironment, Settings, load_catalog
 from adapters.fake.clock import ControllableClock, SystemClock
 from adapters.fake.repositories import InMemoryStore
 from adapters.read_cache import Freshness, ReadCache
@@ -233,7 +233,7 @@ def _paddle_gateway(
     clock: Clock,
 ) -> PaymentGateway:
     # Imported here so the other modes run without the Paddle SDK loaded.
-    from adapters.paddle.client import PaddleEnvironment, build_client
+    from adapters.paddle.client import build_client
     from adapters.paddle.gateway import PaddleGateway
 
     client = build_client(api_key, environment=PaddleEnvironment(environment), api_base=api_base)

@@ -340,7 +340,8 @@ class PaddleLiveDriver(PaddleDriver):
     moved, so only the promises that need neither run here; the rest skip, saying so."""
 
     def __init__(self, catalog: Catalog, key: str) -> None:
-        from adapters.paddle.client import PaddleEnvironment, build_client
+        from adapters.config import PaddleEnvironment
+        from adapters.paddle.client import build_client
         from adapters.paddle.gateway import PaddleGateway
         from adapters.paddle.setup import run_setup
 

@@ -2,20 +2,16 @@
 
 from __future__ import annotations
 
-import enum
 import logging
 
 import attrs
 from paddle_billing import Client, Environment, Options
 
+from adapters.config import PaddleEnvironment  # the one list of Paddle's APIs (PADDLE_ENVIRONMENT)
+
 # The SDK retries 429 and 5xx with back-off (urllib3 `Retry`, idempotent methods only: GET,
 # and never our POST/PATCH writes, which are made retry-safe by reading first; see gateway.py).
 DEFAULT_RETRIES = 2
-
-
-class PaddleEnvironment(enum.Enum):
-    SANDBOX = "sandbox"
-    PRODUCTION = "production"
 
 
 @attrs.frozen
