@@ -20,6 +20,7 @@ from application.inbox import (
     InboxBatchFactory,
     ProcessInbox,
     ReceiveGatewayEvent,
+    WebhookDeliveries,
 )
 from application.ports import Clock, EventDecoder, GatewayEvent, PaymentGateway, UnitOfWork
 from application.renewal_changes import ApplyDueChanges
@@ -279,18 +280,6 @@ def _webhook_verifier(secrets: tuple[str, ...]) -> Any:
     return StripeWebhookVerifier(secrets) if secrets else None
 
 
-def _stripe_deliveries(verifier: Any, receive: ReceiveGatewayEvent) -> Any:
-    from adapters.stripe.route import StripeDeliveries
-
-    return StripeDeliveries(verifier=verifier, receive=receive)
-
-
-def _paddle_deliveries(verifier: Any, receive: ReceiveGatewayEvent) -> Any:
-    from adapters.paddle.route import PaddleDeliveries
-
-    return PaddleDeliveries(verifier=verifier, receive=receive)
-
-
 def _paddle_webhook_verifier(secrets: tuple[str, ...]) -> Any:
     from adapters.paddle.webhooks import PaddleWebhookVerifier
 
@@ -442,13 +431,13 @@ class Container(containers.DeclarativeContainer):
     inbox_admin = providers.Singleton(InboxAdmin, uow=uow, clock=clock)
     webhook_verifier = providers.Singleton(_webhook_verifier, config.stripe_webhook_secrets)
     stripe_deliveries = providers.Singleton(
-        _stripe_deliveries, verifier=webhook_verifier, receive=receive_gateway_event
+        WebhookDeliveries, verifier=webhook_verifier, receive=receive_gateway_event
     )
     paddle_webhook_verifier = providers.Singleton(
         _paddle_webhook_verifier, config.paddle_webhook_secrets
     )
     paddle_deliveries = providers.Singleton(
-        _paddle_deliveries, verifier=paddle_webhook_verifier, receive=receive_gateway_event
+        WebhookDeliveries, verifier=paddle_webhook_verifier, receive=receive_gateway_event
     )
 
     sandbox_events = providers.Singleton(

@@ -17,7 +17,7 @@ from collections.abc import Callable, Sequence
 from concurrent.futures import Future
 from contextlib import AbstractContextManager
 from datetime import datetime, timedelta
-from typing import Any, Protocol, cast
+from typing import Any, Generic, Protocol, TypeVar, cast
 
 import attrs
 
@@ -36,6 +36,8 @@ from application.ports import (
 )
 from application.use_cases import ApplyGatewayEvent, ApplyOutcome, now_from
 from domain.errors import BillingError
+
+V = TypeVar("V")  # a gateway's webhook signature verifier
 
 # Deliveries written by one statement at most; more wait for the next one.
 GROUP_LIMIT = 100
@@ -158,6 +160,17 @@ class ReceiveGatewayEvent:
             else:
                 for (_, future), new in zip(group, stored, strict=True):
                     future.set_result(new)
+
+
+@attrs.frozen
+class WebhookDeliveries(Generic[V]):
+    """What a webhook route needs, as one dependency: the gateway's signature verifier (None
+    when no signing secret is configured: the route answers 503) and the receiver that stores
+    each delivery. One dependency, not two: Litestar resolves two or more of one level in an
+    anyio task group, which cost a fifth of the route's own CPU per delivery."""
+
+    verifier: V | None
+    receive: ReceiveGatewayEvent
 
 
 class InboxBatch(Protocol):

@@ -18,10 +18,10 @@ from litestar.testing import TestClient
 
 from adapters.fake.clock import ControllableClock
 from adapters.fake.repositories import InMemoryStore
-from adapters.paddle.route import PaddleDeliveries, paddle_webhook
+from adapters.paddle.route import paddle_webhook
 from adapters.paddle.webhooks import PaddleEventDecoder, PaddleWebhookVerifier
 from application import commands
-from application.inbox import ProcessInbox, ReceiveGatewayEvent
+from application.inbox import ProcessInbox, ReceiveGatewayEvent, WebhookDeliveries
 from application.ports import InboxEvent, InboxStatus, PaymentGateway, UnitOfWork
 from application.scheduled_changes import core_keeps_changes
 from application.use_cases import ApplyGatewayEvent, ChangePlan, StartCheckout
@@ -87,7 +87,7 @@ class Service:
                 route_handlers=[paddle_webhook],
                 dependencies={
                     "paddle_deliveries": Provide(
-                        lambda: PaddleDeliveries(verifier=verifier, receive=receive),
+                        lambda: WebhookDeliveries(verifier=verifier, receive=receive),
                         sync_to_thread=False,
                     ),
                 },

@@ -4,30 +4,24 @@ from __future__ import annotations
 
 import json
 import logging
-from typing import TYPE_CHECKING, Annotated, Any
+from typing import Annotated, Any
 
-import attrs
 from litestar import Response, post
 from litestar.params import HeaderParameter, RawBody
 
 from adapters.http import examples, schemas
 from adapters.http.deps import Dep
 from adapters.http.errors import error_response
-from application.inbox import ReceiveGatewayEvent
-
-if TYPE_CHECKING:
-    from adapters.paddle.webhooks import PaddleWebhookVerifier
+from adapters.paddle.webhooks import (
+    InvalidWebhook,
+    PaddleWebhookVerifier,
+    object_ref,
+    occurred_at,
+    redact,
+)
+from application.inbox import WebhookDeliveries
 
 log = logging.getLogger("billing.webhooks")
-
-
-@attrs.frozen
-class PaddleDeliveries:
-    """What the route needs, as one dependency (Litestar resolves two or more of one level in
-    an anyio task group, which costs more than the rest of its own work per delivery)."""
-
-    verifier: PaddleWebhookVerifier | None  # None: PADDLE_WEBHOOK_SECRET is not set (503)
-    receive: ReceiveGatewayEvent
 
 
 @post(
@@ -48,11 +42,9 @@ class PaddleDeliveries:
 )
 async def paddle_webhook(
     body: RawBody,
-    paddle_deliveries: Dep[PaddleDeliveries],
+    paddle_deliveries: Dep[WebhookDeliveries[PaddleWebhookVerifier]],
     paddle_signature: Annotated[str | None, HeaderParameter(name="Paddle-Signature")] = None,
 ) -> Response[Any]:
-    from adapters.paddle.webhooks import InvalidWebhook, object_ref, occurred_at, redact
-
     paddle_webhook_verifier = paddle_deliveries.verifier
     receive_gateway_event = paddle_deliveries.receive
     if paddle_webhook_verifier is None:

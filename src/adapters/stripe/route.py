@@ -5,30 +5,18 @@ from __future__ import annotations
 import json
 import logging
 from datetime import UTC, datetime
-from typing import TYPE_CHECKING, Annotated, Any
+from typing import Annotated, Any
 
-import attrs
 from litestar import Response, post
 from litestar.params import HeaderParameter, RawBody
 
 from adapters.http import examples, schemas
 from adapters.http.deps import Dep
 from adapters.http.errors import error_response
-from application.inbox import ReceiveGatewayEvent
-
-if TYPE_CHECKING:
-    from adapters.stripe.webhooks import StripeWebhookVerifier
+from adapters.stripe.webhooks import InvalidWebhook, StripeWebhookVerifier
+from application.inbox import WebhookDeliveries
 
 log = logging.getLogger("billing.webhooks")
-
-
-@attrs.frozen
-class StripeDeliveries:
-    """What the route needs, as one dependency: Litestar resolves two or more dependencies of
-    one level in an anyio task group, a fifth of the route's own CPU per delivery."""
-
-    verifier: StripeWebhookVerifier | None  # None: STRIPE_WEBHOOK_SECRET is not set (503)
-    receive: ReceiveGatewayEvent
 
 
 def _object_ref(event: dict[str, Any]) -> str | None:
@@ -53,11 +41,10 @@ def _object_ref(event: dict[str, Any]) -> str | None:
 )
 async def stripe_webhook(
     body: RawBody,
-    stripe_deliveries: Dep[StripeDeliveries],
+    stripe_deliveries: Dep[WebhookDeliveries[StripeWebhookVerifier]],
     stripe_signature: Annotated[str | None, HeaderParameter(name="Stripe-Signature")] = None,
 ) -> Response[Any]:
     from adapters.stripe.redact import redact_card_details
-    from adapters.stripe.webhooks import InvalidWebhook
 
     webhook_verifier, receive_gateway_event = stripe_deliveries.verifier, stripe_deliveries.receive
     if webhook_verifier is None:

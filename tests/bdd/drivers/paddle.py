@@ -32,9 +32,9 @@ from litestar.testing import TestClient
 
 from adapters.fake.clock import ControllableClock
 from adapters.paddle.gateway import PaddleGateway
-from adapters.paddle.route import PaddleDeliveries, paddle_webhook
+from adapters.paddle.route import paddle_webhook
 from adapters.paddle.webhooks import PaddleEventDecoder, PaddleWebhookVerifier
-from application.inbox import ProcessInbox, ReceiveGatewayEvent
+from application.inbox import ProcessInbox, ReceiveGatewayEvent, WebhookDeliveries
 from application.ports import PaymentGateway, UnitOfWorkFactory
 from application.renewal_changes import ApplyDueChanges
 from application.scheduled_changes import core_keeps_changes
@@ -66,7 +66,7 @@ class PaddleDriver(InProcessDriver[PaymentGateway]):
                 route_handlers=[paddle_webhook],
                 dependencies={
                     "paddle_deliveries": Provide(
-                        lambda: PaddleDeliveries(verifier=verifier, receive=receive),
+                        lambda: WebhookDeliveries(verifier=verifier, receive=receive),
                         sync_to_thread=False,
                     ),
                 },

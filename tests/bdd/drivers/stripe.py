@@ -27,9 +27,9 @@ from litestar.testing import TestClient
 from adapters.container import StripeEventDecoder
 from adapters.fake.clock import ControllableClock
 from adapters.stripe.gateway import StripeGateway
-from adapters.stripe.route import StripeDeliveries, stripe_webhook
+from adapters.stripe.route import stripe_webhook
 from adapters.stripe.webhooks import StripeWebhookVerifier
-from application.inbox import ProcessInbox, ReceiveGatewayEvent
+from application.inbox import ProcessInbox, ReceiveGatewayEvent, WebhookDeliveries
 from application.ports import UnitOfWorkFactory
 from domain.invoices import Invoice
 from domain.plans import Catalog
@@ -54,7 +54,7 @@ class StripeDriver(InProcessDriver[StripeGateway]):
         # The webhook route as production mounts it, with what it needs from the container.
         receive = ReceiveGatewayEvent(uow=uow, clock=clock)
         verifier = StripeWebhookVerifier([WEBHOOK_SECRET])
-        deliveries = StripeDeliveries(verifier=verifier, receive=receive)
+        deliveries = WebhookDeliveries(verifier=verifier, receive=receive)
         self._webhook: TestClient[Litestar] = TestClient(
             Litestar(
                 route_handlers=[stripe_webhook],
