@@ -4,16 +4,12 @@ Stripe signature (the same `StripeWebhookVerifier`, the same secret) and answers
 from __future__ import annotations
 
 import os
-import sys
-from pathlib import Path
 from typing import Annotated, Any
-
-sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "src"))
 
 from litestar import Litestar, Response, post
 from litestar.params import HeaderParameter, RawBody
 
-from adapters.stripe.webhooks import InvalidWebhook, StripeWebhookVerifier
+from responseiq_billing.adapters.stripe.webhooks import InvalidWebhook, StripeWebhookVerifier
 
 verifier = StripeWebhookVerifier(os.environ["STRIPE_WEBHOOK_SECRET"].split(","))
 

@@ -23,8 +23,8 @@ from pathlib import Path
 
 import httpx
 
-from adapters.http.card_scan import JSON_DEPTH_LIMIT, CardScanner
-from adapters.http.guard import GUARDED_BODY_LIMIT
+from responseiq_billing.adapters.http.card_scan import JSON_DEPTH_LIMIT, CardScanner
+from responseiq_billing.adapters.http.guard import GUARDED_BODY_LIMIT
 
 MB = 1024 * 1024
 CHUNK = 64 * 1024  # what uvicorn hands the app per read, roughly
@@ -60,7 +60,7 @@ def hostile_inputs(size: int) -> dict[str, bytes]:
         # fraction slash, "4"), beyond the BMP, or quotes and backslashes among the layers.
         "full-width 4 and 1/4 (U+00BC), UTF-8": _repeat("\uff14 \u00bc ".encode(), size),
         "mixed + 1/4 and e-acute": _repeat(_MIXED + "\u00bc\u00e9".encode(), size),
-        'mixed + a quote and e-acute every 4 KB': _repeat(
+        "mixed + a quote and e-acute every 4 KB": _repeat(
             _repeat(_MIXED, 4096 - 3) + '"\u00e9'.encode(), size
         ),
         'mixed + \\\\ and \\" escapes': _repeat(_MIXED + b'\\\\ \\" ', size),
@@ -73,9 +73,7 @@ def hostile_inputs(size: int) -> dict[str, bytes]:
         "19-digit groups + 1/3, (21), e-acute per 4 KB": _repeat(
             (b"4" * 19 + b" ") * 204 + "\u2153\u3251\u00e9 ".encode(), size
         ),
-        "mixed + 1/3, (21) and e-acute": _repeat(
-            _MIXED + "\u2153\u3251\u00e9".encode(), size
-        ),
+        "mixed + 1/3, (21) and e-acute": _repeat(_MIXED + "\u2153\u3251\u00e9".encode(), size),
         "1/4 only, UTF-8": _repeat("\u00bc".encode(), size),
         "1/4 + a mathematical digit every 4 KB": _repeat(
             "\u00bc".encode() * 2047 + "\U0001d7d2".encode(), size

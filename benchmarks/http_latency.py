@@ -15,10 +15,10 @@ from datetime import timedelta
 
 from litestar.testing import TestClient
 
-from adapters.app import create_app
-from adapters.config import Settings
-from adapters.container import build_container
-from adapters.http.auth import issue_token
+from responseiq_billing.adapters.app import create_app
+from responseiq_billing.adapters.config import Settings
+from responseiq_billing.adapters.container import build_container
+from responseiq_billing.adapters.http.auth import issue_token
 
 SECRET = "benchmark-secret-at-least-32-characters"
 

@@ -28,18 +28,21 @@ sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
 import sqlalchemy as sa
 
-from adapters.fake.clock import ControllableClock
-from adapters.fake.codec import SandboxEventDecoder, encode_event
-from adapters.fake.gateway import FakeGateway
-from adapters.fake.repositories import InMemoryStore
-from adapters.sql.batch import SqlBatch
-from adapters.sql.database import create_engine_from_url, sql_unit_of_work_factory
-from adapters.sql.migrate import upgrade
-from adapters.sql.tables import audit_log, webhook_inbox
-from application import commands, use_cases
-from application.inbox import ProcessInbox, ReceiveGatewayEvent
-from application.ports import GatewayEvent
-from domain.plans import Interval, default_catalog
+from responseiq_billing.adapters.fake.clock import ControllableClock
+from responseiq_billing.adapters.fake.codec import SandboxEventDecoder, encode_event
+from responseiq_billing.adapters.fake.gateway import FakeGateway
+from responseiq_billing.adapters.fake.repositories import InMemoryStore
+from responseiq_billing.adapters.sql.batch import SqlBatch
+from responseiq_billing.adapters.sql.database import (
+    create_engine_from_url,
+    sql_unit_of_work_factory,
+)
+from responseiq_billing.adapters.sql.migrate import upgrade
+from responseiq_billing.adapters.sql.tables import audit_log, webhook_inbox
+from responseiq_billing.application import commands, use_cases
+from responseiq_billing.application.inbox import ProcessInbox, ReceiveGatewayEvent
+from responseiq_billing.application.ports import GatewayEvent
+from responseiq_billing.domain.plans import Interval, default_catalog
 
 # Set before forking: the children inherit the sandbox gateway the events came from.
 _FAKE: FakeGateway | None = None

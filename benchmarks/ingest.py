@@ -116,7 +116,7 @@ def main() -> None:
         raise SystemExit("wrk is missing: apt-get install -y wrk")
     from tests.sql_fixtures import postgres_database
 
-    from adapters.sql.migrate import upgrade
+    from responseiq_billing.adapters.sql.migrate import upgrade
 
     work = Path(tempfile.mkdtemp(prefix="billing-ingest-"))
     bodies = work / "deliveries.tsv"

@@ -59,18 +59,21 @@ from sqlalchemy.engine import Engine
 from tests import scale_data
 from tests.sql_fixtures import postgres_database
 
-from adapters.fake.clock import ControllableClock
-from adapters.fake.codec import SandboxEventDecoder, encode_event
-from adapters.fake.gateway import FakeGateway
-from adapters.sql.batch import SqlBatch
-from adapters.sql.database import create_engine_from_url, sql_unit_of_work_factory
-from adapters.sql.ingest import IngestUnits
-from adapters.sql.migrate import upgrade
-from application import commands, use_cases
-from application.inbox import ProcessInbox, ReceiveGatewayEvent
-from application.ports import GatewayEvent
-from domain.errors import GatewayUnavailable
-from domain.plans import Interval, default_catalog
+from responseiq_billing.adapters.fake.clock import ControllableClock
+from responseiq_billing.adapters.fake.codec import SandboxEventDecoder, encode_event
+from responseiq_billing.adapters.fake.gateway import FakeGateway
+from responseiq_billing.adapters.sql.batch import SqlBatch
+from responseiq_billing.adapters.sql.database import (
+    create_engine_from_url,
+    sql_unit_of_work_factory,
+)
+from responseiq_billing.adapters.sql.ingest import IngestUnits
+from responseiq_billing.adapters.sql.migrate import upgrade
+from responseiq_billing.application import commands, use_cases
+from responseiq_billing.application.inbox import ProcessInbox, ReceiveGatewayEvent
+from responseiq_billing.application.ports import GatewayEvent
+from responseiq_billing.domain.errors import GatewayUnavailable
+from responseiq_billing.domain.plans import Interval, default_catalog
 
 BLOCK = 100  # reads per database before switching to the other
 WARMUP = 100  # reads per database before the measured ones (pool, statement caches)

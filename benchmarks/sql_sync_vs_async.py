@@ -29,13 +29,16 @@ from datetime import UTC, datetime, timedelta
 import psycopg
 import sqlalchemy as sa
 
-from adapters.sql.database import create_engine_from_url, sql_unit_of_work_factory
-from adapters.sql.migrate import upgrade
-from adapters.sql.tables import audit_log, subscriptions
-from application.ports import AuditEntry
-from domain.errors import StaleVersion
-from domain.plans import Interval
-from domain.subscription import Status, Subscription
+from responseiq_billing.adapters.sql.database import (
+    create_engine_from_url,
+    sql_unit_of_work_factory,
+)
+from responseiq_billing.adapters.sql.migrate import upgrade
+from responseiq_billing.adapters.sql.tables import audit_log, subscriptions
+from responseiq_billing.application.ports import AuditEntry
+from responseiq_billing.domain.errors import StaleVersion
+from responseiq_billing.domain.plans import Interval
+from responseiq_billing.domain.subscription import Status, Subscription
 
 T0 = datetime(2026, 3, 1, tzinfo=UTC)
 PG = "postgresql+psycopg://postgres@127.0.0.1:5432/"

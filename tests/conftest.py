@@ -6,9 +6,9 @@ from datetime import UTC, datetime
 
 import pytest
 
-from adapters.fake.clock import ControllableClock
-from adapters.fake.repositories import InMemoryStore
-from domain.plans import Catalog, default_catalog
+from responseiq_billing.adapters.fake.clock import ControllableClock
+from responseiq_billing.adapters.fake.repositories import InMemoryStore
+from responseiq_billing.domain.plans import Catalog, default_catalog
 
 
 @pytest.fixture

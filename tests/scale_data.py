@@ -584,17 +584,17 @@ def explain(engine: Engine, captured: Captured, *, analyze: bool = False) -> Pla
 def probe(engine: Engine, account_id: str, *, now: datetime = NOW) -> Capture:
     """Run every repository method the service uses, for a seeded account, in one transaction
     that is rolled back; return what they emitted."""
-    from adapters.sql.repositories import SqlUnitOfWork
-    from application.ports import (
+    from responseiq_billing.adapters.sql.repositories import SqlUnitOfWork
+    from responseiq_billing.application.ports import (
         AuditEntry,
         CheckoutRecord,
         CheckoutStatus,
         InboxEvent,
         LeaseLost,
     )
-    from application.ports import InboxStatus as IS
-    from domain.invoices import Invoice
-    from domain.plans import Interval
+    from responseiq_billing.application.ports import InboxStatus as IS
+    from responseiq_billing.domain.invoices import Invoice
+    from responseiq_billing.domain.plans import Interval
 
     with engine.connect() as conn:
         sub_ref, customer, quote, checkout, object_ref, event_id = conn.execute(

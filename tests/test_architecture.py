@@ -3,13 +3,23 @@
 from __future__ import annotations
 
 import ast
+import importlib.metadata
 import sys
+import tomllib
 from pathlib import Path
 
 import pytest
 
 SRC = Path(__file__).resolve().parents[1] / "src"
+ROOT = "responseiq_billing"  # the one import root src/ installs as (pyproject.toml's package-dir)
 STDLIB = set(sys.stdlib_module_names)
+
+
+def _ours(name: str) -> str | None:
+    """``responseiq_billing.domain.money`` -> ``domain.money``; None for anyone else's module."""
+    if name == ROOT:
+        return ""
+    return name.removeprefix(f"{ROOT}.") if name.startswith(f"{ROOT}.") else None
 
 
 def _imports(package: str) -> dict[str, set[str]]:
@@ -23,7 +33,9 @@ def _imports(package: str) -> dict[str, set[str]]:
             else:
                 continue
             for name in names:
-                found.setdefault(name.split(".")[0], set()).add(str(path.relative_to(SRC)))
+                ours = _ours(name)
+                top = name.split(".")[0] if ours is None else ours.split(".")[0]
+                found.setdefault(top, set()).add(str(path.relative_to(SRC)))
     return found
 
 
@@ -60,19 +72,58 @@ def test_no_stripe_module_globals_are_assigned() -> None:
     assert offenders == []
 
 
-@pytest.mark.parametrize("package", ["domain", "application", "adapters/stripe"])
-def test_mypy_strict_passes(package: str) -> None:
+@pytest.mark.parametrize("package", ["domain", "application", "adapters.stripe"])
+def test_mypy_strict_passes(package: str, tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """mypy cannot follow setuptools' editable import hook, so it reads src/ through a link
+    named like the import root."""
     api = pytest.importorskip("mypy.api")
+    (tmp_path / ROOT).symlink_to(SRC, target_is_directory=True)
+    monkeypatch.setenv("MYPYPATH", str(tmp_path))
     stdout, stderr, status = api.run(
         [
             "--strict",
             "--no-incremental",
             "--config-file",
             str(SRC.parent / "pyproject.toml"),
-            str(SRC / package),
+            "-p",
+            f"{ROOT}.{package}",
         ]
     )
     assert status == 0, stdout + stderr
+
+
+def test_every_package_under_src_is_installed_under_the_one_root() -> None:
+    pyproject = tomllib.loads((SRC.parent / "pyproject.toml").read_text())
+    setuptools = pyproject["tool"]["setuptools"]
+    on_disk = {
+        ".".join([ROOT, *path.parent.relative_to(SRC).parts]) for path in SRC.rglob("__init__.py")
+    }
+    assert setuptools["package-dir"] == {ROOT: "src"}
+    assert set(setuptools["packages"]) == on_disk
+
+
+def test_nothing_imports_a_generic_top_level_name_of_ours() -> None:
+    """``domain``, ``application`` and ``adapters`` exist only under the root (PyPI's ``adapters``
+    is somebody else's package)."""
+    generic = {"domain", "application", "adapters"}
+    offenders = []
+    for folder in (SRC, SRC.parent / "tests", SRC.parent / "benchmarks"):
+        for path in folder.rglob("*.py"):
+            for node in ast.walk(ast.parse(path.read_text(), str(path))):
+                if isinstance(node, ast.Import):
+                    names = [alias.name for alias in node.names]
+                elif isinstance(node, ast.ImportFrom) and node.level == 0 and node.module:
+                    names = [node.module]
+                else:
+                    continue
+                if any(name.split(".")[0] in generic for name in names):
+                    offenders.append(f"{path.relative_to(SRC.parent)}:{node.lineno}")
+    assert offenders == []
+
+
+def test_the_installed_distribution_has_one_top_level_name() -> None:
+    distribution = importlib.metadata.distribution("responseiq-billing")
+    assert (distribution.read_text("top_level.txt") or "").split() == [ROOT]
 
 
 ADAPTERS = SRC / "adapters"
@@ -99,7 +150,8 @@ def _graph() -> dict[str, set[str]]:
                 targets += [f"{node.module}.{alias.name}" for alias in node.names]
             else:
                 continue
-            found |= {target for target in targets if target in modules and target != name}
+            ours = {_ours(target) for target in targets}
+            found |= {target for target in ours if target in modules and target != name}
         graph[name] = found
     return graph
 

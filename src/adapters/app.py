@@ -13,17 +13,23 @@ from litestar.openapi import OpenAPIConfig
 from litestar.openapi.spec import Components, SecurityScheme
 from litestar.types import ControllerRouterHandler
 
-from adapters.config import GatewayKind, Settings
-from adapters.container import USE_CASES, Container, build_container, sandbox_gateway, start
-from adapters.http.auth import account_dependency
-from adapters.http.billing import BillingController, Reads
-from adapters.http.deps import Dep
-from adapters.http.docs import swagger_ui, swagger_ui_assets
-from adapters.http.errors import EXCEPTION_HANDLERS
-from adapters.http.guard import CardDataGuard, RequestLog
-from adapters.http.logs import logging_config
-from adapters.http.page.routes import billing_page_router, template_config
-from adapters.http.system import health, metrics, ready
+from responseiq_billing.adapters.config import GatewayKind, Settings
+from responseiq_billing.adapters.container import (
+    USE_CASES,
+    Container,
+    build_container,
+    sandbox_gateway,
+    start,
+)
+from responseiq_billing.adapters.http.auth import account_dependency
+from responseiq_billing.adapters.http.billing import BillingController, Reads
+from responseiq_billing.adapters.http.deps import Dep
+from responseiq_billing.adapters.http.docs import swagger_ui, swagger_ui_assets
+from responseiq_billing.adapters.http.errors import EXCEPTION_HANDLERS
+from responseiq_billing.adapters.http.guard import CardDataGuard, RequestLog
+from responseiq_billing.adapters.http.logs import logging_config
+from responseiq_billing.adapters.http.page.routes import billing_page_router, template_config
+from responseiq_billing.adapters.http.system import health, metrics, ready
 
 API_VERSION = "1.0.0"
 WEBHOOK_BODY_LIMIT = 1024 * 1024
@@ -102,17 +108,17 @@ def create_app(
     handlers.append(billing_page_router(settings))  # Settings -> Billing, for people
     fake = sandbox_gateway(container)
     if fake is not None:
-        from adapters.fake.controls import sandbox_controls_router
-        from adapters.fake.pages import sandbox_router
+        from responseiq_billing.adapters.fake.controls import sandbox_controls_router
+        from responseiq_billing.adapters.fake.pages import sandbox_router
 
         handlers.append(sandbox_router(fake))
         handlers.append(sandbox_controls_router(fake))
     elif settings.gateway is GatewayKind.PADDLE:
-        from adapters.paddle.route import paddle_webhook
+        from responseiq_billing.adapters.paddle.route import paddle_webhook
 
         handlers.append(paddle_webhook)
     else:
-        from adapters.stripe.route import stripe_webhook
+        from responseiq_billing.adapters.stripe.route import stripe_webhook
 
         handlers.append(stripe_webhook)
     handlers.extend(container.extra_route_handlers())

@@ -16,7 +16,7 @@ from typing import Any, TextIO
 
 import attrs
 
-from adapters.config import MEMORY_URL, ConfigError, Settings, load_catalog
+from responseiq_billing.adapters.config import MEMORY_URL, ConfigError, Settings, load_catalog
 
 Handler = Callable[[argparse.Namespace], int]
 Subparsers = Any  # argparse's _SubParsersAction is private
@@ -61,7 +61,7 @@ def _shown_url(url: str) -> str:
 def _database_url(settings: Settings) -> str:
     if settings.database_url is not None:
         return settings.database_url
-    from adapters.sql.database import DEFAULT_DATABASE_URL
+    from responseiq_billing.adapters.sql.database import DEFAULT_DATABASE_URL
 
     return DEFAULT_DATABASE_URL
 
@@ -101,8 +101,8 @@ def add_serve(sub: Subparsers) -> None:
 def serve(args: argparse.Namespace) -> int:
     import uvicorn
 
-    from adapters.app import create_app
-    from adapters.container import build_container, start
+    from responseiq_billing.adapters.app import create_app
+    from responseiq_billing.adapters.container import build_container, start
 
     shown_host = "127.0.0.1" if args.host in ("0.0.0.0", "::") else args.host
     base = f"http://{shown_host}:{args.port}"
@@ -140,7 +140,7 @@ def serve(args: argparse.Namespace) -> int:
     if args.workers == 1:
         stop = None
         if not args.no_worker:
-            from adapters.worker import start_worker_thread
+            from responseiq_billing.adapters.worker import start_worker_thread
 
             _, stop = start_worker_thread(
                 container.process_inbox(), due=container.apply_due_changes()
@@ -156,7 +156,7 @@ def serve(args: argparse.Namespace) -> int:
         container.storage().close()
         os.environ["BILLING_PUBLIC_URL"] = settings.public_url
         uvicorn.run(
-            "adapters.app:app_from_env",
+            "responseiq_billing.adapters.app:app_from_env",
             factory=True,
             host=args.host,
             port=args.port,
@@ -194,7 +194,7 @@ def _sql_url() -> str:
 
 
 def db_upgrade(args: argparse.Namespace) -> int:
-    from adapters.sql.migrate import upgrade
+    from responseiq_billing.adapters.sql.migrate import upgrade
 
     url = _sql_url()
     upgrade(url, args.revision)
@@ -203,7 +203,7 @@ def db_upgrade(args: argparse.Namespace) -> int:
 
 
 def db_downgrade(args: argparse.Namespace) -> int:
-    from adapters.sql.migrate import downgrade
+    from responseiq_billing.adapters.sql.migrate import downgrade
 
     url = _sql_url()
     downgrade(url, args.revision)
@@ -245,7 +245,7 @@ def add_token(sub: Subparsers) -> None:
 
 
 def token(args: argparse.Namespace) -> int:
-    from adapters.http.auth import ACCOUNT_ID, MAX_TOKEN_LIFETIME, issue_token
+    from responseiq_billing.adapters.http.auth import ACCOUNT_ID, MAX_TOKEN_LIFETIME, issue_token
 
     account = args.account_id.strip()
     if ACCOUNT_ID.fullmatch(account) is None:
@@ -304,7 +304,7 @@ def plans(args: argparse.Namespace, out: TextIO | None = None) -> int:
 
 
 def _ops() -> list[Callable[[Subparsers], None]]:
-    from adapters.cli_ops import OPS_SUBCOMMANDS
+    from responseiq_billing.adapters.cli_ops import OPS_SUBCOMMANDS
 
     return list(OPS_SUBCOMMANDS)
 
@@ -356,7 +356,7 @@ def _operator_message(error: Exception) -> str | None:
     try:
         from sqlalchemy.exc import OperationalError
 
-        from adapters.sql.migrate import SchemaOutOfDate
+        from responseiq_billing.adapters.sql.migrate import SchemaOutOfDate
     except ImportError:  # pragma: no cover - the SQL adapter ships with the package
         return None
     if isinstance(error, SchemaOutOfDate):

@@ -10,7 +10,7 @@ import threading
 from pathlib import Path
 from typing import Any, TextIO
 
-from adapters.config import ConfigError, Settings
+from responseiq_billing.adapters.config import ConfigError, Settings
 
 Subparsers = Any
 
@@ -25,7 +25,7 @@ def _container(*, needs_gateway: bool) -> Any:
     inbox but never migrates or resets that file, and a command that needs the gateway itself
     (a worker, reconcile) is refused with the reason instead of acting on an empty sandbox.
     """
-    from adapters.container import build_container
+    from responseiq_billing.adapters.container import build_container
 
     settings = Settings.from_env(os.environ)
     container = build_container(settings)
@@ -71,7 +71,7 @@ def add_worker(sub: Subparsers) -> None:
 
 
 def worker(args: argparse.Namespace) -> int:
-    from adapters.worker import run_due, run_worker
+    from responseiq_billing.adapters.worker import run_due, run_worker
 
     container = _container(needs_gateway=True)
     process = container.process_inbox()
@@ -128,7 +128,7 @@ def inbox_stats(args: argparse.Namespace, out: TextIO | None = None) -> int:
 
 
 def inbox_list(args: argparse.Namespace, out: TextIO | None = None) -> int:
-    from application.ports import InboxStatus
+    from responseiq_billing.application.ports import InboxStatus
 
     out = out or sys.stdout
     status = InboxStatus(args.status) if args.status else None
@@ -182,7 +182,7 @@ def _bar(done: int, total: int, width: int = 30) -> str:
 
 
 def reconcile(args: argparse.Namespace, out: TextIO | None = None) -> int:
-    from domain.errors import BillingError
+    from responseiq_billing.domain.errors import BillingError
 
     out = out or sys.stdout
     use_case = _container(needs_gateway=True).reconcile()
@@ -232,9 +232,9 @@ def add_stripe(sub: Subparsers) -> None:
 
 
 def stripe_setup(args: argparse.Namespace, out: TextIO | None = None) -> int:
-    from adapters.config import load_catalog
-    from adapters.stripe.client import build_client
-    from adapters.stripe.setup import run_setup
+    from responseiq_billing.adapters.config import load_catalog
+    from responseiq_billing.adapters.stripe.client import build_client
+    from responseiq_billing.adapters.stripe.setup import run_setup
 
     out = out or sys.stdout
     settings = Settings.from_env(os.environ)
@@ -274,9 +274,9 @@ def add_paddle(sub: Subparsers) -> None:
 
 
 def paddle_setup(args: argparse.Namespace, out: TextIO | None = None) -> int:
-    from adapters.config import load_catalog
-    from adapters.paddle.client import build_client
-    from adapters.paddle.setup import run_setup
+    from responseiq_billing.adapters.config import load_catalog
+    from responseiq_billing.adapters.paddle.client import build_client
+    from responseiq_billing.adapters.paddle.setup import run_setup
 
     out = out or sys.stdout
     settings = Settings.from_env(os.environ)

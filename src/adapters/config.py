@@ -13,8 +13,8 @@ from urllib.parse import urlsplit
 
 import attrs
 
-from domain.money import Money
-from domain.plans import Catalog, Features, Interval, Plan, default_catalog
+from responseiq_billing.domain.money import Money
+from responseiq_billing.domain.plans import Catalog, Features, Interval, Plan, default_catalog
 
 # Sandbox mode has no real money behind it, so a fixed development secret keeps the
 # README's two commands working; with the Stripe gateway a real secret is required.

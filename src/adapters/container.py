@@ -9,27 +9,39 @@ from typing import TYPE_CHECKING, Any, Protocol
 
 from dependency_injector import containers, providers
 
-from adapters.config import MEMORY_URL, GatewayKind, PaddleEnvironment, Settings, load_catalog
-from adapters.fake.clock import ControllableClock, SystemClock
-from adapters.fake.repositories import InMemoryStore
-from adapters.read_cache import Freshness, ReadCache
-from adapters.worker import worker_name
-from application import use_cases
-from application.inbox import (
+from responseiq_billing.adapters.config import (
+    MEMORY_URL,
+    GatewayKind,
+    PaddleEnvironment,
+    Settings,
+    load_catalog,
+)
+from responseiq_billing.adapters.fake.clock import ControllableClock, SystemClock
+from responseiq_billing.adapters.fake.repositories import InMemoryStore
+from responseiq_billing.adapters.read_cache import Freshness, ReadCache
+from responseiq_billing.adapters.worker import worker_name
+from responseiq_billing.application import use_cases
+from responseiq_billing.application.inbox import (
     InboxAdmin,
     InboxBatchFactory,
     ProcessInbox,
     ReceiveGatewayEvent,
     WebhookDeliveries,
 )
-from application.ports import Clock, EventDecoder, GatewayEvent, PaymentGateway, UnitOfWork
-from application.renewal_changes import ApplyDueChanges
-from application.scheduled_changes import core_keeps_changes
+from responseiq_billing.application.ports import (
+    Clock,
+    EventDecoder,
+    GatewayEvent,
+    PaymentGateway,
+    UnitOfWork,
+)
+from responseiq_billing.application.renewal_changes import ApplyDueChanges
+from responseiq_billing.application.scheduled_changes import core_keeps_changes
 
 if TYPE_CHECKING:
-    from adapters.fake.gateway import FakeGateway
-    from adapters.sql.ingest import IngestUnits
-    from domain.plans import Catalog
+    from responseiq_billing.adapters.fake.gateway import FakeGateway
+    from responseiq_billing.adapters.sql.ingest import IngestUnits
+    from responseiq_billing.domain.plans import Catalog
 
 log = logging.getLogger("billing.container")
 
@@ -95,7 +107,10 @@ class SqlStorage:
     """
 
     def __init__(self, url: str, *, fresh: bool = False) -> None:
-        from adapters.sql.database import create_engine_from_url, sql_unit_of_work_factory
+        from responseiq_billing.adapters.sql.database import (
+            create_engine_from_url,
+            sql_unit_of_work_factory,
+        )
 
         self.url = url
         self.engine = create_engine_from_url(url)
@@ -108,7 +123,7 @@ class SqlStorage:
         return self._factory()
 
     def prepare(self) -> None:
-        from adapters.sql.migrate import ensure_schema
+        from responseiq_billing.adapters.sql.migrate import ensure_schema
 
         if self._reset_pending:
             self._reset_pending = False
@@ -122,7 +137,7 @@ class SqlStorage:
     def readiness(self) -> str | None:
         import sqlalchemy as sa
 
-        from adapters.sql.migrate import head_revision
+        from responseiq_billing.adapters.sql.migrate import head_revision
 
         try:
             with self.engine.connect() as conn:
@@ -138,7 +153,7 @@ class SqlStorage:
 
     def ingest_unit_of_work(self) -> UnitOfWork:
         """For `ReceiveGatewayEvent`: autocommit on a pool of its own on PostgreSQL (ADR 0011)."""
-        from adapters.sql.ingest import IngestUnits
+        from responseiq_billing.adapters.sql.ingest import IngestUnits
 
         if not IngestUnits.fit(self.engine):
             return self._factory()
@@ -152,7 +167,7 @@ class SqlStorage:
             self._ingest.dispose()
 
     def freshness(self) -> Freshness | None:
-        from adapters.sql.freshness import PostgresFreshness, SqliteFreshness
+        from responseiq_billing.adapters.sql.freshness import PostgresFreshness, SqliteFreshness
 
         url = self.engine.url
         if url.get_backend_name() == "postgresql":
@@ -173,7 +188,7 @@ def _inbox_batch(storage: Storage) -> InboxBatchFactory | None:
     """SQL storage applies a claimed batch of events in one transaction (ADR 0011)."""
     if not isinstance(storage, SqlStorage):
         return None
-    from adapters.sql.batch import SqlBatch
+    from responseiq_billing.adapters.sql.batch import SqlBatch
 
     engine = storage.engine
     return lambda: SqlBatch(engine)
@@ -184,7 +199,7 @@ def _storage(url: str | None, sandbox: bool = False) -> Storage:
         return MemoryStorage()
     if url is None and sandbox:
         return SqlStorage(SANDBOX_DATABASE_URL, fresh=True)
-    from adapters.sql.database import database_url_from_env
+    from responseiq_billing.adapters.sql.database import database_url_from_env
 
     return SqlStorage(url or database_url_from_env({}))
 
@@ -204,7 +219,7 @@ def _read_cache(storage: Storage) -> ReadCache:
 
 
 def _sandbox_gateway(catalog: Catalog, clock: ControllableClock, public_url: str) -> FakeGateway:
-    from adapters.fake.gateway import FakeGateway
+    from responseiq_billing.adapters.fake.gateway import FakeGateway
 
     return FakeGateway(catalog, clock, public_url=public_url)
 
@@ -217,8 +232,8 @@ def _stripe_gateway(
     clock: Clock,
 ) -> PaymentGateway:
     # Imported here so the service runs in sandbox mode without the Stripe adapter loaded.
-    from adapters.stripe.client import build_client
-    from adapters.stripe.gateway import StripeGateway, StripeOptions
+    from responseiq_billing.adapters.stripe.client import build_client
+    from responseiq_billing.adapters.stripe.gateway import StripeGateway, StripeOptions
 
     client = build_client(api_key, api_base=api_base)
     options = StripeOptions(portal_configuration=portal_configuration)
@@ -234,8 +249,8 @@ def _paddle_gateway(
     clock: Clock,
 ) -> PaymentGateway:
     # Imported here so the other modes run without the Paddle SDK loaded.
-    from adapters.paddle.client import build_client
-    from adapters.paddle.gateway import PaddleGateway
+    from responseiq_billing.adapters.paddle.client import build_client
+    from responseiq_billing.adapters.paddle.gateway import PaddleGateway
 
     client = build_client(api_key, environment=PaddleEnvironment(environment), api_base=api_base)
     gateway: PaymentGateway = PaddleGateway(client, catalog, clock)
@@ -251,8 +266,8 @@ class StripeEventDecoder:
     def decode(self, payload: str) -> GatewayEvent:
         import json
 
-        from adapters.stripe.gateway import StripeGateway
-        from adapters.stripe.webhooks import translate_event
+        from responseiq_billing.adapters.stripe.gateway import StripeGateway
+        from responseiq_billing.adapters.stripe.webhooks import translate_event
 
         assert isinstance(self._gateway, StripeGateway)
         event: GatewayEvent = translate_event(json.loads(payload), self._gateway.prices)
@@ -260,14 +275,14 @@ class StripeEventDecoder:
 
 
 def _decoders(kind: str, gateway: PaymentGateway) -> dict[str, EventDecoder]:
-    from adapters.fake.codec import SandboxEventDecoder
+    from responseiq_billing.adapters.fake.codec import SandboxEventDecoder
 
     decoders: dict[str, EventDecoder] = {"sandbox": SandboxEventDecoder()}
     if kind == GatewayKind.STRIPE.value:
         decoders["stripe"] = StripeEventDecoder(gateway)
     if kind == GatewayKind.PADDLE.value:
-        from adapters.paddle.gateway import PaddleGateway
-        from adapters.paddle.webhooks import PaddleEventDecoder
+        from responseiq_billing.adapters.paddle.gateway import PaddleGateway
+        from responseiq_billing.adapters.paddle.webhooks import PaddleEventDecoder
 
         assert isinstance(gateway, PaddleGateway)
         decoders["paddle"] = PaddleEventDecoder(gateway)
@@ -275,13 +290,13 @@ def _decoders(kind: str, gateway: PaymentGateway) -> dict[str, EventDecoder]:
 
 
 def _webhook_verifier(secrets: tuple[str, ...]) -> Any:
-    from adapters.stripe.webhooks import StripeWebhookVerifier
+    from responseiq_billing.adapters.stripe.webhooks import StripeWebhookVerifier
 
     return StripeWebhookVerifier(secrets) if secrets else None
 
 
 def _paddle_webhook_verifier(secrets: tuple[str, ...]) -> Any:
-    from adapters.paddle.webhooks import PaddleWebhookVerifier
+    from responseiq_billing.adapters.paddle.webhooks import PaddleWebhookVerifier
 
     return PaddleWebhookVerifier(secrets) if secrets else None
 
@@ -296,7 +311,7 @@ def deliver_sandbox_events(
     is logged, not raised into the gateway call that emitted it, as a failed webhook delivery
     never undoes what happened at Stripe; the stored event is retried by the worker.
     """
-    from adapters.fake.codec import encode_event
+    from responseiq_billing.adapters.fake.codec import encode_event
 
     def deliver(event: GatewayEvent) -> None:
         try:

@@ -8,7 +8,7 @@ from typing import Protocol
 
 import anyio.to_thread
 
-from domain.subscription import Subscription
+from responseiq_billing.domain.subscription import Subscription
 
 log = logging.getLogger("billing.read_cache")
 

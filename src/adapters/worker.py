@@ -10,8 +10,8 @@ import time
 import uuid
 from collections.abc import Callable
 
-from application.inbox import ProcessInbox
-from application.ports import InboxStats
+from responseiq_billing.application.inbox import ProcessInbox
+from responseiq_billing.application.ports import InboxStats
 
 log = logging.getLogger("billing.worker")
 

@@ -6,7 +6,7 @@ import uuid
 
 import attrs
 
-from application.ports import PortalFlow, UiMode
+from responseiq_billing.application.ports import PortalFlow, UiMode
 
 
 def _request_id() -> str:

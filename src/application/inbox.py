@@ -21,7 +21,7 @@ from typing import Any, Generic, Protocol, TypeVar, cast
 
 import attrs
 
-from application.ports import (
+from responseiq_billing.application.ports import (
     Clock,
     EventDecoder,
     GatewayEventKind,
@@ -34,8 +34,8 @@ from application.ports import (
     UnitOfWork,
     UnitOfWorkFactory,
 )
-from application.use_cases import ApplyGatewayEvent, ApplyOutcome, now_from
-from domain.errors import BillingError
+from responseiq_billing.application.use_cases import ApplyGatewayEvent, ApplyOutcome, now_from
+from responseiq_billing.domain.errors import BillingError
 
 V = TypeVar("V")  # a gateway's webhook signature verifier
 

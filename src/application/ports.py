@@ -10,11 +10,15 @@ from typing import Protocol, Self
 
 import attrs
 
-from domain.invoices import Invoice, InvoicePage
-from domain.money import Money
-from domain.plans import Interval, PlanPrice
-from domain.quotes import Quote
-from domain.subscription import GatewaySubscription, PaymentMethodSummary, Subscription
+from responseiq_billing.domain.invoices import Invoice, InvoicePage
+from responseiq_billing.domain.money import Money
+from responseiq_billing.domain.plans import Interval, PlanPrice
+from responseiq_billing.domain.quotes import Quote
+from responseiq_billing.domain.subscription import (
+    GatewaySubscription,
+    PaymentMethodSummary,
+    Subscription,
+)
 
 
 class Clock(Protocol):

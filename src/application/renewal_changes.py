@@ -6,11 +6,16 @@ from datetime import datetime
 
 import attrs
 
-from application.ports import Clock, PaymentGateway, ScheduledChanges, UnitOfWorkFactory
-from application.scheduled_changes import APPLY_LEAD
-from application.use_cases import _Recorder, now_from
-from domain.errors import BillingError
-from domain.plans import Catalog
+from responseiq_billing.application.ports import (
+    Clock,
+    PaymentGateway,
+    ScheduledChanges,
+    UnitOfWorkFactory,
+)
+from responseiq_billing.application.scheduled_changes import APPLY_LEAD
+from responseiq_billing.application.use_cases import _Recorder, now_from
+from responseiq_billing.domain.errors import BillingError
+from responseiq_billing.domain.plans import Catalog
 
 
 @attrs.frozen

@@ -15,7 +15,7 @@ from datetime import datetime, timedelta
 
 import attrs
 
-from application.ports import (
+from responseiq_billing.application.ports import (
     CheckoutOutcome,
     CheckoutSession,
     CheckoutStatus,
@@ -28,10 +28,10 @@ from application.ports import (
     UiMode,
     UnitOfWorkFactory,
 )
-from domain.invoices import Invoice, InvoicePage
-from domain.money import Money
-from domain.plans import PlanPrice
-from domain.subscription import (
+from responseiq_billing.domain.invoices import Invoice, InvoicePage
+from responseiq_billing.domain.money import Money
+from responseiq_billing.domain.plans import PlanPrice
+from responseiq_billing.domain.subscription import (
     GatewaySubscription,
     PaymentMethodSummary,
     PendingChange,

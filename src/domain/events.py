@@ -6,7 +6,7 @@ from datetime import datetime
 
 import attrs
 
-from domain.plans import Interval
+from responseiq_billing.domain.plans import Interval
 
 
 @attrs.frozen

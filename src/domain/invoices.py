@@ -7,7 +7,7 @@ from datetime import datetime
 
 import attrs
 
-from domain.money import Money
+from responseiq_billing.domain.money import Money
 
 
 class InvoiceStatus(enum.Enum):

@@ -5,7 +5,7 @@ from __future__ import annotations
 import calendar
 from datetime import datetime, timedelta
 
-from domain.plans import Interval
+from responseiq_billing.domain.plans import Interval
 
 
 def add_months(moment: datetime, months: int, anchor_day: int | None = None) -> datetime:

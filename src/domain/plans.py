@@ -7,8 +7,8 @@ from collections.abc import Iterable, Mapping
 
 import attrs
 
-from domain.errors import UnknownInterval, UnknownPlan
-from domain.money import Money
+from responseiq_billing.domain.errors import UnknownInterval, UnknownPlan
+from responseiq_billing.domain.money import Money
 
 
 def _as_dict(value: Mapping[Interval, Money]) -> dict[Interval, Money]:

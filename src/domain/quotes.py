@@ -6,10 +6,10 @@ from datetime import datetime, timedelta
 
 import attrs
 
-from domain.errors import QuoteExpired, QuoteMismatch, QuoteNotFound
-from domain.money import Money
-from domain.plans import Interval
-from domain.rules import ChangeTiming
+from responseiq_billing.domain.errors import QuoteExpired, QuoteMismatch, QuoteNotFound
+from responseiq_billing.domain.money import Money
+from responseiq_billing.domain.plans import Interval
+from responseiq_billing.domain.rules import ChangeTiming
 
 # A quote pins the proration instant; Stripe's proration_date must not be far in the past
 # for the charge to stay fair, and the customer decides within minutes.

@@ -7,10 +7,10 @@ from datetime import datetime
 
 import attrs
 
-from domain.errors import CurrencyMismatch, SamePlan
-from domain.money import Money
-from domain.periods import period_end
-from domain.plans import PlanPrice
+from responseiq_billing.domain.errors import CurrencyMismatch, SamePlan
+from responseiq_billing.domain.money import Money
+from responseiq_billing.domain.periods import period_end
+from responseiq_billing.domain.plans import PlanPrice
 
 
 class ChangeTiming(enum.Enum):

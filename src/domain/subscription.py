@@ -7,16 +7,16 @@ from datetime import datetime, timedelta
 
 import attrs
 
-from domain import events as domain_events
-from domain.errors import (
+from responseiq_billing.domain import events as domain_events
+from responseiq_billing.domain.errors import (
     AlreadyCanceling,
     NoPendingChange,
     NotResumable,
     SubscriptionNotActive,
 )
-from domain.periods import require_aware
-from domain.plans import Catalog, Features, Interval, PlanPrice
-from domain.rules import ChangeTiming, Proration, classify_change, prorate
+from responseiq_billing.domain.periods import require_aware
+from responseiq_billing.domain.plans import Catalog, Features, Interval, PlanPrice
+from responseiq_billing.domain.rules import ChangeTiming, Proration, classify_change, prorate
 
 # How long a `past_due` subscription keeps its features after the renewal payment failed.
 # Stripe's default Smart Retries try for about two weeks before the subscription turns

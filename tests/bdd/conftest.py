@@ -12,10 +12,10 @@ from typing import Any
 import pytest
 from pytest_bdd import given, parsers, then, when
 
-from adapters.fake.clock import ControllableClock
-from application.ports import UnitOfWorkFactory
-from domain.plans import Catalog
-from domain.rules import ChangeTiming, classify_change
+from responseiq_billing.adapters.fake.clock import ControllableClock
+from responseiq_billing.application.ports import UnitOfWorkFactory
+from responseiq_billing.domain.plans import Catalog
+from responseiq_billing.domain.rules import ChangeTiming, classify_change
 from tests.bdd.drivers.base import (
     BillingDriver,
     InvoiceFacts,
@@ -63,12 +63,15 @@ def bdd_clock() -> ControllableClock:
 def uow_factory(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[UnitOfWorkFactory]:
     choice = request.config.getoption("--bdd-store")
     if choice == "memory":
-        from adapters.fake.repositories import InMemoryStore
+        from responseiq_billing.adapters.fake.repositories import InMemoryStore
 
         yield InMemoryStore().unit_of_work
     elif choice == "sqlite":
-        from adapters.sql.database import create_engine_from_url, sql_unit_of_work_factory
-        from adapters.sql.migrate import upgrade
+        from responseiq_billing.adapters.sql.database import (
+            create_engine_from_url,
+            sql_unit_of_work_factory,
+        )
+        from responseiq_billing.adapters.sql.migrate import upgrade
 
         url = f"sqlite:///{tmp_path / 'billing.db'}"
         upgrade(url)
@@ -187,7 +190,7 @@ def _driver(
     choice: str, catalog: Catalog, bdd_clock: ControllableClock, uow_factory: UnitOfWorkFactory
 ) -> BillingDriver:
     if choice == "use_cases":
-        from adapters.fake.gateway import FakeGateway
+        from responseiq_billing.adapters.fake.gateway import FakeGateway
         from tests.bdd.drivers.use_cases import UseCaseDriver
 
         gateway = FakeGateway(catalog, bdd_clock)
@@ -302,7 +305,12 @@ def has_cancelled(driver: BillingDriver, name: str, pronoun: str) -> None:
 
 
 def check_direction(
-    driver: BillingDriver, catalog: Catalog, name: str, plan: str, interval: str, expected: ChangeTiming
+    driver: BillingDriver,
+    catalog: Catalog,
+    name: str,
+    plan: str,
+    interval: str,
+    expected: ChangeTiming,
 ) -> None:
     """The scenario's verb must be true: "upgrades to" names an upgrade, "downgrades to" a
     downgrade, judged by the pricing rule from where the subscription stands now."""

@@ -4,8 +4,8 @@ from __future__ import annotations
 
 from pytest_bdd import scenarios, when
 
-from domain.plans import Catalog
-from domain.rules import ChangeTiming
+from responseiq_billing.domain.plans import Catalog
+from responseiq_billing.domain.rules import ChangeTiming
 from tests.bdd.conftest import Outcome, attempt, check_direction
 from tests.bdd.drivers.base import BillingDriver
 from tests.bdd.vocabulary import words

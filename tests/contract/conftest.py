@@ -12,11 +12,11 @@ from typing import Any, Protocol
 import pytest
 import stripe
 
-from adapters.fake.clock import ControllableClock
-from application.ports import PaymentGateway, ScheduledChanges, UiMode
-from domain.errors import GatewayRejected
-from domain.plans import Catalog, Interval
-from domain.subscription import GatewaySubscription, PaymentMethodSummary
+from responseiq_billing.adapters.fake.clock import ControllableClock
+from responseiq_billing.application.ports import PaymentGateway, ScheduledChanges, UiMode
+from responseiq_billing.domain.errors import GatewayRejected
+from responseiq_billing.domain.plans import Catalog, Interval
+from responseiq_billing.domain.subscription import GatewaySubscription, PaymentMethodSummary
 
 START = datetime(2026, 3, 1, 9, 0, tzinfo=UTC)
 LIVE_KEY_VARIABLE = "STRIPE_TEST_SECRET_KEY"
@@ -92,7 +92,7 @@ def repriced(catalog: Catalog, plan_id: str, interval: str, amount: int) -> Cata
 def run_setup_repriced(
     client: stripe.StripeClient, catalog: Catalog, plan: str, interval: str, amount: int
 ) -> None:
-    from adapters.stripe.setup import run_setup
+    from responseiq_billing.adapters.stripe.setup import run_setup
 
     changes = run_setup(client, repriced(catalog, plan, interval, amount))
     assert any(", replacing " in c for c in changes), changes
@@ -169,7 +169,7 @@ class FakeDriver(_CheckoutSubscribe):
         clock: ControllableClock,
         scheduled_changes: ScheduledChanges = ScheduledChanges.GATEWAY,
     ) -> None:
-        from adapters.fake.gateway import FakeGateway
+        from responseiq_billing.adapters.fake.gateway import FakeGateway
 
         self.catalog, self.clock = catalog, clock
         self.fake = FakeGateway(catalog, clock, scheduled_changes=scheduled_changes)
@@ -221,7 +221,7 @@ class FakeDriver(_CheckoutSubscribe):
 
 class DoubleDriver(_CheckoutSubscribe):
     def __init__(self, catalog: Catalog, clock: ControllableClock) -> None:
-        from adapters.stripe.gateway import StripeGateway
+        from responseiq_billing.adapters.stripe.gateway import StripeGateway
         from tests.stripe_double import StripeDouble
 
         self.catalog, self.clock = catalog, clock
@@ -282,7 +282,7 @@ class PaddleDriver(_CheckoutSubscribe):
     """The Paddle adapter over real HTTP to the local Paddle double."""
 
     def __init__(self, catalog: Catalog, clock: ControllableClock) -> None:
-        from adapters.paddle.gateway import PaddleGateway
+        from responseiq_billing.adapters.paddle.gateway import PaddleGateway
         from tests.paddle_double import PaddleDouble
 
         self.catalog, self.clock = catalog, clock
@@ -315,7 +315,7 @@ class PaddleDriver(_CheckoutSubscribe):
     def retire_price(self, plan: str, interval: str, amount: int) -> bool:
         # `billing paddle setup` archives the price whose amount changed and creates another;
         # the gateway (and its price map) is kept, as a running server's would be.
-        from adapters.paddle.setup import run_setup
+        from responseiq_billing.adapters.paddle.setup import run_setup
 
         report = run_setup(
             self.client, repriced(self.catalog, plan, interval, amount), notification_url=None
@@ -340,10 +340,10 @@ class PaddleLiveDriver(PaddleDriver):
     moved, so only the promises that need neither run here; the rest skip, saying so."""
 
     def __init__(self, catalog: Catalog, key: str) -> None:
-        from adapters.config import PaddleEnvironment
-        from adapters.paddle.client import build_client
-        from adapters.paddle.gateway import PaddleGateway
-        from adapters.paddle.setup import run_setup
+        from responseiq_billing.adapters.config import PaddleEnvironment
+        from responseiq_billing.adapters.paddle.client import build_client
+        from responseiq_billing.adapters.paddle.gateway import PaddleGateway
+        from responseiq_billing.adapters.paddle.setup import run_setup
 
         self.catalog = catalog
         self.clock = ControllableClock(datetime.now(UTC))
@@ -389,8 +389,8 @@ class LiveDriver:
     """
 
     def __init__(self, catalog: Catalog, key: str) -> None:
-        from adapters.stripe.gateway import StripeGateway
-        from adapters.stripe.setup import run_setup
+        from responseiq_billing.adapters.stripe.gateway import StripeGateway
+        from responseiq_billing.adapters.stripe.setup import run_setup
 
         self.catalog: Catalog = catalog
         self.client = stripe.StripeClient(key, max_network_retries=2)

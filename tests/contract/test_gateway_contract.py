@@ -8,8 +8,13 @@ from urllib.parse import urlsplit
 import attrs
 import pytest
 
-from application.ports import CheckoutStatus, PortalFlow, ScheduledChanges, UiMode
-from domain.errors import (
+from responseiq_billing.application.ports import (
+    CheckoutStatus,
+    PortalFlow,
+    ScheduledChanges,
+    UiMode,
+)
+from responseiq_billing.domain.errors import (
     CheckoutNotFound,
     GatewayRejected,
     InvoiceNotFound,
@@ -17,10 +22,15 @@ from domain.errors import (
     PaymentDeclined,
     SubscriptionNotFound,
 )
-from domain.invoices import BillingReason, Invoice, InvoiceStatus
-from domain.periods import add_months
-from domain.plans import Interval
-from domain.subscription import GatewaySubscription, PaymentMethodSummary, PendingChange, Status
+from responseiq_billing.domain.invoices import BillingReason, Invoice, InvoiceStatus
+from responseiq_billing.domain.periods import add_months
+from responseiq_billing.domain.plans import Interval
+from responseiq_billing.domain.subscription import (
+    GatewaySubscription,
+    PaymentMethodSummary,
+    PendingChange,
+    Status,
+)
 from tests.contract.conftest import Driver, new_account
 
 HOUR = timedelta(hours=1)

@@ -12,11 +12,14 @@ import attrs
 import pytest
 import sqlalchemy as sa
 
-from adapters.fake.repositories import InMemoryStore
-from adapters.sql.database import create_engine_from_url, sql_unit_of_work_factory
-from adapters.sql.migrate import upgrade
-from adapters.sql.tables import metadata
-from application.ports import (
+from responseiq_billing.adapters.fake.repositories import InMemoryStore
+from responseiq_billing.adapters.sql.database import (
+    create_engine_from_url,
+    sql_unit_of_work_factory,
+)
+from responseiq_billing.adapters.sql.migrate import upgrade
+from responseiq_billing.adapters.sql.tables import metadata
+from responseiq_billing.application.ports import (
     AuditEntry,
     CheckoutRecord,
     CheckoutStatus,
@@ -25,13 +28,18 @@ from application.ports import (
     LeaseLost,
     UnitOfWork,
 )
-from domain.errors import StaleVersion
-from domain.invoices import BillingReason, Invoice, InvoiceStatus
-from domain.money import Money
-from domain.plans import Interval
-from domain.quotes import Quote
-from domain.rules import ChangeTiming
-from domain.subscription import PaymentMethodSummary, PendingChange, Status, Subscription
+from responseiq_billing.domain.errors import StaleVersion
+from responseiq_billing.domain.invoices import BillingReason, Invoice, InvoiceStatus
+from responseiq_billing.domain.money import Money
+from responseiq_billing.domain.plans import Interval
+from responseiq_billing.domain.quotes import Quote
+from responseiq_billing.domain.rules import ChangeTiming
+from responseiq_billing.domain.subscription import (
+    PaymentMethodSummary,
+    PendingChange,
+    Status,
+    Subscription,
+)
 from tests.sql_fixtures import postgres_database, sqlite_url
 
 Factory = Callable[[], UnitOfWork]

@@ -6,7 +6,7 @@ from typing import TYPE_CHECKING, Any
 
 import httpx
 
-from adapters.fake.pages import BANNER
+from responseiq_billing.adapters.fake.pages import BANNER
 
 if TYPE_CHECKING:
     from playwright.sync_api import Page

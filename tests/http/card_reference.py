@@ -8,7 +8,12 @@ from __future__ import annotations
 import re
 import unicodedata
 
-from adapters.http.card_scan import MAX_DIGITS, MIN_DIGITS, SEPARATORS, is_card_number
+from responseiq_billing.adapters.http.card_scan import (
+    MAX_DIGITS,
+    MIN_DIGITS,
+    SEPARATORS,
+    is_card_number,
+)
 
 _HEX = "0123456789abcdefABCDEF"
 _SIMPLE = {"/": "/", "b": "\b", "f": "\f", "n": "\n", "r": "\r", "t": "\t"}

@@ -10,13 +10,13 @@ import pytest
 from dependency_injector import providers
 from litestar.testing import TestClient
 
-from adapters.app import create_app
-from adapters.config import Settings
-from adapters.container import Container, MemoryStorage, build_container
-from adapters.fake.clock import ControllableClock
-from adapters.fake.gateway import FakeGateway
-from adapters.fake.repositories import InMemoryStore
-from adapters.http.auth import issue_token
+from responseiq_billing.adapters.app import create_app
+from responseiq_billing.adapters.config import Settings
+from responseiq_billing.adapters.container import Container, MemoryStorage, build_container
+from responseiq_billing.adapters.fake.clock import ControllableClock
+from responseiq_billing.adapters.fake.gateway import FakeGateway
+from responseiq_billing.adapters.fake.repositories import InMemoryStore
+from responseiq_billing.adapters.http.auth import issue_token
 
 SECRET = "test-secret-that-is-long-enough-for-hs256!"
 ENV = {"BILLING_DATABASE_URL": "memory://", "BILLING_AUTH_SECRET": SECRET}

@@ -5,11 +5,11 @@ from __future__ import annotations
 from litestar import post
 from litestar.testing import TestClient
 
-from adapters.app import create_app
-from adapters.config import Settings
-from adapters.container import build_container
-from adapters.http.deps import Dep
-from application import use_cases
+from responseiq_billing.adapters.app import create_app
+from responseiq_billing.adapters.config import Settings
+from responseiq_billing.adapters.container import build_container
+from responseiq_billing.adapters.http.deps import Dep
+from responseiq_billing.application import use_cases
 from tests.http.conftest import ENV, bearer, subscribe
 
 

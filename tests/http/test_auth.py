@@ -8,10 +8,10 @@ import jwt
 import pytest
 from litestar.testing import TestClient
 
-from adapters.app import create_app
-from adapters.config import Settings
-from adapters.container import build_container
-from adapters.http.auth import AuthError, issue_token, verify_token
+from responseiq_billing.adapters.app import create_app
+from responseiq_billing.adapters.config import Settings
+from responseiq_billing.adapters.container import build_container
+from responseiq_billing.adapters.http.auth import AuthError, issue_token, verify_token
 from tests.http.conftest import ENV, SECRET, bearer
 
 BILLING_ROUTES = [
@@ -131,9 +131,7 @@ def test_account_ids_of_the_documented_charset_are_accepted(account: str) -> Non
 
 
 def test_audience_and_issuer_are_checked_when_configured() -> None:
-    good = issue_token(
-        SECRET, "acct_1", ttl=timedelta(hours=1), audience="billing", issuer="app"
-    )
+    good = issue_token(SECRET, "acct_1", ttl=timedelta(hours=1), audience="billing", issuer="app")
     assert verify_token(SECRET, good, audience="billing", issuer="app") == "acct_1"
     for audience, issuer in [("other", "app"), ("billing", "intruder"), (None, None)]:
         token = issue_token(

@@ -11,18 +11,18 @@ from typing import Any
 import pytest
 from litestar.testing import TestClient
 
-from adapters.app import create_app
-from adapters.config import ConfigError, Settings
-from adapters.container import Container
-from adapters.fake.gateway import FakeGateway
-from adapters.http import auth
-from adapters.http.auth import issue_token
-from adapters.http.page import messages
-from adapters.http.page import session as page_session
-from adapters.http.page.routes import content_security_policy
-from adapters.http.page.session import SESSION_COOKIE, SessionSigner
-from domain import errors as domain_errors
-from domain.errors import BillingError
+from responseiq_billing.adapters.app import create_app
+from responseiq_billing.adapters.config import ConfigError, Settings
+from responseiq_billing.adapters.container import Container
+from responseiq_billing.adapters.fake.gateway import FakeGateway
+from responseiq_billing.adapters.http import auth
+from responseiq_billing.adapters.http.auth import issue_token
+from responseiq_billing.adapters.http.page import messages
+from responseiq_billing.adapters.http.page import session as page_session
+from responseiq_billing.adapters.http.page.routes import content_security_policy
+from responseiq_billing.adapters.http.page.session import SESSION_COOKIE, SessionSigner
+from responseiq_billing.domain import errors as domain_errors
+from responseiq_billing.domain.errors import BillingError
 from tests.http.conftest import ENV, SECRET, bearer, subscribe
 
 LOCAL = "http://127.0.0.1:8000"

@@ -15,11 +15,11 @@ from typing import Any
 import pytest
 from litestar.testing import TestClient
 
-from adapters.app import create_app
-from adapters.container import Container
-from adapters.fake.clock import ControllableClock
-from adapters.http.auth import issue_token
-from domain.plans import default_catalog
+from responseiq_billing.adapters.app import create_app
+from responseiq_billing.adapters.container import Container
+from responseiq_billing.adapters.fake.clock import ControllableClock
+from responseiq_billing.adapters.http.auth import issue_token
+from responseiq_billing.domain.plans import default_catalog
 from tests.sql_fixtures import sqlite_url
 from tests.stripe_double import StripeDouble, running_double
 from tests.webhooks.harness import AUTH_SECRET, stripe_container

@@ -23,10 +23,10 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 from litestar.testing import TestClient
 
-from adapters.app import create_app
-from adapters.container import Container
-from adapters.fake.gateway import FakeGateway
-from adapters.http.card_scan import (
+from responseiq_billing.adapters.app import create_app
+from responseiq_billing.adapters.container import Container
+from responseiq_billing.adapters.fake.gateway import FakeGateway
+from responseiq_billing.adapters.http.card_scan import (
     CARD,
     JSON_DEPTH_LIMIT,
     TOO_DEEP,
@@ -34,7 +34,7 @@ from adapters.http.card_scan import (
     _classes,
     is_card_number,
 )
-from adapters.http.guard import GUARDED_BODY_LIMIT, holds_card_number, luhn_valid
+from responseiq_billing.adapters.http.guard import GUARDED_BODY_LIMIT, holds_card_number, luhn_valid
 from tests.http import card_reference as reference
 from tests.http.conftest import bearer, memory_store
 
@@ -350,7 +350,7 @@ def _with_several_digit_forms(luhn_ok: bool) -> str:
 def _json_escaped(text: str) -> str:
     """Every character as JSON \\u escapes (beyond the BMP, a surrogate pair)."""
     units = text.encode("utf-16-be", "surrogatepass")
-    return "".join(f"\\u{units[i:i + 2].hex()}" for i in range(0, len(units), 2))
+    return "".join(f"\\u{units[i : i + 2].hex()}" for i in range(0, len(units), 2))
 
 
 @pytest.mark.parametrize("astral", [False, True], ids=["BMP", "with mathematical 4"])
@@ -785,7 +785,9 @@ class Exchange:
         }
         # A thread of its own, with its own event loop: a browser test's Playwright session
         # may hold this thread's loop open for the rest of the run.
-        worker = threading.Thread(target=anyio.run, args=(cast(Any, self.app), scope, receive, send))
+        worker = threading.Thread(
+            target=anyio.run, args=(cast(Any, self.app), scope, receive, send)
+        )
         worker.start()
         worker.join(timeout=60)
         start = next(m for m in self.sent if m["type"] == "http.response.start")

@@ -8,7 +8,7 @@ from datetime import timedelta
 import jwt
 import pytest
 
-from adapters.cli import build_parser, main, parse_ttl
+from responseiq_billing.adapters.cli import build_parser, main, parse_ttl
 from tests.http.conftest import SECRET
 
 

@@ -11,7 +11,7 @@ from pathlib import Path
 import httpx
 import pytest
 
-from adapters.cli import main
+from responseiq_billing.adapters.cli import main
 from tests.serving import BILLING, billing_serve, clean_env
 from tests.sql_fixtures import postgres_url, require_postgres
 
@@ -68,7 +68,10 @@ def test_a_missing_postgresql_database_is_named_as_missing(
 
 def test_python_m_adapters_cli_is_the_billing_command() -> None:
     result = subprocess.run(
-        [sys.executable, "-m", "adapters.cli", "--help"], capture_output=True, text=True, timeout=30
+        [sys.executable, "-m", "responseiq_billing.adapters.cli", "--help"],
+        capture_output=True,
+        text=True,
+        timeout=30,
     )
     assert result.returncode == 0
     assert "serve" in result.stdout and "worker" in result.stdout

@@ -8,7 +8,7 @@ from pathlib import Path
 
 import pytest
 
-from adapters.config import (
+from responseiq_billing.adapters.config import (
     SANDBOX_AUTH_SECRET,
     ConfigError,
     GatewayKind,
@@ -16,13 +16,13 @@ from adapters.config import (
     Settings,
     load_catalog,
 )
-from adapters.container import build_container
-from adapters.paddle.gateway import PaddleGateway
-from adapters.paddle.webhooks import PaddleEventDecoder, PaddleWebhookVerifier
-from application.ports import ScheduledChanges
-from application.scheduled_changes import CoreKeptChanges
-from domain.money import Money
-from domain.plans import Interval
+from responseiq_billing.adapters.container import build_container
+from responseiq_billing.adapters.paddle.gateway import PaddleGateway
+from responseiq_billing.adapters.paddle.webhooks import PaddleEventDecoder, PaddleWebhookVerifier
+from responseiq_billing.application.ports import ScheduledChanges
+from responseiq_billing.application.scheduled_changes import CoreKeptChanges
+from responseiq_billing.domain.money import Money
+from responseiq_billing.domain.plans import Interval
 
 GOOD_SECRET = "s" * 32
 STRIPE = {
@@ -218,7 +218,7 @@ def test_the_container_uses_the_catalog_file(tmp_path: Path) -> None:
 
 def _billing(*args: str, env: dict[str, str]) -> subprocess.CompletedProcess[str]:
     return subprocess.run(
-        [sys.executable, "-m", "adapters", *args],
+        [sys.executable, "-m", "responseiq_billing", *args],
         capture_output=True,
         text=True,
         env={"PATH": "/usr/bin:/bin", **env},

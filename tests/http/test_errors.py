@@ -8,9 +8,9 @@ from urllib.parse import urlsplit
 import pytest
 from litestar.testing import TestClient
 
-from adapters.fake.gateway import FakeGateway
-from adapters.http.errors import STATUS_BY_KIND
-from domain import errors
+from responseiq_billing.adapters.fake.gateway import FakeGateway
+from responseiq_billing.adapters.http.errors import STATUS_BY_KIND
+from responseiq_billing.domain import errors
 from tests.http.conftest import bearer
 
 H = bearer("acct_err")
@@ -138,7 +138,9 @@ def test_a_bad_idempotency_key_is_422(client: TestClient) -> None:
 BAD_IDS = ["in_1\x00", "in_1\nforged", "in_" + "a" * 300, "in 1", "in_1;drop", "%00"]
 
 
-@pytest.mark.parametrize("bad", BAD_IDS, ids=["nul", "newline", "over-long", "space", "semicolon", "pct-nul"])
+@pytest.mark.parametrize(
+    "bad", BAD_IDS, ids=["nul", "newline", "over-long", "space", "semicolon", "pct-nul"]
+)
 def test_ids_of_the_wrong_shape_are_refused_at_the_edge_without_echo(
     client: TestClient, subscribed: Callable[..., str], bad: str
 ) -> None:

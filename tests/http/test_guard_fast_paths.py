@@ -10,7 +10,7 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 from litestar.testing import TestClient
 
-from adapters.http.card_scan import CARD, _plainly_clean, scan
+from responseiq_billing.adapters.http.card_scan import CARD, _plainly_clean, scan
 from tests.http import card_reference as reference
 from tests.http.conftest import bearer
 

@@ -8,7 +8,7 @@ from typing import Any
 import pytest
 from litestar.testing import TestClient
 
-from adapters.container import Container
+from responseiq_billing.adapters.container import Container
 from tests.http.conftest import bearer, memory_store
 
 A, B = "acct_a", "acct_b"

@@ -11,9 +11,9 @@ from litestar import get
 from litestar.params import FromPath
 from litestar.testing import TestClient
 
-from adapters.app import create_app
-from adapters.container import Container
-from adapters.sql.database import create_engine_from_url
+from responseiq_billing.adapters.app import create_app
+from responseiq_billing.adapters.container import Container
+from responseiq_billing.adapters.sql.database import create_engine_from_url
 
 CARD = "4111111111111111"
 
@@ -64,7 +64,7 @@ def test_database_errors_never_carry_the_bound_values(tmp_path: Any) -> None:
 
 
 def test_the_stripe_library_logs_nothing_below_warning() -> None:
-    from adapters.stripe.client import build_client
+    from responseiq_billing.adapters.stripe.client import build_client
 
     build_client("sk_test_123", api_base="http://127.0.0.1:9")
     assert logging.getLogger("stripe").getEffectiveLevel() == logging.WARNING

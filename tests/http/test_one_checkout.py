@@ -7,9 +7,9 @@ from urllib.parse import urlsplit
 
 from litestar.testing import TestClient
 
-from adapters.fake.gateway import FakeGateway
-from application.ports import UiMode
-from domain.invoices import BillingReason
+from responseiq_billing.adapters.fake.gateway import FakeGateway
+from responseiq_billing.application.ports import UiMode
+from responseiq_billing.domain.invoices import BillingReason
 from tests.http.conftest import bearer
 
 ACCOUNT = "acct_two_tabs"

@@ -18,9 +18,9 @@ from schemathesis.specs.openapi.checks import (
     status_code_conformance,
 )
 
-from adapters.app import create_app
-from adapters.config import Settings
-from adapters.container import build_container, start
+from responseiq_billing.adapters.app import create_app
+from responseiq_billing.adapters.config import Settings
+from responseiq_billing.adapters.container import build_container, start
 from tests.http.conftest import ENV, bearer, subscribe
 
 FUZZ_ACCOUNT = "acct_fuzz"

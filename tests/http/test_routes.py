@@ -6,7 +6,7 @@ from collections.abc import Callable
 
 from litestar.testing import TestClient
 
-from adapters.fake.gateway import FakeGateway
+from responseiq_billing.adapters.fake.gateway import FakeGateway
 from tests.http.conftest import bearer
 
 ACCOUNT = "acct_alpha"

@@ -8,10 +8,10 @@ from collections.abc import Callable
 import pytest
 from litestar.testing import TestClient
 
-from adapters.app import create_app
-from adapters.config import Settings
-from adapters.container import build_container
-from adapters.fake.pages import BANNER
+from responseiq_billing.adapters.app import create_app
+from responseiq_billing.adapters.config import Settings
+from responseiq_billing.adapters.container import build_container
+from responseiq_billing.adapters.fake.pages import BANNER
 from tests.http.conftest import SECRET, bearer
 
 ACCOUNT = "acct_sandbox"

@@ -4,12 +4,17 @@ from __future__ import annotations
 
 from datetime import UTC, datetime
 
-from adapters.fake.codec import decode_event, encode_event
-from application.ports import GatewayEvent, GatewayEventKind
-from domain.invoices import BillingReason, Invoice, InvoiceStatus
-from domain.money import Money
-from domain.plans import Interval
-from domain.subscription import GatewaySubscription, PaymentMethodSummary, PendingChange, Status
+from responseiq_billing.adapters.fake.codec import decode_event, encode_event
+from responseiq_billing.application.ports import GatewayEvent, GatewayEventKind
+from responseiq_billing.domain.invoices import BillingReason, Invoice, InvoiceStatus
+from responseiq_billing.domain.money import Money
+from responseiq_billing.domain.plans import Interval
+from responseiq_billing.domain.subscription import (
+    GatewaySubscription,
+    PaymentMethodSummary,
+    PendingChange,
+    Status,
+)
 
 T0 = datetime(2026, 3, 16, 12, 0, tzinfo=UTC)
 T1 = datetime(2026, 4, 1, tzinfo=UTC)

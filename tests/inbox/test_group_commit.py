@@ -10,10 +10,10 @@ from datetime import UTC, datetime
 
 import pytest
 
-from adapters.fake.clock import ControllableClock
-from adapters.fake.repositories import InMemoryStore, InMemoryUnitOfWork
-from application.inbox import EventNotStored, ReceiveGatewayEvent
-from application.ports import InboxStatus
+from responseiq_billing.adapters.fake.clock import ControllableClock
+from responseiq_billing.adapters.fake.repositories import InMemoryStore, InMemoryUnitOfWork
+from responseiq_billing.application.inbox import EventNotStored, ReceiveGatewayEvent
+from responseiq_billing.application.ports import InboxStatus
 
 CALLERS = 12
 

@@ -8,16 +8,21 @@ from datetime import timedelta
 import attrs
 import pytest
 
-from adapters.fake.clock import ControllableClock
-from adapters.fake.codec import SandboxEventDecoder, encode_event
-from adapters.fake.gateway import FakeGateway
-from adapters.fake.repositories import InMemoryStore
-from application import commands, use_cases
-from application.inbox import InboxAdmin, ProcessInbox, ReceiveGatewayEvent, backoff
-from application.ports import GatewayEvent, InboxStatus
-from domain.errors import StaleVersion
-from domain.plans import Catalog, Interval
-from domain.subscription import Status
+from responseiq_billing.adapters.fake.clock import ControllableClock
+from responseiq_billing.adapters.fake.codec import SandboxEventDecoder, encode_event
+from responseiq_billing.adapters.fake.gateway import FakeGateway
+from responseiq_billing.adapters.fake.repositories import InMemoryStore
+from responseiq_billing.application import commands, use_cases
+from responseiq_billing.application.inbox import (
+    InboxAdmin,
+    ProcessInbox,
+    ReceiveGatewayEvent,
+    backoff,
+)
+from responseiq_billing.application.ports import GatewayEvent, InboxStatus
+from responseiq_billing.domain.errors import StaleVersion
+from responseiq_billing.domain.plans import Catalog, Interval
+from responseiq_billing.domain.subscription import Status
 
 
 class Harness:

@@ -8,7 +8,7 @@ from typing import Any
 
 import pytest
 
-from adapters.stripe.redact import redact_card_details
+from responseiq_billing.adapters.stripe.redact import redact_card_details
 from tests.stripe_double.fixtures import fixtures_path
 
 FIXTURES = fixtures_path()  # fixtures3.json beside the project, else the subset the repo keeps
@@ -100,7 +100,8 @@ def test_a_customer_keeps_its_id_and_default_card_but_not_name_email_phone_or_ad
     )
     redacted = redact_card_details(customer)
     assert redacted["id"] == customer["id"]
-    assert redacted["invoice_settings"]["default_payment_method"] == (
-        customer["invoice_settings"]["default_payment_method"]
+    assert (
+        redacted["invoice_settings"]["default_payment_method"]
+        == (customer["invoice_settings"]["default_payment_method"])
     )
     assert not {"name", "email", "phone", "address"} & redacted.keys()

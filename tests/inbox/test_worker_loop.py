@@ -7,10 +7,10 @@ import threading
 
 import pytest
 
-from adapters.config import Settings
-from adapters.container import build_container
-from adapters.worker import run_worker
-from application.inbox import ProcessInbox
+from responseiq_billing.adapters.config import Settings
+from responseiq_billing.adapters.container import build_container
+from responseiq_billing.adapters.worker import run_worker
+from responseiq_billing.application.inbox import ProcessInbox
 
 
 def _process() -> ProcessInbox:

@@ -7,7 +7,7 @@ from pathlib import Path
 
 import pytest
 
-from adapters.sql.migrate import upgrade
+from responseiq_billing.adapters.sql.migrate import upgrade
 from tests.sql_fixtures import postgres_database, sqlite_url
 
 

@@ -8,8 +8,8 @@ from dataclasses import dataclass, field
 
 import sqlalchemy as sa
 
-from adapters.container import Container
-from adapters.sql.tables import audit_log
+from responseiq_billing.adapters.container import Container
+from responseiq_billing.adapters.sql.tables import audit_log
 
 DRAIN_TIMEOUT = 60.0
 

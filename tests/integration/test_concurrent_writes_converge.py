@@ -19,14 +19,14 @@ from typing import Any
 import pytest
 from litestar.testing import TestClient
 
-from adapters.app import create_app
-from adapters.config import Settings
-from adapters.container import Container, build_container
-from adapters.fake.gateway import FakeGateway
-from adapters.sql.migrate import upgrade
-from application.ports import InboxStatus
-from domain.errors import BillingError
-from domain.plans import Interval
+from responseiq_billing.adapters.app import create_app
+from responseiq_billing.adapters.config import Settings
+from responseiq_billing.adapters.container import Container, build_container
+from responseiq_billing.adapters.fake.gateway import FakeGateway
+from responseiq_billing.adapters.sql.migrate import upgrade
+from responseiq_billing.application.ports import InboxStatus
+from responseiq_billing.domain.errors import BillingError
+from responseiq_billing.domain.plans import Interval
 from tests.http.conftest import SECRET, bearer, subscribe
 from tests.sql_fixtures import postgres_database, sqlite_url
 
@@ -169,10 +169,13 @@ def test_concurrent_writes_converge_on_postgresql() -> None:
 
 
 def _stripe_rounds(tmp_path: Path, rounds: int, seed: int) -> None:
-    from adapters.fake.clock import ControllableClock
-    from adapters.sql.database import create_engine_from_url, sql_unit_of_work_factory
-    from application import commands
-    from domain.plans import default_catalog
+    from responseiq_billing.adapters.fake.clock import ControllableClock
+    from responseiq_billing.adapters.sql.database import (
+        create_engine_from_url,
+        sql_unit_of_work_factory,
+    )
+    from responseiq_billing.application import commands
+    from responseiq_billing.domain.plans import default_catalog
     from tests.bdd.drivers.base import Rejected
     from tests.bdd.drivers.stripe import StripeDriver
     from tests.stripe_double.state import ApiError

@@ -9,11 +9,11 @@ import pytest
 import sqlalchemy as sa
 from litestar.testing import TestClient
 
-from adapters.app import create_app
-from adapters.cli import main
-from adapters.config import Settings
-from adapters.container import Container, build_container
-from adapters.sql.migrate import SchemaOutOfDate, downgrade, upgrade
+from responseiq_billing.adapters.app import create_app
+from responseiq_billing.adapters.cli import main
+from responseiq_billing.adapters.config import Settings
+from responseiq_billing.adapters.container import Container, build_container
+from responseiq_billing.adapters.sql.migrate import SchemaOutOfDate, downgrade, upgrade
 from tests.http.conftest import SECRET, bearer, subscribe
 from tests.sql_fixtures import postgres_database, sqlite_url
 

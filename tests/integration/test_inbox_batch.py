@@ -11,18 +11,21 @@ import pytest
 import sqlalchemy as sa
 from sqlalchemy.engine import Engine
 
-from adapters.fake.clock import ControllableClock
-from adapters.fake.codec import SandboxEventDecoder, encode_event
-from adapters.fake.gateway import FakeGateway
-from adapters.fake.repositories import InMemoryStore
-from adapters.sql.batch import SqlBatch
-from adapters.sql.database import create_engine_from_url, sql_unit_of_work_factory
-from adapters.sql.tables import audit_log, subscriptions
-from application import commands, use_cases
-from application.inbox import ProcessInbox, ReceiveGatewayEvent
-from application.ports import GatewayEvent, InboxStatus
-from application.use_cases import Within
-from domain.plans import Interval, default_catalog
+from responseiq_billing.adapters.fake.clock import ControllableClock
+from responseiq_billing.adapters.fake.codec import SandboxEventDecoder, encode_event
+from responseiq_billing.adapters.fake.gateway import FakeGateway
+from responseiq_billing.adapters.fake.repositories import InMemoryStore
+from responseiq_billing.adapters.sql.batch import SqlBatch
+from responseiq_billing.adapters.sql.database import (
+    create_engine_from_url,
+    sql_unit_of_work_factory,
+)
+from responseiq_billing.adapters.sql.tables import audit_log, subscriptions
+from responseiq_billing.application import commands, use_cases
+from responseiq_billing.application.inbox import ProcessInbox, ReceiveGatewayEvent
+from responseiq_billing.application.ports import GatewayEvent, InboxStatus
+from responseiq_billing.application.use_cases import Within
+from responseiq_billing.domain.plans import Interval, default_catalog
 
 T0 = datetime(2026, 3, 1, 9, tzinfo=UTC)
 
@@ -163,7 +166,7 @@ def test_a_batch_with_one_failing_event_applies_the_others_once_and_retries_the_
 
 @pytest.mark.postgres
 def test_a_batch_that_lost_one_lease_commits_none_of_its_events() -> None:
-    from adapters.sql.migrate import upgrade
+    from responseiq_billing.adapters.sql.migrate import upgrade
     from tests.sql_fixtures import postgres_database
 
     with postgres_database("billing_batch") as url:

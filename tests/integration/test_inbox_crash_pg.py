@@ -24,13 +24,13 @@ from typing import Any
 import pytest
 from litestar.testing import TestClient
 
-from adapters.app import create_app
-from adapters.container import Container
-from adapters.fake.clock import ControllableClock
-from adapters.sql.migrate import upgrade
-from application import use_cases
-from application.ports import GatewayEvent, InboxStatus, UnitOfWork
-from domain.plans import default_catalog
+from responseiq_billing.adapters.app import create_app
+from responseiq_billing.adapters.container import Container
+from responseiq_billing.adapters.fake.clock import ControllableClock
+from responseiq_billing.adapters.sql.migrate import upgrade
+from responseiq_billing.application import use_cases
+from responseiq_billing.application.ports import GatewayEvent, InboxStatus, UnitOfWork
+from responseiq_billing.domain.plans import default_catalog
 from tests.sql_fixtures import postgres_database
 from tests.stripe_double import StripeDouble, running_double
 from tests.webhooks.harness import (
@@ -65,8 +65,8 @@ class StallInsideTheTransaction(use_cases.ApplyGatewayEvent):
 
 def child_main() -> None:
     """The worker process: one pass with a short lease, stalling inside the apply."""
-    from adapters.config import Settings
-    from adapters.container import build_container
+    from responseiq_billing.adapters.config import Settings
+    from responseiq_billing.adapters.container import build_container
 
     container = build_container(Settings.from_env(os.environ))
     stalling = StallInsideTheTransaction(
@@ -116,8 +116,8 @@ def test_a_worker_killed_mid_event_leaves_it_to_another_worker_after_the_lease_e
     database: str, double: StripeDouble
 ) -> None:
     env = stripe_env(double, database)
-    from adapters.config import Settings
-    from adapters.container import build_container
+    from responseiq_billing.adapters.config import Settings
+    from responseiq_billing.adapters.container import build_container
 
     container: Container = build_container(Settings.from_env(env))
     from tests.http.conftest import bearer

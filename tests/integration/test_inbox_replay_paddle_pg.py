@@ -28,15 +28,15 @@ import pytest
 from dependency_injector import providers
 from litestar.testing import TestClient
 
-from adapters.app import create_app
-from adapters.config import Settings
-from adapters.container import Container, build_container
-from adapters.fake.clock import ControllableClock
-from adapters.paddle.gateway import PaddleGateway
-from adapters.sql.migrate import upgrade
-from adapters.worker import run_worker
-from application.ports import InboxStatus, UnitOfWork
-from domain.plans import default_catalog
+from responseiq_billing.adapters.app import create_app
+from responseiq_billing.adapters.config import Settings
+from responseiq_billing.adapters.container import Container, build_container
+from responseiq_billing.adapters.fake.clock import ControllableClock
+from responseiq_billing.adapters.paddle.gateway import PaddleGateway
+from responseiq_billing.adapters.sql.migrate import upgrade
+from responseiq_billing.adapters.worker import run_worker
+from responseiq_billing.application.ports import InboxStatus, UnitOfWork
+from responseiq_billing.domain.plans import default_catalog
 from tests.http.conftest import bearer
 from tests.integration.replay import DRAIN_TIMEOUT, Delivery, audit_counts, wait_until_drained
 from tests.paddle_double import TEST_KEY, PaddleDouble

@@ -24,14 +24,14 @@ from typing import Any
 import pytest
 from litestar.testing import TestClient
 
-from adapters.app import create_app
-from adapters.container import Container
-from adapters.fake.clock import ControllableClock
-from adapters.sql.migrate import upgrade
-from adapters.stripe.gateway import StripeGateway
-from adapters.worker import run_worker
-from application.ports import InboxStatus, UnitOfWork
-from domain.plans import Interval
+from responseiq_billing.adapters.app import create_app
+from responseiq_billing.adapters.container import Container
+from responseiq_billing.adapters.fake.clock import ControllableClock
+from responseiq_billing.adapters.sql.migrate import upgrade
+from responseiq_billing.adapters.stripe.gateway import StripeGateway
+from responseiq_billing.adapters.worker import run_worker
+from responseiq_billing.application.ports import InboxStatus, UnitOfWork
+from responseiq_billing.domain.plans import Interval
 from tests.integration.replay import DRAIN_TIMEOUT, Delivery, audit_counts, wait_until_drained
 from tests.sql_fixtures import postgres_database
 from tests.stripe_double import StripeDouble

@@ -8,8 +8,8 @@ from pathlib import Path
 import pytest
 import sqlalchemy as sa
 
-from adapters.sql.database import create_engine_from_url
-from adapters.sql.migrate import (
+from responseiq_billing.adapters.sql.database import create_engine_from_url
+from responseiq_billing.adapters.sql.migrate import (
     SchemaOutOfDate,
     current_revision,
     downgrade,
@@ -19,7 +19,7 @@ from adapters.sql.migrate import (
     schema_diff,
     upgrade,
 )
-from adapters.sql.tables import metadata
+from responseiq_billing.adapters.sql.tables import metadata
 from tests.sql_fixtures import postgres_database, sqlite_url
 
 

@@ -22,17 +22,17 @@ import sqlalchemy as sa
 from dependency_injector import providers
 from litestar.testing import TestClient
 
-from adapters.app import create_app
-from adapters.config import Settings
-from adapters.container import Container, build_container
-from adapters.fake.clock import ControllableClock
-from adapters.fake.gateway import FakeGateway
-from adapters.sql.database import create_engine_from_url
-from adapters.sql.migrate import upgrade
-from adapters.sql.tables import accounts, checkouts
-from application.ports import CheckoutStatus, InboxStatus, UiMode
-from domain.invoices import BillingReason, Invoice, InvoiceStatus
-from domain.subscription import Status
+from responseiq_billing.adapters.app import create_app
+from responseiq_billing.adapters.config import Settings
+from responseiq_billing.adapters.container import Container, build_container
+from responseiq_billing.adapters.fake.clock import ControllableClock
+from responseiq_billing.adapters.fake.gateway import FakeGateway
+from responseiq_billing.adapters.sql.database import create_engine_from_url
+from responseiq_billing.adapters.sql.migrate import upgrade
+from responseiq_billing.adapters.sql.tables import accounts, checkouts
+from responseiq_billing.application.ports import CheckoutStatus, InboxStatus, UiMode
+from responseiq_billing.domain.invoices import BillingReason, Invoice, InvoiceStatus
+from responseiq_billing.domain.subscription import Status
 from tests.http.conftest import SECRET, bearer
 from tests.sql_fixtures import postgres_database, sqlite_url
 

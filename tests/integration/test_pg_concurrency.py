@@ -10,12 +10,15 @@ from pathlib import Path
 
 import pytest
 
-from adapters.sql.database import create_engine_from_url, sql_unit_of_work_factory
-from adapters.sql.migrate import upgrade
-from application.ports import AuditEntry
-from domain.errors import StaleVersion
-from domain.plans import Interval
-from domain.subscription import Status, Subscription
+from responseiq_billing.adapters.sql.database import (
+    create_engine_from_url,
+    sql_unit_of_work_factory,
+)
+from responseiq_billing.adapters.sql.migrate import upgrade
+from responseiq_billing.application.ports import AuditEntry
+from responseiq_billing.domain.errors import StaleVersion
+from responseiq_billing.domain.plans import Interval
+from responseiq_billing.domain.subscription import Status, Subscription
 from tests.sql_fixtures import postgres_database, sqlite_url
 
 THREADS, ATTEMPTS = 8, 25

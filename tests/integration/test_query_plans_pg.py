@@ -14,10 +14,10 @@ from collections.abc import Iterator
 import pytest
 from sqlalchemy.engine import Engine
 
-from adapters.sql.database import create_engine_from_url
-from adapters.sql.inbox import SqlInbox
-from adapters.sql.migrate import upgrade
-from adapters.sql.repositories import (
+from responseiq_billing.adapters.sql.database import create_engine_from_url
+from responseiq_billing.adapters.sql.inbox import SqlInbox
+from responseiq_billing.adapters.sql.migrate import upgrade
+from responseiq_billing.adapters.sql.repositories import (
     SqlAudit,
     SqlCheckouts,
     SqlCustomers,
@@ -25,7 +25,7 @@ from adapters.sql.repositories import (
     SqlQuotes,
     SqlSubscriptions,
 )
-from adapters.sql.tables import metadata
+from responseiq_billing.adapters.sql.tables import metadata
 from tests import scale_data
 from tests.sql_fixtures import postgres_database
 

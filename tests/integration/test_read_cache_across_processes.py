@@ -14,13 +14,16 @@ import httpx
 import pytest
 from litestar.testing import TestClient
 
-from adapters.app import create_app
-from adapters.config import Settings
-from adapters.container import build_container
-from adapters.http.auth import issue_token
-from adapters.sql.database import create_engine_from_url, sql_unit_of_work_factory
-from domain.plans import Interval
-from domain.subscription import Status, Subscription
+from responseiq_billing.adapters.app import create_app
+from responseiq_billing.adapters.config import Settings
+from responseiq_billing.adapters.container import build_container
+from responseiq_billing.adapters.http.auth import issue_token
+from responseiq_billing.adapters.sql.database import (
+    create_engine_from_url,
+    sql_unit_of_work_factory,
+)
+from responseiq_billing.domain.plans import Interval
+from responseiq_billing.domain.subscription import Status, Subscription
 from tests.serving import billing_serve
 
 SECRET = "test-secret-that-is-long-enough-for-hs256!"
@@ -69,7 +72,9 @@ def readers_never_see_a_stale_subscription(readers: list[Read], writer: Writer) 
             for _ in range(2):  # the second read is served from what the first one filled
                 response = read("/billing/subscription")
                 body = response.json() if response.status_code == 200 else {}
-                out.append((response.status_code, body.get("plan"), body.get("cancel_at_period_end")))
+                out.append(
+                    (response.status_code, body.get("plan"), body.get("cancel_at_period_end"))
+                )
                 assert read("/billing/entitlements").status_code == 200
         return out
 
@@ -92,8 +97,7 @@ def test_two_apps_over_one_database_never_read_a_stale_subscription(migrated: st
     auth = {"Authorization": f"Bearer {_token()}"}
     with ExitStack() as stack:
         clients = [
-            stack.enter_context(TestClient(create_app(build_container(settings))))
-            for _ in range(2)
+            stack.enter_context(TestClient(create_app(build_container(settings)))) for _ in range(2)
         ]
         readers: list[Read] = [
             (lambda path, client=client: client.get(path, headers=auth)) for client in clients

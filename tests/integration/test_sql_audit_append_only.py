@@ -7,9 +7,12 @@ from datetime import UTC, datetime
 import pytest
 import sqlalchemy as sa
 
-from adapters.sql.database import create_engine_from_url, sql_unit_of_work_factory
-from adapters.sql.migrate import downgrade
-from application.ports import AuditEntry
+from responseiq_billing.adapters.sql.database import (
+    create_engine_from_url,
+    sql_unit_of_work_factory,
+)
+from responseiq_billing.adapters.sql.migrate import downgrade
+from responseiq_billing.application.ports import AuditEntry
 
 
 def _append(url: str) -> None:

@@ -9,16 +9,16 @@ from pathlib import Path
 import pytest
 import sqlalchemy as sa
 
-from adapters.sql.database import (
+from responseiq_billing.adapters.sql.database import (
     DEFAULT_DATABASE_URL,
     create_engine_from_url,
     database_url_from_env,
     normalise_url,
     sql_unit_of_work_factory,
 )
-from adapters.sql.migrate import upgrade
-from adapters.sql.tables import audit_log
-from application.ports import AuditEntry
+from responseiq_billing.adapters.sql.migrate import upgrade
+from responseiq_billing.adapters.sql.tables import audit_log
+from responseiq_billing.application.ports import AuditEntry
 from tests.sql_fixtures import postgres_database, sqlite_url
 
 

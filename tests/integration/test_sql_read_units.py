@@ -10,10 +10,13 @@ from pathlib import Path
 import pytest
 import sqlalchemy as sa
 
-from adapters.container import SqlStorage, _read_cache
-from adapters.sql.database import create_engine_from_url, sql_unit_of_work_factory
-from adapters.sql.migrate import upgrade
-from application.ports import AuditEntry
+from responseiq_billing.adapters.container import SqlStorage, _read_cache
+from responseiq_billing.adapters.sql.database import (
+    create_engine_from_url,
+    sql_unit_of_work_factory,
+)
+from responseiq_billing.adapters.sql.migrate import upgrade
+from responseiq_billing.application.ports import AuditEntry
 from tests.sql_fixtures import sqlite_url
 
 

@@ -7,7 +7,7 @@ import re
 import pytest
 import sqlalchemy as sa
 
-from adapters.sql.database import create_engine_from_url
+from responseiq_billing.adapters.sql.database import create_engine_from_url
 
 CARD_DATA = [
     re.compile(p)

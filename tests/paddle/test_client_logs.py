@@ -8,8 +8,8 @@ from datetime import UTC, datetime
 import pytest
 from paddle_billing.Resources.Prices.Operations import ListPrices
 
-from adapters.fake.clock import ControllableClock
-from domain.plans import default_catalog
+from responseiq_billing.adapters.fake.clock import ControllableClock
+from responseiq_billing.domain.plans import default_catalog
 from tests.paddle_double import PaddleDouble
 
 

@@ -10,10 +10,10 @@ from datetime import timedelta
 import httpx
 import pytest
 
-from adapters.fake.clock import ControllableClock
-from application.ports import GatewayEventKind, UiMode
-from domain.errors import GatewayRejected, PaymentDeclined
-from domain.plans import Catalog, Interval
+from responseiq_billing.adapters.fake.clock import ControllableClock
+from responseiq_billing.application.ports import GatewayEventKind, UiMode
+from responseiq_billing.domain.errors import GatewayRejected, PaymentDeclined
+from responseiq_billing.domain.plans import Catalog, Interval
 from tests.paddle.test_webhooks import START, Paddle, acted_on
 from tests.paddle_double.state import ApiError
 

@@ -12,13 +12,13 @@ from datetime import UTC, datetime, timedelta
 
 import pytest
 
-from adapters.fake.clock import ControllableClock
-from adapters.paddle.gateway import PaddleGateway
-from adapters.paddle.setup import run_setup
-from application.ports import UiMode
-from domain.errors import QuoteMismatch
-from domain.plans import Catalog
-from domain.subscription import GatewaySubscription
+from responseiq_billing.adapters.fake.clock import ControllableClock
+from responseiq_billing.adapters.paddle.gateway import PaddleGateway
+from responseiq_billing.adapters.paddle.setup import run_setup
+from responseiq_billing.application.ports import UiMode
+from responseiq_billing.domain.errors import QuoteMismatch
+from responseiq_billing.domain.plans import Catalog
+from responseiq_billing.domain.subscription import GatewaySubscription
 from tests.contract.conftest import repriced
 from tests.paddle_double import PaddleDouble
 

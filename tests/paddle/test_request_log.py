@@ -7,10 +7,10 @@ from datetime import UTC, datetime, timedelta
 
 import pytest
 
-from adapters.fake.clock import ControllableClock
-from adapters.paddle.gateway import PaddleGateway
-from application.ports import PortalFlow, UiMode
-from domain.plans import Catalog
+from responseiq_billing.adapters.fake.clock import ControllableClock
+from responseiq_billing.adapters.paddle.gateway import PaddleGateway
+from responseiq_billing.application.ports import PortalFlow, UiMode
+from responseiq_billing.domain.plans import Catalog
 from tests.paddle_double import PaddleDouble
 
 START = datetime(2026, 3, 1, 9, 0, tzinfo=UTC)

@@ -8,10 +8,10 @@ from datetime import UTC, datetime
 import attrs
 import pytest
 
-from adapters.fake.clock import ControllableClock
-from adapters.paddle.setup import EVENTS, run_setup
-from domain.money import Money
-from domain.plans import Catalog, Interval, default_catalog
+from responseiq_billing.adapters.fake.clock import ControllableClock
+from responseiq_billing.adapters.paddle.setup import EVENTS, run_setup
+from responseiq_billing.domain.money import Money
+from responseiq_billing.domain.plans import Catalog, Interval, default_catalog
 from tests.paddle_double import WEBHOOK_SECRET, PaddleDouble
 
 URL = "https://billing.example.com/webhooks/paddle"

@@ -9,8 +9,8 @@ from datetime import UTC, datetime
 
 import pytest
 
-from adapters.cli import main
-from adapters.fake.clock import ControllableClock
+from responseiq_billing.adapters.cli import main
+from responseiq_billing.adapters.fake.clock import ControllableClock
 from tests.paddle_double import WEBHOOK_SECRET, PaddleDouble
 from tests.paddle_double.server import TEST_KEY
 

@@ -14,10 +14,10 @@ import pytest
 from paddle_billing.Entities.Events import EventTypeName
 from paddle_billing.Notifications import Secret, Verifier
 
-from adapters.fake.clock import ControllableClock
-from adapters.paddle.gateway import PaddleGateway
-from adapters.paddle.setup import EVENTS
-from adapters.paddle.webhooks import (
+from responseiq_billing.adapters.fake.clock import ControllableClock
+from responseiq_billing.adapters.paddle.gateway import PaddleGateway
+from responseiq_billing.adapters.paddle.setup import EVENTS
+from responseiq_billing.adapters.paddle.webhooks import (
     INVOICE_EVENTS,
     SUBSCRIPTION_EVENTS,
     InvalidWebhook,
@@ -27,12 +27,12 @@ from adapters.paddle.webhooks import (
     redact,
     translate_event,
 )
-from application.ports import GatewayEvent, GatewayEventKind, UiMode
-from domain.errors import GatewayRejected
-from domain.invoices import BillingReason, InvoiceStatus
-from domain.money import Money
-from domain.plans import Catalog, Interval
-from domain.subscription import GatewaySubscription, PaymentMethodSummary, Status
+from responseiq_billing.application.ports import GatewayEvent, GatewayEventKind, UiMode
+from responseiq_billing.domain.errors import GatewayRejected
+from responseiq_billing.domain.invoices import BillingReason, InvoiceStatus
+from responseiq_billing.domain.money import Money
+from responseiq_billing.domain.plans import Catalog, Interval
+from responseiq_billing.domain.subscription import GatewaySubscription, PaymentMethodSummary, Status
 from tests.paddle_double import PaddleDouble
 
 SECRET = "pdl_ntfset_current_secret_0001"

@@ -8,9 +8,9 @@ from datetime import UTC, datetime, timedelta
 
 import pytest
 
-from adapters.fake.clock import ControllableClock
-from adapters.fake.repositories import InMemoryStore
-from domain.plans import Catalog
+from responseiq_billing.adapters.fake.clock import ControllableClock
+from responseiq_billing.adapters.fake.repositories import InMemoryStore
+from responseiq_billing.domain.plans import Catalog
 from tests.bdd.drivers.paddle import PaddleDriver
 from tests.paddle_double.worker_steps import WORKER_TICK_BEFORE_RENEWAL, worker_moments
 

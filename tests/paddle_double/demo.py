@@ -38,11 +38,11 @@ from litestar.enums import RequestEncodingType
 from litestar.exceptions import ClientException
 from litestar.params import Body, PathParameter
 
-from adapters.app import create_app
-from adapters.config import Settings, load_catalog
-from adapters.container import Container, build_container
-from adapters.fake.clock import ControllableClock
-from adapters.paddle.setup import run_setup
+from responseiq_billing.adapters.app import create_app
+from responseiq_billing.adapters.config import Settings, load_catalog
+from responseiq_billing.adapters.container import Container, build_container
+from responseiq_billing.adapters.fake.clock import ControllableClock
+from responseiq_billing.adapters.paddle.setup import run_setup
 from tests.paddle_double.server import TEST_KEY, PaddleDouble
 from tests.paddle_double.worker_steps import advance_with_worker
 

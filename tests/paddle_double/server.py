@@ -34,10 +34,10 @@ from paddle_billing.Entities.Shared import Action, Status, TransactionStatus
 from paddle_billing.Resources.Shared.Operations import Pager
 from paddle_billing.Resources.Transactions.Operations.List.Origin import Origin
 
-from adapters.fake.clock import ControllableClock
-from adapters.fake.pdf import render_text_pdf
-from adapters.paddle.client import build_client
-from domain.plans import Catalog
+from responseiq_billing.adapters.fake.clock import ControllableClock
+from responseiq_billing.adapters.fake.pdf import render_text_pdf
+from responseiq_billing.adapters.paddle.client import build_client
+from responseiq_billing.domain.plans import Catalog
 from tests.paddle_double.checks import allowed_query, check
 from tests.paddle_double.state import ApiError, Obj, PaddleState, new_id, parse, public
 

@@ -28,11 +28,11 @@ from contextlib import contextmanager
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
-from adapters.fake.clock import ControllableClock
-from domain.money import Money
-from domain.periods import add_months
-from domain.plans import Interval, PlanPrice
-from domain.rules import Proration, prorate
+from responseiq_billing.adapters.fake.clock import ControllableClock
+from responseiq_billing.domain.money import Money
+from responseiq_billing.domain.periods import add_months
+from responseiq_billing.domain.plans import Interval, PlanPrice
+from responseiq_billing.domain.rules import Proration, prorate
 
 Obj = dict[str, Any]
 CARDS = {"visa": "4242", "mastercard": "4444", "amex": "8431"}

@@ -16,8 +16,8 @@ from __future__ import annotations
 from collections.abc import Callable
 from datetime import datetime
 
-from application.ports import UnitOfWorkFactory
-from application.scheduled_changes import APPLY_LEAD
+from responseiq_billing.application.ports import UnitOfWorkFactory
+from responseiq_billing.application.scheduled_changes import APPLY_LEAD
 
 # Where in the worker's window the simulated tick falls: a quarter of an hour into the hour
 # before the renewal. Paddle takes no change in the last 30 minutes before a renewal

@@ -8,11 +8,11 @@ from datetime import UTC, datetime
 
 import pytest
 
-from adapters.fake.clock import ControllableClock
-from adapters.stripe.gateway import StripeGateway
-from application.ports import SetupSession, UiMode
-from domain.plans import Catalog
-from domain.subscription import GatewaySubscription
+from responseiq_billing.adapters.fake.clock import ControllableClock
+from responseiq_billing.adapters.stripe.gateway import StripeGateway
+from responseiq_billing.application.ports import SetupSession, UiMode
+from responseiq_billing.domain.plans import Catalog
+from responseiq_billing.domain.subscription import GatewaySubscription
 from tests.stripe_double import StripeDouble, running_double
 
 

@@ -2,10 +2,10 @@
 
 from __future__ import annotations
 
-from adapters.fake.clock import ControllableClock
-from adapters.stripe.client import build_client
-from adapters.stripe.gateway import StripeGateway
-from domain.plans import Catalog
+from responseiq_billing.adapters.fake.clock import ControllableClock
+from responseiq_billing.adapters.stripe.client import build_client
+from responseiq_billing.adapters.stripe.gateway import StripeGateway
+from responseiq_billing.domain.plans import Catalog
 from tests.stripe_double import StripeDouble
 from tests.stripe_double.server import TEST_KEY
 

@@ -16,12 +16,12 @@ from datetime import timedelta
 import pytest
 import stripe
 
-from adapters.fake.clock import ControllableClock
-from adapters.stripe.gateway import StripeGateway
-from application.ports import GatewayEventKind
-from domain.invoices import BillingReason, InvoiceStatus
-from domain.plans import Catalog
-from domain.subscription import GatewaySubscription, Status
+from responseiq_billing.adapters.fake.clock import ControllableClock
+from responseiq_billing.adapters.stripe.gateway import StripeGateway
+from responseiq_billing.application.ports import GatewayEventKind
+from responseiq_billing.domain.invoices import BillingReason, InvoiceStatus
+from responseiq_billing.domain.plans import Catalog
+from responseiq_billing.domain.subscription import GatewaySubscription, Status
 from tests.stripe.test_double_events import deliver, kinds
 from tests.stripe_double import StripeDouble
 

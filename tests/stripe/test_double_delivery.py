@@ -4,8 +4,8 @@ from __future__ import annotations
 
 from datetime import timedelta
 
-from adapters.fake.clock import ControllableClock
-from adapters.stripe.gateway import StripeGateway
+from responseiq_billing.adapters.fake.clock import ControllableClock
+from responseiq_billing.adapters.stripe.gateway import StripeGateway
 from tests.stripe_double import StripeDouble
 
 

@@ -12,9 +12,9 @@ import pytest
 import stripe
 from stripe.params import SubscriptionUpdateParams
 
-from adapters.fake.clock import ControllableClock
-from adapters.stripe.gateway import StripeGateway
-from domain.plans import Catalog
+from responseiq_billing.adapters.fake.clock import ControllableClock
+from responseiq_billing.adapters.stripe.gateway import StripeGateway
+from responseiq_billing.domain.plans import Catalog
 from tests.stripe.conftest import subscribe
 from tests.stripe_double import StripeDouble
 from tests.stripe_double.params import check

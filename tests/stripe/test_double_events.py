@@ -8,13 +8,13 @@ import json
 import time
 from datetime import timedelta
 
-from adapters.fake.clock import ControllableClock
-from adapters.stripe.gateway import StripeGateway
-from adapters.stripe.webhooks import StripeWebhookVerifier, translate_event
-from application.ports import GatewayEvent, GatewayEventKind
-from domain.invoices import BillingReason
-from domain.plans import Catalog
-from domain.subscription import GatewaySubscription, PaymentMethodSummary
+from responseiq_billing.adapters.fake.clock import ControllableClock
+from responseiq_billing.adapters.stripe.gateway import StripeGateway
+from responseiq_billing.adapters.stripe.webhooks import StripeWebhookVerifier, translate_event
+from responseiq_billing.application.ports import GatewayEvent, GatewayEventKind
+from responseiq_billing.domain.invoices import BillingReason
+from responseiq_billing.domain.plans import Catalog
+from responseiq_billing.domain.subscription import GatewaySubscription, PaymentMethodSummary
 from tests.stripe.conftest import start_card_setup
 from tests.stripe_double import StripeDouble
 

@@ -18,8 +18,8 @@ from typing import Any
 import pytest
 import stripe
 
-from adapters.stripe.gateway import StripeGateway
-from domain.plans import Catalog
+from responseiq_billing.adapters.stripe.gateway import StripeGateway
+from responseiq_billing.domain.plans import Catalog
 from tests.stripe.conftest import subscribe
 from tests.stripe_double import StripeDouble
 

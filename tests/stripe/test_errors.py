@@ -8,9 +8,9 @@ from typing import TypeVar
 import pytest
 import stripe
 
-from adapters.fake.clock import ControllableClock
-from adapters.stripe.gateway import StripeGateway
-from domain.errors import (
+from responseiq_billing.adapters.fake.clock import ControllableClock
+from responseiq_billing.adapters.stripe.gateway import StripeGateway
+from responseiq_billing.domain.errors import (
     GatewayRejected,
     GatewayUnavailable,
     InvoiceNotFound,
@@ -18,8 +18,8 @@ from domain.errors import (
     PaymentDeclined,
     SubscriptionNotFound,
 )
-from domain.plans import Catalog
-from domain.subscription import GatewaySubscription
+from responseiq_billing.domain.plans import Catalog
+from responseiq_billing.domain.subscription import GatewaySubscription
 from tests.stripe.conftest import upgrade_to_business
 from tests.stripe_double import StripeDouble
 from tests.stripe_double.server import TEST_KEY

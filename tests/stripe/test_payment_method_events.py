@@ -4,14 +4,14 @@ from __future__ import annotations
 
 from datetime import timedelta
 
-from adapters.fake.clock import ControllableClock
-from adapters.fake.repositories import InMemoryStore
-from adapters.stripe.gateway import StripeGateway
-from adapters.stripe.webhooks import translate_event
-from application.ports import GatewayEventKind
-from application.use_cases import ApplyGatewayEvent, ApplyOutcome
-from domain.plans import Catalog
-from domain.subscription import PaymentMethodSummary
+from responseiq_billing.adapters.fake.clock import ControllableClock
+from responseiq_billing.adapters.fake.repositories import InMemoryStore
+from responseiq_billing.adapters.stripe.gateway import StripeGateway
+from responseiq_billing.adapters.stripe.webhooks import translate_event
+from responseiq_billing.application.ports import GatewayEventKind
+from responseiq_billing.application.use_cases import ApplyGatewayEvent, ApplyOutcome
+from responseiq_billing.domain.plans import Catalog
+from responseiq_billing.domain.subscription import PaymentMethodSummary
 from tests.stripe.conftest import subscribe
 from tests.stripe_double import StripeDouble
 

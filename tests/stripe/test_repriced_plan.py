@@ -15,13 +15,13 @@ from datetime import datetime, timedelta
 
 import pytest
 
-from adapters.fake.clock import ControllableClock
-from adapters.stripe.gateway import StripeGateway
-from adapters.stripe.setup import run_setup
-from application.ports import UiMode
-from domain.errors import PaymentDeclined, QuoteMismatch
-from domain.plans import Catalog, Interval
-from domain.subscription import GatewaySubscription, PendingChange, Status
+from responseiq_billing.adapters.fake.clock import ControllableClock
+from responseiq_billing.adapters.stripe.gateway import StripeGateway
+from responseiq_billing.adapters.stripe.setup import run_setup
+from responseiq_billing.application.ports import UiMode
+from responseiq_billing.domain.errors import PaymentDeclined, QuoteMismatch
+from responseiq_billing.domain.plans import Catalog, Interval
+from responseiq_billing.domain.subscription import GatewaySubscription, PendingChange, Status
 from tests.contract.conftest import repriced
 from tests.stripe.conftest import subscribe
 from tests.stripe_double import Request, StripeDouble

@@ -9,12 +9,12 @@ from datetime import timedelta
 
 import pytest
 
-from adapters.fake.clock import ControllableClock
-from adapters.stripe.gateway import StripeGateway
-from application.ports import PortalFlow, UiMode
-from domain.errors import PaymentDeclined
-from domain.plans import Catalog
-from domain.subscription import GatewaySubscription
+from responseiq_billing.adapters.fake.clock import ControllableClock
+from responseiq_billing.adapters.stripe.gateway import StripeGateway
+from responseiq_billing.application.ports import PortalFlow, UiMode
+from responseiq_billing.domain.errors import PaymentDeclined
+from responseiq_billing.domain.plans import Catalog
+from responseiq_billing.domain.subscription import GatewaySubscription
 from tests.stripe.conftest import start_card_setup, upgrade_to_business
 from tests.stripe_double import Request, StripeDouble
 

@@ -8,13 +8,13 @@ seen the new prices, and the webhook translation of events sent after the retire
 
 from __future__ import annotations
 
-from adapters.fake.clock import ControllableClock
-from adapters.stripe import translate
-from adapters.stripe.gateway import StripeGateway
-from adapters.stripe.webhooks import translate_event
-from application.ports import GatewayEventKind, UiMode
-from domain.plans import Catalog, Interval
-from domain.subscription import GatewaySubscription, PendingChange
+from responseiq_billing.adapters.fake.clock import ControllableClock
+from responseiq_billing.adapters.stripe import translate
+from responseiq_billing.adapters.stripe.gateway import StripeGateway
+from responseiq_billing.adapters.stripe.webhooks import translate_event
+from responseiq_billing.application.ports import GatewayEventKind, UiMode
+from responseiq_billing.domain.plans import Catalog, Interval
+from responseiq_billing.domain.subscription import GatewaySubscription, PendingChange
 from tests.contract.conftest import run_setup_repriced
 from tests.stripe.conftest import subscribe
 from tests.stripe_double import StripeDouble

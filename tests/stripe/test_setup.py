@@ -7,13 +7,13 @@ from collections.abc import Iterator
 import pytest
 import stripe
 
-from adapters.fake.clock import ControllableClock
-from adapters.stripe.gateway import StripeGateway, StripeOptions
-from adapters.stripe.setup import find_portal_configuration, run_setup
-from adapters.stripe.webhooks import ENABLED_EVENTS
-from application.ports import PortalFlow, UiMode
-from domain.money import Money
-from domain.plans import Catalog, Interval, Plan
+from responseiq_billing.adapters.fake.clock import ControllableClock
+from responseiq_billing.adapters.stripe.gateway import StripeGateway, StripeOptions
+from responseiq_billing.adapters.stripe.setup import find_portal_configuration, run_setup
+from responseiq_billing.adapters.stripe.webhooks import ENABLED_EVENTS
+from responseiq_billing.application.ports import PortalFlow, UiMode
+from responseiq_billing.domain.money import Money
+from responseiq_billing.domain.plans import Catalog, Interval, Plan
 from tests.stripe_double import StripeDouble, running_double
 
 HOOK = "https://billing.example/webhooks/stripe"

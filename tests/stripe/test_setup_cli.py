@@ -8,8 +8,8 @@ from contextlib import redirect_stdout
 
 import pytest
 
-from adapters.cli import main
-from adapters.fake.clock import ControllableClock
+from responseiq_billing.adapters.cli import main
+from responseiq_billing.adapters.fake.clock import ControllableClock
 from tests.stripe_double import StripeDouble, running_double
 from tests.stripe_double.server import TEST_KEY
 

@@ -11,18 +11,18 @@ from typing import Any
 
 import pytest
 
-from adapters.stripe.translate import PriceMap
-from adapters.stripe.webhooks import (
+from responseiq_billing.adapters.stripe.translate import PriceMap
+from responseiq_billing.adapters.stripe.webhooks import (
     ENABLED_EVENTS,
     InvalidWebhook,
     StripeWebhookVerifier,
     translate_event,
 )
-from application.ports import GatewayEventKind
-from domain.invoices import BillingReason, InvoiceStatus
-from domain.money import Money
-from domain.plans import Interval
-from domain.subscription import PaymentMethodSummary, Status
+from responseiq_billing.application.ports import GatewayEventKind
+from responseiq_billing.domain.invoices import BillingReason, InvoiceStatus
+from responseiq_billing.domain.money import Money
+from responseiq_billing.domain.plans import Interval
+from responseiq_billing.domain.subscription import PaymentMethodSummary, Status
 from tests.stripe_double.fixtures import resource
 
 SECRET = "whsec_current_0123456789"
@@ -123,7 +123,10 @@ def test_a_delivery_older_than_the_tolerance_is_refused_and_a_recent_one_accepte
     assert verifier.verify(body, sign(body, SECRET, at=int(time.time()) - 200))["id"]
 
 
-@pytest.mark.parametrize(("offset", "accepted"), [(-301, False), (-300, True), (300, True), (301, False), (86_400, False)])
+@pytest.mark.parametrize(
+    ("offset", "accepted"),
+    [(-301, False), (-300, True), (300, True), (301, False), (86_400, False)],
+)
 def test_the_tolerance_holds_both_ways_so_a_signature_from_the_future_is_refused(
     offset: int, accepted: bool
 ) -> None:

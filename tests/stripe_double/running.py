@@ -5,8 +5,8 @@ from __future__ import annotations
 from collections.abc import Iterator
 from contextlib import contextmanager
 
-from adapters.fake.clock import ControllableClock
-from domain.plans import Catalog
+from responseiq_billing.adapters.fake.clock import ControllableClock
+from responseiq_billing.domain.plans import Catalog
 from tests.stripe_double.server import StripeDouble
 
 

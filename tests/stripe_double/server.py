@@ -20,9 +20,9 @@ import stripe.params as p
 import stripe.params.billing_portal as bp
 import stripe.params.checkout as co
 
-from adapters.fake.clock import ControllableClock
-from adapters.fake.pdf import render_text_pdf
-from domain.plans import Catalog
+from responseiq_billing.adapters.fake.clock import ControllableClock
+from responseiq_billing.adapters.fake.pdf import render_text_pdf
+from responseiq_billing.domain.plans import Catalog
 from tests.stripe_double.fixtures import resource
 from tests.stripe_double.params import check, decode_form
 from tests.stripe_double.state import ApiError, Obj, StripeState

@@ -7,14 +7,14 @@ from datetime import UTC, datetime
 import attrs
 import pytest
 
-from adapters.fake.clock import ControllableClock
-from adapters.fake.gateway import FakeGateway
-from adapters.fake.repositories import InMemoryStore
-from application import commands, use_cases
-from application.ports import AuditEntry, GatewayEvent, UnitOfWork
-from domain.invoices import Invoice
-from domain.plans import Catalog
-from domain.subscription import GatewaySubscription, Subscription
+from responseiq_billing.adapters.fake.clock import ControllableClock
+from responseiq_billing.adapters.fake.gateway import FakeGateway
+from responseiq_billing.adapters.fake.repositories import InMemoryStore
+from responseiq_billing.application import commands, use_cases
+from responseiq_billing.application.ports import AuditEntry, GatewayEvent, UnitOfWork
+from responseiq_billing.domain.invoices import Invoice
+from responseiq_billing.domain.plans import Catalog
+from responseiq_billing.domain.subscription import GatewaySubscription, Subscription
 
 # The harness clock starts on March 1, 09:00 UTC (tests/conftest.py); a monthly cycle started
 # then renews on April 1, 09:00, and March 16, 09:00 is 16 of its 31 days before the end.

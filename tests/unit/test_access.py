@@ -6,8 +6,8 @@ from datetime import UTC, datetime, timedelta
 
 import pytest
 
-from domain.plans import Catalog, Features, Interval
-from domain.subscription import (
+from responseiq_billing.domain.plans import Catalog, Features, Interval
+from responseiq_billing.domain.subscription import (
     PAST_DUE_GRACE,
     AccessReason,
     PendingChange,

@@ -6,9 +6,14 @@ from datetime import timedelta
 
 import pytest
 
-from application import commands
-from domain.errors import AlreadyCanceling, GatewayUnavailable, NotResumable, SubscriptionNotFound
-from domain.subscription import Status
+from responseiq_billing.application import commands
+from responseiq_billing.domain.errors import (
+    AlreadyCanceling,
+    GatewayUnavailable,
+    NotResumable,
+    SubscriptionNotFound,
+)
+from responseiq_billing.domain.subscription import Status
 from tests.unit.conftest import APR_1, MAR_16, Billing
 
 

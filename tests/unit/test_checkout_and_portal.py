@@ -4,13 +4,18 @@ from __future__ import annotations
 
 import pytest
 
-from application import commands
-from application.ports import CheckoutStatus, UiMode
-from domain.errors import AlreadySubscribed, CheckoutNotFound, CustomerNotFound, UnknownPlan
-from domain.invoices import BillingReason, InvoiceStatus
-from domain.money import Money
-from domain.plans import Interval
-from domain.subscription import PaymentMethodSummary, Status
+from responseiq_billing.application import commands
+from responseiq_billing.application.ports import CheckoutStatus, UiMode
+from responseiq_billing.domain.errors import (
+    AlreadySubscribed,
+    CheckoutNotFound,
+    CustomerNotFound,
+    UnknownPlan,
+)
+from responseiq_billing.domain.invoices import BillingReason, InvoiceStatus
+from responseiq_billing.domain.money import Money
+from responseiq_billing.domain.plans import Interval
+from responseiq_billing.domain.subscription import PaymentMethodSummary, Status
 from tests.unit.conftest import APR_1, MAR_1, Billing
 
 OK, NO = "https://app/ok/{CHECKOUT_SESSION_ID}", "https://app/no"

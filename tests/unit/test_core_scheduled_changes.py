@@ -7,16 +7,16 @@ from datetime import timedelta
 
 import pytest
 
-from adapters.fake.clock import ControllableClock
-from adapters.fake.gateway import FakeGateway
-from adapters.fake.repositories import InMemoryStore
-from application import commands, use_cases
-from application.ports import GatewayEvent, PaymentGateway, ScheduledChanges
-from application.renewal_changes import ApplyDueChanges
-from application.scheduled_changes import APPLY_LEAD, core_keeps_changes
-from domain.invoices import BillingReason
-from domain.plans import Catalog
-from domain.subscription import Subscription
+from responseiq_billing.adapters.fake.clock import ControllableClock
+from responseiq_billing.adapters.fake.gateway import FakeGateway
+from responseiq_billing.adapters.fake.repositories import InMemoryStore
+from responseiq_billing.application import commands, use_cases
+from responseiq_billing.application.ports import GatewayEvent, PaymentGateway, ScheduledChanges
+from responseiq_billing.application.renewal_changes import ApplyDueChanges
+from responseiq_billing.application.scheduled_changes import APPLY_LEAD, core_keeps_changes
+from responseiq_billing.domain.invoices import BillingReason
+from responseiq_billing.domain.plans import Catalog
+from responseiq_billing.domain.subscription import Subscription
 from tests.unit.conftest import APR_1, MAR_16, MAY_1
 
 ACCOUNT = "acct_core"

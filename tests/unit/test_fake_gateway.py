@@ -9,10 +9,16 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from adapters.fake.clock import ControllableClock
-from adapters.fake.gateway import TEST_CARDS, FakeGateway
-from application.ports import CheckoutStatus, GatewayEvent, GatewayEventKind, PortalFlow, UiMode
-from domain.errors import (
+from responseiq_billing.adapters.fake.clock import ControllableClock
+from responseiq_billing.adapters.fake.gateway import TEST_CARDS, FakeGateway
+from responseiq_billing.application.ports import (
+    CheckoutStatus,
+    GatewayEvent,
+    GatewayEventKind,
+    PortalFlow,
+    UiMode,
+)
+from responseiq_billing.domain.errors import (
     CheckoutNotFound,
     CustomerNotFound,
     GatewayRejected,
@@ -22,10 +28,10 @@ from domain.errors import (
     SamePlan,
     SubscriptionNotFound,
 )
-from domain.invoices import BillingReason, InvoiceStatus
-from domain.money import Money
-from domain.plans import Catalog, Interval, default_catalog
-from domain.subscription import GatewaySubscription, PendingChange, Status
+from responseiq_billing.domain.invoices import BillingReason, InvoiceStatus
+from responseiq_billing.domain.money import Money
+from responseiq_billing.domain.plans import Catalog, Interval, default_catalog
+from responseiq_billing.domain.subscription import GatewaySubscription, PendingChange, Status
 from tests.unit.conftest import APR_1, MAR_1, MAR_16
 
 M, Y = Interval.MONTH, Interval.YEAR

@@ -6,13 +6,18 @@ from datetime import timedelta
 
 import attrs
 
-from adapters.fake.repositories import InMemoryStore
-from application import commands
-from application.ports import GatewayEvent, GatewayEventKind
-from application.use_cases import ApplyOutcome
-from domain.invoices import InvoiceStatus
-from domain.plans import Interval
-from domain.subscription import PAST_DUE_GRACE, PaymentMethodSummary, PendingChange, Status
+from responseiq_billing.adapters.fake.repositories import InMemoryStore
+from responseiq_billing.application import commands
+from responseiq_billing.application.ports import GatewayEvent, GatewayEventKind
+from responseiq_billing.application.use_cases import ApplyOutcome
+from responseiq_billing.domain.invoices import InvoiceStatus
+from responseiq_billing.domain.plans import Interval
+from responseiq_billing.domain.subscription import (
+    PAST_DUE_GRACE,
+    PaymentMethodSummary,
+    PendingChange,
+    Status,
+)
 from tests.unit.conftest import APR_1, MAR_16, Billing
 
 

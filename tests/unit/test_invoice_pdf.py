@@ -6,10 +6,10 @@ import re
 
 import pytest
 
-from adapters.fake.gateway import FakeGateway
-from adapters.fake.pdf import render_text_pdf
-from application import commands
-from domain.errors import InvoiceNotFound
+from responseiq_billing.adapters.fake.gateway import FakeGateway
+from responseiq_billing.adapters.fake.pdf import render_text_pdf
+from responseiq_billing.application import commands
+from responseiq_billing.domain.errors import InvoiceNotFound
 from tests.unit.conftest import MAR_1, MAR_16, Billing
 
 

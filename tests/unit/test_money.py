@@ -6,7 +6,7 @@ import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
-from domain.money import Money
+from responseiq_billing.domain.money import Money
 
 
 def test_money_parses_decimal_strings_exactly_into_minor_units() -> None:

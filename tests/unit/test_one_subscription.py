@@ -7,17 +7,17 @@ from datetime import timedelta
 
 import pytest
 
-from adapters.fake.clock import ControllableClock
-from adapters.fake.codec import SandboxEventDecoder, encode_event
-from adapters.fake.gateway import FakeGateway
-from application import commands, use_cases
-from application.inbox import ProcessInbox, ReceiveGatewayEvent
-from application.ports import CheckoutStatus, GatewayEvent, UiMode
-from domain.errors import AlreadySubscribed, GatewayRejected, GatewayUnavailable
-from domain.invoices import BillingReason, Invoice, InvoiceStatus
-from domain.money import Money
-from domain.plans import Catalog
-from domain.subscription import Status
+from responseiq_billing.adapters.fake.clock import ControllableClock
+from responseiq_billing.adapters.fake.codec import SandboxEventDecoder, encode_event
+from responseiq_billing.adapters.fake.gateway import FakeGateway
+from responseiq_billing.application import commands, use_cases
+from responseiq_billing.application.inbox import ProcessInbox, ReceiveGatewayEvent
+from responseiq_billing.application.ports import CheckoutStatus, GatewayEvent, UiMode
+from responseiq_billing.domain.errors import AlreadySubscribed, GatewayRejected, GatewayUnavailable
+from responseiq_billing.domain.invoices import BillingReason, Invoice, InvoiceStatus
+from responseiq_billing.domain.money import Money
+from responseiq_billing.domain.plans import Catalog
+from responseiq_billing.domain.subscription import Status
 from tests.unit.conftest import APR_1, Billing
 
 OK, NO = "https://app/ok/{CHECKOUT_SESSION_ID}", "https://app/no"

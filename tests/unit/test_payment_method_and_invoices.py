@@ -4,16 +4,16 @@ from __future__ import annotations
 
 import pytest
 
-from application import commands
-from domain.errors import (
+from responseiq_billing.application import commands
+from responseiq_billing.domain.errors import (
     CheckoutNotFound,
     CustomerNotFound,
     GatewayUnavailable,
     InvalidInput,
     InvoiceNotFound,
 )
-from domain.invoices import BillingReason
-from domain.subscription import PaymentMethodSummary
+from responseiq_billing.domain.invoices import BillingReason
+from responseiq_billing.domain.subscription import PaymentMethodSummary
 from tests.unit.conftest import APR_1, MAR_16, MAY_1, Billing
 
 VISA = PaymentMethodSummary("visa", "4242")

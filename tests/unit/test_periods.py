@@ -6,8 +6,8 @@ from datetime import UTC, datetime, timedelta, timezone
 
 import pytest
 
-from domain.periods import add_months, period_end, require_aware, seconds
-from domain.plans import Interval
+from responseiq_billing.domain.periods import add_months, period_end, require_aware, seconds
+from responseiq_billing.domain.plans import Interval
 
 
 def at(year: int, month: int, day: int, hour: int = 9) -> datetime:

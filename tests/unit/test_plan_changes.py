@@ -6,8 +6,8 @@ from datetime import timedelta
 
 import pytest
 
-from application import commands
-from domain.errors import (
+from responseiq_billing.application import commands
+from responseiq_billing.domain.errors import (
     GatewayUnavailable,
     NoPendingChange,
     PaymentActionRequired,
@@ -17,11 +17,11 @@ from domain.errors import (
     QuoteNotFound,
     SamePlan,
 )
-from domain.invoices import BillingReason, InvoiceStatus
-from domain.money import Money
-from domain.plans import Interval
-from domain.rules import ChangeTiming
-from domain.subscription import PendingChange
+from responseiq_billing.domain.invoices import BillingReason, InvoiceStatus
+from responseiq_billing.domain.money import Money
+from responseiq_billing.domain.plans import Interval
+from responseiq_billing.domain.rules import ChangeTiming
+from responseiq_billing.domain.subscription import PendingChange
 from tests.unit.conftest import APR_1, MAR_16, MAY_1, Billing
 
 

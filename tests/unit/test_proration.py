@@ -8,11 +8,11 @@ import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
-from domain.errors import CurrencyMismatch
-from domain.money import Money
-from domain.periods import period_end
-from domain.plans import Catalog, Interval, PlanPrice
-from domain.rules import Proration, prorate
+from responseiq_billing.domain.errors import CurrencyMismatch
+from responseiq_billing.domain.money import Money
+from responseiq_billing.domain.periods import period_end
+from responseiq_billing.domain.plans import Catalog, Interval, PlanPrice
+from responseiq_billing.domain.rules import Proration, prorate
 
 M, Y = Interval.MONTH, Interval.YEAR
 MAR_1 = datetime(2026, 3, 1, 9, 0, tzinfo=UTC)

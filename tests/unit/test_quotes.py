@@ -6,11 +6,11 @@ from datetime import UTC, datetime, timedelta
 
 import pytest
 
-from domain.errors import QuoteExpired, QuoteMismatch, QuoteNotFound
-from domain.money import Money
-from domain.plans import Interval
-from domain.quotes import QUOTE_TTL, Quote
-from domain.rules import ChangeTiming
+from responseiq_billing.domain.errors import QuoteExpired, QuoteMismatch, QuoteNotFound
+from responseiq_billing.domain.money import Money
+from responseiq_billing.domain.plans import Interval
+from responseiq_billing.domain.quotes import QUOTE_TTL, Quote
+from responseiq_billing.domain.rules import ChangeTiming
 
 M, Y = Interval.MONTH, Interval.YEAR
 NOW = datetime(2026, 3, 16, 9, 0, tzinfo=UTC)

@@ -4,8 +4,8 @@ from __future__ import annotations
 
 import pytest
 
-from application.use_cases import RECORD_ATTEMPTS, retry_stale
-from domain.errors import StaleVersion
+from responseiq_billing.application.use_cases import RECORD_ATTEMPTS, retry_stale
+from responseiq_billing.domain.errors import StaleVersion
 
 
 def test_a_stale_write_is_retried_until_it_lands() -> None:

@@ -8,18 +8,18 @@ from typing import Any
 import attrs
 import pytest
 
-from domain import events as domain_events
-from domain.errors import (
+from responseiq_billing.domain import events as domain_events
+from responseiq_billing.domain.errors import (
     AlreadyCanceling,
     NoPendingChange,
     NotResumable,
     SamePlan,
     SubscriptionNotActive,
 )
-from domain.money import Money
-from domain.plans import Catalog, Interval
-from domain.rules import ChangeTiming
-from domain.subscription import (
+from responseiq_billing.domain.money import Money
+from responseiq_billing.domain.plans import Catalog, Interval
+from responseiq_billing.domain.rules import ChangeTiming
+from responseiq_billing.domain.subscription import (
     GatewaySubscription,
     PaymentMethodSummary,
     PendingChange,

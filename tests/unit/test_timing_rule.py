@@ -6,10 +6,10 @@ import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
-from domain.errors import CurrencyMismatch, SamePlan
-from domain.money import Money
-from domain.plans import Catalog, Interval, PlanPrice
-from domain.rules import ChangeTiming, classify_change
+from responseiq_billing.domain.errors import CurrencyMismatch, SamePlan
+from responseiq_billing.domain.money import Money
+from responseiq_billing.domain.plans import Catalog, Interval, PlanPrice
+from responseiq_billing.domain.rules import ChangeTiming, classify_change
 
 IMMEDIATE, END = ChangeTiming.IMMEDIATE, ChangeTiming.END_OF_PERIOD
 M, Y = Interval.MONTH, Interval.YEAR

@@ -11,9 +11,9 @@ from typing import Any, Self
 import attrs
 import pytest
 
-from adapters.fake.repositories import InMemoryStore
-from application import commands, use_cases
-from application.ports import GatewayEvent
+from responseiq_billing.adapters.fake.repositories import InMemoryStore
+from responseiq_billing.application import commands, use_cases
+from responseiq_billing.application.ports import GatewayEvent
 from tests.unit.conftest import Billing
 
 

@@ -10,10 +10,10 @@ import httpx
 import pytest
 from litestar.testing import TestClient
 
-from adapters.app import create_app
-from adapters.container import Container
-from adapters.fake.clock import ControllableClock
-from domain.plans import default_catalog
+from responseiq_billing.adapters.app import create_app
+from responseiq_billing.adapters.container import Container
+from responseiq_billing.adapters.fake.clock import ControllableClock
+from responseiq_billing.domain.plans import default_catalog
 from tests.http.conftest import bearer
 from tests.sql_fixtures import sqlite_url
 from tests.stripe_double import StripeDouble, running_double

@@ -12,11 +12,11 @@ from typing import Any
 
 from dependency_injector import providers
 
-from adapters.config import Settings
-from adapters.container import Container, build_container
-from adapters.fake.clock import ControllableClock
-from application.ports import AuditEntry, InboxEvent, UnitOfWork
-from domain.plans import Catalog, default_catalog
+from responseiq_billing.adapters.config import Settings
+from responseiq_billing.adapters.container import Container, build_container
+from responseiq_billing.adapters.fake.clock import ControllableClock
+from responseiq_billing.application.ports import AuditEntry, InboxEvent, UnitOfWork
+from responseiq_billing.domain.plans import Catalog, default_catalog
 from tests.stripe_double import StripeDouble
 from tests.stripe_double.server import TEST_KEY
 

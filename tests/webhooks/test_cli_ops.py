@@ -12,13 +12,13 @@ from typing import Any
 import pytest
 from litestar.testing import TestClient
 
-from adapters.app import create_app
-from adapters.cli import main
-from adapters.config import Settings
-from adapters.container import Container, build_container
-from adapters.fake.clock import ControllableClock
-from application.ports import InboxStatus
-from domain.plans import default_catalog
+from responseiq_billing.adapters.app import create_app
+from responseiq_billing.adapters.cli import main
+from responseiq_billing.adapters.config import Settings
+from responseiq_billing.adapters.container import Container, build_container
+from responseiq_billing.adapters.fake.clock import ControllableClock
+from responseiq_billing.application.ports import InboxStatus
+from responseiq_billing.domain.plans import default_catalog
 from tests.sql_fixtures import sqlite_url
 from tests.stripe_double import StripeDouble, running_double
 from tests.webhooks.conftest import Stripe, sign_up, subscription_shown

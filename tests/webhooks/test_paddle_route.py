@@ -16,17 +16,21 @@ from litestar import Litestar
 from litestar.di import Provide
 from litestar.testing import TestClient
 
-from adapters.fake.clock import ControllableClock
-from adapters.fake.repositories import InMemoryStore
-from adapters.paddle.route import paddle_webhook
-from adapters.paddle.webhooks import PaddleEventDecoder, PaddleWebhookVerifier
-from application import commands
-from application.inbox import ProcessInbox, ReceiveGatewayEvent, WebhookDeliveries
-from application.ports import InboxEvent, InboxStatus, PaymentGateway, UnitOfWork
-from application.scheduled_changes import core_keeps_changes
-from application.use_cases import ApplyGatewayEvent, ChangePlan, StartCheckout
-from domain.plans import Catalog, Interval
-from domain.subscription import GatewaySubscription, PendingChange, Subscription
+from responseiq_billing.adapters.fake.clock import ControllableClock
+from responseiq_billing.adapters.fake.repositories import InMemoryStore
+from responseiq_billing.adapters.paddle.route import paddle_webhook
+from responseiq_billing.adapters.paddle.webhooks import PaddleEventDecoder, PaddleWebhookVerifier
+from responseiq_billing.application import commands
+from responseiq_billing.application.inbox import (
+    ProcessInbox,
+    ReceiveGatewayEvent,
+    WebhookDeliveries,
+)
+from responseiq_billing.application.ports import InboxEvent, InboxStatus, PaymentGateway, UnitOfWork
+from responseiq_billing.application.scheduled_changes import core_keeps_changes
+from responseiq_billing.application.use_cases import ApplyGatewayEvent, ChangePlan, StartCheckout
+from responseiq_billing.domain.plans import Catalog, Interval
+from responseiq_billing.domain.subscription import GatewaySubscription, PendingChange, Subscription
 from tests.paddle.test_webhooks import Paddle
 
 SECRET = "pdl_ntfset_route_current_0001"

@@ -7,9 +7,9 @@ from typing import Any
 
 from litestar.testing import TestClient
 
-from adapters.container import Container
-from adapters.fake.clock import ControllableClock
-from application.ports import InboxStatus
+from responseiq_billing.adapters.container import Container
+from responseiq_billing.adapters.fake.clock import ControllableClock
+from responseiq_billing.application.ports import InboxStatus
 from tests.stripe_double import StripeDouble
 from tests.webhooks.conftest import Stripe, headers, sign_up, subscription_shown
 from tests.webhooks.harness import inbox_rows

@@ -7,8 +7,8 @@ from typing import Any
 
 from litestar.testing import TestClient
 
-from adapters.container import Container
-from adapters.fake.clock import ControllableClock
+from responseiq_billing.adapters.container import Container
+from responseiq_billing.adapters.fake.clock import ControllableClock
 from tests.stripe_double import StripeDouble
 from tests.webhooks.conftest import Stripe, sign_up, subscription_shown
 
@@ -29,7 +29,9 @@ def test_a_late_doubled_customer_update_still_moves_the_renewal_to_the_portal_ca
     container: Container,
     clock: ControllableClock,
 ) -> None:
-    double.disorder_deliveries(late={"customer.updated", "payment_method.attached"}, duplicated=True)
+    double.disorder_deliveries(
+        late={"customer.updated", "payment_method.attached"}, duplicated=True
+    )
     sign_up(client, double, "acct_disorder", "growth")
     deliver_round(stripe, double, container)
     clock.advance(timedelta(minutes=5))

@@ -14,11 +14,11 @@ import pytest
 from dependency_injector import providers
 from litestar.testing import TestClient
 
-from adapters.app import create_app
-from adapters.container import Container, Storage
-from adapters.fake.clock import ControllableClock
-from application.inbox import ProcessReport
-from application.ports import InboxStatus, UnitOfWork
+from responseiq_billing.adapters.app import create_app
+from responseiq_billing.adapters.container import Container, Storage
+from responseiq_billing.adapters.fake.clock import ControllableClock
+from responseiq_billing.application.inbox import ProcessReport
+from responseiq_billing.application.ports import InboxStatus, UnitOfWork
 from tests.stripe_double import StripeDouble
 from tests.stripe_double.fixtures import resource
 from tests.webhooks.conftest import Stripe, headers, sign_up, subscription_shown
@@ -296,8 +296,8 @@ def test_an_event_whose_time_is_out_of_range_gets_400_and_is_not_stored(
 def test_without_a_signing_secret_deliveries_get_503_so_stripe_keeps_them(
     double: StripeDouble, clock: ControllableClock, database_url: str
 ) -> None:
-    from adapters.config import Settings
-    from adapters.container import build_container
+    from responseiq_billing.adapters.config import Settings
+    from responseiq_billing.adapters.container import build_container
     from tests.webhooks.harness import stripe_env
 
     env = stripe_env(double, database_url)

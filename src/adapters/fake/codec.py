@@ -6,11 +6,16 @@ import json
 from datetime import datetime
 from typing import Any
 
-from application.ports import GatewayEvent, GatewayEventKind
-from domain.invoices import BillingReason, Invoice, InvoiceStatus
-from domain.money import Money
-from domain.plans import Interval
-from domain.subscription import GatewaySubscription, PaymentMethodSummary, PendingChange, Status
+from responseiq_billing.application.ports import GatewayEvent, GatewayEventKind
+from responseiq_billing.domain.invoices import BillingReason, Invoice, InvoiceStatus
+from responseiq_billing.domain.money import Money
+from responseiq_billing.domain.plans import Interval
+from responseiq_billing.domain.subscription import (
+    GatewaySubscription,
+    PaymentMethodSummary,
+    PendingChange,
+    Status,
+)
 
 Json = dict[str, Any]
 

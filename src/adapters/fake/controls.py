@@ -13,7 +13,7 @@ import msgspec
 from litestar import Router, post
 from litestar.params import Body
 
-from adapters.fake.gateway import FakeGateway
+from responseiq_billing.adapters.fake.gateway import FakeGateway
 
 
 class NextPayment(msgspec.Struct, forbid_unknown_fields=True, frozen=True, kw_only=True):

@@ -14,10 +14,10 @@ from typing import TypeVar
 
 import attrs
 
-from adapters.fake.clock import ControllableClock
-from adapters.fake.pdf import render_text_pdf
-from application.ids import new_id
-from application.ports import (
+from responseiq_billing.adapters.fake.clock import ControllableClock
+from responseiq_billing.adapters.fake.pdf import render_text_pdf
+from responseiq_billing.application.ids import new_id
+from responseiq_billing.application.ports import (
     CheckoutOutcome,
     CheckoutSession,
     CheckoutStatus,
@@ -31,7 +31,7 @@ from application.ports import (
     SetupSession,
     UiMode,
 )
-from domain.errors import (
+from responseiq_billing.domain.errors import (
     BillingError,
     CheckoutNotFound,
     CurrencyMismatch,
@@ -45,12 +45,12 @@ from domain.errors import (
     UnknownInterval,
     UnknownPlan,
 )
-from domain.invoices import BillingReason, Invoice, InvoicePage, InvoiceStatus
-from domain.money import Money
-from domain.periods import period_end
-from domain.plans import Catalog, Interval, PlanPrice
-from domain.rules import ChangeTiming, classify_change, prorate
-from domain.subscription import (
+from responseiq_billing.domain.invoices import BillingReason, Invoice, InvoicePage, InvoiceStatus
+from responseiq_billing.domain.money import Money
+from responseiq_billing.domain.periods import period_end
+from responseiq_billing.domain.plans import Catalog, Interval, PlanPrice
+from responseiq_billing.domain.rules import ChangeTiming, classify_change, prorate
+from responseiq_billing.domain.subscription import (
     GatewaySubscription,
     PaymentMethodSummary,
     PendingChange,

@@ -7,7 +7,7 @@ from datetime import datetime, timedelta
 
 import attrs
 
-from application.ports import InboxEvent, InboxStats, InboxStatus, LeaseLost
+from responseiq_billing.application.ports import InboxEvent, InboxStats, InboxStatus, LeaseLost
 
 
 def _due(event: InboxEvent, now: datetime) -> bool:

@@ -18,14 +18,14 @@ from litestar.enums import RequestEncodingType
 from litestar.params import Body, FromPath
 from litestar.response import Redirect
 
-from adapters.fake.gateway import AUTHENTICATION_CARD, TEST_CARDS, FakeGateway
-from adapters.http import examples, schemas
-from adapters.http.deps import Dep
-from application import commands, use_cases
-from application.ports import CheckoutStatus
-from domain.errors import BillingError, PaymentActionRequired
-from domain.plans import Catalog, Interval, PlanPrice
-from domain.rules import ChangeTiming, classify_change
+from responseiq_billing.adapters.fake.gateway import AUTHENTICATION_CARD, TEST_CARDS, FakeGateway
+from responseiq_billing.adapters.http import examples, schemas
+from responseiq_billing.adapters.http.deps import Dep
+from responseiq_billing.application import commands, use_cases
+from responseiq_billing.application.ports import CheckoutStatus
+from responseiq_billing.domain.errors import BillingError, PaymentActionRequired
+from responseiq_billing.domain.plans import Catalog, Interval, PlanPrice
+from responseiq_billing.domain.rules import ChangeTiming, classify_change
 
 BANNER = "Sandbox — no real payment"
 Card = Literal["visa", "mastercard", "amex", "authenticate"]

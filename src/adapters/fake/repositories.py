@@ -15,12 +15,17 @@ from typing import Self
 
 import attrs
 
-from adapters.fake.inbox import InMemoryInbox
-from application.ports import AuditEntry, CheckoutRecord, CheckoutStatus, InboxEvent
-from domain.errors import StaleVersion
-from domain.invoices import Invoice, InvoicePage
-from domain.quotes import Quote
-from domain.subscription import Subscription
+from responseiq_billing.adapters.fake.inbox import InMemoryInbox
+from responseiq_billing.application.ports import (
+    AuditEntry,
+    CheckoutRecord,
+    CheckoutStatus,
+    InboxEvent,
+)
+from responseiq_billing.domain.errors import StaleVersion
+from responseiq_billing.domain.invoices import Invoice, InvoicePage
+from responseiq_billing.domain.quotes import Quote
+from responseiq_billing.domain.subscription import Subscription
 
 
 @attrs.define

@@ -11,7 +11,7 @@ from typing import Any
 import jwt
 from litestar import Request
 
-from domain.errors import BillingError, ErrorKind
+from responseiq_billing.domain.errors import BillingError, ErrorKind
 
 ALGORITHM = "HS256"
 # An account id is 1-64 characters of this set: what the storage columns hold, and nothing a
@@ -108,7 +108,9 @@ def _verified(
     except jwt.InvalidAudienceError:
         raise TokenMalformed("The bearer token is not meant for this service (`aud`).") from None
     except jwt.InvalidIssuerError:
-        raise TokenMalformed("The bearer token was not issued by the host application (`iss`).") from None
+        raise TokenMalformed(
+            "The bearer token was not issued by the host application (`iss`)."
+        ) from None
     except jwt.PyJWTError:
         raise TokenMalformed() from None
     sub = claims.get("sub")

@@ -17,15 +17,15 @@ from litestar.params import (
 )
 from litestar.response import Redirect
 
-from adapters.config import Settings
-from adapters.http import examples, schemas
-from adapters.http import presenters as present
-from adapters.http.deps import Dep
-from adapters.read_cache import ReadCache
-from application import commands, use_cases
-from application.ports import Clock, PortalFlow, UiMode
-from domain.plans import Catalog, Plan
-from domain.subscription import Subscription
+from responseiq_billing.adapters.config import Settings
+from responseiq_billing.adapters.http import examples, schemas
+from responseiq_billing.adapters.http import presenters as present
+from responseiq_billing.adapters.http.deps import Dep
+from responseiq_billing.adapters.read_cache import ReadCache
+from responseiq_billing.application import commands, use_cases
+from responseiq_billing.application.ports import Clock, PortalFlow, UiMode
+from responseiq_billing.domain.plans import Catalog, Plan
+from responseiq_billing.domain.subscription import Subscription
 
 IdempotencyKey = Annotated[
     str | None,

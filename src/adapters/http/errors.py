@@ -13,7 +13,7 @@ from litestar.exceptions import HTTPException, ValidationException
 from litestar.status_codes import HTTP_500_INTERNAL_SERVER_ERROR
 from litestar.types import ExceptionHandlersMap
 
-from domain.errors import BillingError, ErrorKind, PaymentActionRequired
+from responseiq_billing.domain.errors import BillingError, ErrorKind, PaymentActionRequired
 
 log = logging.getLogger("billing.http")
 
@@ -101,7 +101,11 @@ def http_error(request: Request[Any, Any, Any], error: HTTPException) -> Respons
     if status in (404, 405):
         # No route matched, so the card guard (route middleware) did not run: a path that
         # decodes to other segments ("4242/4242/…") must still be refused as card data.
-        from adapters.http.guard import CARD_DATA_CODE, CARD_DATA_DETAIL, holds_card_number
+        from responseiq_billing.adapters.http.guard import (
+            CARD_DATA_CODE,
+            CARD_DATA_DETAIL,
+            holds_card_number,
+        )
 
         raw_path = request.scope.get("raw_path") or request.scope.get("path", "").encode()
         if holds_card_number(raw_path):

@@ -7,7 +7,7 @@ from typing import Any
 from litestar.openapi.datastructures import ResponseSpec
 from litestar.openapi.spec import Example
 
-from adapters.http.errors import ErrorBody
+from responseiq_billing.adapters.http.errors import ErrorBody
 
 PERIOD_START = "2026-03-01T09:00:00Z"
 PERIOD_END = "2026-04-01T09:00:00Z"

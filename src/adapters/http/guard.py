@@ -13,7 +13,7 @@ from litestar.enums import ScopeType
 from litestar.middleware import ASGIMiddleware
 from litestar.types import ASGIApp, Message, Receive, Scope, Send
 
-from adapters.http.card_scan import (
+from responseiq_billing.adapters.http.card_scan import (
     CARD,
     JSON_DEPTH_LIMIT,
     TOO_DEEP,

@@ -4,14 +4,14 @@ from __future__ import annotations
 
 from datetime import datetime
 
-from adapters.http import schemas
-from application.ports import CheckoutSession, PortalSession, SetupSession
-from application.use_cases import SubscriptionView
-from domain.invoices import Invoice, InvoicePage
-from domain.money import Money
-from domain.plans import Catalog, Features, Plan
-from domain.quotes import Quote
-from domain.subscription import Access, Subscription
+from responseiq_billing.adapters.http import schemas
+from responseiq_billing.application.ports import CheckoutSession, PortalSession, SetupSession
+from responseiq_billing.application.use_cases import SubscriptionView
+from responseiq_billing.domain.invoices import Invoice, InvoicePage
+from responseiq_billing.domain.money import Money
+from responseiq_billing.domain.plans import Catalog, Features, Plan
+from responseiq_billing.domain.quotes import Quote
+from responseiq_billing.domain.subscription import Access, Subscription
 
 
 def money(value: Money) -> schemas.MoneyOut:

@@ -23,9 +23,7 @@ ReturnUrl = Annotated[
 # the edge so that a NUL byte, a newline or a 10 KB string never reaches a query or a log.
 ID_PATTERN = r"^[A-Za-z0-9_-]+$"
 ID_MAX_LENGTH = 255
-OpaqueId = Annotated[
-    str, msgspec.Meta(min_length=1, max_length=ID_MAX_LENGTH, pattern=ID_PATTERN)
-]
+OpaqueId = Annotated[str, msgspec.Meta(min_length=1, max_length=ID_MAX_LENGTH, pattern=ID_PATTERN)]
 
 
 class RequestBody(msgspec.Struct, forbid_unknown_fields=True, kw_only=True):

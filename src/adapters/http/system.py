@@ -6,11 +6,11 @@ from typing import Any, Protocol
 
 from litestar import Response, get
 
-from adapters.http import examples, schemas
-from adapters.http.deps import Dep
-from adapters.http.errors import error_response
-from adapters.worker import render_metrics
-from application.inbox import InboxAdmin
+from responseiq_billing.adapters.http import examples, schemas
+from responseiq_billing.adapters.http.deps import Dep
+from responseiq_billing.adapters.http.errors import error_response
+from responseiq_billing.adapters.worker import render_metrics
+from responseiq_billing.application.inbox import InboxAdmin
 
 
 class Storage(Protocol):

@@ -7,7 +7,9 @@ import logging
 import attrs
 from paddle_billing import Client, Environment, Options
 
-from adapters.config import PaddleEnvironment  # the one list of Paddle's APIs (PADDLE_ENVIRONMENT)
+from responseiq_billing.adapters.config import (
+    PaddleEnvironment,  # the one list of Paddle's APIs (PADDLE_ENVIRONMENT)
+)
 
 # The SDK retries 429 and 5xx with back-off (urllib3 `Retry`, idempotent methods only: GET,
 # and never our POST/PATCH writes, which are made retry-safe by reading first; see gateway.py).

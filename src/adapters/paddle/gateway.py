@@ -50,8 +50,8 @@ from paddle_billing.Resources.Transactions.Operations import (
 from paddle_billing.Resources.Transactions.Operations.Create import TransactionCreateItem
 from paddle_billing.Resources.Transactions.Operations.List.Origin import Origin
 
-from adapters.paddle import translate
-from application.ports import (
+from responseiq_billing.adapters.paddle import translate
+from responseiq_billing.application.ports import (
     CheckoutOutcome,
     CheckoutSession,
     CheckoutStatus,
@@ -64,17 +64,17 @@ from application.ports import (
     SetupSession,
     UiMode,
 )
-from domain.errors import (
+from responseiq_billing.domain.errors import (
     CheckoutNotFound,
     GatewayRejected,
     InvoiceNotFound,
     QuoteMismatch,
     SubscriptionNotFound,
 )
-from domain.invoices import Invoice, InvoicePage
-from domain.money import Money
-from domain.plans import Catalog, Interval, PlanPrice
-from domain.subscription import GatewaySubscription, PaymentMethodSummary
+from responseiq_billing.domain.invoices import Invoice, InvoicePage
+from responseiq_billing.domain.money import Money
+from responseiq_billing.domain.plans import Catalog, Interval, PlanPrice
+from responseiq_billing.domain.subscription import GatewaySubscription, PaymentMethodSummary
 
 MAX_PAGE = 200  # Paddle's largest per_page for transactions and subscriptions
 _OPEN = ("draft", "ready")

@@ -9,17 +9,17 @@ from typing import Annotated, Any
 from litestar import Response, post
 from litestar.params import HeaderParameter, RawBody
 
-from adapters.http import examples, schemas
-from adapters.http.deps import Dep
-from adapters.http.errors import error_response
-from adapters.paddle.webhooks import (
+from responseiq_billing.adapters.http import examples, schemas
+from responseiq_billing.adapters.http.deps import Dep
+from responseiq_billing.adapters.http.errors import error_response
+from responseiq_billing.adapters.paddle.webhooks import (
     InvalidWebhook,
     PaddleWebhookVerifier,
     object_ref,
     occurred_at,
     redact,
 )
-from application.inbox import WebhookDeliveries
+from responseiq_billing.application.inbox import WebhookDeliveries
 
 log = logging.getLogger("billing.webhooks")
 

@@ -31,8 +31,8 @@ from paddle_billing.Resources.Prices.Operations import CreatePrice, ListPrices, 
 from paddle_billing.Resources.Products.Operations import CreateProduct, ListProducts
 from paddle_billing.Resources.Shared.Operations import Pager
 
-from adapters.paddle import translate
-from domain.plans import Catalog, PlanPrice
+from responseiq_billing.adapters.paddle import translate
+from responseiq_billing.domain.plans import Catalog, PlanPrice
 
 # What the core acts on (`adapters.paddle.webhooks` decodes these; others are stored and ignored).
 EVENTS = (

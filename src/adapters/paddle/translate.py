@@ -13,17 +13,17 @@ from paddle_billing.Entities.Subscription import Subscription as PaddleSubscript
 from paddle_billing.Entities.Transaction import Transaction
 from paddle_billing.Exceptions.ApiError import ApiError
 
-from domain.errors import (
+from responseiq_billing.domain.errors import (
     BillingError,
     GatewayRejected,
     GatewayUnavailable,
     PaymentActionRequired,
     PaymentDeclined,
 )
-from domain.invoices import BillingReason, Invoice, InvoiceStatus
-from domain.money import Money
-from domain.plans import Interval
-from domain.subscription import GatewaySubscription, PaymentMethodSummary, Status
+from responseiq_billing.domain.invoices import BillingReason, Invoice, InvoiceStatus
+from responseiq_billing.domain.money import Money
+from responseiq_billing.domain.plans import Interval
+from responseiq_billing.domain.subscription import GatewaySubscription, PaymentMethodSummary, Status
 
 # What `billing paddle setup` writes into each price's (and product's) custom_data.
 PLAN_KEY, INTERVAL_KEY = "plan_id", "interval"

@@ -33,11 +33,11 @@ from paddle_billing.Notifications.Entities.Subscription import (
 )
 from paddle_billing.Notifications.Entities.Transaction import Transaction as TransactionPayload
 
-from adapters.paddle import translate
-from adapters.paddle.gateway import PaddleGateway
-from application.ports import GatewayEvent, GatewayEventKind
-from domain.plans import Interval
-from domain.subscription import PaymentMethodSummary
+from responseiq_billing.adapters.paddle import translate
+from responseiq_billing.adapters.paddle.gateway import PaddleGateway
+from responseiq_billing.application.ports import GatewayEvent, GatewayEventKind
+from responseiq_billing.domain.plans import Interval
+from responseiq_billing.domain.subscription import PaymentMethodSummary
 
 # Paddle price id -> (plan, interval): what the gateway knows (`PaddleGateway.price_entries`).
 PriceEntries = Mapping[str, tuple[str, Interval]]

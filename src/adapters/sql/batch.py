@@ -17,8 +17,8 @@ from typing import Any, Self, cast
 import sqlalchemy as sa
 from sqlalchemy.engine import Connection, Engine
 
-from adapters.sql.inbox import SqlInbox
-from adapters.sql.repositories import (
+from responseiq_billing.adapters.sql.inbox import SqlInbox
+from responseiq_billing.adapters.sql.repositories import (
     SqlAudit,
     SqlCheckouts,
     SqlCustomers,
@@ -26,7 +26,7 @@ from adapters.sql.repositories import (
     SqlQuotes,
     SqlSubscriptions,
 )
-from application.ports import (
+from responseiq_billing.application.ports import (
     AuditLog,
     CheckoutRepository,
     CustomerRepository,

@@ -9,7 +9,7 @@ from typing import Any
 import sqlalchemy as sa
 from sqlalchemy.engine import URL, Engine, make_url
 
-from adapters.sql.repositories import READ_ONLY, SqlUnitOfWork
+from responseiq_billing.adapters.sql.repositories import READ_ONLY, SqlUnitOfWork
 
 DATABASE_URL_ENV = "BILLING_DATABASE_URL"
 DEFAULT_DATABASE_URL = "sqlite:///./billing.db"  # the embedded default, in the working directory

@@ -10,7 +10,7 @@ from typing import Any
 
 from sqlalchemy.engine import make_url
 
-from adapters.read_cache import Invalidate
+from responseiq_billing.adapters.read_cache import Invalidate
 
 log = logging.getLogger("billing.read_cache")
 
@@ -73,8 +73,8 @@ class PostgresFreshness:
     """
 
     def __init__(self, url: str) -> None:
-        self._conninfo = make_url(url).set(drivername="postgresql").render_as_string(
-            hide_password=False
+        self._conninfo = (
+            make_url(url).set(drivername="postgresql").render_as_string(hide_password=False)
         )
         self._conn: Any = None
         self._invalidate: Invalidate = _ignore

@@ -10,8 +10,8 @@ import sqlalchemy as sa
 from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.engine import Connection
 
-from adapters.sql.tables import webhook_inbox as t
-from application.ports import InboxEvent, InboxStats, InboxStatus, LeaseLost
+from responseiq_billing.adapters.sql.tables import webhook_inbox as t
+from responseiq_billing.application.ports import InboxEvent, InboxStats, InboxStatus, LeaseLost
 
 _PENDING = sa.and_(t.c.applied_at.is_(None), t.c.parked_at.is_(None))
 _PARKED = sa.and_(t.c.applied_at.is_(None), t.c.parked_at.is_not(None))

@@ -5,7 +5,7 @@ from __future__ import annotations
 import sqlalchemy as sa
 from sqlalchemy.engine import Engine
 
-from adapters.sql.repositories import SqlUnitOfWork
+from responseiq_billing.adapters.sql.repositories import SqlUnitOfWork
 
 
 class IngestUnits:

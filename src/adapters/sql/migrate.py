@@ -13,10 +13,10 @@ from alembic.runtime.migration import MigrationContext
 from alembic.script import ScriptDirectory
 from sqlalchemy.engine import URL, Connection
 
-from adapters.sql.database import create_engine_from_url, normalise_url
-from adapters.sql.tables import metadata
+from responseiq_billing.adapters.sql.database import create_engine_from_url, normalise_url
+from responseiq_billing.adapters.sql.tables import metadata
 
-SCRIPT_LOCATION = "adapters.sql:migrations"
+SCRIPT_LOCATION = "responseiq_billing.adapters.sql:migrations"
 UPGRADE_COMMAND = "billing db upgrade"
 
 

@@ -13,8 +13,8 @@ import sqlalchemy as sa
 from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.engine import Connection, Engine
 
-from adapters.sql.inbox import SqlInbox
-from adapters.sql.tables import (
+from responseiq_billing.adapters.sql.inbox import SqlInbox
+from responseiq_billing.adapters.sql.tables import (
     accounts,
     audit_log,
     checkouts,
@@ -23,7 +23,7 @@ from adapters.sql.tables import (
     subscriptions,
     utcnow,
 )
-from application.ports import (
+from responseiq_billing.application.ports import (
     AuditEntry,
     AuditLog,
     CheckoutRecord,
@@ -36,13 +36,18 @@ from application.ports import (
     SubscriptionRepository,
     UnitOfWork,
 )
-from domain.errors import StaleVersion
-from domain.invoices import BillingReason, Invoice, InvoicePage, InvoiceStatus
-from domain.money import Money
-from domain.plans import Interval
-from domain.quotes import Quote
-from domain.rules import ChangeTiming
-from domain.subscription import PaymentMethodSummary, PendingChange, Status, Subscription
+from responseiq_billing.domain.errors import StaleVersion
+from responseiq_billing.domain.invoices import BillingReason, Invoice, InvoicePage, InvoiceStatus
+from responseiq_billing.domain.money import Money
+from responseiq_billing.domain.plans import Interval
+from responseiq_billing.domain.quotes import Quote
+from responseiq_billing.domain.rules import ChangeTiming
+from responseiq_billing.domain.subscription import (
+    PaymentMethodSummary,
+    PendingChange,
+    Status,
+    Subscription,
+)
 
 Row = sa.RowMapping
 

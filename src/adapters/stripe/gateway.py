@@ -18,8 +18,8 @@ from stripe.params import (
 from stripe.params.billing_portal import SessionCreateParams as PortalSessionCreateParams
 from stripe.params.checkout import SessionCreateParams as CheckoutSessionCreateParams
 
-from adapters.stripe import translate
-from application.ports import (
+from responseiq_billing.adapters.stripe import translate
+from responseiq_billing.application.ports import (
     CheckoutOutcome,
     CheckoutSession,
     CheckoutStatus,
@@ -32,7 +32,7 @@ from application.ports import (
     SetupSession,
     UiMode,
 )
-from domain.errors import (
+from responseiq_billing.domain.errors import (
     CheckoutNotFound,
     GatewayRejected,
     InvoiceNotFound,
@@ -41,10 +41,10 @@ from domain.errors import (
     QuoteMismatch,
     SubscriptionNotFound,
 )
-from domain.invoices import Invoice, InvoicePage
-from domain.money import Money
-from domain.plans import Catalog, Interval, PlanPrice
-from domain.subscription import GatewaySubscription, PaymentMethodSummary
+from responseiq_billing.domain.invoices import Invoice, InvoicePage
+from responseiq_billing.domain.money import Money
+from responseiq_billing.domain.plans import Catalog, Interval, PlanPrice
+from responseiq_billing.domain.subscription import GatewaySubscription, PaymentMethodSummary
 
 # What a subscription read expands so one request yields the whole view: the schedule (for
 # the pending change) and the payment method the next charge uses (the subscription's own

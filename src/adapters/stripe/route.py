@@ -10,11 +10,11 @@ from typing import Annotated, Any
 from litestar import Response, post
 from litestar.params import HeaderParameter, RawBody
 
-from adapters.http import examples, schemas
-from adapters.http.deps import Dep
-from adapters.http.errors import error_response
-from adapters.stripe.webhooks import InvalidWebhook, StripeWebhookVerifier
-from application.inbox import WebhookDeliveries
+from responseiq_billing.adapters.http import examples, schemas
+from responseiq_billing.adapters.http.deps import Dep
+from responseiq_billing.adapters.http.errors import error_response
+from responseiq_billing.adapters.stripe.webhooks import InvalidWebhook, StripeWebhookVerifier
+from responseiq_billing.application.inbox import WebhookDeliveries
 
 log = logging.getLogger("billing.webhooks")
 
@@ -44,7 +44,7 @@ async def stripe_webhook(
     stripe_deliveries: Dep[WebhookDeliveries[StripeWebhookVerifier]],
     stripe_signature: Annotated[str | None, HeaderParameter(name="Stripe-Signature")] = None,
 ) -> Response[Any]:
-    from adapters.stripe.redact import redact_card_details
+    from responseiq_billing.adapters.stripe.redact import redact_card_details
 
     webhook_verifier, receive_gateway_event = stripe_deliveries.verifier, stripe_deliveries.receive
     if webhook_verifier is None:

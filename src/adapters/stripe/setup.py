@@ -14,9 +14,9 @@ from stripe.params.billing_portal import (
     ConfigurationUpdateParamsFeatures,
 )
 
-from adapters.stripe import translate
-from adapters.stripe.webhooks import ENABLED_EVENTS
-from domain.plans import Catalog, Plan, PlanPrice
+from responseiq_billing.adapters.stripe import translate
+from responseiq_billing.adapters.stripe.webhooks import ENABLED_EVENTS
+from responseiq_billing.domain.plans import Catalog, Plan, PlanPrice
 
 MANAGED_BY = {"managed_by": "responseiq-billing"}
 

@@ -9,17 +9,17 @@ from typing import Any, NoReturn
 
 import stripe
 
-from domain.errors import (
+from responseiq_billing.domain.errors import (
     BillingError,
     GatewayRejected,
     GatewayUnavailable,
     PaymentActionRequired,
     PaymentDeclined,
 )
-from domain.invoices import BillingReason, Invoice, InvoiceStatus
-from domain.money import Money
-from domain.plans import Interval
-from domain.subscription import (
+from responseiq_billing.domain.invoices import BillingReason, Invoice, InvoiceStatus
+from responseiq_billing.domain.money import Money
+from responseiq_billing.domain.plans import Interval
+from responseiq_billing.domain.subscription import (
     GatewaySubscription,
     PaymentMethodSummary,
     PendingChange,

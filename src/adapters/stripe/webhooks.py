@@ -9,8 +9,8 @@ from typing import Any, Literal, get_args
 
 import stripe
 
-from adapters.stripe import translate
-from application.ports import GatewayEvent, GatewayEventKind
+from responseiq_billing.adapters.stripe import translate
+from responseiq_billing.application.ports import GatewayEvent, GatewayEventKind
 
 # The event types the adapter acts on (ADR 0005); everything else is acknowledged and ignored. Typed as
 # literals so mypy checks each name against stripe-python's list of event types.

@@ -7,7 +7,7 @@ module per row of the article (and the recording they share).
 
 from __future__ import annotations
 
-from application.use_cases.checkout import (
+from responseiq_billing.application.use_cases.checkout import (
     CompleteCheckout,
     OpenPortal,
     StartCheckout,
@@ -16,18 +16,18 @@ from application.use_cases.checkout import (
     ensure_customer,
     existing_customer,
 )
-from application.use_cases.gateway_events import (
+from responseiq_billing.application.use_cases.gateway_events import (
     _SUBSCRIPTION_KINDS,
     ApplyGatewayEvent,
     ApplyOutcome,
     Within,
 )
-from application.use_cases.invoices import GetInvoicePdf, ListInvoices
-from application.use_cases.payment_method import (
+from responseiq_billing.application.use_cases.invoices import GetInvoicePdf, ListInvoices
+from responseiq_billing.application.use_cases.payment_method import (
     CompletePaymentMethodUpdate,
     StartPaymentMethodUpdate,
 )
-from application.use_cases.plan_changes import (
+from responseiq_billing.application.use_cases.plan_changes import (
     CancelPendingChange,
     CancelSubscription,
     ChangePlan,
@@ -35,14 +35,14 @@ from application.use_cases.plan_changes import (
     ResumeSubscription,
     _keep_pending,
 )
-from application.use_cases.reading import (
+from responseiq_billing.application.use_cases.reading import (
     GetEntitlements,
     GetSubscription,
     ListPlans,
     SubscriptionView,
 )
-from application.use_cases.reconcile import Reconcile, ReconcileReport, _describe
-from application.use_cases.recording import (
+from responseiq_billing.application.use_cases.reconcile import Reconcile, ReconcileReport, _describe
+from responseiq_billing.application.use_cases.recording import (
     MAX_INVOICE_PAGE,
     RECORD_ATTEMPTS,
     Admission,

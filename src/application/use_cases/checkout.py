@@ -4,8 +4,8 @@ from __future__ import annotations
 
 import attrs
 
-from application import commands
-from application.ports import (
+from responseiq_billing.application import commands
+from responseiq_billing.application.ports import (
     CheckoutRecord,
     CheckoutSession,
     CheckoutStatus,
@@ -15,16 +15,22 @@ from application.ports import (
     UnitOfWork,
     UnitOfWorkFactory,
 )
-from application.use_cases.recording import _price_inputs, _Recorder, audit, now_from, retry_stale
-from domain.errors import (
+from responseiq_billing.application.use_cases.recording import (
+    _price_inputs,
+    _Recorder,
+    audit,
+    now_from,
+    retry_stale,
+)
+from responseiq_billing.domain.errors import (
     AlreadySubscribed,
     BillingError,
     CheckoutNotFound,
     CustomerNotFound,
     StaleVersion,
 )
-from domain.plans import Catalog
-from domain.subscription import (
+from responseiq_billing.domain.plans import Catalog
+from responseiq_billing.domain.subscription import (
     Status,
     Subscription,
 )

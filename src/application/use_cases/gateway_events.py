@@ -7,7 +7,7 @@ from collections.abc import Callable
 
 import attrs
 
-from application.ports import (
+from responseiq_billing.application.ports import (
     CheckoutStatus,
     Clock,
     GatewayEvent,
@@ -17,9 +17,9 @@ from application.ports import (
     UnitOfWork,
     UnitOfWorkFactory,
 )
-from application.scheduled_changes import with_kept_change
-from application.use_cases.checkout import _link
-from application.use_cases.recording import (
+from responseiq_billing.application.scheduled_changes import with_kept_change
+from responseiq_billing.application.use_cases.checkout import _link
+from responseiq_billing.application.use_cases.recording import (
     Admission,
     OneSubscription,
     Settled,
@@ -28,10 +28,10 @@ from application.use_cases.recording import (
     retry_stale,
     settle,
 )
-from domain.invoices import (
+from responseiq_billing.domain.invoices import (
     is_older_state,
 )
-from domain.subscription import (
+from responseiq_billing.domain.subscription import (
     PaymentMethodSummary,
     Subscription,
 )

@@ -4,18 +4,18 @@ from __future__ import annotations
 
 import attrs
 
-from application import commands
-from application.ports import (
+from responseiq_billing.application import commands
+from responseiq_billing.application.ports import (
     PaymentGateway,
     UnitOfWorkFactory,
 )
-from application.use_cases.recording import MAX_INVOICE_PAGE
-from domain.errors import (
+from responseiq_billing.application.use_cases.recording import MAX_INVOICE_PAGE
+from responseiq_billing.domain.errors import (
     GatewayUnavailable,
     InvalidInput,
     InvoiceNotFound,
 )
-from domain.invoices import (
+from responseiq_billing.domain.invoices import (
     Invoice,
     InvoicePage,
 )

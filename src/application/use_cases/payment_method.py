@@ -4,16 +4,16 @@ from __future__ import annotations
 
 import attrs
 
-from application import commands
-from application.ports import (
+from responseiq_billing.application import commands
+from responseiq_billing.application.ports import (
     Clock,
     PaymentGateway,
     SetupSession,
     UnitOfWorkFactory,
 )
-from application.use_cases.checkout import existing_customer
-from application.use_cases.recording import audit, now_from, retry_stale
-from domain.subscription import (
+from responseiq_billing.application.use_cases.checkout import existing_customer
+from responseiq_billing.application.use_cases.recording import audit, now_from, retry_stale
+from responseiq_billing.domain.subscription import (
     Subscription,
 )
 

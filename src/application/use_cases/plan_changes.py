@@ -7,17 +7,17 @@ from datetime import datetime
 
 import attrs
 
-from application import commands
-from application.ids import new_id
-from application.ports import (
+from responseiq_billing.application import commands
+from responseiq_billing.application.ids import new_id
+from responseiq_billing.application.ports import (
     Clock,
     PaymentGateway,
     ScheduledChanges,
     UnitOfWork,
     UnitOfWorkFactory,
 )
-from application.scheduled_changes import APPLY_LEAD, held_view
-from application.use_cases.recording import (
+from responseiq_billing.application.scheduled_changes import APPLY_LEAD, held_view
+from responseiq_billing.application.use_cases.recording import (
     _price_inputs,
     _Recorder,
     audit,
@@ -25,18 +25,18 @@ from application.use_cases.recording import (
     now_from,
     retry_stale,
 )
-from domain.errors import (
+from responseiq_billing.domain.errors import (
     BillingError,
     GatewayRejected,
     QuoteMismatch,
     QuoteNotFound,
     SubscriptionNotFound,
 )
-from domain.money import Money
-from domain.plans import Catalog, Interval
-from domain.quotes import QUOTE_TTL, Quote
-from domain.rules import ChangeTiming
-from domain.subscription import (
+from responseiq_billing.domain.money import Money
+from responseiq_billing.domain.plans import Catalog, Interval
+from responseiq_billing.domain.quotes import QUOTE_TTL, Quote
+from responseiq_billing.domain.rules import ChangeTiming
+from responseiq_billing.domain.subscription import (
     PendingChange,
     Subscription,
 )

@@ -4,16 +4,16 @@ from __future__ import annotations
 
 import attrs
 
-from application.ports import (
+from responseiq_billing.application.ports import (
     Clock,
     UnitOfWorkFactory,
 )
-from application.use_cases.recording import now_from
-from domain.errors import (
+from responseiq_billing.application.use_cases.recording import now_from
+from responseiq_billing.domain.errors import (
     SubscriptionNotFound,
 )
-from domain.plans import Catalog, Plan
-from domain.subscription import (
+from responseiq_billing.domain.plans import Catalog, Plan
+from responseiq_billing.domain.subscription import (
     Access,
     Subscription,
 )

@@ -4,16 +4,16 @@ from __future__ import annotations
 
 import attrs
 
-from application.ports import (
+from responseiq_billing.application.ports import (
     Clock,
     PaymentGateway,
     UnitOfWorkFactory,
 )
-from application.use_cases.recording import MAX_INVOICE_PAGE, _differs, _Recorder
-from domain.errors import (
+from responseiq_billing.application.use_cases.recording import MAX_INVOICE_PAGE, _differs, _Recorder
+from responseiq_billing.domain.errors import (
     CustomerNotFound,
 )
-from domain.subscription import (
+from responseiq_billing.domain.subscription import (
     GatewaySubscription,
     Subscription,
 )

@@ -8,7 +8,7 @@ from typing import TypeVar
 
 import attrs
 
-from application.ports import (
+from responseiq_billing.application.ports import (
     AuditEntry,
     Clock,
     PaymentGateway,
@@ -16,16 +16,16 @@ from application.ports import (
     UnitOfWork,
     UnitOfWorkFactory,
 )
-from domain.errors import (
+from responseiq_billing.domain.errors import (
     BillingError,
     StaleVersion,
     SubscriptionNotFound,
 )
-from domain.invoices import (
+from responseiq_billing.domain.invoices import (
     BillingReason,
     InvoiceStatus,
 )
-from domain.subscription import (
+from responseiq_billing.domain.subscription import (
     GatewaySubscription,
     Status,
     Subscription,

@@ -15,14 +15,14 @@ import attrs
 from dependency_injector import providers
 from litestar.testing import TestClient
 
-from adapters.app import create_app
-from adapters.config import Settings
-from adapters.container import Container, build_container, start
-from adapters.fake.clock import ControllableClock
-from adapters.fake.gateway import FakeGateway
-from adapters.http.auth import issue_token
-from application.ports import UnitOfWork, UnitOfWorkFactory
-from domain.plans import Catalog
+from responseiq_billing.adapters.app import create_app
+from responseiq_billing.adapters.config import Settings
+from responseiq_billing.adapters.container import Container, build_container, start
+from responseiq_billing.adapters.fake.clock import ControllableClock
+from responseiq_billing.adapters.fake.gateway import FakeGateway
+from responseiq_billing.adapters.http.auth import issue_token
+from responseiq_billing.application.ports import UnitOfWork, UnitOfWorkFactory
+from responseiq_billing.domain.plans import Catalog
 from tests.bdd.drivers.base import (
     BILLING_PAGE,
     INVOICE_PAGE_SIZE,

@@ -13,15 +13,15 @@ from contextlib import contextmanager
 from datetime import datetime
 from typing import Generic, TypeVar
 
-from adapters.fake.clock import ControllableClock
-from application import commands, use_cases
-from application.ports import PaymentGateway, UnitOfWorkFactory
-from domain.errors import BillingError
-from domain.invoices import Invoice
-from domain.plans import Catalog
-from domain.quotes import Quote
-from domain.rules import ChangeTiming
-from domain.subscription import Access, PaymentMethodSummary, Subscription
+from responseiq_billing.adapters.fake.clock import ControllableClock
+from responseiq_billing.application import commands, use_cases
+from responseiq_billing.application.ports import PaymentGateway, UnitOfWorkFactory
+from responseiq_billing.domain.errors import BillingError
+from responseiq_billing.domain.invoices import Invoice
+from responseiq_billing.domain.plans import Catalog
+from responseiq_billing.domain.quotes import Quote
+from responseiq_billing.domain.rules import ChangeTiming
+from responseiq_billing.domain.subscription import Access, PaymentMethodSummary, Subscription
 from tests.bdd.drivers.base import (
     BILLING_PAGE,
     INVOICE_PAGE_SIZE,

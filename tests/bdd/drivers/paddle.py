@@ -30,16 +30,20 @@ from litestar import Litestar
 from litestar.di import Provide
 from litestar.testing import TestClient
 
-from adapters.fake.clock import ControllableClock
-from adapters.paddle.gateway import PaddleGateway
-from adapters.paddle.route import paddle_webhook
-from adapters.paddle.webhooks import PaddleEventDecoder, PaddleWebhookVerifier
-from application.inbox import ProcessInbox, ReceiveGatewayEvent, WebhookDeliveries
-from application.ports import PaymentGateway, UnitOfWorkFactory
-from application.renewal_changes import ApplyDueChanges
-from application.scheduled_changes import core_keeps_changes
-from domain.invoices import Invoice
-from domain.plans import Catalog
+from responseiq_billing.adapters.fake.clock import ControllableClock
+from responseiq_billing.adapters.paddle.gateway import PaddleGateway
+from responseiq_billing.adapters.paddle.route import paddle_webhook
+from responseiq_billing.adapters.paddle.webhooks import PaddleEventDecoder, PaddleWebhookVerifier
+from responseiq_billing.application.inbox import (
+    ProcessInbox,
+    ReceiveGatewayEvent,
+    WebhookDeliveries,
+)
+from responseiq_billing.application.ports import PaymentGateway, UnitOfWorkFactory
+from responseiq_billing.application.renewal_changes import ApplyDueChanges
+from responseiq_billing.application.scheduled_changes import core_keeps_changes
+from responseiq_billing.domain.invoices import Invoice
+from responseiq_billing.domain.plans import Catalog
 from tests.bdd.drivers.base import Rejected
 from tests.bdd.drivers.in_process import InProcessDriver
 from tests.paddle_double import WEBHOOK_SECRET, PaddleDouble

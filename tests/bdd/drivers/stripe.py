@@ -24,15 +24,19 @@ from litestar import Litestar
 from litestar.di import Provide
 from litestar.testing import TestClient
 
-from adapters.container import StripeEventDecoder
-from adapters.fake.clock import ControllableClock
-from adapters.stripe.gateway import StripeGateway
-from adapters.stripe.route import stripe_webhook
-from adapters.stripe.webhooks import StripeWebhookVerifier
-from application.inbox import ProcessInbox, ReceiveGatewayEvent, WebhookDeliveries
-from application.ports import UnitOfWorkFactory
-from domain.invoices import Invoice
-from domain.plans import Catalog
+from responseiq_billing.adapters.container import StripeEventDecoder
+from responseiq_billing.adapters.fake.clock import ControllableClock
+from responseiq_billing.adapters.stripe.gateway import StripeGateway
+from responseiq_billing.adapters.stripe.route import stripe_webhook
+from responseiq_billing.adapters.stripe.webhooks import StripeWebhookVerifier
+from responseiq_billing.application.inbox import (
+    ProcessInbox,
+    ReceiveGatewayEvent,
+    WebhookDeliveries,
+)
+from responseiq_billing.application.ports import UnitOfWorkFactory
+from responseiq_billing.domain.invoices import Invoice
+from responseiq_billing.domain.plans import Catalog
 from tests.bdd.drivers.base import Rejected
 from tests.bdd.drivers.in_process import InProcessDriver
 from tests.stripe_double import StripeDouble

@@ -5,11 +5,11 @@ from __future__ import annotations
 from collections.abc import Callable
 from datetime import datetime
 
-from adapters.fake.clock import ControllableClock
-from adapters.fake.gateway import FakeGateway
-from application.ports import GatewayEvent, UnitOfWorkFactory
-from domain.invoices import Invoice
-from domain.plans import Catalog, Interval
+from responseiq_billing.adapters.fake.clock import ControllableClock
+from responseiq_billing.adapters.fake.gateway import FakeGateway
+from responseiq_billing.application.ports import GatewayEvent, UnitOfWorkFactory
+from responseiq_billing.domain.invoices import Invoice
+from responseiq_billing.domain.plans import Catalog, Interval
 from tests.bdd.drivers.in_process import InProcessDriver
 
 

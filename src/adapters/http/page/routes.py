@@ -31,13 +31,13 @@ from litestar.static_files import create_static_files_router
 from litestar.template.config import TemplateConfig
 from litestar.types import ASGIApp, Message, Receive, Scope, Send
 
-from adapters.config import Settings
-from adapters.http import errors, schemas
-from adapters.http.auth import AuthError, TokenMissing, verify_token
-from adapters.http.deps import Dep
-from adapters.http.page import messages
-from adapters.http.page import view as v
-from adapters.http.page.session import (
+from responseiq_billing.adapters.config import Settings
+from responseiq_billing.adapters.http import errors, schemas
+from responseiq_billing.adapters.http.auth import AuthError, TokenMissing, verify_token
+from responseiq_billing.adapters.http.deps import Dep
+from responseiq_billing.adapters.http.page import messages
+from responseiq_billing.adapters.http.page import view as v
+from responseiq_billing.adapters.http.page.session import (
     COOKIE_PATH,
     FLASH_COOKIE,
     FLASH_TTL,
@@ -51,9 +51,13 @@ from adapters.http.page.session import (
     SessionSigner,
     secure_cookie_for,
 )
-from application import commands, use_cases
-from domain.errors import BillingError, PaymentActionRequired, SubscriptionNotFound
-from domain.plans import Catalog
+from responseiq_billing.application import commands, use_cases
+from responseiq_billing.domain.errors import (
+    BillingError,
+    PaymentActionRequired,
+    SubscriptionNotFound,
+)
+from responseiq_billing.domain.plans import Catalog
 
 log = logging.getLogger("billing.http")
 

@@ -18,8 +18,8 @@ from datetime import datetime, timedelta
 
 import attrs
 
-from adapters.http.auth import ACCOUNT_ID
-from domain.errors import BillingError, ErrorKind
+from responseiq_billing.adapters.http.auth import ACCOUNT_ID
+from responseiq_billing.domain.errors import BillingError, ErrorKind
 
 SESSION_COOKIE = "billing_session"
 FLASH_COOKIE = "billing_flash"

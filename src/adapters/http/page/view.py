@@ -10,14 +10,14 @@ from datetime import datetime
 
 import attrs
 
-from application.use_cases import SubscriptionView
-from domain.errors import BillingError
-from domain.invoices import Invoice, InvoiceStatus
-from domain.money import Money
-from domain.plans import Catalog, Interval, PlanPrice
-from domain.quotes import Quote
-from domain.rules import ChangeTiming, classify_change
-from domain.subscription import Status, Subscription
+from responseiq_billing.application.use_cases import SubscriptionView
+from responseiq_billing.domain.errors import BillingError
+from responseiq_billing.domain.invoices import Invoice, InvoiceStatus
+from responseiq_billing.domain.money import Money
+from responseiq_billing.domain.plans import Catalog, Interval, PlanPrice
+from responseiq_billing.domain.quotes import Quote
+from responseiq_billing.domain.rules import ChangeTiming, classify_change
+from responseiq_billing.domain.subscription import Status, Subscription
 
 STATUS_WORDS: dict[Status, str] = {
     Status.ACTIVE: "Active",

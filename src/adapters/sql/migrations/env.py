@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from alembic import context
 
-from adapters.sql.tables import metadata
+from responseiq_billing.adapters.sql.tables import metadata
 
 config = context.config
 connection = config.attributes.get("connection")
