@@ -49,21 +49,7 @@ def held_view(
 ) -> GatewaySubscription:
     """Our subscription as a view with `pending` as its pending change (no gateway call)."""
     as_of = max(at, sub.synced_at) if sub.synced_at is not None else at
-    return GatewaySubscription(
-        customer_ref=sub.customer_ref,
-        subscription_ref=sub.subscription_ref,
-        plan_id=sub.plan_id,
-        interval=sub.interval,
-        status=sub.status,
-        current_period_start=sub.current_period_start,
-        current_period_end=sub.current_period_end,
-        cancel_at_period_end=sub.cancel_at_period_end,
-        pending_change=pending,
-        payment_method=sub.payment_method,
-        as_of=as_of,
-        ended_at=sub.ended_at,
-        cancels_at=sub.cancels_at,
-    )
+    return sub.as_view(as_of=as_of, pending_change=pending)
 
 
 def with_kept_change(held: Subscription | None, view: GatewaySubscription) -> GatewaySubscription:

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import enum
 from datetime import datetime, timedelta
+from typing import Any
 
 import attrs
 
@@ -69,12 +70,16 @@ class PendingChange:
     effective_at: datetime
 
 
-@attrs.frozen
-class GatewaySubscription:
-    """The gateway's view of a subscription: the source of truth that local state syncs to.
+def _aware(_: object, attribute: attrs.Attribute[datetime], value: datetime) -> None:
+    require_aware(value)
 
-    `as_of` is the gateway's time for this view (an event's `created`, or the time of the
-    call that returned it), so an older view never overwrites a newer one.
+
+@attrs.define(kw_only=True)
+class SubscriptionShape:
+    """What a subscription is, declared once: the gateway's view and our aggregate both have it.
+
+    `cancels_at` is when a scheduled cancellation ends it: the period end, or a date set
+    elsewhere (Stripe's `cancel_at`); None with none scheduled.
     """
 
     customer_ref: str
@@ -82,17 +87,30 @@ class GatewaySubscription:
     plan_id: str
     interval: Interval
     status: Status
-    current_period_start: datetime
-    current_period_end: datetime
-    cancel_at_period_end: bool
-    pending_change: PendingChange | None
-    payment_method: PaymentMethodSummary | None
-    as_of: datetime
+    current_period_start: datetime = attrs.field(validator=_aware)
+    current_period_end: datetime = attrs.field(validator=_aware)
+    cancel_at_period_end: bool = False
+    pending_change: PendingChange | None = None
+    payment_method: PaymentMethodSummary | None = None
     ended_at: datetime | None = None
-    # When a scheduled cancellation ends it: the period end, or a date set elsewhere (Stripe's
-    # `cancel_at`). None with none scheduled; an adapter that cannot say leaves it None and
-    # `scheduled_end` takes the period end.
     cancels_at: datetime | None = None
+
+    def shape(self) -> dict[str, Any]:
+        """The shared fields by name, to build the other kind of subscription from this one."""
+        return {field.name: getattr(self, field.name) for field in attrs.fields(SubscriptionShape)}
+
+
+@attrs.frozen(kw_only=True)
+class GatewaySubscription(SubscriptionShape):
+    """The gateway's view of a subscription: the source of truth that local state syncs to.
+
+    `as_of` is the gateway's time for this view (an event's `created`, or the time of the
+    call that returned it), so an older view never overwrites a newer one. An adapter that
+    cannot say when a scheduled cancellation ends leaves `cancels_at` None and
+    `scheduled_end` takes the period end.
+    """
+
+    as_of: datetime
 
     @property
     def scheduled_end(self) -> datetime | None:
@@ -140,56 +158,39 @@ class PlanChangeDecision:
     proration: Proration | None
 
 
-@attrs.define(eq=False)
-class Subscription:
+@attrs.define(eq=False, kw_only=True)
+class Subscription(SubscriptionShape):
     """One account's subscription, mirrored from the gateway and guarded by the article's rules.
 
     Commands check a request against the rules and say what it will do (`decide_plan_change`,
     `check_cancel`, ...); the gateway carries it out; `sync` then adopts the gateway's state
     and records the events. Changes made in the Stripe portal arrive the same way, through
-    `sync`, so both paths record the same events.
+    `sync`, so both paths record the same events. Its `cancels_at` is set with
+    `cancel_at_period_end` (the view's `scheduled_end`).
     """
 
     account_id: str
-    customer_ref: str
-    subscription_ref: str
-    plan_id: str
-    interval: Interval
-    status: Status
-    current_period_start: datetime
-    current_period_end: datetime
-    cancel_at_period_end: bool = False
-    pending_change: PendingChange | None = None
-    payment_method: PaymentMethodSummary | None = None
     version: int = 0
     synced_at: datetime | None = None
-    ended_at: datetime | None = None
-    cancels_at: datetime | None = None  # set with `cancel_at_period_end` (`scheduled_end`)
     events: list[domain_events.DomainEvent] = attrs.field(factory=list, repr=False)
 
     # -- construction ---------------------------------------------------------------------
     @classmethod
     def from_gateway(cls, account_id: str, view: GatewaySubscription) -> Subscription:
-        sub = cls(
-            account_id=account_id,
-            customer_ref=view.customer_ref,
-            subscription_ref=view.subscription_ref,
-            plan_id=view.plan_id,
-            interval=view.interval,
-            status=view.status,
-            current_period_start=require_aware(view.current_period_start),
-            current_period_end=require_aware(view.current_period_end),
-            cancel_at_period_end=view.cancel_at_period_end,
-            pending_change=view.pending_change,
-            payment_method=view.payment_method,
-            synced_at=view.as_of,
-            ended_at=view.ended_at,
-            cancels_at=view.scheduled_end,
-        )
+        shape = view.shape() | {"cancels_at": view.scheduled_end}
+        sub = cls(account_id=account_id, synced_at=view.as_of, **shape)
         sub.events.append(
             domain_events.SubscriptionStarted(account_id, view.as_of, view.plan_id, view.interval)
         )
         return sub
+
+    def as_view(
+        self, *, as_of: datetime, pending_change: PendingChange | None
+    ) -> GatewaySubscription:
+        """This subscription as a gateway view with `pending_change` (no gateway call)."""
+        return GatewaySubscription(
+            **(self.shape() | {"pending_change": pending_change}), as_of=as_of
+        )
 
     # -- reading --------------------------------------------------------------------------
     @property
@@ -351,8 +352,8 @@ class Subscription:
         self.customer_ref = view.customer_ref
         self.plan_id, self.interval = view.plan_id, view.interval
         self.status = view.status
-        self.current_period_start = require_aware(view.current_period_start)
-        self.current_period_end = require_aware(view.current_period_end)
+        self.current_period_start = view.current_period_start
+        self.current_period_end = view.current_period_end
         self.cancel_at_period_end = view.cancel_at_period_end
         self.cancels_at = view.scheduled_end
         self.pending_change = view.pending_change

@@ -72,3 +72,37 @@ def test_an_invoice_event_round_trips_with_money_in_minor_units() -> None:
         invoice=invoice,
     )
     assert decode_event(encode_event(event)) == event
+
+
+def test_every_field_of_the_subscription_shape_survives_the_inbox() -> None:
+    """Fields the first two cases leave at their defaults: a card change, an ended subscription
+    with a cancellation date set, the past-due status."""
+    view = GatewaySubscription(
+        customer_ref="cus_2",
+        subscription_ref="sub_2",
+        plan_id="business",
+        interval=Interval.YEAR,
+        status=Status.PAST_DUE,
+        current_period_start=datetime(2026, 1, 1, tzinfo=UTC),
+        current_period_end=datetime(2027, 1, 1, tzinfo=UTC),
+        cancel_at_period_end=True,
+        pending_change=None,
+        payment_method=None,
+        as_of=T0,
+        ended_at=T1,
+        cancels_at=datetime(2026, 6, 30, tzinfo=UTC),
+    )
+    event = GatewayEvent(
+        id="evt_3",
+        kind=GatewayEventKind.PAYMENT_METHOD_CHANGED,
+        gateway_type="customer.updated",
+        created=T0,
+        customer_ref="cus_2",
+        subscription=view,
+        payment_method=PaymentMethodSummary("mastercard", "4444"),
+        checkout_id="cs_2",
+        default_payment_method_changed=True,
+    )
+    decoded = decode_event(encode_event(event))
+    assert decoded == event
+    assert decoded.subscription is not None and decoded.subscription.cancels_at == view.cancels_at
