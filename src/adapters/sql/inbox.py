@@ -10,12 +10,12 @@ import sqlalchemy as sa
 from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.engine import Connection
 
-from responseiq_billing.adapters.sql.tables import webhook_inbox as t
+from responseiq_billing.adapters.sql.tables import webhook_inbox
 from responseiq_billing.application.ports import InboxEvent, InboxStats, InboxStatus, LeaseLost
 
-_PENDING = sa.and_(t.c.applied_at.is_(None), t.c.parked_at.is_(None))
-_PARKED = sa.and_(t.c.applied_at.is_(None), t.c.parked_at.is_not(None))
-_APPLIED = t.c.applied_at.is_not(None)
+_PENDING = sa.and_(webhook_inbox.c.applied_at.is_(None), webhook_inbox.c.parked_at.is_(None))
+_PARKED = sa.and_(webhook_inbox.c.applied_at.is_(None), webhook_inbox.c.parked_at.is_not(None))
+_APPLIED = webhook_inbox.c.applied_at.is_not(None)
 _STATUS = {
     InboxStatus.PENDING: _PENDING,
     InboxStatus.PARKED: _PARKED,
@@ -77,10 +77,10 @@ class SqlInbox:
     def add(self, event: InboxEvent) -> bool:
         insert = postgresql.insert if self._conn.dialect.name == "postgresql" else sqlite.insert
         stmt = (
-            insert(t)
+            insert(webhook_inbox)
             .values(**inbox_event_to_row(event))
-            .on_conflict_do_nothing(index_elements=[t.c.event_id])
-            .returning(t.c.id)
+            .on_conflict_do_nothing(index_elements=[webhook_inbox.c.event_id])
+            .returning(webhook_inbox.c.id)
         )
         # rowcount is unreliable with RETURNING (PostgreSQL); a returned id means stored.
         return self._conn.execute(stmt).first() is not None
@@ -90,7 +90,9 @@ class SqlInbox:
             return []
         insert = postgresql.insert if self._conn.dialect.name == "postgresql" else sqlite.insert
         stmt = (
-            insert(t).on_conflict_do_nothing(index_elements=[t.c.event_id]).returning(t.c.event_id)
+            insert(webhook_inbox)
+            .on_conflict_do_nothing(index_elements=[webhook_inbox.c.event_id])
+            .returning(webhook_inbox.c.event_id)
         )
         # executemany: one compiled statement (cached), sent as multi-row VALUES batches by
         # SQLAlchemy's "insertmanyvalues"; a statement built with .values(rows) would be
@@ -107,13 +109,16 @@ class SqlInbox:
         self, *, worker: str, now: datetime, lease: timedelta, limit: int
     ) -> Sequence[InboxEvent]:
         due = (
-            sa.select(t.c.id, t.c.object_ref)
+            sa.select(webhook_inbox.c.id, webhook_inbox.c.object_ref)
             .where(
                 _PENDING,
-                sa.or_(t.c.next_attempt_at.is_(None), t.c.next_attempt_at <= now),
-                sa.or_(t.c.locked_until.is_(None), t.c.locked_until <= now),
+                sa.or_(
+                    webhook_inbox.c.next_attempt_at.is_(None),
+                    webhook_inbox.c.next_attempt_at <= now,
+                ),
+                sa.or_(webhook_inbox.c.locked_until.is_(None), webhook_inbox.c.locked_until <= now),
             )
-            .order_by(*_sort_key(t).clauses)
+            .order_by(*_sort_key(webhook_inbox).clauses)
             .limit(limit)
         )
         if self._conn.dialect.name == "postgresql":
@@ -128,21 +133,25 @@ class SqlInbox:
         # object is leased with it (one skipped as locked by another worker's claim counts as
         # pending, so that worker's newer event never overtakes it). Parked events do not hold
         # their object back. The rows left out stay unleased and are claimed in a later pass.
-        older = t.alias("older")
+        older = webhook_inbox.alias("older")
         blocked = sa.exists().where(
             older.c.object_ref.in_(refs),  # the index on object_ref, whatever the statistics
-            older.c.object_ref == t.c.object_ref,
+            older.c.object_ref == webhook_inbox.c.object_ref,
             older.c.applied_at.is_(None),
             older.c.parked_at.is_(None),
-            _sort_key(older) < _sort_key(t),
+            _sort_key(older) < _sort_key(webhook_inbox),
             older.c.id.not_in(ids),
         )
         rows = (
             self._conn.execute(
-                t.update()
-                .where(t.c.id.in_(ids), ~blocked)
-                .values(locked_by=worker, locked_until=now + lease, attempts=t.c.attempts + 1)
-                .returning(*t.c)
+                webhook_inbox.update()
+                .where(webhook_inbox.c.id.in_(ids), ~blocked)
+                .values(
+                    locked_by=worker,
+                    locked_until=now + lease,
+                    attempts=webhook_inbox.c.attempts + 1,
+                )
+                .returning(*webhook_inbox.c)
             )
             .mappings()
             .all()
@@ -154,10 +163,14 @@ class SqlInbox:
         """Mark a batch applied in one statement; `LeaseLost` unless every lease is still held."""
         if not outcomes:
             return
-        outcome = sa.case(outcomes, value=t.c.event_id)
+        outcome = sa.case(outcomes, value=webhook_inbox.c.event_id)
         result = self._conn.execute(
-            t.update()
-            .where(t.c.event_id.in_(list(outcomes)), t.c.locked_by == worker, _PENDING)
+            webhook_inbox.update()
+            .where(
+                webhook_inbox.c.event_id.in_(list(outcomes)),
+                webhook_inbox.c.locked_by == worker,
+                _PENDING,
+            )
             .values(applied_at=at, outcome=outcome, **_UNLOCKED)
         )
         if result.rowcount != len(outcomes):
@@ -165,8 +178,10 @@ class SqlInbox:
 
     def _update_held(self, event_id: str, worker: str, **values: Any) -> None:
         result = self._conn.execute(
-            t.update()
-            .where(t.c.event_id == event_id, t.c.locked_by == worker, _PENDING)
+            webhook_inbox.update()
+            .where(
+                webhook_inbox.c.event_id == event_id, webhook_inbox.c.locked_by == worker, _PENDING
+            )
             .values(**values)
         )
         if result.rowcount != 1:
@@ -191,46 +206,56 @@ class SqlInbox:
         if not event_ids:
             return
         self._conn.execute(
-            t.update()
+            webhook_inbox.update()
             .where(
-                t.c.event_id.in_(list(event_ids)), t.c.locked_by == worker, t.c.applied_at.is_(None)
+                webhook_inbox.c.event_id.in_(list(event_ids)),
+                webhook_inbox.c.locked_by == worker,
+                webhook_inbox.c.applied_at.is_(None),
             )
-            .values(attempts=t.c.attempts - 1, **_UNLOCKED)
+            .values(attempts=webhook_inbox.c.attempts - 1, **_UNLOCKED)
         )
 
     def newest_applied(self, object_ref: str, *, excluding: str) -> datetime | None:
         newest: datetime | None = self._conn.scalar(
-            sa.select(sa.func.max(t.c.event_created)).where(
-                t.c.object_ref == object_ref, t.c.event_id != excluding, _APPLIED
+            sa.select(sa.func.max(webhook_inbox.c.event_created)).where(
+                webhook_inbox.c.object_ref == object_ref,
+                webhook_inbox.c.event_id != excluding,
+                _APPLIED,
             )
         )
         return newest
 
     def get(self, event_id: str) -> InboxEvent | None:
-        row = self._conn.execute(sa.select(t).where(t.c.event_id == event_id)).mappings().first()
+        row = (
+            self._conn.execute(sa.select(webhook_inbox).where(webhook_inbox.c.event_id == event_id))
+            .mappings()
+            .first()
+        )
         return inbox_event_from_row(row) if row is not None else None
 
     def list(self, status: InboxStatus | None, *, limit: int) -> Sequence[InboxEvent]:
-        query = sa.select(t)
+        query = sa.select(webhook_inbox)
         if status is not None:
             query = query.where(_STATUS[status])
         rows = self._conn.execute(
-            query.order_by(t.c.received_at.desc(), t.c.event_id.desc()).limit(limit)
+            query.order_by(
+                webhook_inbox.c.received_at.desc(), webhook_inbox.c.event_id.desc()
+            ).limit(limit)
         ).mappings()
         return [inbox_event_from_row(row) for row in rows]
 
     def requeue(self, event_id: str, *, at: datetime) -> bool:
         result = self._conn.execute(
-            t.update()
-            .where(t.c.event_id == event_id, t.c.applied_at.is_(None))
+            webhook_inbox.update()
+            .where(webhook_inbox.c.event_id == event_id, webhook_inbox.c.applied_at.is_(None))
             .values(parked_at=None, next_attempt_at=at, **_UNLOCKED)
         )
         return result.rowcount == 1
 
     def park(self, event_id: str, *, at: datetime, reason: str) -> bool:
         result = self._conn.execute(
-            t.update()
-            .where(t.c.event_id == event_id, t.c.applied_at.is_(None))
+            webhook_inbox.update()
+            .where(webhook_inbox.c.event_id == event_id, webhook_inbox.c.applied_at.is_(None))
             .values(parked_at=at, last_error=reason, **_UNLOCKED)
         )
         return result.rowcount == 1
@@ -239,7 +264,7 @@ class SqlInbox:
         row = self._conn.execute(
             sa.select(
                 sa.func.count().filter(_PENDING),
-                sa.func.min(t.c.received_at).filter(_PENDING),
+                sa.func.min(webhook_inbox.c.received_at).filter(_PENDING),
                 sa.func.count().filter(_PARKED),
                 sa.func.count().filter(_APPLIED),
             )
