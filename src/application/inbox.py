@@ -6,21 +6,33 @@ a lease, apply each in the same transaction that marks it applied, retry failure
 back-off and park an event after `max_attempts`. A worker that dies mid-event loses its lease
 and the event is claimed again: since marking applied commits with the state change, it is
 applied exactly once.
+
+Ingestion lives in `application.inbox_ingest`, the batch transaction's port in
+`application.inbox_batch`; their names are importable from here as well.
 """
 
 from __future__ import annotations
 
-import asyncio
 import contextlib
-import threading
 from collections.abc import Callable, Sequence
-from concurrent.futures import Future
-from contextlib import AbstractContextManager
 from datetime import datetime, timedelta
-from typing import Any, Generic, Protocol, TypeVar, cast
+from typing import Any, cast
 
 import attrs
 
+from responseiq_billing.application.inbox_batch import (
+    BatchGateway,
+    GatewayCallDeferred,
+    InboxBatch,
+    InboxBatchFactory,
+)
+from responseiq_billing.application.inbox_ingest import (
+    GROUP_LIMIT,
+    WRITER_IDLE_SECONDS,
+    EventNotStored,
+    ReceiveGatewayEvent,
+    WebhookDeliveries,
+)
 from responseiq_billing.application.ports import (
     Clock,
     EventDecoder,
@@ -37,214 +49,23 @@ from responseiq_billing.application.ports import (
 from responseiq_billing.application.use_cases import ApplyGatewayEvent, ApplyOutcome, now_from
 from responseiq_billing.domain.errors import BillingError
 
-V = TypeVar("V")  # a gateway's webhook signature verifier
+__all__ = [
+    "GROUP_LIMIT",
+    "WRITER_IDLE_SECONDS",
+    "EventNotStored",
+    "GatewayCallDeferred",
+    "InboxAdmin",
+    "InboxBatch",
+    "InboxBatchFactory",
+    "ProcessInbox",
+    "ProcessReport",
+    "ReceiveGatewayEvent",
+    "WebhookDeliveries",
+    "backoff",
+]
 
-# Deliveries written by one statement at most; more wait for the next one.
-GROUP_LIMIT = 100
-# A writer with nothing to write for this long ends; the next delivery starts another.
-WRITER_IDLE_SECONDS = 2.0
-
-
-class EventNotStored(Exception):
-    """The statement that was to store this delivery failed: it is not durable (answer 503)."""
-
-
-@attrs.frozen(kw_only=True)
-class ReceiveGatewayEvent:
-    """Ingestion: store the delivery durably, then the caller may acknowledge it.
-
-    Group commit: deliveries go to a queue that one writer thread drains, writing what has
-    arrived (up to `group_limit`) with one INSERT in one transaction, so a burst costs a round
-    trip and a commit per group, not per event, and no request thread waits on the database.
-    A delivery's future completes only once it is durable: True if stored, False if its id was
-    stored before; if the group's write fails, every future in it fails with `EventNotStored`
-    (nothing acknowledged, the gateway retries). Calling the object waits for its own future;
-    `stored(...)` gives it to an async caller (the webhook routes) to await.
-    """
-
-    uow: UnitOfWorkFactory
-    clock: Clock
-    group_limit: int = GROUP_LIMIT
-    _queue: list[tuple[InboxEvent, Future[bool]]] = attrs.field(factory=list, init=False)
-    _arrived: threading.Condition = attrs.field(factory=threading.Condition, init=False)
-    _writer: list[threading.Thread] = attrs.field(factory=list, init=False)
-
-    def __call__(
-        self,
-        *,
-        gateway: str,
-        event_id: str,
-        type: str,
-        payload: str,
-        event_created: datetime | None,
-        object_ref: str | None,
-    ) -> bool:
-        return self.submit(
-            gateway=gateway,
-            event_id=event_id,
-            type=type,
-            payload=payload,
-            event_created=event_created,
-            object_ref=object_ref,
-        ).result()
-
-    async def stored(
-        self,
-        *,
-        gateway: str,
-        event_id: str,
-        type: str,
-        payload: str,
-        event_created: datetime | None,
-        object_ref: str | None,
-    ) -> bool:
-        """Await the delivery's durability without holding a thread (for async routes)."""
-        future = self.submit(
-            gateway=gateway,
-            event_id=event_id,
-            type=type,
-            payload=payload,
-            event_created=event_created,
-            object_ref=object_ref,
-        )
-        return await asyncio.wrap_future(future)
-
-    def submit(
-        self,
-        *,
-        gateway: str,
-        event_id: str,
-        type: str,
-        payload: str,
-        event_created: datetime | None,
-        object_ref: str | None,
-    ) -> Future[bool]:
-        now = self.clock.now()
-        event = InboxEvent(
-            event_id=event_id,
-            gateway=gateway,
-            type=type,
-            payload=payload,
-            received_at=now,
-            event_created=event_created,
-            object_ref=object_ref,
-            next_attempt_at=now,
-        )
-        future: Future[bool] = Future()
-        with self._arrived:
-            self._queue.append((event, future))
-            if not self._writer or not self._writer[0].is_alive():
-                writer = threading.Thread(target=self._write, name="inbox-writer", daemon=True)
-                self._writer[:] = [writer]
-                writer.start()
-            self._arrived.notify()
-        return future
-
-    def _write(self) -> None:
-        while True:
-            with self._arrived:
-                if not self._queue:
-                    self._arrived.wait(WRITER_IDLE_SECONDS)
-                group = self._queue[: self.group_limit]
-                del self._queue[: len(group)]
-                if not group:
-                    self._writer.clear()  # idle: the next delivery starts a writer
-                    return
-            try:
-                with self.uow() as uow:
-                    stored = uow.inbox.add_many([event for event, _ in group])
-                    uow.commit()
-            except BaseException as error:
-                for _, future in group:
-                    future.set_exception(EventNotStored(str(type(error).__name__)))
-            else:
-                for (_, future), new in zip(group, stored, strict=True):
-                    future.set_result(new)
-
-
-@attrs.frozen
-class WebhookDeliveries(Generic[V]):
-    """What a webhook route needs, as one dependency: the gateway's signature verifier (None
-    when no signing secret is configured: the route answers 503) and the receiver that stores
-    each delivery. One dependency, not two: Litestar resolves two or more of one level in an
-    anyio task group, which cost a fifth of the route's own CPU per delivery."""
-
-    verifier: V | None
-    receive: ReceiveGatewayEvent
-
-
-class InboxBatch(Protocol):
-    """One transaction for a claimed batch, with a savepoint per event.
-
-    `unit_of_work()` hands out units that share the batch's transaction (their `commit()`
-    keeps their writes, the batch's `commit()` makes them durable). `tainted` turns true
-    when, since the last `savepoint()`, a unit was rolled back, left by an exception or left
-    with uncommitted writes: writes the event's own code meant to undo, so the event must be
-    rolled back to its savepoint and applied on its own.
-    """
-
-    inbox: InboxRepository
-    tainted: bool
-
-    def unit_of_work(self) -> UnitOfWork: ...
-
-    def savepoint(self) -> None: ...
-
-    def rollback_to_savepoint(self) -> None: ...
-
-    def commit(self) -> None: ...
-
-
-InboxBatchFactory = Callable[[], AbstractContextManager[InboxBatch]]
-
-
-_READS = frozenset({"get_checkout", "get_subscription", "list_subscriptions", "get_invoice"})
 _SUBSCRIPTION_READS = (GatewayEventKind.SUBSCRIPTION_CHANGED, GatewayEventKind.SCHEDULE_CHANGED)
 _DEFERRALS = 3  # gateway reads one event may ask for before it is applied on its own
-
-
-class GatewayCallDeferred(Exception):
-    """A batched event needed the gateway; the batch commits what it has before the call."""
-
-    def __init__(self, name: str, args: tuple[Any, ...], kwargs: dict[str, Any]) -> None:
-        super().__init__(name)
-        self.name, self.args_, self.kwargs = name, args, kwargs
-
-    @property
-    def key(self) -> str:
-        return repr((self.name, self.args_, sorted(self.kwargs.items())))
-
-    @property
-    def is_read(self) -> bool:
-        return self.name in _READS
-
-
-class _BatchGateway:
-    """The gateway as a batch sees it: attributes read through; a read is answered from the
-    reads made for this pass, any other call refused.
-
-    A batch holds its transaction (and the row locks of what it wrote) until it commits; a
-    call across the network inside it would hold them for as long as the gateway takes. So
-    a read the batch lacks ends the transaction, is made with none open (as an event applied
-    on its own makes it, just before its writing transaction), and the event runs again.
-    """
-
-    def __init__(self, gateway: PaymentGateway, reads: dict[str, Any]) -> None:
-        self._gateway = gateway
-        self._reads = reads
-
-    def __getattr__(self, name: str) -> Any:
-        value = getattr(self._gateway, name)
-        if not callable(value):
-            return value
-
-        def answer(*args: Any, **kwargs: Any) -> Any:
-            call = GatewayCallDeferred(name, args, kwargs)
-            if call.key in self._reads:
-                return self._reads[call.key]  # read during this pass, with no transaction open
-            raise call
-
-        return answer
 
 
 @attrs.frozen
@@ -371,7 +192,7 @@ class ProcessInbox:
         pending = list(claimed)
         reads = self._read_ahead(claimed)
         deferrals: dict[str, int] = {}
-        gateway = cast(PaymentGateway, _BatchGateway(self.gateway, reads))
+        gateway = cast(PaymentGateway, BatchGateway(self.gateway, reads))
         while pending:
             alone: InboxEvent | None = None
             read: GatewayCallDeferred | None = None

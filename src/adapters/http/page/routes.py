@@ -1,30 +1,27 @@
 """The billing page's routes: `GET /billing`, its session entry, and one form route per action.
 
-Each action is a thin handler like the JSON API's: a form in, a command to a use case, then a
-redirect back to the page (post/redirect/get) with a flash saying what happened. Refused
-actions raise the domain's errors, which one handler on this router turns into sentences.
-Card data is never asked for here: checkout and card updates redirect to the gateway's pages.
+The page and its session entry are here, with the router that gathers them; the form routes
+are in `page.actions`, and what every route answers with (the shared template context, the
+cookies, the redirect back with a flash) is in `page.responder`. Refused actions raise the
+domain's errors, which one handler on this router turns into sentences.
 """
 
 from __future__ import annotations
 
 import logging
-import secrets
-import uuid
 from collections.abc import Callable
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Annotated, Any
 from urllib.parse import urlsplit
 
-import msgspec
 from jinja2 import Environment, FileSystemLoader, StrictUndefined
-from litestar import Request, Response, Router, get, post
+from litestar import Request, Response, Router, get
 from litestar.di import Provide
-from litestar.enums import RequestEncodingType, ScopeType
+from litestar.enums import ScopeType
 from litestar.exceptions import ValidationException
 from litestar.middleware import ASGIMiddleware
-from litestar.params import Body, PathParameter, QueryParameter
+from litestar.params import QueryParameter
 from litestar.plugins.jinja import JinjaTemplateEngine
 from litestar.response import Redirect, Template
 from litestar.static_files import create_static_files_router
@@ -32,15 +29,16 @@ from litestar.template.config import TemplateConfig
 from litestar.types import ASGIApp, Message, Receive, Scope, Send
 
 from responseiq_billing.adapters.config import Settings
-from responseiq_billing.adapters.http import errors, schemas
+from responseiq_billing.adapters.http import errors
 from responseiq_billing.adapters.http.auth import AuthError, TokenMissing, verify_token
 from responseiq_billing.adapters.http.deps import Dep
 from responseiq_billing.adapters.http.page import messages
 from responseiq_billing.adapters.http.page import view as v
+from responseiq_billing.adapters.http.page.actions import action_routes
+from responseiq_billing.adapters.http.page.responder import ACTIONS, PAGE, Responder
 from responseiq_billing.adapters.http.page.session import (
     COOKIE_PATH,
     FLASH_COOKIE,
-    FLASH_TTL,
     SESSION_COOKIE,
     SESSION_TTL,
     CsrfRefused,
@@ -49,14 +47,9 @@ from responseiq_billing.adapters.http.page.session import (
     SessionExpired,
     SessionInvalid,
     SessionSigner,
-    secure_cookie_for,
 )
 from responseiq_billing.application import commands, use_cases
-from responseiq_billing.domain.errors import (
-    BillingError,
-    PaymentActionRequired,
-    SubscriptionNotFound,
-)
+from responseiq_billing.domain.errors import BillingError, SubscriptionNotFound
 from responseiq_billing.domain.plans import Catalog
 
 log = logging.getLogger("billing.http")
@@ -65,41 +58,11 @@ HERE = Path(__file__).parent
 TEMPLATES = HERE / "templates"
 STATIC = HERE / "static"
 
-PAGE = "/billing"
-ACTIONS = "/billing/page"
 INVOICES_SHOWN = 12
 # Where the gateway's own pages live in Stripe mode: our forms redirect there (checkout and
 # setup on Checkout, Manage Billing on the portal), so `form-action` must allow them. No
 # Stripe script runs on our page (hosted pages only), so `script-src` stays 'self'.
 STRIPE_PAGES = ("https://checkout.stripe.com", "https://billing.stripe.com")
-
-Form = Body(media_type=RequestEncodingType.URL_ENCODED)
-RequestId = Annotated[str, msgspec.Meta(max_length=64, pattern=r"^[A-Za-z0-9_-]*$")]
-PlanQuery = Annotated[str, QueryParameter(min_length=1, max_length=64, pattern=schemas.ID_PATTERN)]
-IntervalQuery = Annotated[str, QueryParameter(pattern=r"^(month|year)$")]
-OptionalId = Annotated[
-    str | None,
-    QueryParameter(min_length=1, max_length=schemas.ID_MAX_LENGTH, pattern=schemas.ID_PATTERN),
-]
-PathId = Annotated[
-    str, PathParameter(min_length=1, max_length=schemas.ID_MAX_LENGTH, pattern=schemas.ID_PATTERN)
-]
-
-
-class ActionForm(msgspec.Struct, forbid_unknown_fields=True, kw_only=True):
-    """Every form: the CSRF token (refused when missing) and an idempotency id per render."""
-
-    csrf_token: str = ""
-    request_id: RequestId = ""
-
-
-class PlanForm(ActionForm, forbid_unknown_fields=True, kw_only=True):
-    plan: schemas.PlanId
-    interval: schemas.IntervalName
-
-
-class ChangeForm(PlanForm, forbid_unknown_fields=True, kw_only=True):
-    quote_id: schemas.OpaqueId
 
 
 def template_config() -> TemplateConfig[JinjaTemplateEngine]:
@@ -170,59 +133,13 @@ def billing_page_router(settings: Settings, *, now: Callable[[], datetime] = _wa
     """The page and its actions for one app. Sessions expire by the wall clock (`now`), never
     by the sandbox's, which tests move by weeks."""
     signer = SessionSigner(settings.auth_secret)
-    public = settings.public_url
+    kit = Responder(settings=settings, signer=signer, now=now)
+    common, set_cookie, back, message_page = kit.common, kit.set_cookie, kit.back, kit.message_page
 
-    # -- helpers ----------------------------------------------------------------------------
+    # -- the session, a dependency of every route ---------------------------------------------
 
     def page_session(request: Request[Any, Any, Any]) -> PageSession:
         return signer.read(request.cookies.get(SESSION_COOKIE), now=now())
-
-    def common(session: PageSession | None, title: str) -> dict[str, Any]:
-        return {
-            "title": title,
-            "sandbox": settings.is_sandbox,
-            "csrf_field": "csrf_token",
-            "csrf_token": signer.csrf_token(session) if session else "",
-            # One id per rendering: a double-click repeats the same request, not the action.
-            "request_id": secrets.token_urlsafe(16),
-            "actions": ACTIONS,
-            "public_url": public,
-        }
-
-    def set_cookie(
-        response: Response[Any], request: Request[Any, Any, Any], key: str, value: str, ttl: int
-    ) -> None:
-        response.set_cookie(
-            key,
-            value,
-            max_age=ttl,
-            path=COOKIE_PATH,
-            secure=secure_cookie_for(request.url.hostname),
-            httponly=True,
-            samesite="lax",
-        )
-
-    def back(
-        request: Request[Any, Any, Any], session: PageSession, tone: messages.Tone, name: str
-    ) -> Redirect:
-        """Post/redirect/get: back to the page, which shows (and focuses) what happened."""
-        response = Redirect(PAGE, status_code=303)
-        flash = signer.flash(session, messages.flash_key(tone, name), now=now())
-        set_cookie(response, request, FLASH_COOKIE, flash, int(FLASH_TTL.total_seconds()))
-        return response
-
-    def message_page(
-        request: Request[Any, Any, Any], text: str, *, status: int, title: str, back_link: bool
-    ) -> Template:
-        response = Template(
-            template_name="billing/message.html",
-            context={**common(None, title), "text": text, "back_link": back_link},
-            status_code=status,
-        )
-        return response
-
-    def request_id(form: ActionForm) -> str:
-        return form.request_id or uuid.uuid4().hex
 
     # -- the page -----------------------------------------------------------------------------
 
@@ -286,209 +203,9 @@ def billing_page_router(settings: Settings, *, now: Callable[[], datetime] = _wa
         response.delete_cookie(FLASH_COOKIE, path=COOKIE_PATH)
         return response
 
-    # -- subscribing ----------------------------------------------------------------------------
+    # -- the form actions (page/actions.py) -------------------------------------------------
 
-    @post(f"{ACTIONS}/checkout", sync_to_thread=True, include_in_schema=False)
-    def checkout(
-        page_session: Dep[PageSession],
-        start_checkout: Dep[use_cases.StartCheckout],
-        data: Annotated[PlanForm, Form],
-    ) -> Redirect:
-        signer.check_csrf(page_session, data.csrf_token)
-        back_to = f"{public}{ACTIONS}/checkout/return"
-        started = start_checkout(
-            commands.StartCheckout(
-                account_id=page_session.account_id,
-                plan=data.plan,
-                interval=data.interval,
-                success_url=f"{back_to}?checkout_id={{CHECKOUT_SESSION_ID}}",
-                cancel_url=f"{back_to}?canceled=1",
-                request_id=request_id(data),
-            )
-        )
-        assert started.url is not None  # hosted checkout: the gateway's page
-        return Redirect(started.url, status_code=303)
-
-    @get(f"{ACTIONS}/checkout/return", sync_to_thread=True, include_in_schema=False)
-    def checkout_return(
-        request: Request[Any, Any, Any],
-        page_session: Dep[PageSession],
-        complete_checkout: Dep[use_cases.CompleteCheckout],
-        checkout_id: OptionalId = None,
-        canceled: Annotated[str | None, QueryParameter(max_length=1)] = None,
-    ) -> Redirect:
-        """Where the gateway's checkout sends the customer back; records the result at once."""
-        if canceled or checkout_id is None:
-            return back(request, page_session, "done", "checkout_canceled")
-        sub = complete_checkout(
-            commands.CompleteCheckout(account_id=page_session.account_id, checkout_id=checkout_id)
-        )
-        return back(request, page_session, "done", "subscribed" if sub else "checkout_open")
-
-    # -- plan changes ---------------------------------------------------------------------------
-
-    @get(f"{ACTIONS}/change", sync_to_thread=True, include_in_schema=False)
-    def confirm_change(
-        page_session: Dep[PageSession],
-        preview_plan_change: Dep[use_cases.PreviewPlanChange],
-        catalog: Dep[Catalog],
-        plan: PlanQuery,
-        interval: IntervalQuery,
-    ) -> Template:
-        """Step one of Upgrade or Downgrade: the quote (charged now, or when it applies)."""
-        quote = preview_plan_change(
-            commands.PreviewPlanChange(
-                account_id=page_session.account_id, plan=plan, interval=interval
-            )
-        )
-        shown = v.confirm_view(quote, catalog)
-        return Template(
-            template_name="billing/confirm.html",
-            context={**common(page_session, f"{shown.verb} to {shown.target}"), "change": shown},
-        )
-
-    @post(f"{ACTIONS}/change", sync_to_thread=True, include_in_schema=False)
-    def change(
-        request: Request[Any, Any, Any],
-        page_session: Dep[PageSession],
-        change_plan: Dep[use_cases.ChangePlan],
-        data: Annotated[ChangeForm, Form],
-    ) -> Redirect:
-        signer.check_csrf(page_session, data.csrf_token)
-        try:
-            sub = change_plan(
-                commands.ChangePlan(
-                    account_id=page_session.account_id,
-                    plan=data.plan,
-                    interval=data.interval,
-                    quote_id=data.quote_id,
-                    request_id=request_id(data),
-                )
-            )
-        except PaymentActionRequired as action:
-            if action.hosted_invoice_url is None:
-                raise
-            # The bank wants the customer to confirm (3-D Secure): that happens on the
-            # gateway's invoice page, never ours; the upgrade applies once it is paid.
-            return Redirect(action.hosted_invoice_url, status_code=303)
-        if (sub.plan_id, sub.interval.value) == (data.plan, data.interval):
-            return back(request, page_session, "done", "upgraded")
-        return back(request, page_session, "done", "downgrade_scheduled")
-
-    @post(f"{ACTIONS}/withdraw-change", sync_to_thread=True, include_in_schema=False)
-    def withdraw_change(
-        request: Request[Any, Any, Any],
-        page_session: Dep[PageSession],
-        cancel_pending_change: Dep[use_cases.CancelPendingChange],
-        data: Annotated[ActionForm, Form],
-    ) -> Redirect:
-        signer.check_csrf(page_session, data.csrf_token)
-        cancel_pending_change(
-            commands.CancelPendingChange(
-                account_id=page_session.account_id, request_id=request_id(data)
-            )
-        )
-        return back(request, page_session, "done", "change_withdrawn")
-
-    # -- cancel and resume ------------------------------------------------------------------
-
-    @post(f"{ACTIONS}/cancel", sync_to_thread=True, include_in_schema=False)
-    def cancel(
-        request: Request[Any, Any, Any],
-        page_session: Dep[PageSession],
-        cancel_subscription: Dep[use_cases.CancelSubscription],
-        data: Annotated[ActionForm, Form],
-    ) -> Redirect:
-        signer.check_csrf(page_session, data.csrf_token)
-        cancel_subscription(
-            commands.CancelSubscription(
-                account_id=page_session.account_id, request_id=request_id(data)
-            )
-        )
-        return back(request, page_session, "done", "canceled")
-
-    @post(f"{ACTIONS}/resume", sync_to_thread=True, include_in_schema=False)
-    def resume(
-        request: Request[Any, Any, Any],
-        page_session: Dep[PageSession],
-        resume_subscription: Dep[use_cases.ResumeSubscription],
-        data: Annotated[ActionForm, Form],
-    ) -> Redirect:
-        signer.check_csrf(page_session, data.csrf_token)
-        resume_subscription(
-            commands.ResumeSubscription(
-                account_id=page_session.account_id, request_id=request_id(data)
-            )
-        )
-        return back(request, page_session, "done", "resumed")
-
-    # -- the gateway's pages ------------------------------------------------------------------
-
-    @post(f"{ACTIONS}/portal", sync_to_thread=True, include_in_schema=False)
-    def portal(
-        page_session: Dep[PageSession],
-        open_portal: Dep[use_cases.OpenPortal],
-        data: Annotated[ActionForm, Form],
-    ) -> Redirect:
-        """Manage Billing: the form opens a new tab, which this sends on to the portal."""
-        signer.check_csrf(page_session, data.csrf_token)
-        session = open_portal(
-            commands.OpenPortal(
-                account_id=page_session.account_id,
-                return_url=f"{public}{PAGE}",
-                request_id=request_id(data),
-            )
-        )
-        return Redirect(session.url, status_code=303)
-
-    @post(f"{ACTIONS}/payment-method", sync_to_thread=True, include_in_schema=False)
-    def payment_method(
-        page_session: Dep[PageSession],
-        start_payment_method_update: Dep[use_cases.StartPaymentMethodUpdate],
-        data: Annotated[ActionForm, Form],
-    ) -> Redirect:
-        signer.check_csrf(page_session, data.csrf_token)
-        back_to = f"{public}{ACTIONS}/payment-method/return"
-        session = start_payment_method_update(
-            commands.StartPaymentMethodUpdate(
-                account_id=page_session.account_id,
-                success_url=f"{back_to}?setup_id={{CHECKOUT_SESSION_ID}}",
-                cancel_url=f"{back_to}?canceled=1",
-                request_id=request_id(data),
-            )
-        )
-        assert session.url is not None  # hosted setup: the gateway's page
-        return Redirect(session.url, status_code=303)
-
-    @get(f"{ACTIONS}/payment-method/return", sync_to_thread=True, include_in_schema=False)
-    def payment_method_return(
-        request: Request[Any, Any, Any],
-        page_session: Dep[PageSession],
-        complete_payment_method_update: Dep[use_cases.CompletePaymentMethodUpdate],
-        setup_id: OptionalId = None,
-        canceled: Annotated[str | None, QueryParameter(max_length=1)] = None,
-    ) -> Redirect:
-        if canceled or setup_id is None:
-            return back(request, page_session, "done", "card_unchanged")
-        sub = complete_payment_method_update(
-            commands.CompletePaymentMethodUpdate(
-                account_id=page_session.account_id, setup_id=setup_id
-            )
-        )
-        done = sub is not None and sub.payment_method is not None
-        return back(request, page_session, "done", "card_updated" if done else "card_pending")
-
-    @get(f"{ACTIONS}/invoices/{{invoice_id:str}}/pdf", sync_to_thread=True, include_in_schema=False)
-    def invoice_pdf(
-        page_session: Dep[PageSession],
-        get_invoice_pdf: Dep[use_cases.GetInvoicePdf],
-        invoice_id: PathId,
-    ) -> Redirect:
-        invoice = get_invoice_pdf(
-            commands.GetInvoicePdf(account_id=page_session.account_id, invoice_id=invoice_id)
-        )
-        assert invoice.pdf_url is not None  # the use case raises when there is none
-        return Redirect(invoice.pdf_url, status_code=302)
+    actions = action_routes(kit)
 
     # -- errors as sentences ------------------------------------------------------------------
 
@@ -547,17 +264,7 @@ def billing_page_router(settings: Settings, *, now: Callable[[], datetime] = _wa
         route_handlers=[
             billing_page,
             enter,
-            checkout,
-            checkout_return,
-            confirm_change,
-            change,
-            withdraw_change,
-            cancel,
-            resume,
-            portal,
-            payment_method,
-            payment_method_return,
-            invoice_pdf,
+            *actions,
             assets,
         ],
         dependencies={"page_session": Provide(page_session, sync_to_thread=False)},
