@@ -7,10 +7,13 @@ from collections.abc import Callable, Sequence
 from typing import Any
 
 from dependency_injector import providers
+from jinja2 import BaseLoader, ChoiceLoader
 from litestar import Litestar, Router
 from litestar.di import Provide
 from litestar.openapi import OpenAPIConfig
 from litestar.openapi.spec import Components, SecurityScheme
+from litestar.plugins.jinja import JinjaTemplateEngine
+from litestar.template.config import TemplateConfig
 from litestar.types import ControllerRouterHandler
 
 from responseiq_billing.adapters.config import GatewayKind, Settings
@@ -66,6 +69,19 @@ def _reads(container: Container) -> Callable[[str], Reads]:
     return reads
 
 
+def _template_config(more: Sequence[BaseLoader]) -> TemplateConfig[JinjaTemplateEngine]:
+    """The app's one template config: the billing page's Jinja environment (autoescaped, a
+    missing variable an error), loading from its folder, then from `more` (the sandbox pages'
+    folder when the sandbox gateway is mounted). Names say whose they are: billing/, sandbox/."""
+    config = template_config()
+    if not more:
+        return config
+    billing = config.engine_instance.engine
+    assert billing.loader is not None
+    environment = billing.overlay(loader=ChoiceLoader([billing.loader, *more]))
+    return TemplateConfig(instance=JinjaTemplateEngine.from_environment(environment))
+
+
 def create_app(
     container: Container,
     *,
@@ -107,12 +123,14 @@ def create_app(
     handlers: list[ControllerRouterHandler] = [billing, health, ready, metrics, swagger_ui_assets()]
     handlers.append(billing_page_router(settings))  # Settings -> Billing, for people
     fake = sandbox_gateway(container)
+    templates: list[BaseLoader] = []  # beside the billing page's
     if fake is not None:
         from responseiq_billing.adapters.fake.controls import sandbox_controls_router
-        from responseiq_billing.adapters.fake.pages import sandbox_router
+        from responseiq_billing.adapters.fake.pages import sandbox_router, sandbox_templates
 
         handlers.append(sandbox_router(fake))
         handlers.append(sandbox_controls_router(fake))
+        templates.append(sandbox_templates())
     elif settings.gateway is GatewayKind.PADDLE:
         from responseiq_billing.adapters.paddle.route import paddle_webhook
 
@@ -145,7 +163,7 @@ def create_app(
         request_max_body_size=WEBHOOK_BODY_LIMIT,
         on_startup=[on_startup],
         on_shutdown=[on_shutdown],
-        template_config=template_config(),
+        template_config=_template_config(templates),
         openapi_config=OpenAPIConfig(
             title="ResponseIQ Billing",
             version=API_VERSION,

@@ -1,22 +1,23 @@
 """Sandbox pages: the "hosted" checkout, setup and portal pages Stripe would serve, without money.
 
-Plain server-rendered HTML, labelled as a sandbox. There are no card fields: test cards are
-buttons, as the fake gateway never sees a card number. Mounted only with the sandbox gateway.
+Server-rendered HTML from the Jinja templates in templates/sandbox/, labelled as a sandbox and
+autoescaped. There are no card fields: test cards are buttons, as the fake gateway never sees a
+card number. Mounted only with the sandbox gateway.
 """
 
 from __future__ import annotations
 
-import html
-from collections.abc import Iterable
 from datetime import timedelta
+from pathlib import Path
 from typing import Annotated, Any, Literal
 from urllib.parse import urlsplit
 
 import msgspec
+from jinja2 import BaseLoader, FileSystemLoader
 from litestar import MediaType, Request, Response, Router, get, post
 from litestar.enums import RequestEncodingType
 from litestar.params import Body, FromPath
-from litestar.response import Redirect
+from litestar.response import Redirect, Template
 
 from responseiq_billing.adapters.fake.gateway import AUTHENTICATION_CARD, TEST_CARDS, FakeGateway
 from responseiq_billing.adapters.http import examples, schemas
@@ -50,73 +51,47 @@ Form = Body(media_type=RequestEncodingType.URL_ENCODED)
 
 # -- rendering ----------------------------------------------------------------------------------
 
+# The sandbox pages' Jinja templates (templates/sandbox/*.html). The composition root adds this
+# folder to the app's one template config, beside the billing page's (`sandbox_templates`).
+TEMPLATES = Path(__file__).parent / "templates"
+GATEWAY_PAGE = "the payment gateway's own page"
+STANDS_IN_3DS = "Stripe's hosted invoice page, where the bank's 3-D Secure check runs"
+# The test cards as the pages offer them: the form's value, the card, and whether the bank
+# asks the customer to confirm a charge to it.
+CARDS = [(name, card, card == AUTHENTICATION_CARD) for name, card in TEST_CARDS.items()]
 
-def _e(value: object) -> str:
-    return html.escape(str(value), quote=True)
+
+def sandbox_templates() -> BaseLoader:
+    """The loader of the sandbox pages' templates, named `sandbox/<page>.html`."""
+    return FileSystemLoader(TEMPLATES)
 
 
 def _page(
+    template: str,
     title: str,
-    *parts: str,
-    status: int = 200,
-    stands_in_for: str = "the payment gateway's own page",
-) -> Response[str]:
-    body = "\n".join(parts)
-    document = f"""<!doctype html>
-<html lang="en"><head><meta charset="utf-8"><title>{_e(title)} · {_e(BANNER)}</title>
-<style>
-body {{ font-family: system-ui, sans-serif; max-width: 42rem; margin: 2rem auto; padding: 0 1rem; }}
-.banner {{ background: #fff3cd; border: 1px solid #e0c36a; padding: .6rem 1rem; font-weight: 600; }}
-.notice {{ background: #f8d7da; border: 1px solid #e4a1a8; padding: .6rem 1rem; }}
-.info {{ background: #dbe9f6; border: 1px solid #9fbfdf; padding: .6rem 1rem; }}
-form {{ display: inline-block; margin: .2rem .3rem .2rem 0; }}
-table {{ border-collapse: collapse; width: 100%; }} td, th {{ border-bottom: 1px solid #ddd; padding: .3rem; text-align: left; }}
-</style></head>
-<body><p class="banner" role="note">{_e(BANNER)}. This page stands in for {_e(stands_in_for)}; no card is charged.</p>
-<h1>{_e(title)}</h1>
-{body}
-</body></html>"""
-    return Response(document, media_type=MediaType.HTML, status_code=status)
-
-
-def _button(action: str, label: str, **fields: str) -> str:
-    hidden = "".join(
-        f'<input type="hidden" name="{_e(k)}" value="{_e(v)}">' for k, v in fields.items()
+    *,
+    status_code: int = 200,
+    stands_in_for: str = GATEWAY_PAGE,
+    **context: Any,
+) -> Template:
+    """`templates/sandbox/<template>`, under the sandbox banner; autoescaped, like every page."""
+    return Template(
+        template_name=f"sandbox/{template}",
+        context={"banner": BANNER, "title": title, "stands_in_for": stands_in_for, **context},
+        status_code=status_code,
+        media_type=MediaType.HTML,
     )
-    return f'<form method="post" action="{_e(action)}">{hidden}<button type="submit">{_e(label)}</button></form>'
 
 
-def _card_buttons(action: str, outcome: str | None, verb: str) -> str:
-    buttons = []
-    for name, card in TEST_CARDS.items():
-        fields = {"card": name} if outcome is None else {"outcome": outcome, "card": name}
-        label = f"{verb} with test {card.brand} •••• {card.last4}"
-        if card == AUTHENTICATION_CARD:
-            label += " (requires authentication)"
-        buttons.append(_button(action, label, **fields))
-    return "\n".join(buttons)
-
-
-STANDS_IN_3DS = "Stripe's hosted invoice page, where the bank's 3-D Secure check runs"
-
-
-def _notice(request: Request[Any, Any, Any]) -> str:
-    if request.query_params.get("declined"):
-        return (
-            '<p class="notice" role="alert">'
-            "The test card was declined. Nothing was charged; try another.</p>"
-        )
-    return ""
+def _declined(request: Request[Any, Any, Any]) -> bool:
+    """Whether the page follows a declined test card (`?declined=1`)."""
+    return bool(request.query_params.get("declined"))
 
 
 def _path(url: str) -> str:
     """A sandbox URL (absolute, on BILLING_PUBLIC_URL) as a path on this server."""
     parts = urlsplit(url)
     return parts.path + (f"?{parts.query}" if parts.query else "")
-
-
-def _info(text: str) -> str:
-    return f'<p class="info" role="status">{_e(text)}</p>'
 
 
 def _change_label(current: PlanPrice, target: PlanPrice) -> str:
@@ -133,19 +108,15 @@ def _change_label(current: PlanPrice, target: PlanPrice) -> str:
     return f"Switch to {what} now"
 
 
-def _rows(rows: Iterable[tuple[str, object]]) -> str:
-    cells = "".join(f"<tr><th>{_e(k)}</th><td>{_e(v)}</td></tr>" for k, v in rows)
-    return f"<table>{cells}</table>"
-
-
-def sandbox_error(_: Request[Any, Any, Any], error: BillingError) -> Response[str]:
+def sandbox_error(_: Request[Any, Any, Any], error: BillingError) -> Template:
     """Sandbox pages show a refused action as a page, not as API JSON."""
     status = 404 if error.kind.value == "not_found" else 409
     return _page(
+        "error.html",
         "That did not work",
-        f"<p>{_e(error.message)} <code>{_e(error.code)}</code></p>",
-        '<p><a href="javascript:history.back()">Back</a></p>',
-        status=status,
+        status_code=status,
+        message=error.message,
+        code=error.code,
     )
 
 
@@ -162,39 +133,17 @@ def sandbox_router(fake: FakeGateway) -> Router:
         media_type=MediaType.HTML,
         summary="The sandbox checkout page: pay with a test card, or a declined one",
     )
-    def checkout_page(checkout_id: FromPath[str], request: Request[Any, Any, Any]) -> Response[str]:
+    def checkout_page(checkout_id: FromPath[str], request: Request[Any, Any, Any]) -> Template:
         outcome = fake.get_checkout(checkout_id)
-        price = fake.checkout_price(checkout_id)
-        summary = _rows(
-            [
-                ("Plan", price.plan_id),
-                ("Billed", f"per {price.interval.value}"),
-                ("Price", price.amount),
-            ]
-        )
-        if outcome.status is not CheckoutStatus.OPEN:
-            closed = (
-                "This checkout has expired and can no longer be paid: a newer checkout was "
-                "started for this account, or it was left open for 24 hours. Nothing was charged."
-                if outcome.status is CheckoutStatus.EXPIRED
-                else f"This checkout is {outcome.status.value}."
-            )
-            return _page(
-                "Checkout",
-                summary,
-                f"<p>{_e(closed)}</p>",
-                f'<p><a href="{_e(fake.checkout_return_url(checkout_id))}">Return to ResponseIQ</a></p>',
-            )
-        action = f"/sandbox/checkout/{checkout_id}/complete"
         return _page(
+            "checkout.html",
             "Checkout",
-            summary,
-            _notice(request),
-            "<p>Pay with a test card:</p>",
-            _card_buttons(action, "succeeded", "Pay"),
-            "<p>Or try a card that the bank declines:</p>",
-            _button(action, "Pay with a declined test card", outcome="declined", card="visa"),
-            f'<p><a href="{_e(fake.checkout_return_url(checkout_id))}">Cancel and return</a></p>',
+            price=fake.checkout_price(checkout_id),
+            checkout_status=outcome.status.value,  # one no longer open says why it is not
+            declined=_declined(request),
+            cards=CARDS,
+            action=f"/sandbox/checkout/{checkout_id}/complete",
+            back=fake.checkout_return_url(checkout_id),
         )
 
     @post(
@@ -236,17 +185,14 @@ def sandbox_router(fake: FakeGateway) -> Router:
         media_type=MediaType.HTML,
         summary="The bank's 3-D Secure check inside the sandbox checkout",
     )
-    def checkout_authenticate_page(checkout_id: FromPath[str]) -> Response[str]:
+    def checkout_authenticate_page(checkout_id: FromPath[str]) -> Template:
         fake.get_checkout(checkout_id)  # an unknown checkout is a 404 page
-        action = f"/sandbox/checkout/{checkout_id}/authenticate"
-        card = AUTHENTICATION_CARD
         return _page(
+            "checkout_authenticate.html",
             "Confirm the payment",
-            f"<p>Your bank asks you to confirm this payment with {_e(card.brand)} "
-            f"•••• {_e(card.last4)} (3-D Secure).</p>",
-            _button(action, "Confirm with the bank", outcome="succeeded", card="authenticate"),
-            _button(action, "Fail the bank's check", outcome="declined", card="authenticate"),
             stands_in_for="the bank's 3-D Secure window in Stripe Checkout",
+            card=AUTHENTICATION_CARD,
+            action=f"/sandbox/checkout/{checkout_id}/authenticate",
         )
 
     @post(
@@ -270,16 +216,16 @@ def sandbox_router(fake: FakeGateway) -> Router:
         media_type=MediaType.HTML,
         summary="The sandbox page for saving a new payment method",
     )
-    def setup_page(setup_id: FromPath[str], request: Request[Any, Any, Any]) -> Response[str]:
+    def setup_page(setup_id: FromPath[str], request: Request[Any, Any, Any]) -> Template:
         action = f"/sandbox/setup/{setup_id}/complete"
-        cancel = fake.setup_return_url(setup_id)
+        back = fake.setup_return_url(setup_id)
         return _page(
+            "setup.html",
             "Add a payment method",
-            _notice(request),
-            "<p>Choose a test card to save for the next charge:</p>",
-            _card_buttons(action, "succeeded", "Save"),
-            _button(action, "Try a declined test card", outcome="declined", card="visa"),
-            f'<p><a href="{_e(cancel)}">Cancel and return</a></p>',
+            declined=_declined(request),
+            cards=CARDS,
+            action=action,
+            back=back,
         )
 
     @post(
@@ -303,91 +249,34 @@ def sandbox_router(fake: FakeGateway) -> Router:
         media_type=MediaType.HTML,
         summary="The sandbox customer portal (Manage Billing)",
     )
-    def portal_page(portal_id: FromPath[str], catalog: Dep[Catalog]) -> Response[str]:
+    def portal_page(portal_id: FromPath[str], catalog: Dep[Catalog]) -> Template:
         customer = fake.portal_session_customer(portal_id)
         sub = fake.customer_subscription(customer)
-        method = fake.customer_payment_method(customer)
-        base = f"/sandbox/portal/{portal_id}"
-        parts = [
-            f'<p><a href="{_e(fake.portal_return_url(portal_id))}">← Return to ResponseIQ</a></p>'
-        ]
-        if sub is None:
-            parts.append("<p>No subscription yet.</p>")
-        else:
+        choices: list[tuple[str, str, str]] = []  # plan, interval, label
+        if sub is not None and sub.status.is_live:
+            current = catalog.price(sub.plan_id, sub.interval)
             pending = sub.pending_change
-            end = f"{sub.current_period_end:%Y-%m-%d}"
-            # What the last action did, read from the state: a person sees the result at once.
-            if sub.status.is_live and sub.cancel_at_period_end:
-                parts.append(
-                    _info(
-                        f"Canceled: access continues until {end}, then the plan ends. Renew below to keep it."
-                    )
-                )
-            if pending is not None:
-                parts.append(
-                    _info(
-                        f"Your plan changes to {pending.plan_id} ({pending.interval.value}ly) on "
-                        f"{pending.effective_at:%Y-%m-%d}; {sub.plan_id} stays until then."
-                    )
-                )
-            parts += [
-                "<h2>Current plan</h2>",
-                _rows(
-                    [
-                        ("Plan", f"{sub.plan_id} ({sub.interval.value}ly)"),
-                        ("Status", sub.status.value),
-                        ("Current period", f"{sub.current_period_start:%Y-%m-%d} to {end}"),
-                        ("Cancels at period end", "yes" if sub.cancel_at_period_end else "no"),
-                        (
-                            "Scheduled change",
-                            f"{pending.plan_id} ({pending.interval.value}ly) on {pending.effective_at:%Y-%m-%d}"
-                            if pending
-                            else "none",
-                        ),
-                    ]
-                ),
-            ]
-            if sub.status.is_live:
-                parts.append(
-                    "<h2>Change plan</h2><p>Upgrades apply now with a prorated charge; downgrades at the period end.</p>"
-                )
-                current = catalog.price(sub.plan_id, sub.interval)
-                scheduled = (pending.plan_id, pending.interval) if pending else None
-                for price in catalog.all_prices():
-                    # The current price is no change; the scheduled one is already chosen.
-                    if (price.plan_id, price.interval) in ((sub.plan_id, sub.interval), scheduled):
-                        continue
-                    parts.append(
-                        _button(
-                            f"{base}/change-plan",
-                            _change_label(current, price),
-                            plan=price.plan_id,
-                            interval=price.interval.value,
-                        )
-                    )
-                parts.append("<h2>Cancel</h2>")
-                if sub.cancel_at_period_end:
-                    parts.append(_button(f"{base}/resume", "Renew plan (undo the cancellation)"))
-                else:
-                    parts.append(_button(f"{base}/cancel", "Cancel at the end of the period"))
-        parts.append("<h2>Payment method</h2>")
-        parts.append(
-            f"<p>Default: {_e(f'{method.brand} •••• {method.last4}') if method else 'none'}</p>"
+            scheduled = (pending.plan_id, pending.interval) if pending else None
+            for price in catalog.all_prices():
+                # The current price is no change; the scheduled one is already chosen.
+                if (price.plan_id, price.interval) in ((sub.plan_id, sub.interval), scheduled):
+                    continue
+                label = _change_label(current, price)
+                choices.append((price.plan_id, price.interval.value, label))
+        return _page(
+            "portal.html",
+            "Manage billing",
+            back=fake.portal_return_url(portal_id),
+            base=f"/sandbox/portal/{portal_id}",
+            sub=sub,
+            choices=choices,
+            method=fake.customer_payment_method(customer),
+            cards=CARDS,
+            invoices=[
+                (invoice, fake.invoice_refund(invoice.id))
+                for invoice in fake.customer_invoices(customer)
+            ],
         )
-        parts.append(_card_buttons(f"{base}/payment-method", None, "Use"))
-        parts.append("<h2>Invoices</h2>")
-        invoices = fake.customer_invoices(customer)
-        if not invoices:
-            parts.append("<p>No invoices yet.</p>")
-        for invoice in invoices:
-            link = f'<a href="{_e(invoice.pdf_url)}">PDF</a>' if invoice.pdf_url else "draft"
-            refund = fake.invoice_refund(invoice.id)
-            refunded = f" · refunded {_e(refund.amount)}" if refund is not None else ""
-            parts.append(
-                f"<p>{_e(invoice.number or invoice.id)} · {_e(invoice.created.date())} · "
-                f"{_e(invoice.amount_due)} · {_e(invoice.status.value)}{refunded} · {link}</p>"
-            )
-        return _page("Manage billing", *parts)
 
     def back(portal_id: str) -> Redirect:
         return Redirect(f"/sandbox/portal/{portal_id}", status_code=303)
@@ -463,19 +352,11 @@ def sandbox_router(fake: FakeGateway) -> Router:
                 headers={"Content-Disposition": f'inline; filename="{invoice_id}.pdf"'},
             )
         invoice = fake.get_invoice(name)
-        refund = fake.invoice_refund(name)
         return _page(
+            "invoice.html",
             f"Invoice {invoice.number or invoice.id}",
-            _rows(
-                [
-                    ("Status", invoice.status.value),
-                    ("Amount due", invoice.amount_due),
-                    ("Amount paid", invoice.amount_paid),
-                    ("Refunded", refund.amount if refund is not None else "nothing"),
-                    ("Period", f"{invoice.period_start:%Y-%m-%d} to {invoice.period_end:%Y-%m-%d}"),
-                ]
-            ),
-            f'<p><a href="{_e(invoice.pdf_url)}">Download PDF</a></p>' if invoice.pdf_url else "",
+            invoice=invoice,
+            refund=fake.invoice_refund(name),
         )
 
     @get(
@@ -485,7 +366,7 @@ def sandbox_router(fake: FakeGateway) -> Router:
         media_type=MediaType.HTML,
         summary="Where the sandbox's default return URLs land",
     )
-    def return_page(request: Request[Any, Any, Any], catalog: Dep[Catalog]) -> Response[str]:
+    def return_page(request: Request[Any, Any, Any], catalog: Dep[Catalog]) -> Template:
         """Where the sandbox's pages send a person back to: `BILLING_PUBLIC_URL` by default.
 
         In production that is the dashboard's billing page; here it says what just happened,
@@ -522,10 +403,10 @@ def sandbox_router(fake: FakeGateway) -> Router:
         else:
             title, text = "Back at ResponseIQ", "Changes made in Manage billing are in effect."
         return _page(
+            "return.html",
             title,
-            _info(text),
-            '<p>The API and its examples: <a href="/schema">/schema</a>.</p>',
             stands_in_for="ResponseIQ's billing page (BILLING_PUBLIC_URL)",
+            text=text,
         )
 
     @get(
@@ -535,15 +416,16 @@ def sandbox_router(fake: FakeGateway) -> Router:
         summary="The sandbox's 3-D Secure page: confirm an upgrade's payment with the bank",
         media_type=MediaType.HTML,
     )
-    def authenticate_page(action_id: FromPath[str]) -> Response[str]:
+    def authenticate_page(action_id: FromPath[str]) -> Template:
         if not fake.payment_action_open(action_id):
-            body = _info("This payment is no longer waiting; nothing was charged here.")
-            return _page("Nothing to confirm", body, stands_in_for=STANDS_IN_3DS)
+            return _page(
+                "authenticate.html", "Nothing to confirm", stands_in_for=STANDS_IN_3DS, action=None
+            )
         return _page(
+            "authenticate.html",
             "Confirm the payment",
-            "<p>Your bank asks you to confirm this payment (3-D Secure).</p>",
-            _button(f"/sandbox/authenticate/{action_id}", "Confirm with the bank"),
             stands_in_for=STANDS_IN_3DS,
+            action=f"/sandbox/authenticate/{action_id}",
         )
 
     @post(
