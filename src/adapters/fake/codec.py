@@ -23,10 +23,9 @@ Json = Any
 
 
 def _encode(value: object) -> Json:
-    if attrs.has(type(value)):
-        return {
-            field.name: _encode(getattr(value, field.name)) for field in attrs.fields(type(value))
-        }
+    kind = type(value)
+    if attrs.has(kind):
+        return {field.name: _encode(getattr(value, field.name)) for field in attrs.fields(kind)}
     if isinstance(value, enum.Enum):
         return value.value
     if isinstance(value, datetime):
