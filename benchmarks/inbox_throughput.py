@@ -27,20 +27,18 @@ from typing import Any
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
 import sqlalchemy as sa
+from tests.wiring import container_for, sandbox_settings
 
+from responseiq_billing.adapters.container import Container
 from responseiq_billing.adapters.fake.clock import ControllableClock
-from responseiq_billing.adapters.fake.codec import SandboxEventDecoder, encode_event
+from responseiq_billing.adapters.fake.codec import encode_event
 from responseiq_billing.adapters.fake.gateway import FakeGateway
-from responseiq_billing.adapters.fake.repositories import InMemoryStore
-from responseiq_billing.adapters.sql.batch import SqlBatch
 from responseiq_billing.adapters.sql.database import (
     create_engine_from_url,
-    sql_unit_of_work_factory,
 )
 from responseiq_billing.adapters.sql.migrate import upgrade
 from responseiq_billing.adapters.sql.tables import audit_log, webhook_inbox
-from responseiq_billing.application import commands, use_cases
-from responseiq_billing.application.inbox import ProcessInbox, ReceiveGatewayEvent
+from responseiq_billing.application import commands
 from responseiq_billing.application.ports import GatewayEvent
 from responseiq_billing.domain.plans import Interval, default_catalog
 
@@ -56,17 +54,16 @@ def generate(accounts: int) -> tuple[FakeGateway, ControllableClock, list[Gatewa
     fake = FakeGateway(catalog, clock)
     events: list[GatewayEvent] = []
     fake.subscribe(events.append)
-    scratch = InMemoryStore()  # only to start checkouts; the measured store starts empty
-    start = use_cases.StartCheckout(
-        uow=scratch.unit_of_work, gateway=fake, clock=clock, catalog=catalog
-    )
+    # In memory, only to start checkouts; the measured store starts empty.
+    scratch = container_for(catalog=catalog, clock=clock, gateway=fake)
+    start = scratch.start_checkout()
     customers = []
     for n in range(accounts):
         session = start(
             commands.StartCheckout(f"acct_{n}", "growth", "month", "https://a/ok", "https://a/no")
         )
         fake.complete_checkout(session.id)
-        with scratch.unit_of_work() as u:
+        with scratch.uow()() as u:
             customers.append(u.customers.get(f"acct_{n}"))
         clock.advance(timedelta(seconds=7))
     for n, customer in enumerate(customers):
@@ -84,20 +81,22 @@ def generate(accounts: int) -> tuple[FakeGateway, ControllableClock, list[Gatewa
     return fake, clock, events
 
 
+def _service(url: str) -> Container:
+    """The container as `billing worker` builds it on `url`, over the sandbox the events came
+    from (its gateway and clock)."""
+    return container_for(
+        sandbox_settings(database_url=url), catalog=default_catalog(), clock=_CLOCK, gateway=_FAKE
+    )
+
+
 def _work(url: str, name: str, mode: str, batch: int, ready: Any) -> None:
     assert _FAKE is not None and _CLOCK is not None
-    engine = create_engine_from_url(url)
-    uow = sql_unit_of_work_factory(engine)
-    process = ProcessInbox(
-        uow=uow,
-        gateway=_FAKE,
-        clock=_CLOCK,
-        apply=use_cases.ApplyGatewayEvent(uow=uow, gateway=_FAKE, clock=_CLOCK),
-        worker=name,
-        decoders={"sandbox": SandboxEventDecoder()},
-        batch=(lambda: SqlBatch(engine)) if mode == "batch" else None,
-    )
-    with engine.connect():
+    container = _service(url)
+    storage = container.storage()
+    uow = container.uow()
+    # SQL storage: a claimed batch in one transaction; `single`: each event on its own.
+    process = container.process_inbox(worker=name, **({} if mode == "batch" else {"batch": None}))
+    with storage.engine.connect():
         pass  # connected before the clock starts
     ready.wait()
     passes = claimed = idle = 0
@@ -113,7 +112,7 @@ def _work(url: str, name: str, mode: str, batch: int, ready: Any) -> None:
         idle += 1
         time.sleep(0.005)
     busy = time.perf_counter() - began - idle * 0.005
-    engine.dispose()
+    storage.close()
     print(
         f"    {name}: {claimed} claimed in {passes} passes, {idle} idle waits, {busy:.2f}s busy",
         flush=True,
@@ -123,8 +122,8 @@ def _work(url: str, name: str, mode: str, batch: int, ready: Any) -> None:
 def run(url: str, processes: int, mode: str, batch: int, events: list[GatewayEvent]) -> float:
     assert _CLOCK is not None
     upgrade(url)
-    engine = create_engine_from_url(url)
-    receive = ReceiveGatewayEvent(uow=sql_unit_of_work_factory(engine), clock=_CLOCK)
+    ingest = _service(url)  # what the webhook route stores through
+    receive = ingest.receive_gateway_event()
     for event in events:
         receive(
             gateway="sandbox",
@@ -134,6 +133,8 @@ def run(url: str, processes: int, mode: str, batch: int, events: list[GatewayEve
             event_created=event.created,
             object_ref=event.object_ref,
         )
+    ingest.storage().close()  # no connection of the parent's is inherited by the workers
+    engine = create_engine_from_url(url)
     ctx = mp.get_context("fork")
     ready = ctx.Barrier(processes + 1)
     children = [

@@ -58,20 +58,16 @@ import sqlalchemy as sa
 from sqlalchemy.engine import Engine
 from tests import scale_data
 from tests.sql_fixtures import postgres_database
+from tests.wiring import GivenUnits, container_for, sandbox_settings
 
+from responseiq_billing.adapters.container import Container
 from responseiq_billing.adapters.fake.clock import ControllableClock
-from responseiq_billing.adapters.fake.codec import SandboxEventDecoder, encode_event
+from responseiq_billing.adapters.fake.codec import encode_event
 from responseiq_billing.adapters.fake.gateway import FakeGateway
-from responseiq_billing.adapters.sql.batch import SqlBatch
-from responseiq_billing.adapters.sql.database import (
-    create_engine_from_url,
-    sql_unit_of_work_factory,
-)
-from responseiq_billing.adapters.sql.ingest import IngestUnits
 from responseiq_billing.adapters.sql.migrate import upgrade
-from responseiq_billing.application import commands, use_cases
+from responseiq_billing.application import commands
 from responseiq_billing.application.inbox import ProcessInbox, ReceiveGatewayEvent
-from responseiq_billing.application.ports import GatewayEvent
+from responseiq_billing.application.ports import GatewayEvent, ScheduledChanges
 from responseiq_billing.domain.errors import GatewayUnavailable
 from responseiq_billing.domain.plans import Interval, default_catalog
 
@@ -104,18 +100,23 @@ def store(receive: ReceiveGatewayEvent, events: list[GatewayEvent]) -> None:
         )
 
 
-def worker(engine: Engine, fake: FakeGateway, clock: ControllableClock, name: str) -> ProcessInbox:
-    """`ProcessInbox` as `billing worker` wires it for SQL storage (container.py)."""
-    uow = sql_unit_of_work_factory(engine)
-    return ProcessInbox(
-        uow=uow,
-        gateway=fake,
+def service(url: str, fake: Any, clock: ControllableClock, storage: Any = None) -> Container:
+    """The container as `billing worker` builds it on `url` (SQL storage: a batch per claim,
+    autocommit ingestion on PostgreSQL), over the sandbox `fake` (or a gateway standing for
+    it) and `clock`; `storage`: one already made, to share its engine."""
+    return container_for(
+        sandbox_settings(database_url=url),
+        catalog=default_catalog(),
         clock=clock,
-        apply=use_cases.ApplyGatewayEvent(uow=uow, gateway=fake, clock=clock),
-        worker=name,
-        decoders={"sandbox": SandboxEventDecoder()},
-        batch=lambda: SqlBatch(engine),
+        gateway=fake,
+        storage=storage,
     )
+
+
+def worker(container: Container, name: str) -> ProcessInbox:
+    """`ProcessInbox` as `billing worker` gets it from the container."""
+    process: ProcessInbox = container.process_inbox(worker=name)
+    return process
 
 
 def sandbox_month(
@@ -130,9 +131,9 @@ def sandbox_month(
     fake.subscribe(events.append)
     with postgres_database("billing_scale_scratch") as url:
         upgrade(url)
-        engine = create_engine_from_url(url)
-        uow = sql_unit_of_work_factory(engine)
-        start = use_cases.StartCheckout(uow=uow, gateway=fake, clock=clock, catalog=catalog)
+        scratch = service(url, fake, clock)
+        uow = scratch.uow()
+        start = scratch.start_checkout()
         ids = [f"acct_{rng.getrandbits(64):016x}" for _ in range(accounts)]
         for account in ids:
             session = start(
@@ -140,13 +141,11 @@ def sandbox_month(
             )
             fake.complete_checkout(session.id)
             clock.advance(timedelta(seconds=7))
-        units = IngestUnits(engine)
-        store(ReceiveGatewayEvent(uow=units, clock=clock), events)
-        units.dispose()
-        drain(worker(engine, fake, clock, "scale:history"), batch)
+        store(scratch.receive_gateway_event(), events)
+        drain(worker(scratch, "scale:history"), batch)
         with uow() as u:
             customers = [u.customers.get(account) for account in ids]
-        engine.dispose()
+        scratch.storage().close()
         spliced = scale_data.dump(url)
     events.clear()
     for n, customer in enumerate(customers):
@@ -170,6 +169,8 @@ def sandbox_month(
 class _GatewayDown:
     """The gateway as `ListInvoices` meets it when unreachable: the page comes from our table."""
 
+    scheduled_changes = ScheduledChanges.GATEWAY  # as the sandbox it stands for
+
     def list_invoices(self, **_: Any) -> Any:
         raise GatewayUnavailable()
 
@@ -181,6 +182,7 @@ class Target:
     url: str
     seeded: scale_data.Seeded
     engine: Engine
+    service: Container  # its storage's engine is `engine`
     seconds: dict[str, list[float]] = field(default_factory=dict)
     store_seconds: float = 0.0
     drain_seconds: float = 0.0
@@ -199,12 +201,13 @@ READS = ("subscription", "entitlements", "invoice page")
 
 
 def read_block(target: Target, accounts: list[str], clock: ControllableClock, keep: bool) -> None:
-    catalog = default_catalog()
-    reads = sql_unit_of_work_factory(target.engine, read_only=True)
-    units = sql_unit_of_work_factory(target.engine)
-    get = use_cases.GetSubscription(uow=reads, clock=clock, catalog=catalog)
-    entitlements = use_cases.GetEntitlements(uow=reads, clock=clock, catalog=catalog)
-    invoices = use_cases.ListInvoices(uow=units, gateway=_GatewayDown())  # type: ignore[arg-type]
+    storage = target.service.storage()
+    down = _GatewayDown()
+    # Reads in read-only units of the target's engine, as the routes' cache misses read.
+    reads = service(target.url, down, clock, storage=GivenUnits(storage.read_unit_of_work))
+    get = reads.get_subscription()
+    entitlements = reads.get_entitlements()
+    invoices = service(target.url, down, clock, storage=storage).list_invoices()
     tick = time.perf_counter
     for account in accounts:
         t0 = tick()
@@ -237,13 +240,11 @@ def measure_apply(
     batch: int,
 ) -> None:
     for target in targets:
-        units = IngestUnits(target.engine)
-        receive = ReceiveGatewayEvent(uow=units, clock=clock)
+        receive = target.service.receive_gateway_event()
         began = time.perf_counter()
         store(receive, events)
         target.store_seconds = time.perf_counter() - began
-        units.dispose()
-    processes = {t.label: worker(t.engine, fake, clock, f"scale:{t.label}") for t in targets}
+    processes = {t.label: worker(t.service, f"scale:{t.label}") for t in targets}
     active = list(targets)
     while active:
         for target in list(active):
@@ -438,9 +439,10 @@ def main() -> None:
                 f"  {seeded.total_rows:,} rows in {seeded.seconds:.1f} s "
                 f"({seeded.rows_per_second:,.0f} rows/s), VACUUM ANALYZE {seeded.vacuum_seconds:.1f} s"
             )
-            engine = create_engine_from_url(url)
-            stack.callback(engine.dispose)
-            targets.append(Target(label, size, url, seeded, engine))
+            container = service(url, fake, clock)
+            storage = container.storage()
+            stack.callback(storage.close)
+            targets.append(Target(label, size, url, seeded, storage.engine, container))
         captured = scale_data.Capture()
         captured.listen_all()
         stack.callback(captured.stop)

@@ -2,9 +2,7 @@
 
 from __future__ import annotations
 
-import logging
 from collections.abc import Callable
-from pathlib import Path
 from typing import TYPE_CHECKING, Any, Protocol
 
 from dependency_injector import containers, providers
@@ -17,11 +15,14 @@ from responseiq_billing.adapters.config import (
     load_catalog,
 )
 from responseiq_billing.adapters.fake.clock import ControllableClock, SystemClock
-from responseiq_billing.adapters.fake.repositories import InMemoryStore
+from responseiq_billing.adapters.fake.events import deliver_sandbox_events
+from responseiq_billing.adapters.fake.storage import MemoryStorage
 from responseiq_billing.adapters.read_cache import Freshness, ReadCache
+from responseiq_billing.adapters.sql.storage import SqlStorage
 from responseiq_billing.adapters.worker import worker_name
 from responseiq_billing.application import use_cases
 from responseiq_billing.application.inbox import (
+    GROUP_LIMIT,
     InboxAdmin,
     InboxBatchFactory,
     ProcessInbox,
@@ -31,7 +32,6 @@ from responseiq_billing.application.inbox import (
 from responseiq_billing.application.ports import (
     Clock,
     EventDecoder,
-    GatewayEvent,
     PaymentGateway,
     UnitOfWork,
 )
@@ -40,10 +40,7 @@ from responseiq_billing.application.scheduled_changes import core_keeps_changes
 
 if TYPE_CHECKING:
     from responseiq_billing.adapters.fake.gateway import FakeGateway
-    from responseiq_billing.adapters.sql.ingest import IngestUnits
     from responseiq_billing.domain.plans import Catalog
-
-log = logging.getLogger("billing.container")
 
 # The sandbox keeps its own SQLite file, emptied on start (see `SqlStorage`); never billing.db.
 SANDBOX_DATABASE_URL = "sqlite:///./billing-sandbox.db"
@@ -74,109 +71,6 @@ class Storage(Protocol):
         ...
 
 
-class MemoryStorage:
-    """`BILLING_DATABASE_URL=memory://`: state in this process only (tests, demos)."""
-
-    url = MEMORY_URL
-
-    def __init__(self) -> None:
-        self.store = InMemoryStore()
-
-    def unit_of_work(self) -> UnitOfWork:
-        return self.store.unit_of_work()
-
-    def prepare(self) -> None:
-        return None
-
-    def readiness(self) -> str | None:
-        return None
-
-    def close(self) -> None:
-        return None
-
-    def freshness(self) -> Freshness | None:
-        return None
-
-
-class SqlStorage:
-    """SQLite or PostgreSQL through `adapters.sql`; the engine is made on first use.
-
-    `fresh=True` (the sandbox's own SQLite file) starts from an empty database on the first
-    `prepare()`: the sandbox gateway keeps its state in memory, so a mirror of an earlier
-    run's sandbox would describe customers and subscriptions that no longer exist.
-    """
-
-    def __init__(self, url: str, *, fresh: bool = False) -> None:
-        from responseiq_billing.adapters.sql.database import (
-            create_engine_from_url,
-            sql_unit_of_work_factory,
-        )
-
-        self.url = url
-        self.engine = create_engine_from_url(url)
-        self._factory = sql_unit_of_work_factory(self.engine)
-        self.read_unit_of_work = sql_unit_of_work_factory(self.engine, read_only=True)
-        self._reset_pending = fresh
-        self._ingest: IngestUnits | None = None
-
-    def unit_of_work(self) -> UnitOfWork:
-        return self._factory()
-
-    def prepare(self) -> None:
-        from responseiq_billing.adapters.sql.migrate import ensure_schema
-
-        if self._reset_pending:
-            self._reset_pending = False
-            self.engine.dispose()
-            path = self.engine.url.database
-            for suffix in ("", "-wal", "-shm", "-journal"):
-                if path:
-                    Path(f"{path}{suffix}").unlink(missing_ok=True)
-        ensure_schema(self.url)
-
-    def readiness(self) -> str | None:
-        import sqlalchemy as sa
-
-        from responseiq_billing.adapters.sql.migrate import head_revision
-
-        try:
-            with self.engine.connect() as conn:
-                conn.execute(sa.text("SELECT 1"))
-                current = conn.execute(sa.text("SELECT version_num FROM alembic_version"))
-                revision = current.scalar_one_or_none()
-        except sa.exc.SQLAlchemyError as error:
-            # The driver's message can include the URL; name the failure's class only.
-            return f"database unreachable or not migrated ({type(error).__name__})"
-        if revision != head_revision():
-            return "database schema is not current; run `billing db upgrade`"
-        return None
-
-    def ingest_unit_of_work(self) -> UnitOfWork:
-        """For `ReceiveGatewayEvent`: autocommit on a pool of its own on PostgreSQL (ADR 0011)."""
-        from responseiq_billing.adapters.sql.ingest import IngestUnits
-
-        if not IngestUnits.fit(self.engine):
-            return self._factory()
-        if self._ingest is None:
-            self._ingest = IngestUnits(self.engine)
-        return self._ingest()
-
-    def close(self) -> None:
-        self.engine.dispose()
-        if self._ingest is not None:
-            self._ingest.dispose()
-
-    def freshness(self) -> Freshness | None:
-        from responseiq_billing.adapters.sql.freshness import PostgresFreshness, SqliteFreshness
-
-        url = self.engine.url
-        if url.get_backend_name() == "postgresql":
-            return PostgresFreshness(self.url)
-        if url.database in (None, "", ":memory:"):
-            return None
-        return SqliteFreshness(url.database)
-
-
 def _ingest_uow(storage: Storage) -> Callable[[], UnitOfWork]:
     """Webhook ingestion's units of work: autocommit on PostgreSQL (`SqlStorage`)."""
     if isinstance(storage, SqlStorage):
@@ -186,12 +80,7 @@ def _ingest_uow(storage: Storage) -> Callable[[], UnitOfWork]:
 
 def _inbox_batch(storage: Storage) -> InboxBatchFactory | None:
     """SQL storage applies a claimed batch of events in one transaction (ADR 0011)."""
-    if not isinstance(storage, SqlStorage):
-        return None
-    from responseiq_billing.adapters.sql.batch import SqlBatch
-
-    engine = storage.engine
-    return lambda: SqlBatch(engine)
+    return storage.inbox_batch() if isinstance(storage, SqlStorage) else None
 
 
 def _storage(url: str | None, sandbox: bool = False) -> Storage:
@@ -257,28 +146,13 @@ def _paddle_gateway(
     return gateway
 
 
-class StripeEventDecoder:
-    """Stored Stripe payloads to gateway events; prices resolve through the gateway's price map."""
-
-    def __init__(self, gateway: PaymentGateway) -> None:
-        self._gateway = gateway
-
-    def decode(self, payload: str) -> GatewayEvent:
-        import json
-
-        from responseiq_billing.adapters.stripe.gateway import StripeGateway
-        from responseiq_billing.adapters.stripe.webhooks import translate_event
-
-        assert isinstance(self._gateway, StripeGateway)
-        event: GatewayEvent = translate_event(json.loads(payload), self._gateway.prices)
-        return event
-
-
 def _decoders(kind: str, gateway: PaymentGateway) -> dict[str, EventDecoder]:
     from responseiq_billing.adapters.fake.codec import SandboxEventDecoder
 
     decoders: dict[str, EventDecoder] = {"sandbox": SandboxEventDecoder()}
     if kind == GatewayKind.STRIPE.value:
+        from responseiq_billing.adapters.stripe.decoder import StripeEventDecoder
+
         decoders["stripe"] = StripeEventDecoder(gateway)
     if kind == GatewayKind.PADDLE.value:
         from responseiq_billing.adapters.paddle.gateway import PaddleGateway
@@ -299,37 +173,6 @@ def _paddle_webhook_verifier(secrets: tuple[str, ...]) -> Any:
     from responseiq_billing.adapters.paddle.webhooks import PaddleWebhookVerifier
 
     return PaddleWebhookVerifier(secrets) if secrets else None
-
-
-def deliver_sandbox_events(
-    gateway: FakeGateway, receive: ReceiveGatewayEvent, process: ProcessInbox
-) -> Callable[[GatewayEvent], None]:
-    """The sandbox's webhook: every event the fake emits goes through the inbox, like Stripe's.
-
-    It is stored first, then the inbox is drained at once, so the sandbox behaves like a
-    webhook that arrives instantly (the background worker would also pick it up). A failure
-    is logged, not raised into the gateway call that emitted it, as a failed webhook delivery
-    never undoes what happened at Stripe; the stored event is retried by the worker.
-    """
-    from responseiq_billing.adapters.fake.codec import encode_event
-
-    def deliver(event: GatewayEvent) -> None:
-        try:
-            receive(
-                gateway="sandbox",
-                event_id=event.id,
-                type=event.gateway_type,
-                payload=encode_event(event),
-                event_created=event.created,
-                object_ref=event.object_ref,
-            )
-            while process.run_once(limit=50).claimed:
-                pass
-        except Exception:
-            log.exception("sandbox event %s (%s) was not applied", event.id, event.gateway_type)
-
-    gateway.subscribe(deliver)
-    return deliver
 
 
 # -- the container ------------------------------------------------------------------------------
@@ -424,13 +267,19 @@ class Container(containers.DeclarativeContainer):
     reconcile = providers.Singleton(use_cases.Reconcile, uow=uow, gateway=gateway, clock=clock)
     # The worker's periodic step: downgrades the core keeps (a CORE-scheduling gateway, Paddle)
     # are switched at the gateway shortly before their renewal. A no-op for other gateways.
-    apply_due_changes = providers.Singleton(
+    # Each worker loop gets its own, as it gets its own `process_inbox`.
+    apply_due_changes = providers.Factory(
         ApplyDueChanges, uow=uow, gateway=gateway, clock=clock, catalog=catalog
     )
 
     # -- the webhook inbox
+    # Deliveries stored by one write at most (group commit); more wait for the next one.
+    inbox_group_limit = providers.Object(GROUP_LIMIT)
     receive_gateway_event = providers.Singleton(
-        ReceiveGatewayEvent, uow=providers.Callable(_ingest_uow, storage), clock=clock
+        ReceiveGatewayEvent,
+        uow=providers.Callable(_ingest_uow, storage),
+        clock=clock,
+        group_limit=inbox_group_limit,
     )
     event_decoders = providers.Singleton(_decoders, config.gateway, gateway_adapter)
     process_inbox = providers.Factory(

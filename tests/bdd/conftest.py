@@ -190,11 +190,9 @@ def _driver(
     choice: str, catalog: Catalog, bdd_clock: ControllableClock, uow_factory: UnitOfWorkFactory
 ) -> BillingDriver:
     if choice == "use_cases":
-        from responseiq_billing.adapters.fake.gateway import FakeGateway
         from tests.bdd.drivers.use_cases import UseCaseDriver
 
-        gateway = FakeGateway(catalog, bdd_clock)
-        return UseCaseDriver(catalog=catalog, clock=bdd_clock, gateway=gateway, uow=uow_factory)
+        return UseCaseDriver(catalog=catalog, clock=bdd_clock, uow=uow_factory)
     if choice == "http":
         from tests.bdd.drivers.http import HttpDriver
 

@@ -9,21 +9,24 @@ from collections.abc import Callable
 from datetime import UTC, datetime
 
 import pytest
+from dependency_injector import providers
 
 from responseiq_billing.adapters.fake.clock import ControllableClock
-from responseiq_billing.adapters.fake.repositories import InMemoryStore, InMemoryUnitOfWork
+from responseiq_billing.adapters.fake.repositories import InMemoryUnitOfWork
+from responseiq_billing.adapters.fake.storage import MemoryStorage
 from responseiq_billing.application.inbox import EventNotStored, ReceiveGatewayEvent
 from responseiq_billing.application.ports import InboxStatus
+from tests.wiring import container_for
 
 CALLERS = 12
 
 
-class GatedStore:
-    """An in-memory store whose units of work are counted; the first can be held open, and a
+class GatedStore(MemoryStorage):
+    """An in-memory storage whose units of work are counted; the first can be held open, and a
     write can be made to fail, as a database that is slow or down would."""
 
     def __init__(self) -> None:
-        self.store = InMemoryStore()
+        super().__init__()
         self.units = 0
         self.hold_first = threading.Event()
         self.hold_first.set()
@@ -40,6 +43,17 @@ class GatedStore:
     def stored_ids(self) -> list[str]:
         with self.store.unit_of_work() as uow:
             return sorted(e.event_id for e in uow.inbox.list(InboxStatus.PENDING, limit=1000))
+
+
+def ingestion(
+    gated: GatedStore, clock: ControllableClock, group_limit: int | None = None
+) -> ReceiveGatewayEvent:
+    """`ReceiveGatewayEvent` from the container, `gated` its storage."""
+    container = container_for(clock=clock, storage=gated)
+    if group_limit is not None:
+        container.inbox_group_limit.override(providers.Object(group_limit))
+    receive: ReceiveGatewayEvent = container.receive_gateway_event()
+    return receive
 
 
 def receive_in_threads(
@@ -83,7 +97,7 @@ def test_deliveries_arriving_during_a_write_are_stored_together_by_the_next(
 ) -> None:
     gated = GatedStore()
     gated.hold_first.clear()  # the first write stalls, as a slow commit would
-    receive = ReceiveGatewayEvent(uow=gated.unit_of_work, clock=clock)
+    receive = ingestion(gated, clock)
     first, first_result = receive_in_threads(receive, ["evt_first"])
     wait_for(lambda: gated.units == 1)
 
@@ -104,7 +118,7 @@ def test_deliveries_arriving_during_a_write_are_stored_together_by_the_next(
 def test_a_group_limit_splits_a_burst_into_several_writes(clock: ControllableClock) -> None:
     gated = GatedStore()
     gated.hold_first.clear()
-    receive = ReceiveGatewayEvent(uow=gated.unit_of_work, clock=clock, group_limit=5)
+    receive = ingestion(gated, clock, group_limit=5)
     first, _ = receive_in_threads(receive, ["evt_first"])
     wait_for(lambda: gated.units == 1)
     threads, results = receive_in_threads(receive, [f"evt_{n:02d}" for n in range(CALLERS)])
@@ -122,7 +136,7 @@ def test_a_duplicate_in_the_same_group_is_stored_once_and_acknowledged_as_such(
 ) -> None:
     gated = GatedStore()
     gated.hold_first.clear()
-    receive = ReceiveGatewayEvent(uow=gated.unit_of_work, clock=clock)
+    receive = ingestion(gated, clock)
     first, _ = receive_in_threads(receive, ["evt_first"])
     wait_for(lambda: gated.units == 1)
     results: list[object] = []
@@ -146,7 +160,7 @@ def test_when_the_write_fails_every_caller_in_the_group_learns_it_and_nothing_is
 ) -> None:
     gated = GatedStore()
     gated.hold_first.clear()
-    receive = ReceiveGatewayEvent(uow=gated.unit_of_work, clock=clock)
+    receive = ingestion(gated, clock)
     first, _ = receive_in_threads(receive, ["evt_first"])
     wait_for(lambda: gated.units == 1)
     others = [f"evt_{n:02d}" for n in range(4)]
@@ -169,7 +183,7 @@ def test_when_the_write_fails_every_caller_in_the_group_learns_it_and_nothing_is
 
 def test_a_lone_delivery_is_written_at_once_by_its_own_caller(clock: ControllableClock) -> None:
     gated = GatedStore()
-    receive = ReceiveGatewayEvent(uow=gated.unit_of_work, clock=clock)
+    receive = ingestion(gated, clock)
     for n in range(3):
         assert receive(
             gateway="sandbox",

@@ -9,12 +9,12 @@ import attrs
 import pytest
 
 from responseiq_billing.adapters.fake.clock import ControllableClock
-from responseiq_billing.adapters.fake.codec import SandboxEventDecoder, encode_event
+from responseiq_billing.adapters.fake.codec import encode_event
 from responseiq_billing.adapters.fake.gateway import FakeGateway
 from responseiq_billing.adapters.fake.repositories import InMemoryStore
+from responseiq_billing.adapters.fake.storage import MemoryStorage
 from responseiq_billing.application import commands, use_cases
 from responseiq_billing.application.inbox import (
-    InboxAdmin,
     ProcessInbox,
     ReceiveGatewayEvent,
     backoff,
@@ -23,32 +23,29 @@ from responseiq_billing.application.ports import GatewayEvent, InboxStatus
 from responseiq_billing.domain.errors import StaleVersion
 from responseiq_billing.domain.plans import Catalog, Interval
 from responseiq_billing.domain.subscription import Status
+from tests.wiring import container_for
 
 
 class Harness:
-    """Use cases over one store; the fake gateway's events are collected, not applied."""
+    """The container's use cases over one store; the fake gateway's events are collected, not
+    applied."""
 
     def __init__(
         self, store: InMemoryStore, gateway: FakeGateway, clock: ControllableClock, catalog: Catalog
     ) -> None:
         self.store, self.gateway, self.clock, self.catalog = store, gateway, clock, catalog
+        self.container = container_for(
+            catalog=catalog, clock=clock, gateway=gateway, storage=MemoryStorage(store)
+        )
         self.emitted: list[GatewayEvent] = []
         gateway.subscribe(self.emitted.append)
-        self.receive = ReceiveGatewayEvent(uow=store.unit_of_work, clock=clock)
-        self.apply = use_cases.ApplyGatewayEvent(
-            uow=store.unit_of_work, gateway=gateway, clock=clock
-        )
+        self.receive: ReceiveGatewayEvent = self.container.receive_gateway_event()
+        self.apply: use_cases.ApplyGatewayEvent = self.container.apply_gateway_event()
 
     def worker(self, name: str = "w1", **options: object) -> ProcessInbox:
-        return ProcessInbox(
-            uow=self.store.unit_of_work,
-            gateway=self.gateway,
-            clock=self.clock,
-            decoders={"sandbox": SandboxEventDecoder()},
-            apply=self.apply,
-            worker=name,
-            **options,  # type: ignore[arg-type]
-        )
+        """A worker's pass as the container makes it (`options`: its lease, decoders, ...)."""
+        worker: ProcessInbox = self.container.process_inbox(worker=name, **options)
+        return worker
 
     def deliver(self, event: GatewayEvent) -> bool:
         return self.receive(
@@ -67,12 +64,9 @@ class Harness:
         raise AssertionError("the inbox never drained")
 
     def sign_up(self, account: str, plan: str = "growth") -> str:
-        session = use_cases.StartCheckout(
-            uow=self.store.unit_of_work,
-            gateway=self.gateway,
-            clock=self.clock,
-            catalog=self.catalog,
-        )(commands.StartCheckout(account, plan, "month", "https://app/ok", "https://app/no"))
+        session = self.container.start_checkout()(
+            commands.StartCheckout(account, plan, "month", "https://app/ok", "https://app/no")
+        )
         self.gateway.complete_checkout(session.id)
         with self.store.unit_of_work() as uow:
             customer = uow.customers.get(account)
@@ -165,7 +159,7 @@ def test_an_event_that_fails_is_retried_with_backoff_and_then_parked(h: Harness)
     assert (report.failed, report.parked) == (1, 1)
     h.clock.advance(timedelta(hours=2))
     assert worker.run_once().claimed == 0
-    admin = InboxAdmin(uow=h.store.unit_of_work, clock=h.clock)
+    admin = h.container.inbox_admin()
     assert [e.event_id for e in admin.list(InboxStatus.PARKED)] == ["evt_bad"]
     assert admin.stats().parked == 1
     assert admin.retry("evt_bad") is True
@@ -263,14 +257,7 @@ def test_an_event_that_keeps_conflicting_is_recorded_as_a_failure_not_held_silen
         event_created=h.clock.now(),
         object_ref="sub_hot",
     )
-    worker = ProcessInbox(
-        uow=h.store.unit_of_work,
-        gateway=h.gateway,
-        clock=h.clock,
-        apply=h.apply,
-        decoders={"conflicting": _AlwaysConflicting()},
-        worker="w1",
-    )
+    worker = h.worker("w1", decoders={"conflicting": _AlwaysConflicting()})
     report = worker.run_once()
     assert (report.claimed, report.failed) == (1, 1)
     with h.store.unit_of_work() as uow:

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from collections import Counter
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from datetime import UTC, datetime, timedelta
 
 import attrs
@@ -11,21 +11,19 @@ import pytest
 import sqlalchemy as sa
 from sqlalchemy.engine import Engine
 
+from responseiq_billing.adapters.container import Container
 from responseiq_billing.adapters.fake.clock import ControllableClock
-from responseiq_billing.adapters.fake.codec import SandboxEventDecoder, encode_event
+from responseiq_billing.adapters.fake.codec import encode_event
 from responseiq_billing.adapters.fake.gateway import FakeGateway
-from responseiq_billing.adapters.fake.repositories import InMemoryStore
-from responseiq_billing.adapters.sql.batch import SqlBatch
 from responseiq_billing.adapters.sql.database import (
     create_engine_from_url,
-    sql_unit_of_work_factory,
 )
 from responseiq_billing.adapters.sql.tables import audit_log, subscriptions
 from responseiq_billing.application import commands, use_cases
-from responseiq_billing.application.inbox import ProcessInbox, ReceiveGatewayEvent
 from responseiq_billing.application.ports import GatewayEvent, InboxStatus
 from responseiq_billing.application.use_cases import Within
 from responseiq_billing.domain.plans import Interval, default_catalog
+from tests.wiring import as_class, container_for, sandbox_settings
 
 T0 = datetime(2026, 3, 1, 9, tzinfo=UTC)
 
@@ -53,23 +51,45 @@ def engine(migrated: str) -> Iterator[Engine]:
     engine.dispose()
 
 
+Service = Callable[[FakeGateway, ControllableClock], Container]
+
+
+@pytest.fixture
+def service(engine: Engine) -> Iterator[Service]:
+    """The container over `engine`'s database (its own engine, as a worker process has), with
+    the test's fake gateway and clock; its storage is closed after the test."""
+    made: list[Container] = []
+
+    def make(fake: FakeGateway, clock: ControllableClock) -> Container:
+        made.append(_service(engine.url.render_as_string(hide_password=False), fake, clock))
+        return made[-1]
+
+    yield make
+    for container in made:
+        container.storage().close()
+
+
+def _service(url: str, fake: FakeGateway, clock: ControllableClock) -> Container:
+    return container_for(
+        sandbox_settings(database_url=url), catalog=default_catalog(), clock=clock, gateway=fake
+    )
+
+
 def _stream(clock: ControllableClock) -> tuple[FakeGateway, list[GatewayEvent]]:
     """Three sign-ups, an upgrade, a downgrade and a card change, as a gateway sends them."""
     catalog = default_catalog()
     fake = FakeGateway(catalog, clock)
     events: list[GatewayEvent] = []
     fake.subscribe(events.append)
-    scratch = InMemoryStore()  # only to start checkouts
-    start = use_cases.StartCheckout(
-        uow=scratch.unit_of_work, gateway=fake, clock=clock, catalog=catalog
-    )
+    scratch = container_for(catalog=catalog, clock=clock, gateway=fake)  # only for checkouts
+    start = scratch.start_checkout()
     customers = []
     for n in range(3):
         session = start(
             commands.StartCheckout(f"acct_{n}", "growth", "month", "https://a", "https://b")
         )
         fake.complete_checkout(session.id)
-        with scratch.unit_of_work() as u:
+        with scratch.uow()() as u:
             customer = u.customers.get(f"acct_{n}")
         assert customer is not None
         customers.append(customer)
@@ -91,12 +111,13 @@ def _audited(engine: Engine) -> Counter[str]:
 
 
 def test_a_batch_with_one_failing_event_applies_the_others_once_and_retries_the_failing_one(
-    engine: Engine,
+    engine: Engine, service: Service
 ) -> None:
     clock = ControllableClock(T0)
     fake, events = _stream(clock)
-    uow = sql_unit_of_work_factory(engine)
-    receive = ReceiveGatewayEvent(uow=uow, clock=clock)
+    container = service(fake, clock)
+    uow = container.uow()
+    receive = container.receive_gateway_event()
     for event in events:
         receive(
             gateway="sandbox",
@@ -113,16 +134,9 @@ def test_a_batch_with_one_failing_event_applies_the_others_once_and_retries_the_
         if e.gateway_type == "customer.subscription.created" and "1" in str(e.account_id)
     )
     armed = [True]
-    apply = FailingApply(uow=uow, gateway=fake, clock=clock, failing=failing.id, armed=armed)
-    worker = ProcessInbox(
-        uow=uow,
-        gateway=fake,
-        clock=clock,
-        apply=apply,
-        worker="w1",
-        decoders={"sandbox": SandboxEventDecoder()},
-        batch=lambda: SqlBatch(engine),
-    )
+    apply = container.apply_gateway_event
+    apply.override(as_class(apply, FailingApply, failing=failing.id, armed=armed))
+    worker = container.process_inbox(worker="w1")  # SQL storage: a batch per claim
 
     first = worker.run_once(limit=len(events))
 
@@ -172,17 +186,21 @@ def test_a_batch_that_lost_one_lease_commits_none_of_its_events() -> None:
     with postgres_database("billing_batch") as url:
         upgrade(url)
         engine = create_engine_from_url(url)
+        clock = ControllableClock(T0)
+        fake, events = _stream(clock)
+        container = _service(url, fake, clock)
         try:
-            _lost_lease(engine)
+            _lost_lease(engine, container, clock, events)
         finally:
+            container.storage().close()
             engine.dispose()
 
 
-def _lost_lease(engine: Engine) -> None:
-    clock = ControllableClock(T0)
-    fake, events = _stream(clock)
-    uow = sql_unit_of_work_factory(engine)
-    receive = ReceiveGatewayEvent(uow=uow, clock=clock)
+def _lost_lease(
+    engine: Engine, container: Container, clock: ControllableClock, events: list[GatewayEvent]
+) -> None:
+    uow = container.uow()
+    receive = container.receive_gateway_event()
     for event in events:
         receive(
             gateway="sandbox",
@@ -193,14 +211,7 @@ def _lost_lease(engine: Engine) -> None:
             object_ref=event.object_ref,
         )
     first_event = events[0]
-    other = ProcessInbox(
-        uow=uow,
-        gateway=fake,
-        clock=clock,
-        apply=use_cases.ApplyGatewayEvent(uow=uow, gateway=fake, clock=clock),
-        worker="w2",
-        decoders={"sandbox": SandboxEventDecoder()},
-    )
+    other = container.process_inbox(worker="w2", batch=None)  # each event on its own
 
     @attrs.frozen(kw_only=True)
     class SlowApply(use_cases.ApplyGatewayEvent):
@@ -219,15 +230,10 @@ def _lost_lease(engine: Engine) -> None:
                 assert first_event.id in {e.event_id for e in taken}
             return outcome
 
-    worker = ProcessInbox(
-        uow=uow,
-        gateway=fake,
-        clock=clock,
-        apply=SlowApply(uow=uow, gateway=fake, clock=clock),
-        worker="w1",
-        decoders={"sandbox": SandboxEventDecoder()},
-        batch=lambda: SqlBatch(engine),
-    )
+    # `other` keeps the plain use case it was made with; this worker gets the slow one.
+    apply = container.apply_gateway_event
+    apply.override(as_class(apply, SlowApply))
+    worker = container.process_inbox(worker="w1")  # SQL storage: a batch per claim
 
     report = worker.run_once(limit=len(events))
 
@@ -244,7 +250,7 @@ def _lost_lease(engine: Engine) -> None:
 
 
 def test_a_change_made_between_the_reads_a_batch_reuses_is_caught_and_not_overwritten(
-    engine: Engine,
+    engine: Engine, service: Service
 ) -> None:
     if engine.dialect.name != "postgresql":
         pytest.skip("SQLite has one writer: nothing can be written while a batch is open")
@@ -253,8 +259,9 @@ def test_a_change_made_between_the_reads_a_batch_reuses_is_caught_and_not_overwr
     fake = FakeGateway(catalog, clock)
     events: list[GatewayEvent] = []
     fake.subscribe(events.append)
-    uow = sql_unit_of_work_factory(engine)
-    receive = ReceiveGatewayEvent(uow=uow, clock=clock)
+    container = service(fake, clock)
+    uow = container.uow()
+    receive = container.receive_gateway_event()
 
     def deliver_all() -> None:
         for event in events:
@@ -268,13 +275,11 @@ def test_a_change_made_between_the_reads_a_batch_reuses_is_caught_and_not_overwr
             )
         events.clear()
 
-    scratch = InMemoryStore()
-    start = use_cases.StartCheckout(
-        uow=scratch.unit_of_work, gateway=fake, clock=clock, catalog=catalog
-    )
+    scratch = container_for(catalog=catalog, clock=clock, gateway=fake)  # only for the checkout
+    start = scratch.start_checkout()
     session = start(commands.StartCheckout("acct_0", "growth", "month", "https://a", "https://b"))
     fake.complete_checkout(session.id)
-    with scratch.unit_of_work() as memory:
+    with scratch.uow()() as memory:
         customer = memory.customers.get("acct_0")
     assert customer is not None
     deliver_all()
@@ -299,15 +304,9 @@ def test_a_change_made_between_the_reads_a_batch_reuses_is_caught_and_not_overwr
                 bumped.append(version)
             return settled
 
-    worker = ProcessInbox(
-        uow=uow,
-        gateway=fake,
-        clock=clock,
-        apply=ConcurrentWriter(uow=uow, gateway=fake, clock=clock),
-        worker="w1",
-        decoders={"sandbox": SandboxEventDecoder()},
-        batch=lambda: SqlBatch(engine),
-    )
+    apply = container.apply_gateway_event
+    apply.override(as_class(apply, ConcurrentWriter))
+    worker = container.process_inbox(worker="w1")  # SQL storage: a batch per claim
     while worker.run_once(limit=50).claimed:
         pass
     clock.advance(timedelta(seconds=5))

@@ -4,8 +4,10 @@ from __future__ import annotations
 
 from datetime import timedelta
 
+from responseiq_billing.adapters.config import GatewayKind
 from responseiq_billing.adapters.fake.clock import ControllableClock
 from responseiq_billing.adapters.fake.repositories import InMemoryStore
+from responseiq_billing.adapters.fake.storage import MemoryStorage
 from responseiq_billing.adapters.stripe.gateway import StripeGateway
 from responseiq_billing.adapters.stripe.webhooks import translate_event
 from responseiq_billing.application.ports import GatewayEventKind
@@ -14,9 +16,25 @@ from responseiq_billing.domain.plans import Catalog
 from responseiq_billing.domain.subscription import PaymentMethodSummary
 from tests.stripe.conftest import subscribe
 from tests.stripe_double import StripeDouble
+from tests.wiring import container_for, sandbox_settings
 
 VISA = PaymentMethodSummary("visa", "4242")
 AMEX = PaymentMethodSummary("amex", "8431")
+
+
+def applying(
+    store: InMemoryStore, gateway: StripeGateway, catalog: Catalog, clock: ControllableClock
+) -> ApplyGatewayEvent:
+    """`ApplyGatewayEvent` from the container in Stripe mode, over `gateway` and `store`."""
+    container = container_for(
+        sandbox_settings(gateway=GatewayKind.STRIPE),
+        catalog=catalog,
+        clock=clock,
+        gateway=gateway,
+        storage=MemoryStorage(store),
+    )
+    apply: ApplyGatewayEvent = container.apply_gateway_event()
+    return apply
 
 
 def test_a_customer_update_without_a_card_in_it_is_still_a_payment_method_change(
@@ -40,7 +58,7 @@ def test_a_late_attached_event_for_the_old_card_leaves_the_portal_card_paying_th
     gateway: StripeGateway, double: StripeDouble, catalog: Catalog, clock: ControllableClock
 ) -> None:
     store = InMemoryStore()
-    apply = ApplyGatewayEvent(uow=store.unit_of_work, gateway=gateway, clock=clock)
+    apply = applying(store, gateway, catalog, clock)
     sub = subscribe(gateway, double, catalog)
     account = double.subscription(sub.subscription_ref)["metadata"]["account_id"]
     signup = double.events_since(0)
@@ -76,7 +94,7 @@ def test_an_attached_card_that_is_not_the_default_does_not_become_the_card_shown
     gateway: StripeGateway, double: StripeDouble, catalog: Catalog, clock: ControllableClock
 ) -> None:
     store = InMemoryStore()
-    apply = ApplyGatewayEvent(uow=store.unit_of_work, gateway=gateway, clock=clock)
+    apply = applying(store, gateway, catalog, clock)
     sub = subscribe(gateway, double, catalog)
     for event in double.events_since(0):
         apply(translate_event(event, gateway.prices))

@@ -1,4 +1,5 @@
-"""A billing harness for unit tests: the use cases wired to the fake gateway and in-memory store."""
+"""A billing harness for unit tests: the composition root over the fake gateway and an in-memory
+store (`build_container` with overrides)."""
 
 from __future__ import annotations
 
@@ -7,14 +8,17 @@ from datetime import UTC, datetime
 import attrs
 import pytest
 
+from responseiq_billing.adapters.container import Container
 from responseiq_billing.adapters.fake.clock import ControllableClock
 from responseiq_billing.adapters.fake.gateway import FakeGateway
 from responseiq_billing.adapters.fake.repositories import InMemoryStore
 from responseiq_billing.application import commands, use_cases
+from responseiq_billing.application.inbox import ProcessInbox, ReceiveGatewayEvent
 from responseiq_billing.application.ports import AuditEntry, GatewayEvent, UnitOfWork
 from responseiq_billing.domain.invoices import Invoice
 from responseiq_billing.domain.plans import Catalog
 from responseiq_billing.domain.subscription import GatewaySubscription, Subscription
+from tests.wiring import GivenUnits, container_for
 
 # The harness clock starts on March 1, 09:00 UTC (tests/conftest.py); a monthly cycle started
 # then renews on April 1, 09:00, and March 16, 09:00 is 16 of its 31 days before the end.
@@ -34,84 +38,99 @@ class Billing:
     catalog: Catalog
     applied: list[tuple[GatewayEvent, use_cases.ApplyOutcome]] = attrs.field(factory=list)
 
+    _wired: tuple[Container, FakeGateway, ControllableClock, Catalog] | None = attrs.field(
+        init=False, default=None
+    )
+
+    @property
+    def container(self) -> Container:
+        """The composition root over this harness: its catalog, clock and fake gateway, and
+        its `uow` as the storage (a subclass may count the units it hands out). Built again
+        when a test puts another gateway in (`billing.gateway = ...`)."""
+        wired = self._wired
+        if wired is None or wired[1:] != (self.gateway, self.clock, self.catalog):
+            container = container_for(
+                catalog=self.catalog,
+                clock=self.clock,
+                gateway=self.gateway,
+                storage=GivenUnits(self.uow),
+            )
+            self._wired = wired = (container, self.gateway, self.clock, self.catalog)
+        return wired[0]
+
     def uow(self) -> UnitOfWork:
         return self.store.unit_of_work()
 
-    # the use cases, built as the composition root builds them
+    # the use cases, from the composition root
     @property
     def start_checkout(self) -> use_cases.StartCheckout:
-        return use_cases.StartCheckout(
-            uow=self.uow,
-            gateway=self.gateway,
-            clock=self.clock,
-            catalog=self.catalog,
-        )
+        return self.container.start_checkout()
 
     @property
     def complete_checkout(self) -> use_cases.CompleteCheckout:
-        return use_cases.CompleteCheckout(uow=self.uow, gateway=self.gateway, clock=self.clock)
+        return self.container.complete_checkout()
 
     @property
     def open_portal(self) -> use_cases.OpenPortal:
-        return use_cases.OpenPortal(uow=self.uow, gateway=self.gateway, clock=self.clock)
+        return self.container.open_portal()
 
     @property
     def preview(self) -> use_cases.PreviewPlanChange:
-        return use_cases.PreviewPlanChange(
-            uow=self.uow,
-            gateway=self.gateway,
-            clock=self.clock,
-            catalog=self.catalog,
-        )
+        return self.container.preview_plan_change()
 
     @property
     def change_plan(self) -> use_cases.ChangePlan:
-        return use_cases.ChangePlan(
-            uow=self.uow,
-            gateway=self.gateway,
-            clock=self.clock,
-            catalog=self.catalog,
-        )
+        return self.container.change_plan()
 
     @property
     def cancel_pending_change(self) -> use_cases.CancelPendingChange:
-        return use_cases.CancelPendingChange(uow=self.uow, gateway=self.gateway, clock=self.clock)
+        return self.container.cancel_pending_change()
 
     @property
     def cancel(self) -> use_cases.CancelSubscription:
-        return use_cases.CancelSubscription(uow=self.uow, gateway=self.gateway, clock=self.clock)
+        return self.container.cancel_subscription()
 
     @property
     def resume(self) -> use_cases.ResumeSubscription:
-        return use_cases.ResumeSubscription(uow=self.uow, gateway=self.gateway, clock=self.clock)
+        return self.container.resume_subscription()
 
     @property
     def start_payment_method_update(self) -> use_cases.StartPaymentMethodUpdate:
-        return use_cases.StartPaymentMethodUpdate(
-            uow=self.uow, gateway=self.gateway, clock=self.clock
-        )
+        return self.container.start_payment_method_update()
 
     @property
     def complete_payment_method_update(self) -> use_cases.CompletePaymentMethodUpdate:
-        return use_cases.CompletePaymentMethodUpdate(
-            uow=self.uow, gateway=self.gateway, clock=self.clock
-        )
+        return self.container.complete_payment_method_update()
 
     @property
     def list_invoices(self) -> use_cases.ListInvoices:
-        return use_cases.ListInvoices(uow=self.uow, gateway=self.gateway)
+        return self.container.list_invoices()
 
     @property
     def invoice_pdf(self) -> use_cases.GetInvoicePdf:
-        return use_cases.GetInvoicePdf(uow=self.uow, gateway=self.gateway)
+        return self.container.get_invoice_pdf()
 
     @property
     def apply_event(self) -> use_cases.ApplyGatewayEvent:
-        return use_cases.ApplyGatewayEvent(uow=self.uow, gateway=self.gateway, clock=self.clock)
+        return self.container.apply_gateway_event()
 
     @property
     def entitlements(self) -> use_cases.GetEntitlements:
-        return use_cases.GetEntitlements(uow=self.uow, clock=self.clock, catalog=self.catalog)
+        return self.container.get_entitlements()
+
+    @property
+    def reconcile(self) -> use_cases.Reconcile:
+        return self.container.reconcile()
+
+    @property
+    def receive_event(self) -> ReceiveGatewayEvent:
+        """Webhook ingestion: stores a delivery in the inbox."""
+        return self.container.receive_gateway_event()
+
+    def inbox_worker(self, name: str) -> ProcessInbox:
+        """A worker's pass over the inbox, as `billing worker` runs it, named `name`."""
+        worker: ProcessInbox = self.container.process_inbox(worker=name)
+        return worker
 
     # helpers
     def deliver_webhooks(self) -> None:

@@ -10,14 +10,15 @@ import pytest
 from responseiq_billing.adapters.fake.clock import ControllableClock
 from responseiq_billing.adapters.fake.gateway import FakeGateway
 from responseiq_billing.adapters.fake.repositories import InMemoryStore
-from responseiq_billing.application import commands, use_cases
+from responseiq_billing.adapters.fake.storage import MemoryStorage
+from responseiq_billing.application import commands
 from responseiq_billing.application.ports import GatewayEvent, PaymentGateway, ScheduledChanges
-from responseiq_billing.application.renewal_changes import ApplyDueChanges
-from responseiq_billing.application.scheduled_changes import APPLY_LEAD, core_keeps_changes
+from responseiq_billing.application.scheduled_changes import APPLY_LEAD
 from responseiq_billing.domain.invoices import BillingReason
 from responseiq_billing.domain.plans import Catalog
 from responseiq_billing.domain.subscription import Subscription
 from tests.unit.conftest import APR_1, MAR_16, MAY_1
+from tests.wiring import container_for
 
 ACCOUNT = "acct_core"
 # The port calls that change something at the gateway (reads and checkouts aside).
@@ -39,23 +40,23 @@ class Core:
         self.catalog, self.clock = catalog, clock
         self.store = InMemoryStore()
         self.fake = FakeGateway(catalog, clock, scheduled_changes=ScheduledChanges.CORE)
-        self.gateway: PaymentGateway = core_keeps_changes(self.fake, self.store.unit_of_work)
-        kw = {"uow": self.store.unit_of_work, "gateway": self.gateway, "clock": clock}
-        self.change_plan = use_cases.ChangePlan(**kw, catalog=catalog)
-        self.withdraw = use_cases.CancelPendingChange(**kw, catalog=catalog)
-        self.cancel = use_cases.CancelSubscription(**kw)
-        self.apply_event = use_cases.ApplyGatewayEvent(**kw)
-        self.worker = ApplyDueChanges(**kw, catalog=catalog)
-        self.entitlements = use_cases.GetEntitlements(
-            uow=self.store.unit_of_work, clock=clock, catalog=catalog
+        self.container = container_for(
+            catalog=catalog, clock=clock, gateway=self.fake, storage=MemoryStorage(self.store)
         )
+        self.gateway: PaymentGateway = self.container.gateway()
+        self.change_plan = self.container.change_plan()
+        self.withdraw = self.container.cancel_pending_change()
+        self.cancel = self.container.cancel_subscription()
+        self.apply_event = self.container.apply_gateway_event()
+        self.worker = self.container.apply_due_changes()
+        self.entitlements = self.container.get_entitlements()
         self.fake.subscribe(self._deliver)
-        session = use_cases.StartCheckout(**kw, catalog=catalog)(
+        session = self.container.start_checkout()(
             commands.StartCheckout(ACCOUNT, "business", "month", "https://app/ok", "https://app/no")
         )
         self.fake.complete_checkout(session.id)
         assert (
-            use_cases.CompleteCheckout(**kw)(commands.CompleteCheckout(ACCOUNT, session.id))
+            self.container.complete_checkout()(commands.CompleteCheckout(ACCOUNT, session.id))
             is not None
         )
 
@@ -173,9 +174,7 @@ def test_the_renewal_bills_the_new_price_and_not_a_day_before_while_old_features
     assert core.writes() == ["apply_plan_for_renewal"]
     # Another worker process (a fresh instance) asks the gateway again: read-compare-write
     # finds the price in place, and nothing is billed.
-    other = ApplyDueChanges(
-        uow=core.store.unit_of_work, gateway=core.gateway, clock=core.clock, catalog=core.catalog
-    )
+    other = core.container.apply_due_changes()
     assert [a.outcome for a in other()] == ["applied"]
     assert core.writes() == ["apply_plan_for_renewal", "apply_plan_for_renewal"]
     assert [reason for reason, _ in core.invoices()] == [BillingReason.SUBSCRIPTION_CREATE]

@@ -8,10 +8,9 @@ from datetime import timedelta
 import pytest
 
 from responseiq_billing.adapters.fake.clock import ControllableClock
-from responseiq_billing.adapters.fake.codec import SandboxEventDecoder, encode_event
+from responseiq_billing.adapters.fake.codec import encode_event
 from responseiq_billing.adapters.fake.gateway import FakeGateway
 from responseiq_billing.application import commands, use_cases
-from responseiq_billing.application.inbox import ProcessInbox, ReceiveGatewayEvent
 from responseiq_billing.application.ports import CheckoutStatus, GatewayEvent, UiMode
 from responseiq_billing.domain.errors import AlreadySubscribed, GatewayRejected, GatewayUnavailable
 from responseiq_billing.domain.invoices import BillingReason, Invoice, InvoiceStatus
@@ -268,7 +267,7 @@ def test_the_return_from_checkout_keeps_the_subscription_recorded_first(
 def test_reconcile_settles_a_second_subscription_it_finds(billing: Billing) -> None:
     first, _, a, b = two_paid_checkouts(billing)
     billing.complete_checkout(commands.CompleteCheckout("acct_ada", first))
-    reconcile = use_cases.Reconcile(uow=billing.uow, gateway=billing.gateway, clock=billing.clock)
+    reconcile = billing.reconcile
 
     report = reconcile("acct_ada")
 
@@ -316,15 +315,8 @@ def test_through_the_inbox_in_any_order_every_event_applies_and_one_subscription
     emitted: list[GatewayEvent] = []
     billing.gateway.subscribe(emitted.append)
     two_paid_checkouts(billing)
-    receive = ReceiveGatewayEvent(uow=billing.uow, clock=billing.clock)
-    worker = ProcessInbox(
-        uow=billing.uow,
-        gateway=billing.gateway,
-        clock=billing.clock,
-        decoders={"sandbox": SandboxEventDecoder()},
-        apply=billing.apply_event,
-        worker="w1",
-    )
+    receive = billing.receive_event
+    worker = billing.inbox_worker("w1")
     failed = 0
     delivered: set[str] = set()
     rng = random.Random(seed)

@@ -12,26 +12,26 @@ from typing import Any, Self
 
 import httpx
 import pytest
+from dependency_injector import providers
 from litestar import Litestar
 from litestar.di import Provide
 from litestar.testing import TestClient
 
+from responseiq_billing.adapters.config import GatewayKind
 from responseiq_billing.adapters.fake.clock import ControllableClock
 from responseiq_billing.adapters.fake.repositories import InMemoryStore
 from responseiq_billing.adapters.paddle.route import paddle_webhook
-from responseiq_billing.adapters.paddle.webhooks import PaddleEventDecoder, PaddleWebhookVerifier
+from responseiq_billing.adapters.paddle.webhooks import PaddleWebhookVerifier
 from responseiq_billing.application import commands
 from responseiq_billing.application.inbox import (
     ProcessInbox,
-    ReceiveGatewayEvent,
-    WebhookDeliveries,
 )
 from responseiq_billing.application.ports import InboxEvent, InboxStatus, PaymentGateway, UnitOfWork
-from responseiq_billing.application.scheduled_changes import core_keeps_changes
-from responseiq_billing.application.use_cases import ApplyGatewayEvent, ChangePlan, StartCheckout
+from responseiq_billing.application.use_cases import ApplyGatewayEvent
 from responseiq_billing.domain.plans import Catalog, Interval
 from responseiq_billing.domain.subscription import GatewaySubscription, PendingChange, Subscription
 from tests.paddle.test_webhooks import Paddle
+from tests.wiring import GivenUnits, container_for, sandbox_settings
 
 SECRET = "pdl_ntfset_route_current_0001"
 OLD_SECRET = "pdl_ntfset_route_previous_0000"
@@ -71,41 +71,40 @@ class FlakyUnitOfWork:
 
 
 class Service:
-    """What production wires for Paddle: the webhook route (over `ReceiveGatewayEvent`), the
-    inbox's worker (`PaddleEventDecoder`, `ApplyGatewayEvent`) and the use cases, on one store;
-    the use cases and the worker see the gateway through `core_keeps_changes`."""
+    """What production wires for Paddle, from the container: the webhook route (over
+    `ReceiveGatewayEvent`), the inbox's worker (`PaddleEventDecoder`, `ApplyGatewayEvent`) and
+    the use cases, on one store; the use cases and the worker see the gateway through
+    `core_keeps_changes`."""
 
     def __init__(self, paddle: Paddle, *, verifier: Any = "default") -> None:
         self.paddle, self.clock = paddle, paddle.clock
         self.store = InMemoryStore()
         self.uow = lambda: FlakyUnitOfWork(self.store.unit_of_work())
-        self.gateway: PaymentGateway = core_keeps_changes(paddle.gateway, self.uow)
-        receive = ReceiveGatewayEvent(uow=self.uow, clock=self.clock)
+        self.container = container_for(
+            sandbox_settings(gateway=GatewayKind.PADDLE),
+            catalog=paddle.catalog,
+            clock=self.clock,
+            gateway=paddle.gateway,
+            storage=GivenUnits(self.uow),
+        )
         if verifier == "default":
             # The verifier reads the test's clock, so no test depends on the wall clock.
             verifier = PaddleWebhookVerifier(
                 [SECRET, OLD_SECRET], now=lambda: self.clock.now().timestamp()
             )
+        self.container.paddle_webhook_verifier.override(providers.Object(verifier))
+        self.gateway: PaymentGateway = self.container.gateway()
+        deliveries = self.container.paddle_deliveries()
         self.client: TestClient[Litestar] = TestClient(
             Litestar(
                 route_handlers=[paddle_webhook],
                 dependencies={
-                    "paddle_deliveries": Provide(
-                        lambda: WebhookDeliveries(verifier=verifier, receive=receive),
-                        sync_to_thread=False,
-                    ),
+                    "paddle_deliveries": Provide(lambda: deliveries, sync_to_thread=False),
                 },
             )
         )
-        self.apply = ApplyGatewayEvent(uow=self.uow, gateway=self.gateway, clock=self.clock)
-        self.worker = ProcessInbox(
-            uow=self.uow,
-            gateway=self.gateway,
-            clock=self.clock,
-            decoders={"paddle": PaddleEventDecoder(paddle.gateway)},
-            apply=self.apply,
-            worker="test-paddle-worker",
-        )
+        self.apply: ApplyGatewayEvent = self.container.apply_gateway_event()
+        self.worker: ProcessInbox = self.container.process_inbox(worker="test-paddle-worker")
 
     def post(
         self,
@@ -144,9 +143,7 @@ class Service:
 
     def start_checkout(self, account: str, plan: str) -> str:
         """The customer starts a checkout here (the account's customer is linked then)."""
-        start = StartCheckout(
-            uow=self.uow, gateway=self.gateway, clock=self.clock, catalog=self.paddle.catalog
-        )
+        start = self.container.start_checkout()
         session = start(
             commands.StartCheckout(
                 account, plan, "month", "https://billing.test/ok", "https://billing.test/no"
@@ -481,9 +478,7 @@ def test_an_event_does_not_wipe_the_downgrade_the_core_keeps(
     service.deliver(paddle.new_events())
     service.drain()
     service.clock.advance(timedelta(days=5))
-    change_plan = ChangePlan(
-        uow=service.uow, gateway=service.gateway, clock=service.clock, catalog=catalog
-    )
+    change_plan = service.container.change_plan()
     change_plan(commands.ChangePlan(account, "starter", "month"))  # kept by the core: no call
     kept = PendingChange("starter", Interval.MONTH, PERIOD_END)
     assert service.subscription(account).pending_change == kept

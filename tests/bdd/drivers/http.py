@@ -11,17 +11,15 @@ from datetime import datetime, timedelta
 from typing import Any
 from urllib.parse import urlsplit
 
-import attrs
-from dependency_injector import providers
 from litestar.testing import TestClient
 
 from responseiq_billing.adapters.app import create_app
 from responseiq_billing.adapters.config import Settings
-from responseiq_billing.adapters.container import Container, build_container, start
+from responseiq_billing.adapters.container import Container, start
 from responseiq_billing.adapters.fake.clock import ControllableClock
 from responseiq_billing.adapters.fake.gateway import FakeGateway
 from responseiq_billing.adapters.http.auth import issue_token
-from responseiq_billing.application.ports import UnitOfWork, UnitOfWorkFactory
+from responseiq_billing.application.ports import UnitOfWorkFactory
 from responseiq_billing.domain.plans import Catalog
 from tests.bdd.drivers.base import (
     BILLING_PAGE,
@@ -35,33 +33,11 @@ from tests.bdd.drivers.base import (
     ScheduledChange,
     SubscriptionFacts,
 )
+from tests.wiring import GivenUnits, container_for
 
 PUBLIC_URL = "http://billing.test"
 SECRET = "bdd-http-driver-secret-at-least-32-chars"
 _ERROR_CODE = re.compile(r"<code>([^<]+)</code>")
-
-
-@attrs.define
-class _GivenStorage:
-    """The store the scenario chose (`--bdd-store`), handed to the container as its storage."""
-
-    factory: UnitOfWorkFactory
-    url: str = "given://"
-
-    def unit_of_work(self) -> UnitOfWork:
-        return self.factory()
-
-    def prepare(self) -> None:
-        return None
-
-    def readiness(self) -> str | None:
-        return None
-
-    def close(self) -> None:
-        return None
-
-    def freshness(self) -> None:
-        return None  # no read cache: every read goes to the store the scenario chose
 
 
 def _time(value: str | None) -> datetime | None:
@@ -81,10 +57,10 @@ class HttpDriver:
         settings = Settings.from_env(
             {"BILLING_AUTH_SECRET": SECRET, "BILLING_PUBLIC_URL": PUBLIC_URL}
         )
-        self.container: Container = build_container(settings)
-        self.container.catalog.override(providers.Object(catalog))
-        self.container.clock.override(providers.Object(clock))
-        self.container.storage.override(providers.Object(_GivenStorage(uow)))
+        # The store the scenario chose (`--bdd-store`) is the container's storage.
+        self.container: Container = container_for(
+            settings, catalog=catalog, clock=clock, storage=GivenUnits(uow)
+        )
         self.uow = uow
         self.clock = clock
         start(self.container)  # connects the sandbox's events (its webhooks) to the service

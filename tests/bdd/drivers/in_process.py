@@ -1,4 +1,4 @@
-"""What the in-process drivers share: the use cases wired over a gateway, and their results as facts.
+"""What the in-process drivers share: the use cases from the container, and their results as facts.
 
 `UseCaseDriver` (the sandbox gateway) and `StripeDriver` (`StripeGateway` and the Stripe
 double) call the same use cases the same way; they differ only in the gateway, in how its
@@ -13,8 +13,9 @@ from contextlib import contextmanager
 from datetime import datetime
 from typing import Generic, TypeVar
 
+from responseiq_billing.adapters.container import Container
 from responseiq_billing.adapters.fake.clock import ControllableClock
-from responseiq_billing.application import commands, use_cases
+from responseiq_billing.application import commands
 from responseiq_billing.application.ports import PaymentGateway, UnitOfWorkFactory
 from responseiq_billing.domain.errors import BillingError
 from responseiq_billing.domain.invoices import Invoice
@@ -49,35 +50,33 @@ def refusals() -> Iterator[None]:
 
 
 class InProcessDriver(ABC, Generic[G]):
-    """The BillingDriver steps that call `application.use_cases` directly over `gateway`;
+    """The BillingDriver steps that call the container's use cases directly over `gateway`;
     after each action the gateway's events are delivered (`_deliver`), as webhooks would
     arrive after the gateway answers."""
 
-    def __init__(
-        self, *, catalog: Catalog, clock: ControllableClock, gateway: G, uow: UnitOfWorkFactory
-    ) -> None:
-        self.catalog, self.clock, self.gateway, self.uow = catalog, clock, gateway, uow
-        g, k = gateway, clock
-        self._start_checkout = use_cases.StartCheckout(uow=uow, gateway=g, clock=k, catalog=catalog)
-        self._complete_checkout = use_cases.CompleteCheckout(uow=uow, gateway=g, clock=k)
-        self._open_portal = use_cases.OpenPortal(uow=uow, gateway=g, clock=k)
-        self._preview = use_cases.PreviewPlanChange(uow=uow, gateway=g, clock=k, catalog=catalog)
-        self._change_plan = use_cases.ChangePlan(uow=uow, gateway=g, clock=k, catalog=catalog)
-        # With the catalog, as a gateway whose downgrades the core keeps needs it (Paddle).
-        self._cancel_pending = use_cases.CancelPendingChange(
-            uow=uow, gateway=g, clock=k, catalog=catalog
-        )
-        self._cancel = use_cases.CancelSubscription(uow=uow, gateway=g, clock=k)
-        self._resume = use_cases.ResumeSubscription(uow=uow, gateway=g, clock=k)
-        self._start_pm_update = use_cases.StartPaymentMethodUpdate(uow=uow, gateway=g, clock=k)
-        self._complete_pm_update = use_cases.CompletePaymentMethodUpdate(
-            uow=uow, gateway=g, clock=k
-        )
-        self._list_invoices = use_cases.ListInvoices(uow=uow, gateway=g)
-        self._invoice_pdf = use_cases.GetInvoicePdf(uow=uow, gateway=g)
-        self._get_subscription = use_cases.GetSubscription(uow=uow, clock=k, catalog=catalog)
-        self._entitlements = use_cases.GetEntitlements(uow=uow, clock=k, catalog=catalog)
-        self._apply_event = use_cases.ApplyGatewayEvent(uow=uow, gateway=g, clock=k)
+    def __init__(self, container: Container) -> None:
+        """`container`: `build_container(settings)` with the scenario's catalog, clock, store and
+        gateway adapter put in; the gateway here is the port the use cases get from it."""
+        self.container = container
+        self.catalog: Catalog = container.catalog()
+        self.clock: ControllableClock = container.clock()
+        self.gateway: G = container.gateway()
+        self.uow: UnitOfWorkFactory = container.uow()
+        self._start_checkout = container.start_checkout()
+        self._complete_checkout = container.complete_checkout()
+        self._open_portal = container.open_portal()
+        self._preview = container.preview_plan_change()
+        self._change_plan = container.change_plan()
+        self._cancel_pending = container.cancel_pending_change()
+        self._cancel = container.cancel_subscription()
+        self._resume = container.resume_subscription()
+        self._start_pm_update = container.start_payment_method_update()
+        self._complete_pm_update = container.complete_payment_method_update()
+        self._list_invoices = container.list_invoices()
+        self._invoice_pdf = container.get_invoice_pdf()
+        self._get_subscription = container.get_subscription()
+        self._entitlements = container.get_entitlements()
+        self._apply_event = container.apply_gateway_event()
 
     # -- what each driver does its own way -------------------------------------------------
     @abstractmethod

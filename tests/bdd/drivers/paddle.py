@@ -30,24 +30,21 @@ from litestar import Litestar
 from litestar.di import Provide
 from litestar.testing import TestClient
 
+from responseiq_billing.adapters.config import GatewayKind
 from responseiq_billing.adapters.fake.clock import ControllableClock
 from responseiq_billing.adapters.paddle.gateway import PaddleGateway
 from responseiq_billing.adapters.paddle.route import paddle_webhook
-from responseiq_billing.adapters.paddle.webhooks import PaddleEventDecoder, PaddleWebhookVerifier
-from responseiq_billing.application.inbox import (
-    ProcessInbox,
-    ReceiveGatewayEvent,
-    WebhookDeliveries,
-)
+from responseiq_billing.application.inbox import ProcessInbox
 from responseiq_billing.application.ports import PaymentGateway, UnitOfWorkFactory
 from responseiq_billing.application.renewal_changes import ApplyDueChanges
-from responseiq_billing.application.scheduled_changes import core_keeps_changes
 from responseiq_billing.domain.invoices import Invoice
 from responseiq_billing.domain.plans import Catalog
 from tests.bdd.drivers.base import Rejected
 from tests.bdd.drivers.in_process import InProcessDriver
 from tests.paddle_double import WEBHOOK_SECRET, PaddleDouble
+from tests.paddle_double.server import TEST_KEY
 from tests.paddle_double.worker_steps import advance_with_worker
+from tests.wiring import GivenUnits, container_for, sandbox_settings
 
 
 class PaddleDriver(InProcessDriver[PaymentGateway]):
@@ -58,35 +55,33 @@ class PaddleDriver(InProcessDriver[PaymentGateway]):
     ) -> None:
         self.double = PaddleDouble(clock).start()
         self.double.seed_catalog(catalog)
+        # The container in Paddle mode, its adapter talking to the double (no retries); the use
+        # cases get it wrapped, as the core keeps Paddle's downgrades.
+        settings = sandbox_settings(
+            gateway=GatewayKind.PADDLE,
+            paddle_api_key=TEST_KEY,
+            paddle_api_base=self.double.url,
+            paddle_webhook_secrets=(WEBHOOK_SECRET,),
+        )
         self.paddle = PaddleGateway(self.double.client(), catalog, clock)
-        gateway = core_keeps_changes(self.paddle, uow)
-        super().__init__(catalog=catalog, clock=clock, gateway=gateway, uow=uow)
+        super().__init__(
+            container_for(
+                settings, catalog=catalog, clock=clock, gateway=self.paddle, storage=GivenUnits(uow)
+            )
+        )
         self._delivered = 0  # notifications of the double's log already delivered
         # The webhook route as production mounts it, with what it needs from the container.
-        receive = ReceiveGatewayEvent(uow=uow, clock=clock)
-        verifier = PaddleWebhookVerifier([WEBHOOK_SECRET])
+        deliveries = self.container.paddle_deliveries()
         self._webhook: TestClient[Litestar] = TestClient(
             Litestar(
                 route_handlers=[paddle_webhook],
                 dependencies={
-                    "paddle_deliveries": Provide(
-                        lambda: WebhookDeliveries(verifier=verifier, receive=receive),
-                        sync_to_thread=False,
-                    ),
+                    "paddle_deliveries": Provide(lambda: deliveries, sync_to_thread=False),
                 },
             )
         ).__enter__()
-        self._worker = ProcessInbox(
-            uow=uow,
-            gateway=gateway,
-            clock=clock,
-            decoders={"paddle": PaddleEventDecoder(self.paddle)},
-            apply=self._apply_event,
-            worker="bdd-paddle-driver",
-        )
-        self._apply_due_changes = ApplyDueChanges(
-            uow=uow, gateway=gateway, clock=clock, catalog=catalog
-        )
+        self._worker: ProcessInbox = self.container.process_inbox(worker="bdd-paddle-driver")
+        self._apply_due_changes: ApplyDueChanges = self.container.apply_due_changes()
 
     def close(self) -> None:
         self._webhook.__exit__(None, None, None)

@@ -24,22 +24,19 @@ from litestar import Litestar
 from litestar.di import Provide
 from litestar.testing import TestClient
 
-from responseiq_billing.adapters.container import StripeEventDecoder
+from responseiq_billing.adapters.config import GatewayKind
 from responseiq_billing.adapters.fake.clock import ControllableClock
 from responseiq_billing.adapters.stripe.gateway import StripeGateway
 from responseiq_billing.adapters.stripe.route import stripe_webhook
-from responseiq_billing.adapters.stripe.webhooks import StripeWebhookVerifier
-from responseiq_billing.application.inbox import (
-    ProcessInbox,
-    ReceiveGatewayEvent,
-    WebhookDeliveries,
-)
+from responseiq_billing.application.inbox import ProcessInbox
 from responseiq_billing.application.ports import UnitOfWorkFactory
 from responseiq_billing.domain.invoices import Invoice
 from responseiq_billing.domain.plans import Catalog
 from tests.bdd.drivers.base import Rejected
 from tests.bdd.drivers.in_process import InProcessDriver
 from tests.stripe_double import StripeDouble
+from tests.stripe_double.server import TEST_KEY
+from tests.wiring import GivenUnits, container_for, sandbox_settings
 
 WEBHOOK_SECRET = "whsec_bdd_stripe_driver"
 
@@ -52,13 +49,22 @@ class StripeDriver(InProcessDriver[StripeGateway]):
     ) -> None:
         self.double = StripeDouble(clock).start()
         self.double.seed_catalog(catalog)
+        # The container in Stripe mode, its adapter talking to the double (no retries).
+        settings = sandbox_settings(
+            gateway=GatewayKind.STRIPE,
+            stripe_api_key=TEST_KEY,
+            stripe_api_base=self.double.url,
+            stripe_webhook_secrets=(WEBHOOK_SECRET,),
+        )
         gateway = StripeGateway(self.double.client(), catalog, clock)
-        super().__init__(catalog=catalog, clock=clock, gateway=gateway, uow=uow)
+        super().__init__(
+            container_for(
+                settings, catalog=catalog, clock=clock, gateway=gateway, storage=GivenUnits(uow)
+            )
+        )
         self._delivered = 0  # events of the double's log already delivered
         # The webhook route as production mounts it, with what it needs from the container.
-        receive = ReceiveGatewayEvent(uow=uow, clock=clock)
-        verifier = StripeWebhookVerifier([WEBHOOK_SECRET])
-        deliveries = WebhookDeliveries(verifier=verifier, receive=receive)
+        deliveries = self.container.stripe_deliveries()
         self._webhook: TestClient[Litestar] = TestClient(
             Litestar(
                 route_handlers=[stripe_webhook],
@@ -67,14 +73,7 @@ class StripeDriver(InProcessDriver[StripeGateway]):
                 },
             )
         ).__enter__()
-        self._worker = ProcessInbox(
-            uow=uow,
-            gateway=gateway,
-            clock=clock,
-            decoders={"stripe": StripeEventDecoder(gateway)},
-            apply=self._apply_event,
-            worker="bdd-stripe-driver",
-        )
+        self._worker: ProcessInbox = self.container.process_inbox(worker="bdd-stripe-driver")
 
     def close(self) -> None:
         self._webhook.__exit__(None, None, None)

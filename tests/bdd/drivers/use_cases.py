@@ -11,23 +11,20 @@ from responseiq_billing.application.ports import GatewayEvent, UnitOfWorkFactory
 from responseiq_billing.domain.invoices import Invoice
 from responseiq_billing.domain.plans import Catalog, Interval
 from tests.bdd.drivers.in_process import InProcessDriver
+from tests.wiring import GivenUnits, container_for
 
 
 class UseCaseDriver(InProcessDriver[FakeGateway]):
-    """Drives `application.use_cases` directly; the sandbox gateway's events are delivered to
+    """Drives the container's use cases directly; the sandbox gateway's events are delivered to
     `ApplyGatewayEvent` after each action, as webhooks would arrive after the gateway answers."""
 
     def __init__(
-        self,
-        *,
-        catalog: Catalog,
-        clock: ControllableClock,
-        gateway: FakeGateway,
-        uow: UnitOfWorkFactory,
+        self, *, catalog: Catalog, clock: ControllableClock, uow: UnitOfWorkFactory
     ) -> None:
-        super().__init__(catalog=catalog, clock=clock, gateway=gateway, uow=uow)
+        # The sandbox gateway as the container builds it, on the scenario's catalog and clock.
+        super().__init__(container_for(catalog=catalog, clock=clock, storage=GivenUnits(uow)))
         self._inbox: list[GatewayEvent] = []
-        gateway.subscribe(self._inbox.append)
+        self.gateway.subscribe(self._inbox.append)
 
     # -- plumbing ---------------------------------------------------------------------------
     def _deliver(self) -> None:
