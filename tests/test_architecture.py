@@ -213,3 +213,16 @@ def test_there_is_no_import_cycle() -> None:
         if module not in state:
             visit(module)
     assert cycles == []
+
+
+MODULE_LINE_LIMIT = 500
+
+
+def test_every_module_reads_on_a_screen_or_two() -> None:
+    """No module in src/ reaches 500 lines: a larger one holds more than one concern."""
+    long = {
+        str(path.relative_to(SRC)): lines
+        for path in SRC.rglob("*.py")
+        if (lines := len(path.read_text().splitlines())) >= MODULE_LINE_LIMIT
+    }
+    assert long == {}
