@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import os
+import re
 from collections.abc import Callable, Sequence
 from typing import Any
 
@@ -18,7 +19,6 @@ from litestar.types import ControllerRouterHandler
 
 from responseiq_billing.adapters.config import GatewayKind, Settings
 from responseiq_billing.adapters.container import (
-    USE_CASES,
     Container,
     build_container,
     sandbox_gateway,
@@ -34,6 +34,7 @@ from responseiq_billing.adapters.http.logs import logging_config
 from responseiq_billing.adapters.http.page.routes import billing_page_router, template_config
 from responseiq_billing.adapters.http.system import health, metrics, ready
 
+APPLICATION = "responseiq_billing.application."
 API_VERSION = "1.0.0"
 WEBHOOK_BODY_LIMIT = 1024 * 1024
 
@@ -48,6 +49,25 @@ def _from(provider: providers.Provider[Any]) -> Callable[[], Any]:
 
 def _provide(provider: providers.Provider[Any]) -> Provide:
     return Provide(_from(provider), sync_to_thread=False, use_cache=True)
+
+
+def dependency_name(cls: type) -> str:
+    """The parameter a handler names a use case by: its class's name in snake case."""
+    return re.sub(r"(?<!^)(?=[A-Z])", "_", cls.__name__).lower()
+
+
+def _use_cases_by_type(container: Container) -> dict[str, Provide]:
+    """Every application class the container provides, under `dependency_name` of its class:
+    a handler that asks for `start_checkout: Dep[StartCheckout]` gets the container's one
+    StartCheckout, and a reader follows the type from the route to the use case. A class
+    that two providers share (each gateway's `WebhookDeliveries`) is asked for by name."""
+    held: dict[type, list[providers.Provider[Any]]] = {}
+    for provider in container.providers.values():
+        if isinstance(provider, providers.Singleton | providers.Factory):
+            cls = provider.provides
+            if isinstance(cls, type) and cls.__module__.startswith(APPLICATION):
+                held.setdefault(cls, []).append(provider)
+    return {dependency_name(cls): _provide(one) for cls, (one, *more) in held.items() if not more}
 
 
 def _reads(container: Container) -> Callable[[str], Reads]:
@@ -91,12 +111,10 @@ def create_app(
     """The app for `container`. Adapters are built by the container on first use.
 
     Other route handlers (the Stripe webhook, admin routes) join through `extra_route_handlers`
-    or `container.extra_route_handlers`; they may ask for any use case by its container name.
+    or `container.extra_route_handlers`; they may ask for any use case by type (`dependency_name`).
     """
     settings: Settings = container.settings()
-    dependencies: dict[str, Provide] = {
-        name: _provide(getattr(container, name)) for name in USE_CASES
-    }
+    dependencies = _use_cases_by_type(container)
     dependencies.update(
         settings=_provide(container.settings),
         clock=_provide(container.clock),

@@ -316,29 +316,6 @@ class Container(containers.DeclarativeContainer):
     extra_route_handlers = providers.List()
 
 
-# The use cases `create_app` hands to Litestar by name (each a Container provider).
-USE_CASES: tuple[str, ...] = (
-    "list_plans",
-    "get_subscription",
-    "get_entitlements",
-    "start_checkout",
-    "complete_checkout",
-    "open_portal",
-    "preview_plan_change",
-    "change_plan",
-    "cancel_pending_change",
-    "cancel_subscription",
-    "resume_subscription",
-    "start_payment_method_update",
-    "complete_payment_method_update",
-    "list_invoices",
-    "get_invoice_pdf",
-    "apply_gateway_event",
-    "receive_gateway_event",
-    "inbox_admin",
-)
-
-
 def build_container(settings: Settings) -> Container:
     """A container for `settings`. Only configuration is set; adapters are built on first use."""
     container = Container(settings=providers.Object(settings))
