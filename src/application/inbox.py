@@ -36,6 +36,7 @@ from responseiq_billing.application.inbox_ingest import (
 from responseiq_billing.application.ports import (
     Clock,
     EventDecoder,
+    GatewayEvent,
     GatewayEventKind,
     InboxEvent,
     InboxRepository,
@@ -98,6 +99,16 @@ class _Tally:
             self.held_back.append(item)
             return True
         return False
+
+    def waits(self, item: InboxEvent, held_elsewhere: bool) -> bool:
+        """Another batch holds the event's customer: it goes back to the inbox uncounted, and
+        so do the later events of its object."""
+        if held_elsewhere:
+            self.held_back.append(item)
+            if item.object_ref is not None:
+                self.blocked.add(item.object_ref)
+            return True
+        return self.holds_back(item)
 
     def fail(self, item: InboxEvent, park: bool) -> None:
         self.failed += 1
@@ -190,7 +201,13 @@ class ProcessInbox:
         the claim's per-object order holds.
         """
         pending = list(claimed)
-        reads = self._read_ahead(claimed)
+        decoded = self._decode(claimed)
+        customers = {
+            item.event_id: event.customer_ref
+            for item, event in zip(claimed, decoded, strict=True)
+            if event is not None and event.customer_ref is not None
+        }
+        reads = self._read_ahead(decoded)
         deferrals: dict[str, int] = {}
         gateway = cast(PaymentGateway, BatchGateway(self.gateway, reads))
         while pending:
@@ -200,6 +217,15 @@ class ProcessInbox:
             failures: list[tuple[InboxEvent, bool]] = []
             newest: dict[str, datetime] = {}
             with batch() as tx:
+                # Only customers no other batch holds: the rest go back to the inbox, their
+                # objects' later events with them (per-object order), and are claimed again.
+                held = tx.hold(
+                    sorted({customers[e.event_id] for e in pending if e.event_id in customers})
+                )
+                if held:
+                    pending = [
+                        e for e in pending if not tally.waits(e, customers.get(e.event_id) in held)
+                    ]
                 apply = attrs.evolve(self.apply, uow=tx.unit_of_work, gateway=gateway)
                 while pending:
                     item = pending[0]
@@ -266,7 +292,17 @@ class ProcessInbox:
                     # The gateway failed: the event fails as it would on its own, with back-off.
                     self._process_alone(pending.pop(0), tally)
 
-    def _read_ahead(self, claimed: Sequence[InboxEvent]) -> dict[str, Any]:
+    def _decode(self, claimed: Sequence[InboxEvent]) -> list[GatewayEvent | None]:
+        decoded: list[GatewayEvent | None] = []
+        for item in claimed:
+            decoder = self.decoders.get(item.gateway)
+            try:
+                decoded.append(decoder.decode(item.payload) if decoder else None)
+            except Exception:
+                decoded.append(None)  # fails again, and is recorded, when it is applied
+        return decoded
+
+    def _read_ahead(self, decoded: Sequence[GatewayEvent | None]) -> dict[str, Any]:
         """The gateway reads the batch will likely ask for, made before its transaction opens.
 
         Events of one object from the same second (their order is unknown, so applying the
@@ -274,13 +310,6 @@ class ProcessInbox:
         missed here ends the batch's transaction and is made then; one made here in vain
         costs a gateway call.
         """
-        decoded = []
-        for item in claimed:
-            decoder = self.decoders.get(item.gateway)
-            try:
-                decoded.append(decoder.decode(item.payload) if decoder else None)
-            except Exception:
-                decoded.append(None)  # fails again, and is recorded, when it is applied
         seconds: dict[tuple[str, datetime], int] = {}
         for event in decoded:
             if event is not None and event.object_ref is not None:

@@ -3,7 +3,7 @@ batch sees it (reads made before the transaction opened; any other call ends the
 
 from __future__ import annotations
 
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from contextlib import AbstractContextManager
 from typing import Any, Protocol
 
@@ -24,6 +24,12 @@ class InboxBatch(Protocol):
     tainted: bool
 
     def unit_of_work(self) -> UnitOfWork: ...
+
+    def hold(self, keys: Sequence[str]) -> set[str]:
+        """Hold each key (a customer) for this transaction without waiting; return the keys
+        another transaction holds. Two batches never write one customer's rows at once, so
+        they never wait for one another's row locks, nor deadlock."""
+        ...
 
     def savepoint(self) -> None: ...
 

@@ -11,6 +11,7 @@ savepoint and applies it again on its own, with real transactions.
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from types import TracebackType
 from typing import Any, Self, cast
 
@@ -36,6 +37,9 @@ from responseiq_billing.application.ports import (
     SubscriptionRepository,
     UnitOfWork,
 )
+
+# The first key of the batch's advisory locks (`hold`): what the inbox's batches lock is theirs.
+_LOCK_SPACE = 0x1B0C
 
 _SAVEPOINT = "inbox_event"  # one name, declared again per event: PostgreSQL and SQLite keep
 # the newest of a name, so no RELEASE round trip is needed between events
@@ -98,6 +102,24 @@ class SqlBatch:
 
     def unit_of_work(self) -> UnitOfWork:
         return _SharedUnitOfWork(self)
+
+    def hold(self, keys: Sequence[str]) -> set[str]:
+        """Lock each key for this transaction without waiting; return the keys another holds.
+
+        PostgreSQL: a transaction-scoped advisory lock per key (in the inbox's own lock space,
+        the key hashed: a collision only makes a key look held), released by the batch's
+        COMMIT or ROLLBACK. SQLite has one writer at a time: nothing to hold.
+        """
+        if not keys or self.connection.dialect.name != "postgresql":
+            return set()
+        held_elsewhere = self.connection.execute(
+            sa.text(
+                "SELECT key FROM unnest(CAST(:keys AS text[])) AS key "
+                "WHERE NOT pg_try_advisory_xact_lock(:space, hashtext(key))"
+            ),
+            {"keys": list(keys), "space": _LOCK_SPACE},
+        )
+        return set(held_elsewhere.scalars())
 
     def savepoint(self) -> None:
         self.tainted = False
