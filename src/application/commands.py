@@ -7,17 +7,24 @@ import uuid
 import attrs
 
 from responseiq_billing.application.ports import PortalFlow, UiMode
+from responseiq_billing.domain.plans import Interval
 
 
 def _request_id() -> str:
     return uuid.uuid4().hex
 
 
+def _interval(value: Interval | str) -> Interval:
+    """Commands carry the domain's Interval; a name is parsed once, here (a wrong one is
+    `UnknownInterval`, whose message never repeats it)."""
+    return value if isinstance(value, Interval) else Interval.parse(value)
+
+
 @attrs.frozen
 class StartCheckout:
     account_id: str
     plan: str
-    interval: str
+    interval: Interval = attrs.field(converter=_interval)
     success_url: str
     cancel_url: str
     ui_mode: UiMode = UiMode.HOSTED
@@ -44,14 +51,14 @@ class OpenPortal:
 class PreviewPlanChange:
     account_id: str
     plan: str
-    interval: str
+    interval: Interval = attrs.field(converter=_interval)
 
 
 @attrs.frozen
 class ChangePlan:
     account_id: str
     plan: str
-    interval: str
+    interval: Interval = attrs.field(converter=_interval)
     quote_id: str | None = None
     request_id: str = attrs.field(factory=_request_id)
 

@@ -33,7 +33,7 @@ from responseiq_billing.domain.errors import (
     SubscriptionNotFound,
 )
 from responseiq_billing.domain.money import Money
-from responseiq_billing.domain.plans import Catalog, Interval
+from responseiq_billing.domain.plans import Catalog
 from responseiq_billing.domain.quotes import QUOTE_TTL, Quote
 from responseiq_billing.domain.rules import ChangeTiming
 from responseiq_billing.domain.subscription import (
@@ -154,7 +154,7 @@ class ChangePlan:
             account_id=cmd.account_id,
             subscription_ref=sub.subscription_ref,
             current=(sub.plan_id, sub.interval),
-            target=(cmd.plan, Interval.parse(cmd.interval)),
+            target=(cmd.plan, cmd.interval),
             at=now,
         )
         if quote.proration_at < sub.current_period_start:
@@ -179,7 +179,7 @@ class CancelPendingChange:
             subscription_ref=sub.subscription_ref,
             idempotency_key=f"withdraw-change:{cmd.account_id}:{cmd.request_id}",
         )
-        inputs = _price_inputs(change.plan_id, change.interval.value)
+        inputs = _price_inputs(change.plan_id, change.interval)
         return _Recorder(uow=self.uow, gateway=self.gateway, clock=self.clock).record(
             cmd.account_id, view, "plan.change.withdraw", inputs
         )
@@ -189,7 +189,7 @@ class CancelPendingChange:
     ) -> Subscription:
         """Free before the worker's window; inside it the gateway may already have the new
         price, so the current one is put back (again billing nothing)."""
-        inputs = _price_inputs(change.plan_id, change.interval.value)
+        inputs = _price_inputs(change.plan_id, change.interval)
         if now_from(self.clock) >= change.effective_at - APPLY_LEAD:
             if self.catalog is None:
                 raise GatewayRejected("Withdrawing a kept change needs the plan catalog.")

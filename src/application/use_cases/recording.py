@@ -25,6 +25,7 @@ from responseiq_billing.domain.invoices import (
     BillingReason,
     InvoiceStatus,
 )
+from responseiq_billing.domain.plans import Interval
 from responseiq_billing.domain.subscription import (
     GatewaySubscription,
     Status,
@@ -377,8 +378,8 @@ def _duplicate_noted(uow: UnitOfWork, account_id: str, subscription_ref: str) ->
     )
 
 
-def _price_inputs(plan: str, interval: str, **more: str | None) -> dict[str, str]:
-    out = {"plan": plan, "interval": interval}
+def _price_inputs(plan: str, interval: Interval, **more: str | None) -> dict[str, str]:
+    out = {"plan": plan, "interval": interval.value}
     out.update({k: v for k, v in more.items() if v is not None})
     return out
 
