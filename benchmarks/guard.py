@@ -79,6 +79,21 @@ def hostile_inputs(size: int) -> dict[str, bytes]:
             "\u00bc".encode() * 2047 + "\U0001d7d2".encode(), size
         ),
         '"4\\\\" * N (escape bytes only, no cut)': _repeat(b"4\\\\", size),
+        # Found while redesigning the classing: more kinds of character beyond ASCII than the
+        # ASCII stand-ins take (so the charmaps, from all three maps); runs of exactly 13
+        # digits, a possible card start at each, cut by breaks (every lane kept by the run
+        # filter, and windows checked for breaks).
+        "eight kinds beyond ASCII, every map": _repeat(
+            "\uff14\u00bc\u3251\uabf4\u0664\u0966\u2153 \u00e9".encode(), size
+        ),
+        '"4 " * 13 + "x" (13-digit runs, breaks)': _repeat(b"4 " * 13 + b"x", size),
+        '"4" * 13 + "x" (13-digit runs, breaks)': _repeat(b"4" * 13 + b"x", size),
+        # Escapes read by the C JSON scanner straight away: it stops at each bad escape (up to
+        # 64 in a segment); a few quotes are set aside one by one first.
+        "\\u0034 escapes, a bad escape every 1 KB": _repeat(
+            _repeat(b"\\u0034 ", 1024 - 2) + b"\\q", size
+        ),
+        "\\u0034 escapes, a quote every 1 KB": _repeat(_repeat(b"\\u0034 ", 1024 - 1) + b'"', size),
     }
 
 

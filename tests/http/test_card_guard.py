@@ -26,12 +26,12 @@ from litestar.testing import TestClient
 from responseiq_billing.adapters.app import create_app
 from responseiq_billing.adapters.container import Container
 from responseiq_billing.adapters.fake.gateway import FakeGateway
+from responseiq_billing.adapters.http.card_charmaps import charmap_classes, classes_of
 from responseiq_billing.adapters.http.card_scan import (
     CARD,
     JSON_DEPTH_LIMIT,
     TOO_DEEP,
     CardScanner,
-    _classes,
     is_card_number,
 )
 from responseiq_billing.adapters.http.guard import GUARDED_BODY_LIMIT, holds_card_number, luhn_valid
@@ -394,11 +394,11 @@ def test_every_character_beyond_the_bmp_is_classed_as_the_reference_classes_its_
     plane_1 = [chr(code) for code in range(0x10000, 0x20000)]
     for char in plane_1:
         expected = reference.classes(char + "\u00e9").replace("x", "\x00").encode("ascii")
-        assert _canonical(_classes(char + "\u00e9")[0]) == _canonical(expected), hex(ord(char))
+        assert _canonical(classes_of(char + "\u00e9")) == _canonical(expected), hex(ord(char))
     # All at once, among BMP characters with markers and without
     everything = "4\u00bc".join(plane_1) + "\uff14\u00e9"
     expected = reference.classes(everything).replace("x", "\x00").encode("ascii")
-    assert _canonical(_classes(everything)[0]) == _canonical(expected)
+    assert _canonical(classes_of(everything)) == _canonical(expected)
 
 
 SEVERAL_FORMS = "\u00bc\u00bd\u2153\u2469\u249b\u3251\u3358\u32bf"  # 1/4 ... circled 50
@@ -417,7 +417,8 @@ SEVERAL_FORMS = "\u00bc\u00bd\u2153\u2469\u249b\u3251\u3358\u32bf"  # 1/4 ... ci
 )
 def test_characters_with_forms_of_several_classes_are_expanded_in_place(text: str) -> None:
     expected = reference.classes(text).replace("x", "\x00").encode("ascii")
-    assert _canonical(_classes(text)[0]) == _canonical(expected)
+    assert _canonical(classes_of(text)) == _canonical(expected)
+    assert _canonical(charmap_classes(text)) == _canonical(expected)  # markers, expanded
 
 
 def _own_class(char: str) -> str:
@@ -455,19 +456,22 @@ def test_every_bmp_character_is_classed_as_the_reference_classes_its_nfkc_form()
     for code in range(0x80, 0x10000):
         char = chr(code)
         expected = reference.classes(char).replace("x", "\x00").encode("ascii")
-        assert _canonical(_classes(char)[0]) == _canonical(expected), hex(code)
+        assert _canonical(classes_of(char)) == _canonical(expected), hex(code)
     # U+0001, the break decoding puts for a quote, has a slot in the first map; the second
-    # map's spare slots repeat the first map's characters, which count once.
-    assert _classes("\x014\uff14\x01\u00b2\x01")[0] == b"\x0044\x002\x00"
-    assert _classes("\x014 \uff14\u00e9\uabf4")[0] == b"\x004 4\x004"
-    # Circled 1 needs no NFKC, circled 10 does; ¼ is in Latin-1, mathematical 4 beyond the BMP.
-    assert _classes("\u2460\u00e9\u2469")[0] == b"1\x0010"
-    assert _classes("\u00bc\u00e9")[0] == b"1\x004\x00"
-    assert _classes("\U0001d7d2\u00e9")[0] == b"4\x00"
+    # map's spare slots repeat the first map's characters, which count once. (A text of few
+    # kinds beyond ASCII is classed through ASCII stand-ins: the charmaps are asked directly.)
+    for classed in (classes_of, charmap_classes):
+        assert classed("\x014\uff14\x01\u00b2\x01") == b"\x0044\x002\x00"
+        assert classed("\x014 \uff14\u00e9\uabf4") == b"\x004 4\x004"
+        # Circled 1 needs no NFKC, circled 10 does; ¼ is in Latin-1, mathematical 4 beyond the
+        # BMP.
+        assert classed("\u2460\u00e9\u2469") == b"1\x0010"
+        assert classed("\u00bc\u00e9") == b"1\x004\x00"
+        assert classed("\U0001d7d2\u00e9") == b"4\x00"
     # Every character at once: those that need the text normalized take the rest with them.
     everything = "".join(map(chr, range(0x80, 0x10000)))
     expected = reference.classes(everything).replace("x", "\x00").encode("ascii")
-    assert _canonical(_classes(everything)[0]) == _canonical(expected)
+    assert _canonical(classes_of(everything)) == _canonical(expected)
 
 
 # -- JSON depth ------------------------------------------------------------------------------------

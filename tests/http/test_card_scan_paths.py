@@ -1,0 +1,257 @@
+"""The card scanner's shortcuts agree with its full paths and with the plain per-character rule.
+
+Each shortcut is taken on some inputs and not on others: characters beyond ASCII classed through
+ASCII stand-ins (few kinds) or the charmaps (many kinds); the run filter in front of the digit
+lanes (runs of 13+ digits kept, in regions, or all of the lanes); quotes and bad escapes set one
+by one or in passes; segments without brackets counted for quotes only.
+"""
+
+from __future__ import annotations
+
+import json
+import re
+
+import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
+
+from responseiq_billing.adapters.http import card_charmaps, card_decode, card_lanes
+from responseiq_billing.adapters.http.card_charmaps import charmap_classes, classes_of
+from responseiq_billing.adapters.http.card_scan import CARD, JSON_DEPTH_LIMIT, TOO_DEEP, CardScanner
+from responseiq_billing.adapters.http.guard import luhn_valid
+from tests.http import card_reference as reference
+
+CARD_NUMBER = "4242424242424242"
+
+
+def _fed(data: bytes, step: int, *, depth: int | None = None) -> str | None:
+    scanner = CardScanner(json_depth_limit=depth)
+    for start in range(0, len(data), step):
+        if scanner.feed(data[start : start + step]):
+            return scanner.found
+    return scanner.finish()
+
+
+def _expected(data: bytes) -> str | None:
+    return CARD if reference.holds_card_number(data) else None
+
+
+# -- classes: ASCII stand-ins and charmaps ---------------------------------------------------------
+
+
+def test_every_character_has_the_same_classes_through_its_stand_in_and_the_charmaps() -> None:
+    """One character is one kind: `classes_of` reads it through its stand-in."""
+    for code in [*range(0x80, 0xD800), *range(0xE000, 0x20000)]:
+        char = chr(code)
+        assert classes_of(char) == charmap_classes(char), hex(code)
+
+
+def _canonical(classes: bytes) -> bytes:
+    return re.sub(rb"[\x00 ]+", lambda run: b"\x00" if b"\x00" in run[0] else b" ", classes)
+
+
+# Characters of every map, with markers, separators, breaks and ASCII
+BEYOND_ASCII = list(
+    "\uff14\u00bc\u3251\uabf4\u0664\u0966\u2153\u00e9\u00a0\u2013\u249b\u2488\u00b2\u2463"
+    "\U0001d7d2\U0001f101\U0001f600\u0e54\u00bd\u3000\ufffd"
+)
+
+
+@settings(max_examples=300, deadline=None)
+@given(
+    parts=st.lists(st.sampled_from([*BEYOND_ASCII, "4", "2", " ", "x", "-", "\x01"]), max_size=60)
+)
+def test_texts_of_few_and_of_many_kinds_beyond_ascii_are_classed_as_the_reference_does(
+    parts: list[str],
+) -> None:
+    text = "".join(parts)
+    expected = reference.classes(text).replace("x", "\x00").encode("ascii")
+    assert _canonical(classes_of(text)) == _canonical(expected)
+    assert _canonical(charmap_classes(text)) == _canonical(expected)
+
+
+@pytest.mark.parametrize("kinds", [1, card_charmaps._KINDS, card_charmaps._KINDS + 1, 20])
+@pytest.mark.parametrize("luhn_ok", [True, False])
+def test_a_card_among_any_number_of_kinds_beyond_ascii_is_found(kinds: int, luhn_ok: bool) -> None:
+    number = CARD_NUMBER if luhn_ok else "4242424242424241"
+    spelled = "".join(chr(0xFF10 + int(d)) for d in number[:8]) + number[8:]  # full-width
+    noise = (
+        "".join(BEYOND_ASCII[:kinds])
+        if kinds <= len(BEYOND_ASCII)
+        else "".join(chr(0x4E00 + i) for i in range(kinds))
+    )
+    data = f"{noise} {spelled} {noise}".encode()
+    assert _expected(data) == (CARD if luhn_ok else None)
+    assert _fed(data, 7) == _expected(data)
+
+
+# -- the run filter in front of the digit lanes ----------------------------------------------------
+
+RUN_PARTS = [
+    "4" * 13,  # a run that is just long enough, a possible Visa-13 start
+    "4 " * 13,
+    "4242 4242 4242 4242",
+    "4242 4242 4242 4241",
+    "1" * 12,
+    "x",
+    "x" * 300,  # a run of breaks
+    " " * 50,
+    "4 4x",
+    "\u00bc",
+    "1234 5678 9012 345",
+]
+
+
+@settings(max_examples=150, deadline=None)
+@given(
+    parts=st.lists(st.sampled_from(RUN_PARTS), min_size=1, max_size=400),
+    step=st.sampled_from([1000, 4096, 65536]),
+)
+def test_the_run_filter_leaves_out_no_window_that_is_a_card(parts: list[str], step: int) -> None:
+    """Long texts (regions of the run filter are 2048 lanes) with runs of every length."""
+    data = "".join(parts).encode()
+    assert _fed(data, step) == _expected(data)
+
+
+@pytest.mark.parametrize("lead", [0, 1, 12, 13, 2047, 2048, 2049, 5000])
+@pytest.mark.parametrize("gap", ["x", "x" * 9, " x "])
+def test_a_card_after_runs_of_every_length_and_before_the_end_is_found(lead: int, gap: str) -> None:
+    for number, expected in ((CARD_NUMBER, CARD), ("4242424242424241", None)):
+        text = ("4" * 13 + gap) * (lead // 14) + "1" * (lead % 14) + gap + number
+        # After the number: nothing, a break, a run of 13, or short runs the filter leaves out
+        # (more than a region of them, so the number's span ends at its break)
+        for tail in ("", gap, gap + "4" * 13, gap + "12x" * 1000, gap + "12x" * 1000 + "4" * 13):
+            data = (text + tail).encode()
+            assert _fed(data, 4096) == expected, (lead, gap, tail)
+            assert _fed(data, 997) == expected, (lead, gap, tail)
+
+
+@settings(max_examples=300, deadline=None)
+@given(
+    pieces=st.lists(
+        st.sampled_from([b"\x01" * 13, b"\x01" * 5, b"\x01" * 30, b"\x00", b"\x00" * 700]),
+        max_size=60,
+    )
+)
+def test_the_run_filter_keeps_every_long_run_whole_and_in_order(pieces: list[bytes]) -> None:
+    runs = b"".join(pieces)
+    spans = card_lanes._runs(runs)
+    kept = runs if spans is None else b"\x00".join(runs[first:end] for first, end in spans)
+
+    def long_runs(lanes: bytes) -> list[bytes]:
+        return [run for run in lanes.split(b"\x00") if len(run) >= 13]
+
+    assert long_runs(kept) == long_runs(runs)
+    for first, end in spans or []:
+        assert first == 0 or first == len(runs) or runs[first - 1] == 0
+        assert end == len(runs) or runs[end] == 0
+
+
+def test_a_card_at_the_end_of_a_region_is_found_with_short_runs_after_it() -> None:
+    """A region of the run filter (2048 lanes from a long run's start) ends at the first break
+    after it: there, after a number that spans lane 2048, the lanes left out begin."""
+    for pad in range(2010, 2040):
+        for number, expected in ((CARD_NUMBER, CARD), ("4242424242424241", None)):
+            data = ("4" * 13 + "x" * pad + number + "x" + "12x" * 1000).encode()
+            assert _fed(data, 65536) == expected, pad
+
+
+# -- decoding: percent escapes; quotes and bad escapes set one by one or in passes ----------------
+
+PERCENT_PARTS = [b"%", b"%3", b"%34", b"%25", b"%2", b"%00", b"%5C", b"%4a", b"%4A", b"%41"]
+PERCENT_PARTS += [b"%42", b"%43", b"%%", b"25", b"3", b"4", b"x", b"\x00", b"%EF%BC%94"]
+
+
+@settings(max_examples=500, deadline=None)
+@given(parts=st.lists(st.sampled_from(PERCENT_PARTS), max_size=40))
+def test_percent_decoding_in_lanes_agrees_with_the_plain_rule(parts: list[bytes]) -> None:
+    data = b"".join(parts)
+    assert card_decode.percent_decode(data) == reference.percent_decoded(data)
+
+
+@pytest.mark.parametrize("count", [1, card_decode._FEW, card_decode._FEW + 1, 500])
+@pytest.mark.parametrize("luhn_ok", [True, False])
+def test_quotes_and_bad_escapes_among_escaped_digits_are_breaks_however_many(
+    count: int, luhn_ok: bool
+) -> None:
+    number = CARD_NUMBER if luhn_ok else "4242424242424241"
+    escaped = "".join(f"\\u{ord(d):04x}" for d in number)
+    noise = '\\u00" \\"x \\\\" \\q ' * count
+    for data in (
+        f"{noise}{escaped}{noise}".encode(),
+        f'{escaped[:30]}"{escaped[30:]}'.encode(),  # a quote inside the number breaks it
+        f"{escaped[:30]}\\q{escaped[30:]}".encode(),  # so does a bad escape
+    ):
+        assert _fed(data, 4096) == _expected(data)
+        assert _fed(data, 65536) == _expected(data)
+
+
+JSON_PARTS = [
+    "4",
+    "42",
+    "4242",
+    " ",
+    "\\",
+    "\\\\",
+    '"',
+    '\\"',
+    "\\q",
+    "\\u0034",
+    "\\u00",
+    "\\ud835",
+]
+JSON_PARTS += ["\\udfd2", "\\n", "\\/", "x", "\u00e9", "%5C", "%22", "\\u0034\\u0032\\u0034\\u0032"]
+
+
+@settings(max_examples=300, deadline=None)
+@given(
+    parts=st.lists(st.sampled_from(JSON_PARTS), max_size=300),
+    lone=st.booleans(),
+    step=st.sampled_from([5, 4096, 65536]),
+)
+def test_json_escapes_read_the_quick_way_or_made_safe_first_agree_with_the_plain_rule(
+    parts: list[str], lone: bool, step: int
+) -> None:
+    """Few quotes: the C scanner reads the text, going on after each bad escape (a lone
+    backslash at the end too); many quotes or bad escapes: the text is made safe first."""
+    data = ("".join(parts) + ("\\" if lone else "")).encode()
+    assert _fed(data, step) == _expected(data)
+
+
+@pytest.mark.parametrize("bad", ["\\q", "\\u00", "\\ud835\\u00", "\\ud835\\q"])
+@pytest.mark.parametrize("count", [1, card_decode._FEW, card_decode._FEW + 1, 1000])
+def test_a_card_after_any_number_of_bad_escapes_is_found(bad: str, count: int) -> None:
+    escaped = "".join(f"\\u{ord(d):04x}" for d in CARD_NUMBER)
+    for number, expected in ((escaped, CARD), (escaped[:-1] + "1", None)):
+        data = (bad * count + " " + number + " " + bad * count + "\\").encode()
+        assert _expected(data) == expected
+        assert _fed(data, 4096) == expected
+        assert _fed(data, 65536) == expected
+
+
+# -- JSON depth: segments without brackets count quotes only ---------------------------------------
+
+
+@pytest.mark.parametrize("quotes", [0, 1, 2, card_decode._FEW, card_decode._FEW + 1, 3000])
+@pytest.mark.parametrize("escaped", [False, True])
+def test_long_strings_without_brackets_keep_the_depth_count_in_step(
+    quotes: int, escaped: bool
+) -> None:
+    quote = '\\"' if escaped else '"'
+    # Quotes, with escaped backslashes before them, in segments with no bracket
+    filler = "e" * 9000 + ("ab\\\\" + quote + "cd ") * quotes + "e" * 9000
+    for depth in (JSON_DEPTH_LIMIT, JSON_DEPTH_LIMIT + 1):
+        inner = "[" * (depth - 1) + "1" + "]" * (depth - 1)
+        in_a_string = ("[" + json.dumps(filler) + ", " + inner + ', "[[[["]').encode()
+        assert reference.json_depth(in_a_string) == depth
+        # Bare, its quotes open and close strings (a backslash before a quote outside a string
+        # is not JSON, and is read as an escape: not compared)
+        bare = ("[" + filler + ", " + inner + "]").encode()
+        for data in (in_a_string, bare) if not escaped else (in_a_string,):
+            expected = TOO_DEEP if reference.json_depth(data) > JSON_DEPTH_LIMIT else None
+            assert _fed(data, 4096, depth=JSON_DEPTH_LIMIT) == expected
+            assert _fed(data, 1000, depth=JSON_DEPTH_LIMIT) == expected
+
+
+def test_luhn_of_the_test_number() -> None:
+    assert luhn_valid(CARD_NUMBER)
