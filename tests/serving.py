@@ -27,10 +27,12 @@ def free_port() -> int:
 def clean_env() -> dict[str, str]:
     """The environment `billing` runs in here.
 
-    No BILLING_* or STRIPE_* from the developer's shell: the sandbox defaults, always.
+    No BILLING_* or STRIPE_* from the developer's shell: the sandbox defaults, always. A clock
+    set for the whole run (`faketime -f +60d pytest`: its preload and setting) reaches the
+    servers too, so the suite can be run as if on any date.
     """
-    keep = ("PATH", "HOME", "LANG", "SYSTEMROOT")
-    return {k: v for k, v in os.environ.items() if k in keep}
+    keep = ("PATH", "HOME", "LANG", "SYSTEMROOT", "LD_PRELOAD")
+    return {k: v for k, v in os.environ.items() if k in keep or k.startswith("FAKETIME")}
 
 
 @contextmanager
