@@ -27,6 +27,7 @@ from typing import Any
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
 import sqlalchemy as sa
+from tests.streams import sandbox_stream
 from tests.wiring import container_for, sandbox_settings
 
 from responseiq_billing.adapters.container import Container
@@ -38,9 +39,8 @@ from responseiq_billing.adapters.sql.database import (
 )
 from responseiq_billing.adapters.sql.migrate import upgrade
 from responseiq_billing.adapters.sql.tables import audit_log, webhook_inbox
-from responseiq_billing.application import commands
 from responseiq_billing.application.ports import GatewayEvent
-from responseiq_billing.domain.plans import Interval, default_catalog
+from responseiq_billing.domain.plans import default_catalog
 
 # Set before forking: the children inherit the sandbox gateway the events came from.
 _FAKE: FakeGateway | None = None
@@ -49,35 +49,15 @@ _CLOCK: ControllableClock | None = None
 
 def generate(accounts: int) -> tuple[FakeGateway, ControllableClock, list[GatewayEvent]]:
     """Drive a sandbox through a month of activity; return its events."""
-    catalog = default_catalog()
     clock = ControllableClock(datetime(2026, 3, 1, 9, tzinfo=UTC))
-    fake = FakeGateway(catalog, clock)
-    events: list[GatewayEvent] = []
-    fake.subscribe(events.append)
-    # In memory, only to start checkouts; the measured store starts empty.
-    scratch = container_for(catalog=catalog, clock=clock, gateway=fake)
-    start = scratch.start_checkout()
-    customers = []
-    for n in range(accounts):
-        session = start(
-            commands.StartCheckout(f"acct_{n}", "growth", "month", "https://a/ok", "https://a/no")
-        )
-        fake.complete_checkout(session.id)
-        with scratch.uow()() as u:
-            customers.append(u.customers.get(f"acct_{n}"))
-        clock.advance(timedelta(seconds=7))
-    for n, customer in enumerate(customers):
-        assert customer is not None
-        if n % 5 == 0:
-            fake.portal_change_plan(customer, "business", Interval.MONTH)  # upgrade
-        elif n % 5 == 1:
-            fake.portal_change_plan(customer, "starter", Interval.MONTH)  # downgrade
-        elif n % 5 == 2:
-            fake.portal_cancel(customer)
-        elif n % 5 == 3:
-            fake.portal_update_payment_method(customer, "mastercard")  # card change
-        clock.advance(timedelta(seconds=3))
-    fake.advance(timedelta(days=32))  # renewals
+    fake, events = sandbox_stream(
+        clock,
+        accounts,
+        changes=("upgrade", "downgrade", "cancel", "card", "none"),
+        signup_gap=timedelta(seconds=7),
+        change_gap=timedelta(seconds=3),
+        renewals=(timedelta(days=32),),
+    )
     return fake, clock, events
 
 

@@ -23,6 +23,7 @@ from responseiq_billing.application import commands, use_cases
 from responseiq_billing.application.ports import GatewayEvent, InboxStatus
 from responseiq_billing.application.use_cases import Within
 from responseiq_billing.domain.plans import Interval, default_catalog
+from tests.streams import sandbox_stream
 from tests.wiring import as_class, container_for, sandbox_settings
 
 T0 = datetime(2026, 3, 1, 9, tzinfo=UTC)
@@ -77,27 +78,7 @@ def _service(url: str, fake: FakeGateway, clock: ControllableClock) -> Container
 
 def _stream(clock: ControllableClock) -> tuple[FakeGateway, list[GatewayEvent]]:
     """Three sign-ups, an upgrade, a downgrade and a card change, as a gateway sends them."""
-    catalog = default_catalog()
-    fake = FakeGateway(catalog, clock)
-    events: list[GatewayEvent] = []
-    fake.subscribe(events.append)
-    scratch = container_for(catalog=catalog, clock=clock, gateway=fake)  # only for checkouts
-    start = scratch.start_checkout()
-    customers = []
-    for n in range(3):
-        session = start(
-            commands.StartCheckout(f"acct_{n}", "growth", "month", "https://a", "https://b")
-        )
-        fake.complete_checkout(session.id)
-        with scratch.uow()() as u:
-            customer = u.customers.get(f"acct_{n}")
-        assert customer is not None
-        customers.append(customer)
-        clock.advance(timedelta(seconds=5))
-    fake.portal_change_plan(customers[0], "business", Interval.MONTH)
-    fake.portal_change_plan(customers[1], "starter", Interval.MONTH)
-    fake.portal_update_payment_method(customers[2], "mastercard")
-    return fake, events
+    return sandbox_stream(clock, 3, changes=("upgrade", "downgrade", "card"))
 
 
 def _audited(engine: Engine) -> Counter[str]:

@@ -23,13 +23,11 @@ import sqlalchemy as sa
 from responseiq_billing.adapters.container import Container
 from responseiq_billing.adapters.fake.clock import ControllableClock
 from responseiq_billing.adapters.fake.codec import encode_event
-from responseiq_billing.adapters.fake.gateway import FakeGateway
 from responseiq_billing.adapters.sql.migrate import upgrade
 from responseiq_billing.adapters.sql.tables import audit_log, webhook_inbox
-from responseiq_billing.application import commands
-from responseiq_billing.application.ports import GatewayEvent
-from responseiq_billing.domain.plans import Interval, default_catalog
+from responseiq_billing.domain.plans import default_catalog
 from tests.sql_fixtures import postgres_database
+from tests.streams import sandbox_stream
 from tests.wiring import container_for, sandbox_settings
 
 pytestmark = pytest.mark.postgres
@@ -37,40 +35,6 @@ pytestmark = pytest.mark.postgres
 T0 = datetime(2026, 3, 1, 9, tzinfo=UTC)
 ACCOUNTS = 10  # few accounts, so the two workers' batches share accounts all the time
 ROUNDS = 3
-
-
-def _stream(clock: ControllableClock) -> tuple[FakeGateway, list[GatewayEvent]]:
-    """Sign-ups, upgrades, downgrades, cancellations, card changes, then two renewals."""
-    catalog = default_catalog()
-    fake = FakeGateway(catalog, clock)
-    events: list[GatewayEvent] = []
-    fake.subscribe(events.append)
-    scratch = container_for(catalog=catalog, clock=clock, gateway=fake)  # only for checkouts
-    start = scratch.start_checkout()
-    customers = []
-    for n in range(ACCOUNTS):
-        session = start(
-            commands.StartCheckout(f"acct_{n}", "growth", "month", "https://a", "https://b")
-        )
-        fake.complete_checkout(session.id)
-        with scratch.uow()() as u:
-            customer = u.customers.get(f"acct_{n}")
-        assert customer is not None
-        customers.append(customer)
-        clock.advance(timedelta(seconds=2))
-    for n, customer in enumerate(customers):
-        if n % 4 == 0:
-            fake.portal_change_plan(customer, "business", Interval.MONTH)
-        elif n % 4 == 1:
-            fake.portal_change_plan(customer, "starter", Interval.MONTH)
-        elif n % 4 == 2:
-            fake.portal_update_payment_method(customer, "mastercard")
-        else:
-            fake.portal_cancel(customer)
-        clock.advance(timedelta(seconds=1))
-    fake.advance(timedelta(days=32))
-    fake.advance(timedelta(days=31))
-    return fake, events
 
 
 def _worker(container: Container, name: str, errors: list[BaseException]) -> None:
@@ -89,7 +53,12 @@ def _worker(container: Container, name: str, errors: list[BaseException]) -> Non
 def test_two_workers_batches_of_shared_accounts_apply_every_event_once_without_a_failure() -> None:
     for _ in range(ROUNDS):
         clock = ControllableClock(T0)
-        fake, events = _stream(clock)
+        fake, events = sandbox_stream(
+            clock,
+            ACCOUNTS,
+            signup_gap=timedelta(seconds=2),
+            renewals=(timedelta(days=32), timedelta(days=31)),
+        )
         with postgres_database("billing_workers_round") as round_url:
             upgrade(round_url)
             services = [
