@@ -35,6 +35,8 @@ def _repeat(unit: bytes, size: int) -> bytes:
 
 
 _MIXED = b"4 4\\u0034 %34+\xef\xbc\x94 "  # every decoding layer at once
+# Eight kinds of character beyond ASCII, from all three charmaps
+_EIGHT = "\uff14\u00bc\u3251\uabf4\u0664\u0966\u2153 \u00e9".encode()
 
 
 def hostile_inputs(size: int) -> dict[str, bytes]:
@@ -94,6 +96,18 @@ def hostile_inputs(size: int) -> dict[str, bytes]:
             _repeat(b"\\u0034 ", 1024 - 2) + b"\\q", size
         ),
         "\\u0034 escapes, a quote every 1 KB": _repeat(_repeat(b"\\u0034 ", 1024 - 1) + b'"', size),
+        # Found while measuring the above: a rare piece of more kinds than the stand-ins took
+        # (the whole segment went to the charmaps), percent escapes among dense digits (escape
+        # bytes only: one segment, decoded at once), bad escapes on digit-dense text (the C
+        # scanner stopped at each), and one rare character beyond ASCII.
+        "13-digit runs + eight kinds per 4 KB": _repeat((b"4" * 13 + b"x") * 290 + _EIGHT, size),
+        "19-digit groups + eight kinds per 4 KB": _repeat((b"4" * 19 + b" ") * 204 + _EIGHT, size),
+        '19 digits + "%20"': _repeat(b"4" * 19 + b"%20", size),
+        "19-digit groups + a bad escape per 1 KB": _repeat((b"4" * 19 + b" ") * 51 + b"\\q", size),
+        "mixed + eight kinds": _repeat(_MIXED + _EIGHT, size),
+        "13-digit runs + a quote and e-acute per 4 KB": _repeat(
+            (b"4" * 13 + b"x") * 290 + '"\u00e9'.encode(), size
+        ),
     }
 
 

@@ -255,3 +255,91 @@ def test_long_strings_without_brackets_keep_the_depth_count_in_step(
 
 def test_luhn_of_the_test_number() -> None:
     assert luhn_valid(CARD_NUMBER)
+
+
+# -- paths added for rare pieces: sparse characters beyond ASCII, few escapes, long segments -------
+
+SPARSE_NOISE = [*BEYOND_ASCII, "\u2153 \u00e9", "\uff14\u00bc\u3251\uabf4\u0664\u0966\u2153"]
+
+
+@settings(max_examples=150, deadline=None)
+@given(
+    parts=st.lists(st.sampled_from(RUN_PARTS + ["4242 4242 4242 4242 "] * 3), max_size=200),
+    noise=st.lists(st.sampled_from(SPARSE_NOISE), max_size=8),
+    step=st.sampled_from([4096, 65536]),
+)
+def test_rare_characters_beyond_ascii_through_the_error_handler_agree_with_the_reference(
+    parts: list[str], noise: list[str], step: int
+) -> None:
+    """A few runs of characters beyond ASCII (any number of kinds) in long ASCII text: the
+    stand-ins are put by an encoding error handler, or by kind, or the charmaps class it."""
+    text = "".join(parts)
+    for at, piece in enumerate(noise):  # spread through the text, next to digits too
+        cut = len(text) * (at + 1) // (len(noise) + 1)
+        text = text[:cut] + piece + text[cut:]
+    expected = reference.classes(text).replace("x", "\x00").encode("ascii")
+    assert _canonical(classes_of(text)) == _canonical(expected)
+    data = text.encode()
+    assert _fed(data, step) == _expected(data)
+
+
+@pytest.mark.parametrize("kinds", [card_charmaps._KINDS + 1, card_charmaps._MORE_KINDS])
+@pytest.mark.parametrize("dense", [False, True])
+def test_more_kinds_than_few_take_stand_ins_or_charmaps_alike(kinds: int, dense: bool) -> None:
+    noise = "".join(BEYOND_ASCII[:kinds])
+    for number, expected in ((CARD_NUMBER, CARD), ("4242424242424241", None)):
+        filler = "x" if dense else "4" * 13 + "x" * 300
+        text = f"{noise}{filler}{number[:8]}{noise[0]}{number[8:]} {number} {filler}{noise}"
+        assert _canonical(classes_of(text)) == _canonical(charmap_classes(text))
+        assert _fed(text.encode(), 65536) == expected == _expected(text.encode())
+
+
+# Escapes among long ASCII text, so that most texts have few enough for `few_escapes`
+FEW_ESCAPE_PARTS = [*JSON_PARTS, *["4242 " * 120, "x" * 600, "4" * 13 + "x" * 600] * 6]
+
+
+@settings(max_examples=300, deadline=None)
+@given(
+    parts=st.lists(st.sampled_from(FEW_ESCAPE_PARTS), max_size=120),
+    lone=st.booleans(),
+    step=st.sampled_from([4096, 65536]),
+)
+def test_few_escapes_set_one_by_one_agree_with_the_plain_rule(
+    parts: list[str], lone: bool, step: int
+) -> None:
+    """Backslashes and quotes at most one in 256 bytes are set one by one (`few_escapes`)."""
+    data = ("".join(parts) + ("\\" if lone else "")).encode()
+    few = card_decode.few_escapes(data)
+    if few is not None:  # the same classes as made safe in passes (a pair of backslashes is
+        # one backslash there, two U+0001 here: a break either way)
+        safe, _ = card_decode.json_unescape(data)
+        read = [card_decode.json_string(text.decode()) for text in (few, safe)]
+        assert _canonical(classes_of(read[0])) == _canonical(classes_of(read[1]))
+    assert _fed(data, step) == _expected(data)
+
+
+@pytest.mark.parametrize("unit", [b"4" * 19 + b"%20", b"%34%C2%A0", b"%%34%2", b"4%25%334"])
+def test_percent_decoding_of_a_long_segment_in_pieces_agrees_with_the_plain_rule(
+    unit: bytes,
+) -> None:
+    for offset in range(4):  # escapes across each piece boundary
+        data = b"x" * offset + unit * (3 * 65536 // len(unit))
+        assert card_decode.percent_decode(data) == reference.percent_decoded(data)
+
+
+FEW_SEPARATOR_PARTS = ["4" * 13 + "x", "x" * 700, "4 x", "x 4", " x", "x ", "x x", "4  x"]
+FEW_SEPARATOR_PARTS += [CARD_NUMBER + " x", "x " + CARD_NUMBER, "4242424242424241 x", "4242 4242"]
+
+
+@settings(max_examples=200, deadline=None)
+@given(
+    parts=st.lists(st.sampled_from(FEW_SEPARATOR_PARTS), max_size=300),
+    step=st.sampled_from([1000, 4096, 65536]),
+)
+def test_few_separators_next_to_breaks_read_as_breaks_agree_with_the_reference(
+    parts: list[str], step: int
+) -> None:
+    data = "".join(parts).encode()
+    assert _fed(data, step) == _expected(data)
+    classes = data.translate(card_charmaps._ASCII_CLASS)  # a separator next to a break is one
+    assert _canonical(card_lanes._few_separators(classes)) == _canonical(classes)

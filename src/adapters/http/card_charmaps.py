@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import codecs
 import re
+import threading
 import unicodedata
 from typing import Any
 
@@ -176,14 +177,20 @@ _STAND_INS = {
     for char, cls in _CLASSED.items()
 }
 _ASCII_BYTES = bytes(range(0x80))
-# A text with at most _KINDS kinds of character beyond ASCII is classed through ASCII.
+# A text with at most _KINDS kinds of character beyond ASCII is classed through ASCII; so is one
+# with at most _MORE_KINDS, unless every kind has its slot in the first charmap (one pass).
 _KINDS = 6
+_MORE_KINDS = 12
 # Markers whose form is _WIDTH classes wide (every other is narrower by one at least).
 _NOT_WIDEST = bytes(i for i in range(256) if len(_FORMS.get(i, b"")) < _WIDTH)
 # Markers fewer than one in _SPARSE class bytes, and of at most _FEW kinds, are replaced kind
 # by kind.
 _SPARSE, _FEW = 16, 4
 _NO_SLOT = b"\x01"  # "?", which "replace" puts for a character the map has no slot for
+# The characters beyond ASCII with a slot in the first charmap.
+_FIRST_MAP = frozenset(
+    ch for ch in _CLASSED if codecs.charmap_encode(ch, "replace", _CHARMAPS[0])[0] != _NO_SLOT
+)
 
 
 _PLANE_1 = bytes(int(i == 1) for i in range(256))
@@ -234,7 +241,11 @@ def classes_of(text: str) -> bytes:
     """
     if text.isascii():
         return text.encode("ascii").translate(_ASCII_CLASS)
-    kinds = _few_kinds(text)
+    beyond = text.encode("utf-8", "surrogatepass").translate(None, _ASCII_BYTES)
+    classes = _sparse_classes(text, beyond)
+    if classes is not None:
+        return classes
+    kinds = _few_kinds(text, beyond)
     if kinds is None:
         return charmap_classes(text)
     for char in kinds:
@@ -242,22 +253,80 @@ def classes_of(text: str) -> bytes:
     return text.encode("ascii", "replace").translate(_ASCII_CLASS)
 
 
-def _few_kinds(text: str) -> list[str] | None:
+# A text whose characters beyond ASCII are at most one in _SPARSE_CHARS, in at most one run (of
+# them, with no ASCII between) in _SPARSE_RUNS, is encoded as ASCII with an error handler that
+# puts each run's stand-ins: one call per run, and a dict look-up per character. It gives up
+# (and the text goes the other ways) at the first run past that many.
+_SPARSE_CHARS, _SPARSE_RUNS = 64, 1024
+_STAND_IN_ERRORS = "responseiq-card-stand-ins"
+_CONTINUATION = bytes(range(0x80, 0xC0))  # the bytes of a UTF-8 character after its first
+
+
+class _TooManyRuns(Exception):
+    pass
+
+
+_budget = threading.local()  # runs the error handler may still take, in this thread
+
+
+def _stand_ins(error: UnicodeError) -> tuple[str, int]:
+    if not isinstance(error, UnicodeEncodeError) or error.encoding != "ascii":
+        raise error
+    _budget.runs -= 1
+    if _budget.runs < 0:
+        raise _TooManyRuns
+    run = error.object[error.start : error.end]
+    return "".join([_STAND_INS.get(char, "x") for char in run]), error.end
+
+
+codecs.register_error(_STAND_IN_ERRORS, _stand_ins)
+
+
+def _sparse_classes(text: str, beyond: bytes) -> bytes | None:
+    """`classes_of` through the error handler, for a text (`beyond`: its UTF-8 bytes beyond
+    ASCII) with few characters beyond ASCII in few runs; None for any other."""
+    n = len(text)
+    # A character is at most 4 bytes in UTF-8: most texts are told by their bytes alone.
+    if len(beyond) * _SPARSE_CHARS > 4 * n:
+        return None
+    if (
+        len(beyond) * _SPARSE_CHARS > n
+        and len(beyond.translate(None, _CONTINUATION)) * _SPARSE_CHARS > n
+    ):
+        return None
+    _budget.runs = n // _SPARSE_RUNS
+    try:
+        ascii_text = text.encode("ascii", _STAND_IN_ERRORS)
+    except _TooManyRuns:
+        return None
+    return ascii_text.translate(_ASCII_CLASS)
+
+
+def _few_kinds(text: str, beyond: bytes) -> list[str] | None:
     """The kinds of character beyond ASCII in `text` that have a class, or None if it holds
-    more than _KINDS kinds of character beyond ASCII."""
-    utf8 = text.encode("utf-8", "surrogatepass")
-    rest = utf8.translate(None, _ASCII_BYTES).decode("utf-8", "surrogatepass")
-    if len(set(rest[:64])) > _KINDS:  # a first look at a few: too many kinds already
+    more than _KINDS kinds of character beyond ASCII and the charmaps are the way for it: more
+    than _MORE_KINDS, or every kind in the first charmap (which classes them in one pass, where
+    each kind costs the stand-ins a pass)."""
+    rest = beyond.decode("utf-8", "surrogatepass")
+    # Past _KINDS kinds, a pass per kind costs more than the charmaps where most characters are
+    # beyond ASCII (each pass copies the text) or the first map has them all.
+    limit = _KINDS if len(rest) * 2 > len(text) else _MORE_KINDS
+    first = set(rest[:64])  # a first look at a few: too many kinds already, or the first map's
+    if len(first) > limit or (len(first) > _KINDS and first <= _FIRST_MAP):
         return None
     kinds = []
-    for _ in range(_KINDS):
-        if not rest:
-            break
+    first_map = True  # every kind so far has its slot in the first charmap
+    seen = 0
+    while rest and seen < limit:
         char = rest[0]
         rest = rest.replace(char, "")
+        seen += 1
+        first_map = first_map and char in _FIRST_MAP
         if char in _STAND_INS:
             kinds.append(char)
-    return None if rest else kinds
+    if rest or (seen > _KINDS and first_map):
+        return None
+    return kinds
 
 
 def charmap_classes(text: str) -> bytes:

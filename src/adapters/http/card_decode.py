@@ -20,8 +20,30 @@ _HEX = b"0123456789abcdefABCDEF"
 _PCT_FIELDS = table({ord("%"): 0x20, **{h: 0x10 | int(chr(h), 16) for h in _HEX}})
 
 
+# A long segment (escape bytes only have no cut point) is decoded a piece at a time: big integers
+# cost more per lane past the caches.
+_PIECE = 64 * 1024
+
+
 def percent_decode(data: bytes) -> bytes:
     """`%HH` -> the byte, exactly as `unquote` reads it (a `%` without two hex digits stays)."""
+    if len(data) <= _PIECE:
+        return _percent_decoded(data)
+    parts = []
+    start = 0
+    while start < len(data):
+        end = start + _PIECE
+        # An escape that the end would split starts at one of the last two bytes: the piece
+        # ends before it (a "%" there starts no escape that ends in this piece).
+        split = data.rfind(b"%", end - 2, end)
+        if split > start:
+            end = split
+        parts.append(_percent_decoded(data[start:end]))
+        start = end
+    return b"".join(parts)
+
+
+def _percent_decoded(data: bytes) -> bytes:
     n = len(data)
     if b"\x00" in data:
         data = data.replace(b"\x00", b"\x01")  # NUL marks the bytes an escape gave up
@@ -76,6 +98,42 @@ def json_unescape(data: bytes) -> tuple[bytes, bool]:
     if data.count(b'"') <= _FEW:  # with backslashes all through, a replace of a pair is slow
         return _quotes_to_soh(data), many
     return data.replace(b'\\"', b"\x01\x01").translate(_QUOTE_TO_SOH), many
+
+
+_ONE_LETTER = frozenset(b"\\/bfnrt")  # escapes of one letter after the backslash, but a quote
+# Backslashes (and quotes) at most one in this many bytes are set one by one.
+_SPARSE = 256
+
+
+def few_escapes(data: bytes) -> bytes | None:
+    """`data` made safe for the C JSON string scanner as `json_unescape` does (or so the scanner
+    reads the same: a pair of backslashes is left to it), found one by one where backslashes
+    and quotes are few; None where they are not."""
+    bound = len(data) // _SPARSE
+    if data.count(b"\\", 0, 1024) > bound:  # a look at a few first
+        return None
+    if data.count(b"\\") > bound or data.count(b'"') > bound:
+        return None
+    fixed = bytearray(data)
+    at = data.find(b"\\")
+    while at >= 0:
+        after = data[at + 1 : at + 2]
+        if after == b'"':  # an escaped quote: both are breaks
+            fixed[at : at + 2] = b"\x01\x01"
+            at += 2
+        elif after and after[0] in _ONE_LETTER:
+            at += 2
+        elif after == b"u" and len(hex4 := data[at + 2 : at + 6]) == 4 and not hex4.strip(_HEX):
+            at += 6
+        else:  # a bad escape (or a lone backslash at the end): its backslash is a break
+            fixed[at] = 1
+            at += 1
+        at = data.find(b"\\", at)
+    at = data.find(b'"')
+    while at >= 0:
+        fixed[at] = 1
+        at = data.find(b'"', at + 1)
+    return bytes(fixed)
 
 
 def _soh_at(data: bytes, marks: bytes) -> bytes:

@@ -11,8 +11,6 @@ two round trips, and come back as bytes once per card length that has a candidat
 
 from __future__ import annotations
 
-import itertools
-
 from responseiq_billing.adapters.http.card_brands import (
     LENGTHS,
     MAX_DIGITS,
@@ -72,6 +70,8 @@ _CLASS_RUNS = table(dict.fromkeys(range(0x30, 0x3A), 1))  # the same from class 
 _RUN = b"\x01" * MIN_DIGITS
 # Lanes the run filter keeps from a long run's first lane, at least (see `_runs`).
 _REGION = 2048
+_SHORT_GAP = 32  # lanes; a span holds _REGION at least (see `_runs`)
+_SPARSE_SEPARATORS = 1024  # see `_few_separators`
 _BREAKS = b"\x00" * 8
 # What lanes with breaks are to `_has_card`: none, padded (see `_prepared`: with at most one
 # break in _PAD_COST lanes, padding adds at most one lane in 8), or to be checked for breaks.
@@ -99,6 +99,8 @@ class Lanes:
         n = len(classes)
         if not n:
             return False
+        if b" " in classes:
+            classes = _few_separators(classes)
         # Digits and breaks as the lanes will have them: with no run of MIN_DIGITS digits, no
         # window can end in these lanes, and only the lanes after the last break are kept.
         runs = self._tail.translate(_RUNS) + classes.translate(_CLASS_RUNS, b" ")
@@ -140,6 +142,23 @@ class Lanes:
         return _has_card(*_kept(lanes, lanes.translate(_RUNS)))
 
 
+def _few_separators(classes: bytes) -> bytes:
+    """`classes` with each separator a break, where separators are few (at most one in
+    _SPARSE_SEPARATORS) and each is next to a break: both end a window and start no group, so
+    the lanes are the same, and they skip their round trip through bytes."""
+    most = len(classes) // _SPARSE_SEPARATORS
+    if classes.count(b" ", 0, 1024) > most or classes.count(b" ") > most:  # a look at a few first
+        return classes
+    fixed = bytearray(classes)
+    at = classes.find(b" ")
+    while at >= 0:
+        if classes[at - 1 : at] != b"\x00" and classes[at + 1 : at + 2] != b"\x00":
+            return classes  # between digits or separators
+        fixed[at] = 0
+        at = classes.find(b" ", at + 1)
+    return bytes(fixed)
+
+
 def _kept(lanes: bytes, runs: bytes) -> tuple[int, int, int]:
     spans = _runs(runs)
     return _prepared(lanes if spans is None else _joined(lanes, spans))
@@ -169,10 +188,19 @@ def _runs(runs: bytes) -> list[tuple[int, int]] | None:
         spans.append((first, end))
         begin = end + 1
         at = runs.find(_RUN, begin)
-    else:
-        spans.append((len(runs), len(runs)))  # the last run ended at a break
-    if spans[0][0] == 0 and all(a[1] + 1 == b[0] for a, b in itertools.pairwise(spans)):
-        return None  # the spans, a break between two, are the lanes
+    else:  # the last run ended at a break
+        first, end = spans[-1]
+        if len(runs) - end <= _SHORT_GAP:  # a few lanes after it: kept too (see below)
+            spans[-1] = (first, len(runs))
+        else:
+            spans.append((len(runs), len(runs)))
+    # Where the lanes left out are a few between spans (and before the first), all are kept:
+    # cutting them out costs more than their arithmetic.
+    gaps = zip(
+        (0, *(end for _, end in spans)), (*(first for first, _ in spans), len(runs)), strict=True
+    )
+    if all(first - begin <= _SHORT_GAP for begin, first in gaps):
+        return None
     return spans
 
 

@@ -5,11 +5,13 @@ The work is split over modules, each at C speed per byte:
 - `card_decode`: percent and form encoding and JSON escapes are decoded (`bytes.translate`,
   `bytes.replace`, lanes of big integers, the C JSON string scanner: straight away where a
   segment has few quotes and the last had not many bad escapes, else after the text is made
-  safe for it), and JSON nesting is counted;
+  safe for it; backslashes and quotes at most one in 256 bytes are set one by one first), and
+  JSON nesting is counted;
 - `card_charmaps`: each character becomes the class of its NFKC form (a digit, a separator or a
-  break): ASCII through one `bytes.translate`; a text with few kinds of character beyond ASCII
-  through ASCII stand-ins (`str.replace`, one per kind); any other through charmap encoders for
-  the BMP and UTF-32 bytes for plane 1;
+  break): ASCII through one `bytes.translate`; a text with few characters beyond ASCII in few
+  runs through an encoding error handler that puts ASCII stand-ins; one with few kinds of them
+  (up to 12 where they are not most of it) through stand-ins by kind (`str.replace`, one per
+  kind); any other through charmap encoders for the BMP and UTF-32 bytes for plane 1;
 - `card_lanes`: the classes become digit lanes (separators gone, group starts marked); a run
   filter keeps only the runs of 13 or more digits with no break (a piece without one skips the
   lanes' arithmetic), and big-integer lanes check every group-aligned window there for a
@@ -17,9 +19,11 @@ The work is split over modules, each at C speed per byte:
 
 Bounded work per byte: Python code runs per segment (at least _MIN_SEGMENT bytes) and per piece
 of _PIECE characters, never per byte or per digit group. Its loops are bounded per piece: at
-most 6 kinds of character beyond ASCII (more go to the charmaps), 64 quotes or bad escapes set
-one by one (more are replaced in passes), one turn of the run filter per 2048 lanes, and a fold
-of log2(lanes) halving steps. Every other step is a fixed number of C passes over the piece
+most 12 kinds of character beyond ASCII (more go to the charmaps), one error handler call per
+1024 characters and one look-up per 64, one backslash or quote set one by one per 256 bytes,
+64 quotes or bad escapes set one by one (more are replaced in passes), one separator turned
+into a break per 1024 classes, one turn of the run filter per 2048 lanes, and a fold of
+log2(lanes) halving steps. Every other step is a fixed number of C passes over the piece
 (the JSON string scanner stops at each of up to 64 bad escapes and reads the text before it
 again, so it reads each character twice at most); a character becomes at most four class
 bytes, and padding breaks adds at most one lane in eight.
@@ -42,6 +46,7 @@ from responseiq_billing.adapters.http.card_charmaps import SEPARATORS, classes_o
 from responseiq_billing.adapters.http.card_decode import (
     ESCAPE_BYTES,
     Depth,
+    few_escapes,
     json_quotes,
     json_string,
     json_text,
@@ -135,15 +140,20 @@ class CardScanner:
         escaped = b"\\" in segment
         quick = None
         if escaped:
-            # The quick way (few quotes, and not many bad escapes in the last segment) leaves
-            # pairs and bad escapes to the C scanner; the other makes the text safe first.
-            if self._quick_json:
-                quick = json_quotes(segment)
-            if quick is None:
-                segment, many_bad = json_unescape(segment)
-                self._quick_json = not many_bad
+            # Few backslashes and quotes are set one by one; else the quick way (few quotes,
+            # and not many bad escapes in the last segment) leaves pairs and bad escapes to the
+            # C scanner, and the other makes the text safe first.
+            few = few_escapes(segment)
+            if few is not None:
+                segment = few
             else:
-                segment = quick
+                if self._quick_json:
+                    quick = json_quotes(segment)
+                if quick is None:
+                    segment, many_bad = json_unescape(segment)
+                    self._quick_json = not many_bad
+                else:
+                    segment = quick
         text = self._utf8.decode(segment, final)
         if quick is not None:
             text, many_bad = json_text(text)
