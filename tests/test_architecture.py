@@ -72,7 +72,9 @@ def test_no_stripe_module_globals_are_assigned() -> None:
     assert offenders == []
 
 
-@pytest.mark.parametrize("package", ["domain", "application", "adapters.stripe"])
+@pytest.mark.parametrize(
+    "package", ["domain", "application", "adapters.stripe", "adapters.paddle", "adapters.fake"]
+)
 def test_mypy_strict_passes(package: str, tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
     """mypy cannot follow setuptools' editable import hook, so it reads src/ through a link
     named like the import root."""
