@@ -27,12 +27,11 @@ from typing import Any
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
 import sqlalchemy as sa
-from tests.streams import sandbox_stream
+from tests.streams import sandbox_stream, store_sandbox_event
 from tests.wiring import container_for, sandbox_settings
 
 from responseiq_billing.adapters.container import Container
 from responseiq_billing.adapters.fake.clock import ControllableClock
-from responseiq_billing.adapters.fake.codec import encode_event
 from responseiq_billing.adapters.fake.gateway import FakeGateway
 from responseiq_billing.adapters.sql.database import (
     create_engine_from_url,
@@ -105,14 +104,7 @@ def run(url: str, processes: int, mode: str, batch: int, events: list[GatewayEve
     ingest = _service(url)  # what the webhook route stores through
     receive = ingest.receive_gateway_event()
     for event in events:
-        receive(
-            gateway="sandbox",
-            event_id=event.id,
-            type=event.gateway_type,
-            payload=encode_event(event),
-            event_created=event.created,
-            object_ref=event.object_ref,
-        )
+        store_sandbox_event(receive, event)
     ingest.storage().close()  # no connection of the parent's is inherited by the workers
     engine = create_engine_from_url(url)
     ctx = mp.get_context("fork")

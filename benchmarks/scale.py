@@ -58,11 +58,11 @@ import sqlalchemy as sa
 from sqlalchemy.engine import Engine
 from tests import scale_data
 from tests.sql_fixtures import postgres_database
+from tests.streams import store_sandbox_event
 from tests.wiring import GivenUnits, container_for, sandbox_settings
 
 from responseiq_billing.adapters.container import Container
 from responseiq_billing.adapters.fake.clock import ControllableClock
-from responseiq_billing.adapters.fake.codec import encode_event
 from responseiq_billing.adapters.fake.gateway import FakeGateway
 from responseiq_billing.adapters.sql.migrate import upgrade
 from responseiq_billing.application import commands
@@ -90,14 +90,7 @@ def drain(process: ProcessInbox, batch: int) -> None:
 
 def store(receive: ReceiveGatewayEvent, events: list[GatewayEvent]) -> None:
     for event in events:
-        receive(
-            gateway="sandbox",
-            event_id=event.id,
-            type=event.gateway_type,
-            payload=encode_event(event),
-            event_created=event.created,
-            object_ref=event.object_ref,
-        )
+        store_sandbox_event(receive, event)
 
 
 def service(url: str, fake: Any, clock: ControllableClock, storage: Any = None) -> Container:

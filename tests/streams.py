@@ -8,8 +8,10 @@ from datetime import timedelta
 from typing import Literal
 
 from responseiq_billing.adapters.fake.clock import ControllableClock
+from responseiq_billing.adapters.fake.codec import encode_event
 from responseiq_billing.adapters.fake.gateway import FakeGateway
 from responseiq_billing.application import commands
+from responseiq_billing.application.inbox import ReceiveGatewayEvent
 from responseiq_billing.application.ports import GatewayEvent
 from responseiq_billing.domain.plans import Interval, default_catalog
 from tests.wiring import container_for
@@ -61,3 +63,16 @@ def sandbox_stream(
     for step in renewals:
         fake.advance(step)
     return fake, events
+
+
+def store_sandbox_event(receive: ReceiveGatewayEvent, event: GatewayEvent) -> bool:
+    """Store `event` in the inbox as the webhook route does once a delivery is verified;
+    False when it was there already (a duplicate delivery)."""
+    return receive(
+        gateway="sandbox",
+        event_id=event.id,
+        type=event.gateway_type,
+        payload=encode_event(event),
+        event_created=event.created,
+        object_ref=event.object_ref,
+    )

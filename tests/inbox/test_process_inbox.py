@@ -9,7 +9,6 @@ import attrs
 import pytest
 
 from responseiq_billing.adapters.fake.clock import ControllableClock
-from responseiq_billing.adapters.fake.codec import encode_event
 from responseiq_billing.adapters.fake.gateway import FakeGateway
 from responseiq_billing.adapters.fake.repositories import InMemoryStore
 from responseiq_billing.adapters.fake.storage import MemoryStorage
@@ -23,6 +22,7 @@ from responseiq_billing.application.ports import GatewayEvent, InboxStatus
 from responseiq_billing.domain.errors import StaleVersion
 from responseiq_billing.domain.plans import Catalog, Interval
 from responseiq_billing.domain.subscription import Status
+from tests.streams import store_sandbox_event
 from tests.wiring import container_for
 
 
@@ -48,14 +48,7 @@ class Harness:
         return worker
 
     def deliver(self, event: GatewayEvent) -> bool:
-        return self.receive(
-            gateway="sandbox",
-            event_id=event.id,
-            type=event.gateway_type,
-            payload=encode_event(event),
-            event_created=event.created,
-            object_ref=event.object_ref,
-        )
+        return store_sandbox_event(self.receive, event)
 
     def drain(self, *workers: ProcessInbox) -> None:
         for _ in range(1000):

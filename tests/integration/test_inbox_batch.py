@@ -13,7 +13,6 @@ from sqlalchemy.engine import Engine
 
 from responseiq_billing.adapters.container import Container
 from responseiq_billing.adapters.fake.clock import ControllableClock
-from responseiq_billing.adapters.fake.codec import encode_event
 from responseiq_billing.adapters.fake.gateway import FakeGateway
 from responseiq_billing.adapters.sql.database import (
     create_engine_from_url,
@@ -23,7 +22,7 @@ from responseiq_billing.application import commands, use_cases
 from responseiq_billing.application.ports import GatewayEvent, InboxStatus
 from responseiq_billing.application.use_cases import Within
 from responseiq_billing.domain.plans import Interval, default_catalog
-from tests.streams import sandbox_stream
+from tests.streams import sandbox_stream, store_sandbox_event
 from tests.wiring import as_class, container_for, sandbox_settings
 
 T0 = datetime(2026, 3, 1, 9, tzinfo=UTC)
@@ -100,14 +99,7 @@ def test_a_batch_with_one_failing_event_applies_the_others_once_and_retries_the_
     uow = container.uow()
     receive = container.receive_gateway_event()
     for event in events:
-        receive(
-            gateway="sandbox",
-            event_id=event.id,
-            type=event.gateway_type,
-            payload=encode_event(event),
-            event_created=event.created,
-            object_ref=event.object_ref,
-        )
+        store_sandbox_event(receive, event)
     # acct_1's subscription starting: its later events (the downgrade) must wait for it.
     failing = next(
         e
@@ -183,14 +175,7 @@ def _lost_lease(
     uow = container.uow()
     receive = container.receive_gateway_event()
     for event in events:
-        receive(
-            gateway="sandbox",
-            event_id=event.id,
-            type=event.gateway_type,
-            payload=encode_event(event),
-            event_created=event.created,
-            object_ref=event.object_ref,
-        )
+        store_sandbox_event(receive, event)
     first_event = events[0]
     other = container.process_inbox(worker="w2", batch=None)  # each event on its own
 
@@ -246,14 +231,7 @@ def test_a_change_made_between_the_reads_a_batch_reuses_is_caught_and_not_overwr
 
     def deliver_all() -> None:
         for event in events:
-            receive(
-                gateway="sandbox",
-                event_id=event.id,
-                type=event.gateway_type,
-                payload=encode_event(event),
-                event_created=event.created,
-                object_ref=event.object_ref,
-            )
+            store_sandbox_event(receive, event)
         events.clear()
 
     scratch = container_for(catalog=catalog, clock=clock, gateway=fake)  # only for the checkout

@@ -22,12 +22,11 @@ import sqlalchemy as sa
 
 from responseiq_billing.adapters.container import Container
 from responseiq_billing.adapters.fake.clock import ControllableClock
-from responseiq_billing.adapters.fake.codec import encode_event
 from responseiq_billing.adapters.sql.migrate import upgrade
 from responseiq_billing.adapters.sql.tables import audit_log, webhook_inbox
 from responseiq_billing.domain.plans import default_catalog
 from tests.sql_fixtures import postgres_database
-from tests.streams import sandbox_stream
+from tests.streams import sandbox_stream, store_sandbox_event
 from tests.wiring import container_for, sandbox_settings
 
 pytestmark = pytest.mark.postgres
@@ -72,14 +71,7 @@ def test_two_workers_batches_of_shared_accounts_apply_every_event_once_without_a
             ]
             receive = services[0].receive_gateway_event()
             for event in events:
-                receive(
-                    gateway="sandbox",
-                    event_id=event.id,
-                    type=event.gateway_type,
-                    payload=encode_event(event),
-                    event_created=event.created,
-                    object_ref=event.object_ref,
-                )
+                store_sandbox_event(receive, event)
             errors: list[BaseException] = []
             threads = [
                 threading.Thread(target=_worker, args=(service, f"w{n}", errors))

@@ -8,7 +8,6 @@ from datetime import timedelta
 import pytest
 
 from responseiq_billing.adapters.fake.clock import ControllableClock
-from responseiq_billing.adapters.fake.codec import encode_event
 from responseiq_billing.adapters.fake.gateway import FakeGateway
 from responseiq_billing.application import commands, use_cases
 from responseiq_billing.application.ports import CheckoutStatus, GatewayEvent, UiMode
@@ -17,6 +16,7 @@ from responseiq_billing.domain.invoices import BillingReason, Invoice, InvoiceSt
 from responseiq_billing.domain.money import Money
 from responseiq_billing.domain.plans import Catalog
 from responseiq_billing.domain.subscription import Status
+from tests.streams import store_sandbox_event
 from tests.unit.conftest import APR_1, Billing
 
 OK, NO = "https://app/ok/{CHECKOUT_SESSION_ID}", "https://app/no"
@@ -325,14 +325,7 @@ def test_through_the_inbox_in_any_order_every_event_applies_and_one_subscription
         rng.shuffle(batch)
         for event in batch:
             delivered.add(event.id)
-            receive(
-                gateway="sandbox",
-                event_id=event.id,
-                type=event.gateway_type,
-                payload=encode_event(event),
-                event_created=event.created,
-                object_ref=event.object_ref,
-            )
+            store_sandbox_event(receive, event)
         while (report := worker.run_once(limit=5)).claimed:
             failed += report.failed
 
