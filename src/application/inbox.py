@@ -202,9 +202,10 @@ class ProcessInbox:
         """
         pending = list(claimed)
         decoded = self._decode(claimed)
+        events = dict(zip((item.event_id for item in claimed), decoded, strict=True))
         customers = {
-            item.event_id: event.customer_ref
-            for item, event in zip(claimed, decoded, strict=True)
+            event_id: event.customer_ref
+            for event_id, event in events.items()
             if event is not None and event.customer_ref is not None
         }
         reads = self._read_ahead(decoded)
@@ -235,7 +236,13 @@ class ProcessInbox:
                     tx.savepoint()
                     try:
                         outcome = self._process(
-                            item, apply, tx.unit_of_work, gateway, _unmarked, newest
+                            item,
+                            apply,
+                            tx.unit_of_work,
+                            gateway,
+                            _unmarked,
+                            newest,
+                            events[item.event_id],
                         )
                     except GatewayCallDeferred as call:
                         tx.rollback_to_savepoint()
@@ -345,11 +352,14 @@ class ProcessInbox:
         gateway: PaymentGateway,
         mark: Callable[[UnitOfWork, ApplyOutcome], None],
         newest_in_batch: dict[str, datetime],
+        decoded: GatewayEvent | None = None,
     ) -> ApplyOutcome:
-        decoder = self.decoders.get(item.gateway)
-        if decoder is None:
-            raise ValueError(f"no decoder for gateway {item.gateway!r}")
-        event = decoder.decode(item.payload)
+        event = decoded
+        if event is None:  # not decoded before the batch (or it failed: it fails here again)
+            decoder = self.decoders.get(item.gateway)
+            if decoder is None:
+                raise ValueError(f"no decoder for gateway {item.gateway!r}")
+            event = decoder.decode(item.payload)
         ref = event.object_ref
         if ref is not None and event.kind is GatewayEventKind.INVOICE_CHANGED:
             with uow_factory() as uow:
