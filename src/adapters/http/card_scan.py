@@ -12,21 +12,20 @@ The work is split over modules, each at C speed per byte:
   runs through an encoding error handler that puts ASCII stand-ins; one with few kinds of them
   (up to 12 where they are not most of it) through stand-ins by kind (`str.replace`, one per
   kind); any other through charmap encoders for the BMP and UTF-32 bytes for plane 1;
-- `card_lanes`: the classes become digit lanes (separators gone, group starts marked); a run
-  filter keeps only the runs of 13 or more digits with no break (a piece without one skips the
-  lanes' arithmetic), and big-integer lanes check every group-aligned window there for a
-  brand's prefix and length (`card_brands`) and Luhn.
+- `card_lanes`: the classes become digit lanes (separators gone, group starts marked); a piece
+  with no run of 13 or more digits without a break skips the lanes' arithmetic, and numpy
+  arrays of the lanes check every group-aligned window for a brand's prefix and length
+  (`card_brands`) and Luhn.
 
 Bounded work per byte: Python code runs per segment (at least _MIN_SEGMENT bytes) and per piece
 of _PIECE characters, never per byte or per digit group. Its loops are bounded per piece: at
 most 12 kinds of character beyond ASCII (more go to the charmaps), one error handler call per
 1024 characters and one look-up per 64, one backslash or quote set one by one per 256 bytes,
-64 quotes or bad escapes set one by one (more are replaced in passes), one separator turned
-into a break per 1024 classes, one turn of the run filter per 2048 lanes, and a fold of
-log2(lanes) halving steps. Every other step is a fixed number of C passes over the piece
+64 quotes or bad escapes set one by one (more are replaced in passes), and one turn per card
+length (seven) over the lanes. Every other step is a fixed number of C passes over the piece
 (the JSON string scanner stops at each of up to 64 bad escapes and reads the text before it
 again, so it reads each character twice at most); a character becomes at most four class
-bytes, and padding breaks adds at most one lane in eight.
+bytes.
 """
 
 from __future__ import annotations

@@ -29,7 +29,7 @@ log = logging.getLogger("billing.http")
 
 # Our own bodies are a few hundred bytes of JSON or a sandbox form; 1 MiB leaves room for any of
 # them while bounding what one request can make the guard read, hold and scan before auth runs
-# (the most hostile MB found costs about 21 ms of CPU, lowest of 6 runs of benchmarks/guard.py
+# (the most hostile MB found costs about 16 ms of CPU, lowest of 6 runs of benchmarks/guard.py
 # on 2 shared cores; more on a busy machine). Refused with 413 as soon as it is declared or
 # exceeded.
 GUARDED_BODY_LIMIT = 1024 * 1024
