@@ -671,6 +671,7 @@ def probe(engine: Engine, account_id: str, *, now: datetime = NOW) -> Capture:
             lease = timedelta(seconds=60)
             uow.inbox.claim(worker="probe", now=now, lease=lease, limit=20)
             uow.inbox.newest_applied(object_ref, excluding="evt_probe")
+            uow.inbox.newest_applied_many([object_ref, "evt_probe_object"])
             uow.inbox.get(event_id)
             uow.inbox.release(["evt_probe"], worker="probe")
             uow.inbox.claim(worker="probe", now=now, lease=lease, limit=20)

@@ -82,6 +82,10 @@ def _unmarked(_uow: UnitOfWork, _outcome: ApplyOutcome) -> None:
     """A batched event is marked applied with the rest of its batch, not in its own unit."""
 
 
+def _about_invoice(event: GatewayEvent | None) -> bool:
+    return event is not None and event.kind is GatewayEventKind.INVOICE_CHANGED
+
+
 @attrs.define
 class _Tally:
     claimed: int = 0
@@ -228,6 +232,17 @@ class ProcessInbox:
                         e for e in pending if not tally.waits(e, customers.get(e.event_id) in held)
                     ]
                 apply = attrs.evolve(self.apply, uow=tx.unit_of_work, gateway=gateway)
+                # What invoice events are judged against, read once for the batch: no other
+                # worker applies events of these objects while this claim holds them.
+                applied_before = tx.inbox.newest_applied_many(
+                    sorted(
+                        {
+                            e.object_ref
+                            for e in pending
+                            if e.object_ref is not None and _about_invoice(events[e.event_id])
+                        }
+                    )
+                )
                 while pending:
                     item = pending[0]
                     if tally.holds_back(item):
@@ -243,6 +258,7 @@ class ProcessInbox:
                             _unmarked,
                             newest,
                             events[item.event_id],
+                            applied_before,
                         )
                     except GatewayCallDeferred as call:
                         tx.rollback_to_savepoint()
@@ -353,6 +369,7 @@ class ProcessInbox:
         mark: Callable[[UnitOfWork, ApplyOutcome], None],
         newest_in_batch: dict[str, datetime],
         decoded: GatewayEvent | None = None,
+        applied_before: dict[str, datetime] | None = None,
     ) -> ApplyOutcome:
         event = decoded
         if event is None:  # not decoded before the batch (or it failed: it fails here again)
@@ -362,8 +379,11 @@ class ProcessInbox:
             event = decoder.decode(item.payload)
         ref = event.object_ref
         if ref is not None and event.kind is GatewayEventKind.INVOICE_CHANGED:
-            with uow_factory() as uow:
-                newest = uow.inbox.newest_applied(ref, excluding=item.event_id)
+            if applied_before is not None:  # read for the whole batch
+                newest = applied_before.get(ref)
+            else:
+                with uow_factory() as uow:
+                    newest = uow.inbox.newest_applied(ref, excluding=item.event_id)
             earlier = newest_in_batch.get(ref)  # applied in this batch, not yet marked
             if earlier is not None and (newest is None or earlier > newest):
                 newest = earlier

@@ -858,6 +858,8 @@ def test_an_expired_lease_is_claimed_again_and_the_old_worker_loses_it(uow: Fact
         )
         assert u.inbox.newest_applied("sub_1", excluding="evt_other") == T0
         assert u.inbox.newest_applied("sub_1", excluding="evt_1") is None
+        assert u.inbox.newest_applied_many(["sub_1", "sub_none"]) == {"sub_1": T0}
+        assert u.inbox.newest_applied_many([]) == {}
 
 
 def test_failures_back_off_park_and_requeue(uow: Factory) -> None:

@@ -75,6 +75,7 @@ EXPECTED: dict[str, set[str]] = {
     # of their objects
     "SqlInbox.claim": {"ix_webhook_inbox_due", "pk_webhook_inbox", "ix_webhook_inbox_object_ref"},
     "SqlInbox.newest_applied": {"ix_webhook_inbox_object_ref"},
+    "SqlInbox.newest_applied_many": {"ix_webhook_inbox_object_ref"},
     "SqlInbox.get": {"uq_webhook_inbox_event_id"},
     # by event id, among pending rows: either index narrows to a few rows
     "SqlInbox.mark_applied": {"uq_webhook_inbox_event_id", "ix_webhook_inbox_due"},

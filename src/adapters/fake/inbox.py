@@ -118,6 +118,15 @@ class InMemoryInbox:
         ]
         return max(times, default=None)
 
+    def newest_applied_many(self, object_refs: Sequence[str]) -> dict[str, datetime]:
+        wanted = set(object_refs)
+        newest: dict[str, datetime] = {}
+        for e in self._events.values():
+            ref, created = e.object_ref, e.event_created
+            if ref in wanted and e.applied_at is not None and created is not None:
+                newest[ref] = max(newest.get(ref, created), created)
+        return newest
+
     def get(self, event_id: str) -> InboxEvent | None:
         return self._events.get(event_id)
 

@@ -7,6 +7,10 @@ A unit's `commit()` is therefore not a commit: nothing is durable before the bat
 A unit that rolls back, is left by an exception, or is left with uncommitted writes taints the
 event (its partial writes cannot be undone alone); the inbox then rolls the event back to its
 savepoint and applies it again on its own, with real transactions.
+
+Fewer round trips per event: account links (never changed once written) are read once per
+batch, and audit entries are held and written in one INSERT when the batch commits (or before
+the audit log is read in it); an event rolled back to its savepoint drops both.
 """
 
 from __future__ import annotations
@@ -27,7 +31,10 @@ from responseiq_billing.adapters.sql.repositories import (
     SqlQuotes,
     SqlSubscriptions,
 )
+from responseiq_billing.adapters.sql.rows import audit_entry_to_row
+from responseiq_billing.adapters.sql.tables import accounts, audit_log
 from responseiq_billing.application.ports import (
+    AuditEntry,
     AuditLog,
     CheckoutRepository,
     CustomerRepository,
@@ -57,6 +64,14 @@ class SqlBatch:
         self._reuse_reads = reuse_reads
         self._writes = 0
         self.tainted = False
+        self.links = _Links()  # account links read or written in this batch
+        # Audit entries held until the batch commits; those from `_audit_mark` on are the
+        # current event's (see `_BatchAudit`)
+        self._audit: list[dict[str, Any]] = []
+        self._audit_mark = 0
+        # Earlier events' entries written after the current savepoint (for a read of the log):
+        # a rollback to it undoes that INSERT, so they are held again
+        self._audit_rewritten: list[dict[str, Any]] = []
 
     def __enter__(self) -> Self:
         conn = self._engine.connect()
@@ -108,31 +123,68 @@ class SqlBatch:
 
         PostgreSQL: a transaction-scoped advisory lock per key (in the inbox's own lock space,
         the key hashed: a collision only makes a key look held), released by the batch's
-        COMMIT or ROLLBACK. SQLite has one writer at a time: nothing to hold.
+        COMMIT or ROLLBACK. SQLite has one writer at a time: nothing to hold. The account
+        links of the customers held are read in the same pass (see `_BatchCustomers`).
         """
-        if not keys or self.connection.dialect.name != "postgresql":
+        if not keys:
             return set()
-        held_elsewhere = self.connection.execute(
-            sa.text(
-                "SELECT key FROM unnest(CAST(:keys AS text[])) AS key "
-                "WHERE NOT pg_try_advisory_xact_lock(:space, hashtext(key))"
-            ),
-            {"keys": list(keys), "space": _LOCK_SPACE},
-        )
-        return set(held_elsewhere.scalars())
+        held_elsewhere: set[str] = set()
+        if self.connection.dialect.name == "postgresql":
+            held_elsewhere = set(
+                self.connection.execute(
+                    sa.text(
+                        "SELECT key FROM unnest(CAST(:keys AS text[])) AS key "
+                        "WHERE NOT pg_try_advisory_xact_lock(:space, hashtext(key))"
+                    ),
+                    {"keys": list(keys), "space": _LOCK_SPACE},
+                ).scalars()
+            )
+        mine = [key for key in keys if key not in held_elsewhere]
+        if mine:
+            linked = self.connection.execute(
+                sa.select(accounts.c.account_id, accounts.c.customer_ref).where(
+                    accounts.c.customer_ref.in_(mine)
+                )
+            )
+            for account_id, customer_ref in linked:
+                self.links.put(account_id, customer_ref)
+        return held_elsewhere
 
     def savepoint(self) -> None:
         self.tainted = False
         if self._reads is not None:
             self._reads.forget()
+        self._audit_mark = len(self._audit)
+        self._audit_rewritten = []
+        self.links.savepoint()
         self.connection.exec_driver_sql(f"SAVEPOINT {_SAVEPOINT}")
 
     def rollback_to_savepoint(self) -> None:
         if self._reads is not None:
             self._reads.forget()
+        self.links.rollback()
+        self._audit[:] = self._audit_rewritten + self._audit[: self._audit_mark]
+        self._audit_mark = len(self._audit)
+        self._audit_rewritten = []
         self.connection.exec_driver_sql(f"ROLLBACK TO SAVEPOINT {_SAVEPOINT}")
 
+    def hold_audit(self, entry: AuditEntry) -> None:
+        """An audit entry, written with the batch: counted as a write of the unit that holds it
+        (a unit left with it uncommitted taints the event, as a written row would)."""
+        self._writes += 1
+        self._audit.append(audit_entry_to_row(entry))
+
+    def write_audit(self) -> None:
+        """The held audit entries, in one INSERT (the current event's, written after its
+        savepoint, are undone by a rollback to it)."""
+        if self._audit:
+            self.connection.execute(audit_log.insert(), self._audit)
+            self._audit_rewritten += self._audit[: self._audit_mark]
+            self._audit.clear()
+        self._audit_mark = 0
+
     def commit(self) -> None:
+        self.write_audit()
         self.connection.commit()
 
 
@@ -205,12 +257,12 @@ class _SharedUnitOfWork:
 
     def __enter__(self) -> Self:
         conn = self._batch.repository_connection
-        self.customers = SqlCustomers(conn)
+        self.customers = _BatchCustomers(conn, self._batch.links)
         self.subscriptions = SqlSubscriptions(conn)
         self.checkouts = SqlCheckouts(conn)
         self.quotes = SqlQuotes(conn)
         self.invoices = SqlInvoices(conn)
-        self.audit = SqlAudit(conn)
+        self.audit = _BatchAudit(conn, self._batch)
         self.inbox = SqlInbox(conn)
         self._kept = self._batch.writes
         return self
@@ -229,6 +281,81 @@ class _SharedUnitOfWork:
 
     def rollback(self) -> None:
         self._batch.tainted = True
+
+
+class _Links:
+    """Account links (account id to customer ref and back) known in a batch. A link is never
+    changed or removed once written, so one read in the batch stays true to its end, unless
+    the current event wrote it and is rolled back to its savepoint: those are dropped."""
+
+    def __init__(self) -> None:
+        self._customer: dict[str, str] = {}
+        self._account: dict[str, str] = {}
+        self._since_savepoint: list[tuple[str, str]] = []
+
+    def customer(self, account_id: str) -> str | None:
+        return self._customer.get(account_id)
+
+    def account(self, customer_ref: str) -> str | None:
+        return self._account.get(customer_ref)
+
+    def put(self, account_id: str, customer_ref: str) -> None:
+        self._customer[account_id] = customer_ref
+        self._account[customer_ref] = account_id
+        self._since_savepoint.append((account_id, customer_ref))
+
+    def savepoint(self) -> None:
+        self._since_savepoint.clear()
+
+    def rollback(self) -> None:
+        for account_id, customer_ref in self._since_savepoint:
+            self._customer.pop(account_id, None)
+            self._account.pop(customer_ref, None)
+        self._since_savepoint.clear()
+
+
+class _BatchCustomers(SqlCustomers):
+    """Account links through the batch's `_Links`: read once per batch; only found links are
+    kept (one may be written meanwhile)."""
+
+    def __init__(self, conn: Connection, links: _Links) -> None:
+        super().__init__(conn)
+        self._links = links
+
+    def get(self, account_id: str) -> str | None:
+        found = self._links.customer(account_id)
+        if found is None:
+            found = super().get(account_id)
+            if found is not None:
+                self._links.put(account_id, found)
+        return found
+
+    def account_for(self, customer_ref: str) -> str | None:
+        found = self._links.account(customer_ref)
+        if found is None:
+            found = super().account_for(customer_ref)
+            if found is not None:
+                self._links.put(found, customer_ref)
+        return found
+
+    def add(self, account_id: str, customer_ref: str) -> None:
+        super().add(account_id, customer_ref)
+        self._links.put(account_id, customer_ref)
+
+
+class _BatchAudit(SqlAudit):
+    """Appends held by the batch (`SqlBatch.hold_audit`); reading the log writes them first."""
+
+    def __init__(self, conn: Connection, batch: SqlBatch) -> None:
+        super().__init__(conn)
+        self._batch = batch
+
+    def append(self, entry: AuditEntry) -> None:
+        self._batch.hold_audit(entry)
+
+    def for_account(self, account_id: str) -> Sequence[AuditEntry]:
+        self._batch.write_audit()
+        return super().for_account(account_id)
 
 
 def _conforms(batch: SqlBatch) -> UnitOfWork:

@@ -225,6 +225,17 @@ class SqlInbox:
         )
         return newest
 
+    def newest_applied_many(self, object_refs: Sequence[str]) -> dict[str, datetime]:
+        if not object_refs:
+            return {}
+        t = webhook_inbox
+        rows = self._conn.execute(
+            sa.select(t.c.object_ref, sa.func.max(t.c.event_created))
+            .where(t.c.object_ref.in_(list(object_refs)), _APPLIED)
+            .group_by(t.c.object_ref)
+        )
+        return {ref: newest for ref, newest in rows if newest is not None}
+
     def get(self, event_id: str) -> InboxEvent | None:
         row = (
             self._conn.execute(sa.select(webhook_inbox).where(webhook_inbox.c.event_id == event_id))

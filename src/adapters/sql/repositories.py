@@ -19,6 +19,7 @@ from sqlalchemy.engine import Connection, Engine
 
 from responseiq_billing.adapters.sql.inbox import SqlInbox
 from responseiq_billing.adapters.sql.rows import (
+    audit_entry_to_row,
     checkout_from_row,
     checkout_to_row,
     invoice_from_row,
@@ -348,15 +349,7 @@ class SqlAudit:
         self._conn = conn
 
     def append(self, entry: AuditEntry) -> None:
-        self._conn.execute(
-            audit_log.insert().values(
-                account_id=entry.account_id,
-                action=entry.action,
-                inputs=dict(entry.inputs),
-                outcome=entry.outcome,
-                at=entry.at,
-            )
-        )
+        self._conn.execute(audit_log.insert().values(**audit_entry_to_row(entry)))
 
     def for_account(self, account_id: str) -> Sequence[AuditEntry]:
         rows = (

@@ -7,7 +7,7 @@ from typing import Any
 
 import sqlalchemy as sa
 
-from responseiq_billing.application.ports import CheckoutRecord, CheckoutStatus
+from responseiq_billing.application.ports import AuditEntry, CheckoutRecord, CheckoutStatus
 from responseiq_billing.domain.invoices import BillingReason, Invoice, InvoiceStatus
 from responseiq_billing.domain.money import Money
 from responseiq_billing.domain.plans import Interval
@@ -189,3 +189,13 @@ def invoice_from_row(row: Row) -> Invoice:
         pdf_url=row["pdf_url"],
         hosted_url=row["hosted_url"],
     )
+
+
+def audit_entry_to_row(entry: AuditEntry) -> dict[str, Any]:
+    return {
+        "account_id": entry.account_id,
+        "action": entry.action,
+        "inputs": dict(entry.inputs),
+        "outcome": entry.outcome,
+        "at": entry.at,
+    }

@@ -154,6 +154,11 @@ class InboxRepository(Protocol):
         """The gateway time of the newest applied event about `object_ref`, other than `excluding`."""
         ...
 
+    def newest_applied_many(self, object_refs: Sequence[str]) -> dict[str, datetime]:
+        """`newest_applied` for several objects in one read: each of `object_refs` that has an
+        applied event, to the gateway time of its newest."""
+        ...
+
     def get(self, event_id: str) -> InboxEvent | None: ...
 
     def list(self, status: InboxStatus | None, *, limit: int) -> Sequence[InboxEvent]:

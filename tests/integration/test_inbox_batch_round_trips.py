@@ -1,0 +1,152 @@
+"""What a batch keeps to save round trips (ADR 0011): audit entries held until it commits, and
+account links read once. Neither may outlive an event rolled back to its savepoint."""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from contextlib import contextmanager
+from datetime import UTC, datetime
+
+import pytest
+import sqlalchemy as sa
+from sqlalchemy.engine import Engine
+
+from responseiq_billing.adapters.sql.batch import SqlBatch
+from responseiq_billing.adapters.sql.database import create_engine_from_url
+from responseiq_billing.adapters.sql.tables import accounts, audit_log
+from responseiq_billing.application.ports import AuditEntry
+
+T0 = datetime(2026, 3, 1, 9, tzinfo=UTC)
+
+
+@pytest.fixture
+def engine(migrated: str) -> Iterator[Engine]:
+    engine = create_engine_from_url(migrated)
+    yield engine
+    engine.dispose()
+
+
+def _entry(action: str) -> AuditEntry:
+    return AuditEntry("acct_1", action, {"event_id": f"evt_{action}"}, "ok", T0)
+
+
+def _actions(engine: Engine) -> list[str]:
+    with engine.connect() as conn:
+        return list(conn.scalars(sa.select(audit_log.c.action).order_by(audit_log.c.id)))
+
+
+def _link(engine: Engine, account_id: str, customer_ref: str) -> None:
+    with engine.begin() as conn:
+        conn.execute(
+            accounts.insert().values(
+                account_id=account_id, customer_ref=customer_ref, created_at=T0
+            )
+        )
+
+
+@contextmanager
+def _selects(engine: Engine) -> Iterator[list[str]]:
+    """The SELECTs run on `engine` within the block."""
+    seen: list[str] = []
+
+    def note(_conn: object, _cursor: object, statement: str, *_: object) -> None:
+        if statement.lstrip().upper().startswith("SELECT"):
+            seen.append(statement)
+
+    sa.event.listen(engine, "before_cursor_execute", note)
+    try:
+        yield seen
+    finally:
+        sa.event.remove(engine, "before_cursor_execute", note)
+
+
+def test_held_audit_entries_are_written_with_the_batch_and_dropped_with_their_event(
+    engine: Engine,
+) -> None:
+    with SqlBatch(engine) as tx:
+        tx.savepoint()
+        with tx.unit_of_work() as u:
+            u.audit.append(_entry("kept"))
+            u.commit()
+        tx.savepoint()
+        with tx.unit_of_work() as u:
+            u.audit.append(_entry("rolled back"))
+            u.commit()
+        tx.rollback_to_savepoint()
+        tx.savepoint()
+        with tx.unit_of_work() as u:
+            u.audit.append(_entry("read back, then rolled back"))
+            # Reading the log in the batch sees what it holds (written for the read)
+            assert [e.action for e in u.audit.for_account("acct_1")] == [
+                "kept",
+                "read back, then rolled back",
+            ]
+            u.commit()
+        tx.rollback_to_savepoint()  # undoes the entry written for the read too
+        tx.savepoint()
+        with tx.unit_of_work() as u:
+            u.audit.append(_entry("after"))
+            u.commit()
+        tx.commit()
+
+    assert _actions(engine) == ["kept", "after"]
+
+
+def test_a_unit_left_holding_an_uncommitted_audit_entry_taints_its_event(engine: Engine) -> None:
+    with SqlBatch(engine) as tx:
+        tx.savepoint()
+        with tx.unit_of_work() as u:
+            u.audit.append(_entry("never committed"))
+        assert tx.tainted
+        tx.rollback_to_savepoint()
+        tx.commit()
+
+    assert _actions(engine) == []
+
+
+def test_account_links_of_held_customers_are_read_once_for_the_batch(engine: Engine) -> None:
+    _link(engine, "acct_1", "cus_1")
+    with SqlBatch(engine) as tx:
+        assert tx.hold(["cus_1", "cus_unknown"]) == set()
+        with _selects(engine) as selects:
+            for _ in range(2):  # two events of the customer
+                tx.savepoint()
+                with tx.unit_of_work() as u:
+                    assert u.customers.account_for("cus_1") == "acct_1"
+                    assert u.customers.get("acct_1") == "cus_1"
+                    u.commit()
+        assert selects == []
+        with _selects(engine) as selects:
+            for _ in range(2):  # not linked: asked by each event, as one may be written
+                tx.savepoint()
+                with tx.unit_of_work() as u:
+                    assert u.customers.account_for("cus_unknown") is None
+        assert len(selects) == 2
+        tx.commit()
+
+
+def test_a_link_written_by_an_event_rolled_back_is_forgotten_and_a_kept_one_is_known(
+    engine: Engine,
+) -> None:
+    with SqlBatch(engine) as tx:
+        tx.savepoint()
+        with tx.unit_of_work() as u:
+            u.customers.add("acct_2", "cus_2")
+            u.commit()
+        tx.rollback_to_savepoint()
+        tx.savepoint()
+        with tx.unit_of_work() as u:
+            assert u.customers.get("acct_2") is None
+            assert u.customers.account_for("cus_2") is None
+            u.customers.add("acct_3", "cus_3")
+            u.commit()
+        tx.savepoint()
+        with _selects(engine) as selects, tx.unit_of_work() as u:
+            assert u.customers.account_for("cus_3") == "acct_3"
+        assert selects == []
+        tx.commit()
+
+    with engine.connect() as conn:
+        assert list(conn.execute(sa.select(accounts.c.account_id, accounts.c.customer_ref))) == [
+            ("acct_3", "cus_3")
+        ]
