@@ -209,13 +209,13 @@ class _ReadsReused:
         self._answers.clear()
 
     def execute(self, statement: Any, *args: Any, **kwargs: Any) -> Any:
-        key = _key(statement) if not args and not kwargs else None
+        key = _key(statement, args, kwargs)
         if key is None:
             self._answers.clear()
             return self._conn.execute(statement, *args, **kwargs)
         frozen = self._answers.get(key)
         if frozen is None:
-            frozen = self._conn.execute(statement).freeze()
+            frozen = self._conn.execute(statement, *args).freeze()
             self._answers[key] = frozen
         return frozen()
 
@@ -230,9 +230,17 @@ class _ReadsReused:
         return getattr(self._conn, name)
 
 
-def _key(statement: Any) -> object | None:
-    if not isinstance(statement, sa.Select) or statement._for_update_arg is not None:
+def _key(statement: Any, args: tuple[Any, ...], kwargs: dict[str, Any]) -> object | None:
+    """What identifies a read: a SELECT (not FOR UPDATE) with its values, whether they are in
+    it or bound at the call (one dict of them)."""
+    if not isinstance(statement, sa.Select) or statement._for_update_arg is not None or kwargs:
         return None
+    if args:
+        if len(args) != 1 or not isinstance(args[0], dict):
+            return None
+        # Built once and bound at each call: the statement object itself tells it apart (kept
+        # in the key, so no other statement can take its identity while the answer is kept)
+        return (statement, tuple(sorted((k, repr(v)) for k, v in args[0].items())))
     cache_key = statement._generate_cache_key()
     if cache_key is None:
         return None

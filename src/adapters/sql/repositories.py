@@ -6,6 +6,7 @@ Each repository maps its rows to domain objects and back explicitly, with the fu
 
 from __future__ import annotations
 
+import functools
 from collections.abc import Iterator, Mapping, Sequence
 from contextlib import contextmanager
 from datetime import datetime
@@ -73,13 +74,29 @@ def _conflicts_are_stale(conn: Connection, message: str) -> Iterator[None]:
 
 def _upsert(conn: Connection, table: sa.Table, values: Mapping[str, Any], key: str) -> None:
     """INSERT ... ON CONFLICT (key) DO UPDATE, in the dialect's own syntax."""
-    insert = postgresql.insert if conn.dialect.name == "postgresql" else sqlite.insert
-    stmt = insert(table).values(**values)
-    changes = {name: stmt.excluded[name] for name in values if name != key}
-    conn.execute(stmt.on_conflict_do_update(index_elements=[table.c[key]], set_=changes))
+    conn.execute(_upsert_statement(conn.dialect.name, table, tuple(values), key), dict(values))
+
+
+@functools.cache
+def _upsert_statement(dialect: str, table: sa.Table, columns: tuple[str, ...], key: str) -> Any:
+    """Built once per table and set of columns, the values bound at each call: building it
+    (the `excluded` columns above all) cost more than running it."""
+    insert = postgresql.insert if dialect == "postgresql" else sqlite.insert
+    stmt = insert(table)
+    changes = {name: stmt.excluded[name] for name in columns if name != key}
+    return stmt.on_conflict_do_update(index_elements=[table.c[key]], set_=changes)
 
 
 # -- customers --------------------------------------------------------------------------------
+
+# The reads every applied event makes, built once (their values bound at each call): building
+# a statement cost about as much as the round trip.
+_CUSTOMER_OF = sa.select(accounts.c.customer_ref).where(
+    accounts.c.account_id == sa.bindparam("account_id")
+)
+_ACCOUNT_OF = sa.select(accounts.c.account_id).where(
+    accounts.c.customer_ref == sa.bindparam("customer_ref")
+)
 
 
 class SqlCustomers:
@@ -87,14 +104,10 @@ class SqlCustomers:
         self._conn = conn
 
     def get(self, account_id: str) -> str | None:
-        return self._conn.scalar(
-            sa.select(accounts.c.customer_ref).where(accounts.c.account_id == account_id)
-        )
+        return self._conn.scalar(_CUSTOMER_OF, {"account_id": account_id})
 
     def account_for(self, customer_ref: str) -> str | None:
-        return self._conn.scalar(
-            sa.select(accounts.c.account_id).where(accounts.c.customer_ref == customer_ref)
-        )
+        return self._conn.scalar(_ACCOUNT_OF, {"customer_ref": customer_ref})
 
     def accounts(self) -> Sequence[str]:
         # Sorted in Python: PostgreSQL's collation may order ids differently from code points.
@@ -123,6 +136,20 @@ class SqlCustomers:
 # A connection execution option: the unit only reads, so SQLite begins it deferred (database.py).
 READ_ONLY = "billing_read_only"
 _LIVE = subscriptions.c.status.not_in([s.value for s in Status if not s.is_live])
+# The live one first (there is at most one), else the one that started last.
+_ACCOUNTS_SUBSCRIPTION = (
+    sa.select(subscriptions)
+    .where(subscriptions.c.account_id == sa.bindparam("account_id"))
+    .order_by(
+        sa.case((_LIVE, 0), else_=1),
+        subscriptions.c.current_period_start.desc(),
+        subscriptions.c.id.desc(),
+    )
+    .limit(1)
+)
+_SUBSCRIPTION_BY_REF = sa.select(subscriptions).where(
+    subscriptions.c.subscription_ref == sa.bindparam("subscription_ref")
+)
 
 
 class SqlSubscriptions:
@@ -130,18 +157,8 @@ class SqlSubscriptions:
         self._conn = conn
 
     def for_account(self, account_id: str) -> Subscription | None:
-        # The live one first (there is at most one), else the one that started last.
         row = (
-            self._conn.execute(
-                sa.select(subscriptions)
-                .where(subscriptions.c.account_id == account_id)
-                .order_by(
-                    sa.case((_LIVE, 0), else_=1),
-                    subscriptions.c.current_period_start.desc(),
-                    subscriptions.c.id.desc(),
-                )
-                .limit(1)
-            )
+            self._conn.execute(_ACCOUNTS_SUBSCRIPTION, {"account_id": account_id})
             .mappings()
             .first()
         )
@@ -149,9 +166,7 @@ class SqlSubscriptions:
 
     def by_gateway_ref(self, subscription_ref: str) -> Subscription | None:
         row = (
-            self._conn.execute(
-                sa.select(subscriptions).where(subscriptions.c.subscription_ref == subscription_ref)
-            )
+            self._conn.execute(_SUBSCRIPTION_BY_REF, {"subscription_ref": subscription_ref})
             .mappings()
             .first()
         )
@@ -293,6 +308,9 @@ class SqlQuotes:
 # -- invoices ---------------------------------------------------------------------------------
 
 
+_INVOICE = sa.select(invoices).where(invoices.c.id == sa.bindparam("invoice_id"))
+
+
 class SqlInvoices:
     def __init__(self, conn: Connection) -> None:
         self._conn = conn
@@ -301,11 +319,7 @@ class SqlInvoices:
         _upsert(self._conn, invoices, invoice_to_row(account_id, invoice), "id")
 
     def get(self, invoice_id: str) -> tuple[str, Invoice] | None:
-        row = (
-            self._conn.execute(sa.select(invoices).where(invoices.c.id == invoice_id))
-            .mappings()
-            .first()
-        )
+        row = self._conn.execute(_INVOICE, {"invoice_id": invoice_id}).mappings().first()
         return (row["account_id"], invoice_from_row(row)) if row is not None else None
 
     def list_for_account(
