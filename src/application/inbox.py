@@ -196,13 +196,16 @@ class ProcessInbox:
     def _process_batched(
         self, claimed: list[InboxEvent], batch: InboxBatchFactory, tally: _Tally
     ) -> None:
-        """The claimed events in one transaction, a savepoint each, marked applied together.
+        """The claimed events in one transaction, marked applied together.
 
-        An event that fails is rolled back to its savepoint and recorded as failed in the same
-        transaction; the others stay. An event that needs the gateway (or whose code rolled
-        back a unit of work) ends the batch's transaction before it: the events before it
-        commit, it is applied on its own, and the rest go on in a new batch transaction, so
-        the claim's per-object order holds.
+        A transaction first runs its events unguarded, with no savepoint (a round trip each):
+        if one fails, needs the gateway or taints, the whole transaction is rolled back and
+        the same events run again guarded, each after a savepoint. There, an event that fails
+        is rolled back to its savepoint and recorded as failed in the same transaction; the
+        others stay. An event that needs the gateway (or whose code rolled back a unit of
+        work) ends the batch's transaction before it: the events before it commit, it is
+        applied on its own, and the rest go on in a new batch transaction (unguarded again),
+        so the claim's per-object order holds.
         """
         pending = list(claimed)
         decoded = self._decode(claimed)
@@ -215,12 +218,14 @@ class ProcessInbox:
         reads = self._read_ahead(decoded)
         deferrals: dict[str, int] = {}
         gateway = cast(PaymentGateway, BatchGateway(self.gateway, reads))
+        guarded = False
         while pending:
             alone: InboxEvent | None = None
             read: GatewayCallDeferred | None = None
             outcomes: dict[str, ApplyOutcome] = {}
             failures: list[tuple[InboxEvent, bool]] = []
             newest: dict[str, datetime] = {}
+            undo = False
             with batch() as tx:
                 # Only customers no other batch holds: the rest go back to the inbox, their
                 # objects' later events with them (per-object order), and are claimed again.
@@ -231,6 +236,7 @@ class ProcessInbox:
                     pending = [
                         e for e in pending if not tally.waits(e, customers.get(e.event_id) in held)
                     ]
+                start, held_back = list(pending), len(tally.held_back)  # where a retry starts
                 apply = attrs.evolve(self.apply, uow=tx.unit_of_work, gateway=gateway)
                 # What invoice events are judged against, read once for the batch: no other
                 # worker applies events of these objects while this claim holds them.
@@ -248,7 +254,10 @@ class ProcessInbox:
                     if tally.holds_back(item):
                         pending.pop(0)
                         continue
-                    tx.savepoint()
+                    if guarded:
+                        tx.savepoint()
+                    else:
+                        tx.next_event()
                     try:
                         outcome = self._process(
                             item,
@@ -261,7 +270,13 @@ class ProcessInbox:
                             applied_before,
                         )
                     except GatewayCallDeferred as call:
-                        tx.rollback_to_savepoint()
+                        if not guarded and tx.wrote:
+                            undo = True
+                            break
+                        if guarded:
+                            tx.rollback_to_savepoint()
+                        else:
+                            tx.next_event()  # it wrote nothing: nothing to undo
                         deferrals[item.event_id] = deferrals.get(item.event_id, 0) + 1
                         if call.is_read and deferrals[item.event_id] <= _DEFERRALS:
                             read = call  # made below with no transaction open; then again
@@ -269,6 +284,9 @@ class ProcessInbox:
                             alone = pending.pop(0)
                         break
                     except Exception as error:
+                        if not guarded:
+                            undo = True
+                            break
                         tx.rollback_to_savepoint()
                         pending.pop(0)
                         park = item.attempts >= self.max_attempts
@@ -278,6 +296,9 @@ class ProcessInbox:
                             tally.blocked.add(item.object_ref)  # its later events wait
                         continue
                     if tx.tainted:
+                        if not guarded:
+                            undo = True
+                            break
                         tx.rollback_to_savepoint()
                         alone = pending.pop(0)
                         break
@@ -287,6 +308,10 @@ class ProcessInbox:
                     created = item.event_created
                     if ref is not None and created is not None:
                         newest[ref] = max(newest.get(ref, created), created)
+                if undo:  # an unguarded event went wrong: undo them all
+                    pending, guarded = start, True
+                    del tally.held_back[held_back:]
+                    continue  # the transaction is rolled back as the block ends
                 try:
                     tx.inbox.mark_applied_many(
                         {k: v.value for k, v in outcomes.items()},
@@ -299,6 +324,7 @@ class ProcessInbox:
                     # the same objects); the events are claimed again.
                     return
                 tx.commit()
+            guarded = False
             for outcome in outcomes.values():
                 tally.count(outcome)
             for failed, park in failures:

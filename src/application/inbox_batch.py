@@ -23,6 +23,11 @@ class InboxBatch(Protocol):
     inbox: InboxRepository
     tainted: bool
 
+    @property
+    def wrote(self) -> bool:
+        """Whether the current event has written anything yet (audit entries included)."""
+        ...
+
     def unit_of_work(self) -> UnitOfWork: ...
 
     def hold(self, keys: Sequence[str]) -> set[str]:
@@ -31,7 +36,14 @@ class InboxBatch(Protocol):
         they never wait for one another's row locks, nor deadlock."""
         ...
 
-    def savepoint(self) -> None: ...
+    def next_event(self) -> None:
+        """The next event begins, with no savepoint: if it goes wrong, only the whole
+        transaction can be rolled back. `tainted` starts false again."""
+        ...
+
+    def savepoint(self) -> None:
+        """The next event begins after a savepoint (`rollback_to_savepoint` undoes it alone)."""
+        ...
 
     def rollback_to_savepoint(self) -> None: ...
 

@@ -285,3 +285,50 @@ def test_a_change_made_between_the_reads_a_batch_reuses_is_caught_and_not_overwr
         assert u.inbox.stats(clock.now()).pending == 0
     assert sub is not None and sub.plan_id == "business"
     assert sub.version == bumped[0] + 1  # written on top of the concurrent change, not over it
+
+
+def _savepoints(engine: Engine) -> tuple[list[str], Callable[[], None]]:
+    """The event savepoints taken on `engine` from now on, and how to stop noting them."""
+    seen: list[str] = []
+
+    def note(_conn: object, _cursor: object, statement: str, *_: object) -> None:
+        if statement.startswith("SAVEPOINT inbox_event"):
+            seen.append(statement)
+
+    sa.event.listen(engine, "before_cursor_execute", note)
+    return seen, lambda: sa.event.remove(engine, "before_cursor_execute", note)
+
+
+@pytest.mark.parametrize("fails", [False, True])
+def test_events_that_go_right_take_no_savepoint_and_one_that_fails_reruns_the_batch_guarded(
+    engine: Engine, service: Service, fails: bool
+) -> None:
+    clock = ControllableClock(T0)
+    fake, events = _stream(clock)
+    container = service(fake, clock)
+    receive = container.receive_gateway_event()
+    for event in events:
+        store_sandbox_event(receive, event)
+    failing = next(e for e in events if e.gateway_type == "invoice.paid")
+    apply = container.apply_gateway_event
+    apply.override(as_class(apply, FailingApply, failing=failing.id, armed=[fails]))
+    worker = container.process_inbox(worker="w1")
+    worker_engine = container.storage().engine
+    savepoints, stop = _savepoints(worker_engine)
+    try:
+        report = worker.run_once(limit=len(events))
+    finally:
+        stop()
+
+    audited = _audited(engine)
+    assert all(n == 1 for n in audited.values())
+    if not fails:
+        assert report.failed == 0
+        assert savepoints == []  # one round trip less per event
+        assert set(audited) >= {e.id for e in events if e.gateway_type == "invoice.paid"}
+    else:
+        # The unguarded run was rolled back whole; guarded, only the failing event is undone
+        assert report.failed == 1
+        assert savepoints, "the batch ran again, each event after a savepoint"
+        assert failing.id not in audited
+        assert report.applied + report.stale >= 1

@@ -63,6 +63,7 @@ class SqlBatch:
         self._reads: _ReadsReused | None = None
         self._reuse_reads = reuse_reads
         self._writes = 0
+        self._event_began = 0  # `_writes` when the current event began
         self.tainted = False
         self.links = _Links()  # account links read or written in this batch
         # Audit entries held until the batch commits; those from `_audit_mark` on are the
@@ -150,13 +151,21 @@ class SqlBatch:
                 self.links.put(account_id, customer_ref)
         return held_elsewhere
 
-    def savepoint(self) -> None:
+    @property
+    def wrote(self) -> bool:
+        return self._writes != self._event_began
+
+    def next_event(self) -> None:
         self.tainted = False
+        self._event_began = self._writes
         if self._reads is not None:
             self._reads.forget()
         self._audit_mark = len(self._audit)
         self._audit_rewritten = []
         self.links.savepoint()
+
+    def savepoint(self) -> None:
+        self.next_event()
         self.connection.exec_driver_sql(f"SAVEPOINT {_SAVEPOINT}")
 
     def rollback_to_savepoint(self) -> None:
