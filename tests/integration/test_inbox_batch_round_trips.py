@@ -5,7 +5,7 @@ from __future__ import annotations
 
 from collections.abc import Iterator
 from contextlib import contextmanager
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 
 import pytest
 import sqlalchemy as sa
@@ -13,8 +13,12 @@ from sqlalchemy.engine import Engine
 
 from responseiq_billing.adapters.sql.batch import SqlBatch
 from responseiq_billing.adapters.sql.database import create_engine_from_url
+from responseiq_billing.adapters.sql.repositories import SqlSubscriptions
 from responseiq_billing.adapters.sql.tables import accounts, audit_log
 from responseiq_billing.application.ports import AuditEntry
+from responseiq_billing.domain.errors import StaleVersion
+from responseiq_billing.domain.plans import Interval
+from responseiq_billing.domain.subscription import Status, Subscription
 
 T0 = datetime(2026, 3, 1, 9, tzinfo=UTC)
 
@@ -150,3 +154,42 @@ def test_a_link_written_by_an_event_rolled_back_is_forgotten_and_a_kept_one_is_k
         assert list(conn.execute(sa.select(accounts.c.account_id, accounts.c.customer_ref))) == [
             ("acct_3", "cus_3")
         ]
+
+
+def _subscription(account: str, ref: str, customer: str) -> Subscription:
+    return Subscription(
+        account_id=account,
+        customer_ref=customer,
+        subscription_ref=ref,
+        plan_id="growth",
+        interval=Interval.MONTH,
+        status=Status.ACTIVE,
+        current_period_start=T0,
+        current_period_end=T0 + timedelta(days=31),
+    )
+
+
+def test_a_conflicting_write_taints_an_unguarded_event_and_is_stale_in_a_guarded_one(
+    engine: Engine,
+) -> None:
+    """An unguarded event takes no savepoint for a write that may conflict: the conflict
+    taints it (the inbox then runs the batch again guarded). Guarded, the write's own savepoint
+    keeps the transaction usable after the conflict."""
+    with engine.begin() as conn:
+        SqlSubscriptions(conn).add(_subscription("acct_ada", "sub_1", "cus_ada"))
+    duplicate = _subscription("acct_bob", "sub_1", "cus_bob")  # the same gateway reference
+    with SqlBatch(engine) as tx:
+        tx.next_event()
+        with tx.unit_of_work() as u:
+            with pytest.raises(StaleVersion):
+                u.subscriptions.add(duplicate)
+            u.commit()  # as if the event's code took the conflict in its stride
+        assert tx.tainted
+    with SqlBatch(engine) as tx:
+        tx.savepoint()
+        with tx.unit_of_work() as u:
+            with pytest.raises(StaleVersion):
+                u.subscriptions.add(duplicate)
+            stored = u.subscriptions.by_gateway_ref("sub_1")
+            assert stored is not None and stored.account_id == "acct_ada"
+            assert u.customers.get("acct_bob") is None  # undone with the insert

@@ -64,6 +64,7 @@ class SqlBatch:
         self._reuse_reads = reuse_reads
         self._writes = 0
         self._event_began = 0  # `_writes` when the current event began
+        self.guarded = True  # the current event began after a savepoint
         self.tainted = False
         self.links = _Links()  # account links read or written in this batch
         # Audit entries held until the batch commits; those from `_audit_mark` on are the
@@ -78,7 +79,7 @@ class SqlBatch:
         conn = self._engine.connect()
         sa.event.listen(conn, "before_cursor_execute", self._count)
         self._conn = conn
-        self._reads = _ReadsReused(conn) if self._reuse_reads else None
+        self._reads = _ReadsReused(conn, self) if self._reuse_reads else None
         self.inbox = SqlInbox(conn)
         return self
 
@@ -156,6 +157,7 @@ class SqlBatch:
         return self._writes != self._event_began
 
     def next_event(self) -> None:
+        self.guarded = False
         self.tainted = False
         self._event_began = self._writes
         if self._reads is not None:
@@ -166,6 +168,7 @@ class SqlBatch:
 
     def savepoint(self) -> None:
         self.next_event()
+        self.guarded = True
         self.connection.exec_driver_sql(f"SAVEPOINT {_SAVEPOINT}")
 
     def rollback_to_savepoint(self) -> None:
@@ -210,8 +213,9 @@ class _ReadsReused:
     every answer; so does each event's savepoint and its rollback.
     """
 
-    def __init__(self, conn: Connection) -> None:
+    def __init__(self, conn: Connection, batch: SqlBatch) -> None:
         self._conn = conn
+        self._batch = batch
         self._answers: dict[object, sa.FrozenResult[Any]] = {}
 
     def forget(self) -> None:
@@ -234,9 +238,35 @@ class _ReadsReused:
     def scalars(self, statement: Any, *args: Any, **kwargs: Any) -> Any:
         return self.execute(statement, *args, **kwargs).scalars()
 
+    def begin_nested(self) -> Any:
+        """A repository's own savepoint (a write that may conflict). An unguarded event takes
+        none (two round trips): a failed write there taints the event, and the inbox rolls the
+        whole transaction back and runs its events again guarded, where it is taken."""
+        self._answers.clear()
+        if self._batch.guarded:
+            return self._conn.begin_nested()
+        return _TaintOnError(self._batch)
+
     def __getattr__(self, name: str) -> Any:
-        self._answers.clear()  # begin_nested, dialect …: whatever follows may write
+        self._answers.clear()  # dialect …: whatever follows may write
         return getattr(self._conn, name)
+
+
+class _TaintOnError:
+    def __init__(self, batch: SqlBatch) -> None:
+        self._batch = batch
+
+    def __enter__(self) -> None:
+        return None
+
+    def __exit__(
+        self,
+        exc_type: type[BaseException] | None,
+        exc: BaseException | None,
+        tb: TracebackType | None,
+    ) -> None:
+        if exc_type is not None:
+            self._batch.tainted = True
 
 
 def _key(statement: Any, args: tuple[Any, ...], kwargs: dict[str, Any]) -> object | None:
