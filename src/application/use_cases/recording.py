@@ -292,7 +292,8 @@ class OneSubscription:
             return Admission(view)
         with self.uow() as uow:
             known = uow.subscriptions.by_gateway_ref(view.subscription_ref)
-            held = uow.subscriptions.for_account(account_id)
+            # A subscription we hold already is admitted: the account's is read only if not
+            held = uow.subscriptions.for_account(account_id) if known is None else None
         if (
             known is not None
             or held is None
