@@ -9,7 +9,7 @@ fresh database: `single` (each event in its own transactions, as before ADR 0011
 (a claimed batch in one transaction, a savepoint per event). Afterwards it checks that every
 event was applied once and nothing is pending or parked.
 
-Run: `.venv/bin/python benchmarks/inbox_throughput.py [--accounts 300] [--batch 50]
+Run: `.venv/bin/python benchmarks/inbox_throughput.py [--accounts 300] [--batch 100]
 [--processes 1 2] [--modes single batch]`. Prints figures only.
 """
 
@@ -147,7 +147,7 @@ def main() -> None:
     global _FAKE, _CLOCK
     parser = argparse.ArgumentParser(description=__doc__)
     parser.add_argument("--accounts", type=int, default=300)
-    parser.add_argument("--batch", type=int, default=50)
+    parser.add_argument("--batch", type=int, default=100)
     parser.add_argument("--processes", type=int, nargs="+", default=[1, 2])
     parser.add_argument("--modes", nargs="+", default=["single", "batch"])
     args = parser.parse_args()

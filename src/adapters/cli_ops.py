@@ -63,7 +63,7 @@ def add_worker(sub: Subparsers) -> None:
         ),
     )
     parser.add_argument("--idle", type=float, default=1.0, help="seconds to wait when idle")
-    parser.add_argument("--batch", type=int, default=20, help="events claimed per pass")
+    parser.add_argument("--batch", type=int, default=100, help="events claimed per pass")
     parser.add_argument(
         "--once", action="store_true", help="drain what is due now, then exit (cron, tests)"
     )

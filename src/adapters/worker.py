@@ -30,7 +30,7 @@ def run_worker(
     stop: threading.Event,
     *,
     idle_seconds: float = 1.0,
-    batch: int = 20,
+    batch: int = 100,
     max_passes: int | None = None,
     due: Callable[[], object] | None = None,
     due_every: float = DUE_EVERY_SECONDS,

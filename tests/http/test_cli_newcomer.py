@@ -81,4 +81,4 @@ def test_worker_help_shows_the_defaults(capsys: pytest.CaptureFixture[str]) -> N
     with pytest.raises(SystemExit):
         main(["worker", "--help"])
     out = capsys.readouterr().out
-    assert "(default: 1.0)" in out and "(default: 20)" in out
+    assert "(default: 1.0)" in out and "(default: 100)" in out
