@@ -16,7 +16,7 @@ from __future__ import annotations
 import contextlib
 from collections.abc import Callable, Sequence
 from datetime import datetime, timedelta
-from typing import Any, cast
+from typing import cast
 
 import attrs
 
@@ -25,6 +25,8 @@ from responseiq_billing.application.inbox_batch import (
     GatewayCallDeferred,
     InboxBatch,
     InboxBatchFactory,
+    gateway_read,
+    read_ahead,
 )
 from responseiq_billing.application.inbox_ingest import (
     GROUP_LIMIT,
@@ -65,7 +67,6 @@ __all__ = [
     "backoff",
 ]
 
-_SUBSCRIPTION_READS = (GatewayEventKind.SUBSCRIPTION_CHANGED, GatewayEventKind.SCHEDULE_CHANGED)
 _DEFERRALS = 3  # gateway reads one event may ask for before it is applied on its own
 
 
@@ -215,9 +216,10 @@ class ProcessInbox:
             for event_id, event in events.items()
             if event is not None and event.customer_ref is not None
         }
-        reads = self._read_ahead(decoded)
+        reads = read_ahead(self.gateway, self.uow, decoded)
         deferrals: dict[str, int] = {}
-        gateway = cast(PaymentGateway, BatchGateway(self.gateway, reads))
+        batch_gateway = BatchGateway(self.gateway, reads)
+        gateway = cast(PaymentGateway, batch_gateway)
         guarded = False
         while pending:
             alone: InboxEvent | None = None
@@ -238,6 +240,7 @@ class ProcessInbox:
                     ]
                 start, held_back = list(pending), len(tally.held_back)  # where a retry starts
                 apply = attrs.evolve(self.apply, uow=tx.unit_of_work, gateway=gateway)
+                batch_gateway.held_in(tx.unit_of_work)
                 # What invoice events are judged against, read once for the batch: no other
                 # worker applies events of these objects while this claim holds them.
                 applied_before = tx.inbox.newest_applied_many(
@@ -336,7 +339,7 @@ class ProcessInbox:
                 reads.clear()
             if read is not None:
                 try:
-                    reads[read.key] = getattr(self.gateway, read.name)(*read.args_, **read.kwargs)
+                    reads[read.key] = gateway_read(self.gateway, self.uow, read)
                 except Exception:
                     # The gateway failed: the event fails as it would on its own, with back-off.
                     self._process_alone(pending.pop(0), tally)
@@ -350,41 +353,6 @@ class ProcessInbox:
             except Exception:
                 decoded.append(None)  # fails again, and is recorded, when it is applied
         return decoded
-
-    def _read_ahead(self, decoded: Sequence[GatewayEvent | None]) -> dict[str, Any]:
-        """The gateway reads the batch will likely ask for, made before its transaction opens.
-
-        Events of one object from the same second (their order is unknown, so applying the
-        second re-reads the object) and schedule events (always re-read). A guess: a read
-        missed here ends the batch's transaction and is made then; one made here in vain
-        costs a gateway call.
-        """
-        seconds: dict[tuple[str, datetime], int] = {}
-        for event in decoded:
-            if event is not None and event.object_ref is not None:
-                key = (event.object_ref, event.created)
-                seconds[key] = seconds.get(key, 0) + 1
-        wanted: dict[str, GatewayCallDeferred] = {}
-        for event in decoded:
-            if event is None:
-                continue
-            tied = seconds.get((event.object_ref or "", event.created), 0) > 1
-            if event.kind is GatewayEventKind.INVOICE_CHANGED and event.invoice is not None:
-                if tied:
-                    call = GatewayCallDeferred("get_invoice", (event.invoice.id,), {})
-                    wanted[call.key] = call
-            elif event.kind in _SUBSCRIPTION_READS and event.subscription_ref is not None:
-                schedule = event.kind is GatewayEventKind.SCHEDULE_CHANGED
-                if tied or schedule or event.subscription is None:
-                    call = GatewayCallDeferred("get_subscription", (event.subscription_ref,), {})
-                    wanted[call.key] = call
-        reads: dict[str, Any] = {}
-        for wanted_key, call in wanted.items():
-            try:
-                reads[wanted_key] = getattr(self.gateway, call.name)(*call.args_, **call.kwargs)
-            except Exception:
-                continue  # asked again when the event needs it, and fails there if it must
-        return reads
 
     def _process(
         self,

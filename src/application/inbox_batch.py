@@ -5,9 +5,19 @@ from __future__ import annotations
 
 from collections.abc import Callable, Sequence
 from contextlib import AbstractContextManager
+from datetime import datetime
 from typing import Any, Protocol
 
-from responseiq_billing.application.ports import InboxRepository, PaymentGateway, UnitOfWork
+import attrs
+
+from responseiq_billing.application.ports import (
+    GatewayEvent,
+    GatewayEventKind,
+    InboxRepository,
+    PaymentGateway,
+    UnitOfWork,
+    UnitOfWorkFactory,
+)
 
 
 class InboxBatch(Protocol):
@@ -71,10 +81,84 @@ class GatewayCallDeferred(Exception):
     def is_read(self) -> bool:
         return self.name in _READS
 
+    @property
+    def subscription_ref(self) -> str | None:
+        """The subscription a `get_subscription` reads."""
+        if self.name != "get_subscription":
+            return None
+        ref = self.args_[0] if self.args_ else self.kwargs.get("subscription_ref")
+        return ref if isinstance(ref, str) else None
+
+
+@attrs.frozen
+class GatewayRead:
+    """A gateway read made with no transaction open, for a batch to use later. A subscription
+    read also keeps the version of our copy read just before it (`held_before`, None: no
+    copy): a tie between a view and our copy is broken by a gateway read taken after that
+    copy was written, so the read only stands while our copy is still that version."""
+
+    answer: Any
+    subscription_ref: str | None = None
+    held_before: int | None = None
+
+
+def gateway_read(
+    gateway: PaymentGateway, uow: UnitOfWorkFactory, call: GatewayCallDeferred
+) -> GatewayRead:
+    ref = call.subscription_ref
+    if ref is None:
+        return GatewayRead(getattr(gateway, call.name)(*call.args_, **call.kwargs))
+    with uow() as u:
+        held = u.subscriptions.by_gateway_ref(ref)
+    answer = getattr(gateway, call.name)(*call.args_, **call.kwargs)
+    return GatewayRead(answer, ref, None if held is None else held.version)
+
+
+_SUBSCRIPTION_READS = (GatewayEventKind.SUBSCRIPTION_CHANGED, GatewayEventKind.SCHEDULE_CHANGED)
+
+
+def read_ahead(
+    gateway: PaymentGateway, uow: UnitOfWorkFactory, decoded: Sequence[GatewayEvent | None]
+) -> dict[str, GatewayRead]:
+    """The gateway reads a batch will likely ask for, made before its transaction opens.
+
+    Events of one object from the same second (their order is unknown, so applying the
+    second re-reads the object) and schedule events (always re-read). A guess: a read missed
+    here (or no longer standing, see `GatewayRead`) ends the batch's transaction and is made
+    then; one made here in vain costs a gateway call.
+    """
+    seconds: dict[tuple[str, datetime], int] = {}
+    for event in decoded:
+        if event is not None and event.object_ref is not None:
+            key = (event.object_ref, event.created)
+            seconds[key] = seconds.get(key, 0) + 1
+    wanted: dict[str, GatewayCallDeferred] = {}
+    for event in decoded:
+        if event is None:
+            continue
+        tied = seconds.get((event.object_ref or "", event.created), 0) > 1
+        if event.kind is GatewayEventKind.INVOICE_CHANGED and event.invoice is not None:
+            if tied:
+                call = GatewayCallDeferred("get_invoice", (event.invoice.id,), {})
+                wanted[call.key] = call
+        elif event.kind in _SUBSCRIPTION_READS and event.subscription_ref is not None:
+            schedule = event.kind is GatewayEventKind.SCHEDULE_CHANGED
+            if tied or schedule or event.subscription is None:
+                call = GatewayCallDeferred("get_subscription", (event.subscription_ref,), {})
+                wanted[call.key] = call
+    reads: dict[str, GatewayRead] = {}
+    for wanted_key, call in wanted.items():
+        try:
+            reads[wanted_key] = gateway_read(gateway, uow, call)
+        except Exception:
+            continue  # asked again when the event needs it, and fails there if it must
+    return reads
+
 
 class BatchGateway:
     """The gateway as a batch sees it: attributes read through; a read is answered from the
-    reads made for this pass, any other call refused.
+    reads made for this pass (a subscription read only while our copy is the version it was
+    read after), any other call refused.
 
     A batch holds its transaction (and the row locks of what it wrote) until it commits; a
     call across the network inside it would hold them for as long as the gateway takes. So
@@ -82,9 +166,21 @@ class BatchGateway:
     on its own makes it, just before its writing transaction), and the event runs again.
     """
 
-    def __init__(self, gateway: PaymentGateway, reads: dict[str, Any]) -> None:
+    def __init__(self, gateway: PaymentGateway, reads: dict[str, GatewayRead]) -> None:
         self._gateway = gateway
         self._reads = reads
+        self._uow: UnitOfWorkFactory | None = None
+
+    def held_in(self, uow: UnitOfWorkFactory) -> None:
+        """Where our copies are read from: the batch transaction's units of work."""
+        self._uow = uow
+
+    def _stands(self, read: GatewayRead) -> bool:
+        if read.subscription_ref is None or self._uow is None:
+            return read.subscription_ref is None
+        with self._uow() as u:  # the read the caller just made, reused within the event
+            held = u.subscriptions.by_gateway_ref(read.subscription_ref)
+        return (None if held is None else held.version) == read.held_before
 
     def __getattr__(self, name: str) -> Any:
         value = getattr(self._gateway, name)
@@ -93,8 +189,9 @@ class BatchGateway:
 
         def answer(*args: Any, **kwargs: Any) -> Any:
             call = GatewayCallDeferred(name, args, kwargs)
-            if call.key in self._reads:
-                return self._reads[call.key]  # read during this pass, with no transaction open
+            read = self._reads.get(call.key)
+            if read is not None and self._stands(read):
+                return read.answer  # read during this pass, with no transaction open
             raise call
 
         return answer

@@ -5,6 +5,7 @@ from __future__ import annotations
 from collections import Counter
 from collections.abc import Callable, Iterator
 from datetime import UTC, datetime, timedelta
+from typing import Any, cast
 
 import attrs
 import pytest
@@ -19,7 +20,7 @@ from responseiq_billing.adapters.sql.database import (
 )
 from responseiq_billing.adapters.sql.tables import audit_log, subscriptions
 from responseiq_billing.application import commands, use_cases
-from responseiq_billing.application.ports import GatewayEvent, InboxStatus
+from responseiq_billing.application.ports import GatewayEvent, InboxStatus, PaymentGateway
 from responseiq_billing.application.use_cases import Within
 from responseiq_billing.domain.plans import Interval, default_catalog
 from tests.streams import sandbox_stream, store_sandbox_event
@@ -332,3 +333,71 @@ def test_events_that_go_right_take_no_savepoint_and_one_that_fails_reruns_the_ba
         assert savepoints, "the batch ran again, each event after a savepoint"
         assert failing.id not in audited
         assert report.applied + report.stale >= 1
+
+
+def test_a_tie_is_never_settled_with_a_read_taken_before_our_copy_was_written(
+    engine: Engine, service: Service
+) -> None:
+    """A batch reads ahead what its tied events will ask the gateway. An API write recorded
+    after that read (our copy, a new version) makes the read too old to settle a tie with:
+    the batch reads again. Once it applied a tied view, our copy is the gateway's."""
+    clock = ControllableClock(T0)  # never moves: every write shares one second
+    catalog = default_catalog()
+    fake = FakeGateway(catalog, clock)
+    events: list[GatewayEvent] = []
+    fake.subscribe(events.append)
+    container = service(fake, clock)
+    receive = container.receive_gateway_event()
+
+    def deliver_all() -> None:
+        for event in events:
+            store_sandbox_event(receive, event)
+        events.clear()
+
+    scratch = container_for(catalog=catalog, clock=clock, gateway=fake)  # only for the checkout
+    start = scratch.start_checkout()
+    session = start(commands.StartCheckout("acct_0", "growth", "month", "https://a", "https://b"))
+    fake.complete_checkout(session.id)
+    with scratch.uow()() as memory:
+        customer = memory.customers.get("acct_0")
+    assert customer is not None
+    deliver_all()
+    worker = container.process_inbox(worker="w1")
+    while worker.run_once(limit=50).claimed:
+        pass
+    container.cancel_subscription()(commands.CancelSubscription("acct_0"))  # ours too
+    deliver_all()
+    while worker.run_once(limit=50).claimed:
+        pass
+    # Two portal writes in the same second: their events tie, so the batch reads ahead
+    fake.portal_resume(customer)
+    fake.portal_cancel(customer)
+    deliver_all()
+    resume = container.resume_subscription()
+    resumed: list[bool] = []
+
+    class ResumedAfterTheRead:
+        """The sandbox, where the customer resumes in another tab just after the batch read
+        ahead (the API call writes the gateway, then our copy)."""
+
+        def get_subscription(self, subscription_ref: str) -> Any:
+            seen = fake.get_subscription(subscription_ref)
+            if not resumed:
+                resumed.append(True)
+                resume(commands.ResumeSubscription("acct_0"))
+            return seen
+
+        def __getattr__(self, name: str) -> Any:
+            return getattr(fake, name)
+
+    batched = attrs.evolve(worker, gateway=cast(PaymentGateway, ResumedAfterTheRead()))
+
+    batched.run_once(limit=50)
+
+    assert resumed, "the batch read ahead"
+    truth = fake.customer_subscription(customer)
+    with container.uow()() as u:
+        held = u.subscriptions.for_account("acct_0")
+    assert truth is not None and held is not None
+    assert truth.cancel_at_period_end is False  # resumed last
+    assert held.cancel_at_period_end is False
