@@ -238,7 +238,8 @@ class ProcessInbox:
                     pending = [
                         e for e in pending if not tally.waits(e, customers.get(e.event_id) in held)
                     ]
-                start, held_back = list(pending), len(tally.held_back)  # where a retry starts
+                # where a retry starts
+                start, held_back, reads_before = list(pending), len(tally.held_back), dict(reads)
                 apply = attrs.evolve(self.apply, uow=tx.unit_of_work, gateway=gateway)
                 batch_gateway.held_in(tx.unit_of_work)
                 # What invoice events are judged against, read once for the batch: no other
@@ -261,6 +262,10 @@ class ProcessInbox:
                         tx.savepoint()
                     else:
                         tx.next_event()
+                    event = events[item.event_id]  # an invoice's never writes our copy
+                    batch_gateway.next_event(
+                        None if event is None or _about_invoice(event) else event.subscription_ref
+                    )
                     try:
                         outcome = self._process(
                             item,
@@ -307,6 +312,8 @@ class ProcessInbox:
                         break
                     pending.pop(0)
                     outcomes[item.event_id] = outcome
+                    if tx.wrote:
+                        batch_gateway.wrote()
                     ref = item.object_ref
                     created = item.event_created
                     if ref is not None and created is not None:
@@ -314,6 +321,8 @@ class ProcessInbox:
                 if undo:  # an unguarded event went wrong: undo them all
                     pending, guarded = start, True
                     del tally.held_back[held_back:]
+                    reads.clear()
+                    reads.update(reads_before)
                     continue  # the transaction is rolled back as the block ends
                 try:
                     tx.inbox.mark_applied_many(

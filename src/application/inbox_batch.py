@@ -105,13 +105,36 @@ class GatewayRead:
 def gateway_read(
     gateway: PaymentGateway, uow: UnitOfWorkFactory, call: GatewayCallDeferred
 ) -> GatewayRead:
-    ref = call.subscription_ref
-    if ref is None:
-        return GatewayRead(getattr(gateway, call.name)(*call.args_, **call.kwargs))
-    with uow() as u:
-        held = u.subscriptions.by_gateway_ref(ref)
-    answer = getattr(gateway, call.name)(*call.args_, **call.kwargs)
-    return GatewayRead(answer, ref, None if held is None else held.version)
+    return gateway_reads(gateway, uow, {call.key: call})[call.key]
+
+
+def gateway_reads(
+    gateway: PaymentGateway,
+    uow: UnitOfWorkFactory,
+    calls: dict[str, GatewayCallDeferred],
+    *,
+    leave_out_failures: bool = False,
+) -> dict[str, GatewayRead]:
+    """The calls made, our copies of the subscriptions they read read first (one unit of
+    work for all)."""
+    refs = {call.subscription_ref for call in calls.values()} - {None}
+    versions: dict[str | None, int | None] = {}
+    if refs:
+        with uow() as u:
+            for ref in refs:
+                held = u.subscriptions.by_gateway_ref(ref) if ref is not None else None
+                versions[ref] = None if held is None else held.version
+    reads: dict[str, GatewayRead] = {}
+    for key, call in calls.items():
+        try:
+            answer = getattr(gateway, call.name)(*call.args_, **call.kwargs)
+        except Exception:
+            if not leave_out_failures:
+                raise
+            continue  # asked again when an event needs it, and fails there if it must
+        ref = call.subscription_ref
+        reads[key] = GatewayRead(answer, ref, versions.get(ref))
+    return reads
 
 
 _SUBSCRIPTION_READS = (GatewayEventKind.SUBSCRIPTION_CHANGED, GatewayEventKind.SCHEDULE_CHANGED)
@@ -146,13 +169,7 @@ def read_ahead(
             if tied or schedule or event.subscription is None:
                 call = GatewayCallDeferred("get_subscription", (event.subscription_ref,), {})
                 wanted[call.key] = call
-    reads: dict[str, GatewayRead] = {}
-    for wanted_key, call in wanted.items():
-        try:
-            reads[wanted_key] = gateway_read(gateway, uow, call)
-        except Exception:
-            continue  # asked again when the event needs it, and fails there if it must
-    return reads
+    return gateway_reads(gateway, uow, wanted, leave_out_failures=True)
 
 
 class BatchGateway:
@@ -170,17 +187,53 @@ class BatchGateway:
         self._gateway = gateway
         self._reads = reads
         self._uow: UnitOfWorkFactory | None = None
+        # The current event's subscription and our copy's version as it began
+        self._event: tuple[str, int | None] | None = None
 
     def held_in(self, uow: UnitOfWorkFactory) -> None:
         """Where our copies are read from: the batch transaction's units of work."""
         self._uow = uow
+        self._event = None
+
+    def next_event(self, subscription_ref: str | None) -> None:
+        """The next event, about `subscription_ref`: our copy's version as it begins (read
+        into the event's reused reads, so the event's own first read of it costs nothing)."""
+        self._event = None
+        if subscription_ref is not None and any(
+            read.subscription_ref == subscription_ref for read in self._reads.values()
+        ):
+            self._event = (subscription_ref, self._held_version(subscription_ref))
+
+    def wrote(self) -> None:
+        """The current event wrote. A read of its subscription that stood as it began still
+        stands on the version it wrote: its write found our copy at that version (the write's
+        version check), what it wrote comes from the event (sent before the read was made) or
+        the read, and no one else writes the row before the batch ends (PostgreSQL: our row
+        lock; SQLite: one writer)."""
+        if self._event is None:
+            return
+        ref, began = self._event
+        keys = [
+            key
+            for key, read in self._reads.items()
+            if read.subscription_ref == ref and read.held_before == began
+        ]
+        if keys:
+            now = self._held_version(ref)
+            for key in keys:
+                self._reads[key] = attrs.evolve(self._reads[key], held_before=now)
+
+    def _held_version(self, subscription_ref: str) -> int | None:
+        assert self._uow is not None
+        with self._uow() as u:
+            held = u.subscriptions.by_gateway_ref(subscription_ref)
+        return None if held is None else held.version
 
     def _stands(self, read: GatewayRead) -> bool:
         if read.subscription_ref is None or self._uow is None:
             return read.subscription_ref is None
-        with self._uow() as u:  # the read the caller just made, reused within the event
-            held = u.subscriptions.by_gateway_ref(read.subscription_ref)
-        return (None if held is None else held.version) == read.held_before
+        # the read the caller just made, reused within the event
+        return self._held_version(read.subscription_ref) == read.held_before
 
     def __getattr__(self, name: str) -> Any:
         value = getattr(self._gateway, name)
