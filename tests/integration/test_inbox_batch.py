@@ -216,24 +216,25 @@ def _lost_lease(
         assert u.inbox.stats(clock.now()).pending == 0
 
 
-def test_a_change_made_between_the_reads_a_batch_reuses_is_caught_and_not_overwritten(
-    engine: Engine, service: Service
-) -> None:
-    if engine.dialect.name != "postgresql":
-        pytest.skip("SQLite has one writer: nothing can be written while a batch is open")
-    clock = ControllableClock(T0)
+def _subscribed(
+    service: Service, clock: ControllableClock
+) -> tuple[FakeGateway, Container, str, Callable[[], list[GatewayEvent]]]:
+    """acct_0 subscribed through the sandbox (its events stored, not applied): the gateway,
+    the container over the test's database, the customer, and how to store what the gateway
+    sent since (it returns those events)."""
     catalog = default_catalog()
     fake = FakeGateway(catalog, clock)
     events: list[GatewayEvent] = []
     fake.subscribe(events.append)
     container = service(fake, clock)
-    uow = container.uow()
     receive = container.receive_gateway_event()
 
-    def deliver_all() -> None:
-        for event in events:
+    def deliver_all() -> list[GatewayEvent]:
+        sent = list(events)
+        for event in sent:
             store_sandbox_event(receive, event)
         events.clear()
+        return sent
 
     scratch = container_for(catalog=catalog, clock=clock, gateway=fake)  # only for the checkout
     start = scratch.start_checkout()
@@ -243,6 +244,17 @@ def test_a_change_made_between_the_reads_a_batch_reuses_is_caught_and_not_overwr
         customer = memory.customers.get("acct_0")
     assert customer is not None
     deliver_all()
+    return fake, container, customer, deliver_all
+
+
+def test_a_change_made_between_the_reads_a_batch_reuses_is_caught_and_not_overwritten(
+    engine: Engine, service: Service
+) -> None:
+    if engine.dialect.name != "postgresql":
+        pytest.skip("SQLite has one writer: nothing can be written while a batch is open")
+    clock = ControllableClock(T0)
+    fake, container, customer, deliver_all = _subscribed(service, clock)
+    uow = container.uow()
     bumped: list[int] = []
     armed: list[bool] = []
 
@@ -271,8 +283,8 @@ def test_a_change_made_between_the_reads_a_batch_reuses_is_caught_and_not_overwr
         pass
     clock.advance(timedelta(seconds=5))
     fake.portal_change_plan(customer, "business", Interval.MONTH)
-    upgrade_ids = [e.id for e in events if e.gateway_type == "customer.subscription.updated"]
-    deliver_all()
+    sent = deliver_all()
+    upgrade_ids = [e.id for e in sent if e.gateway_type == "customer.subscription.updated"]
     armed.append(True)
 
     report = worker.run_once(limit=50)
@@ -342,26 +354,7 @@ def test_a_tie_is_never_settled_with_a_read_taken_before_our_copy_was_written(
     after that read (our copy, a new version) makes the read too old to settle a tie with:
     the batch reads again. Once it applied a tied view, our copy is the gateway's."""
     clock = ControllableClock(T0)  # never moves: every write shares one second
-    catalog = default_catalog()
-    fake = FakeGateway(catalog, clock)
-    events: list[GatewayEvent] = []
-    fake.subscribe(events.append)
-    container = service(fake, clock)
-    receive = container.receive_gateway_event()
-
-    def deliver_all() -> None:
-        for event in events:
-            store_sandbox_event(receive, event)
-        events.clear()
-
-    scratch = container_for(catalog=catalog, clock=clock, gateway=fake)  # only for the checkout
-    start = scratch.start_checkout()
-    session = start(commands.StartCheckout("acct_0", "growth", "month", "https://a", "https://b"))
-    fake.complete_checkout(session.id)
-    with scratch.uow()() as memory:
-        customer = memory.customers.get("acct_0")
-    assert customer is not None
-    deliver_all()
+    fake, container, customer, deliver_all = _subscribed(service, clock)
     worker = container.process_inbox(worker="w1")
     while worker.run_once(limit=50).claimed:
         pass

@@ -15,7 +15,8 @@ the audit log is read in it); an event rolled back to its savepoint drops both.
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Iterator, Sequence
+from contextlib import contextmanager
 from types import TracebackType
 from typing import Any, Self, cast
 
@@ -245,28 +246,20 @@ class _ReadsReused:
         self._answers.clear()
         if self._batch.guarded:
             return self._conn.begin_nested()
-        return _TaintOnError(self._batch)
+        return _taint_on_error(self._batch)
 
     def __getattr__(self, name: str) -> Any:
         self._answers.clear()  # dialect …: whatever follows may write
         return getattr(self._conn, name)
 
 
-class _TaintOnError:
-    def __init__(self, batch: SqlBatch) -> None:
-        self._batch = batch
-
-    def __enter__(self) -> None:
-        return None
-
-    def __exit__(
-        self,
-        exc_type: type[BaseException] | None,
-        exc: BaseException | None,
-        tb: TracebackType | None,
-    ) -> None:
-        if exc_type is not None:
-            self._batch.tainted = True
+@contextmanager
+def _taint_on_error(batch: SqlBatch) -> Iterator[None]:
+    try:
+        yield
+    except BaseException:
+        batch.tainted = True
+        raise
 
 
 def _key(statement: Any, args: tuple[Any, ...], kwargs: dict[str, Any]) -> object | None:
@@ -347,6 +340,8 @@ class _Links:
         return self._account.get(customer_ref)
 
     def put(self, account_id: str, customer_ref: str) -> None:
+        if self._customer.get(account_id) == customer_ref:
+            return
         self._customer[account_id] = customer_ref
         self._account[customer_ref] = account_id
         self._since_savepoint.append((account_id, customer_ref))
@@ -370,20 +365,16 @@ class _BatchCustomers(SqlCustomers):
         self._links = links
 
     def get(self, account_id: str) -> str | None:
-        found = self._links.customer(account_id)
-        if found is None:
-            found = super().get(account_id)
-            if found is not None:
-                self._links.put(account_id, found)
-        return found
+        customer_ref = self._links.customer(account_id) or super().get(account_id)
+        if customer_ref is not None:
+            self._links.put(account_id, customer_ref)
+        return customer_ref
 
     def account_for(self, customer_ref: str) -> str | None:
-        found = self._links.account(customer_ref)
-        if found is None:
-            found = super().account_for(customer_ref)
-            if found is not None:
-                self._links.put(found, customer_ref)
-        return found
+        account_id = self._links.account(customer_ref) or super().account_for(customer_ref)
+        if account_id is not None:
+            self._links.put(account_id, customer_ref)
+        return account_id
 
     def add(self, account_id: str, customer_ref: str) -> None:
         super().add(account_id, customer_ref)
