@@ -274,7 +274,7 @@ class ProcessInbox:
                             gateway,
                             _unmarked,
                             newest,
-                            events[item.event_id],
+                            event,
                             applied_before,
                         )
                     except GatewayCallDeferred as call:

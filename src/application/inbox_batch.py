@@ -117,12 +117,12 @@ def gateway_reads(
 ) -> dict[str, GatewayRead]:
     """The calls made, our copies of the subscriptions they read read first (one unit of
     work for all)."""
-    refs = {call.subscription_ref for call in calls.values()} - {None}
-    versions: dict[str | None, int | None] = {}
+    refs = {ref for call in calls.values() if (ref := call.subscription_ref) is not None}
+    versions: dict[str, int | None] = {}
     if refs:
         with uow() as u:
             for ref in refs:
-                held = u.subscriptions.by_gateway_ref(ref) if ref is not None else None
+                held = u.subscriptions.by_gateway_ref(ref)
                 versions[ref] = None if held is None else held.version
     reads: dict[str, GatewayRead] = {}
     for key, call in calls.items():
@@ -133,7 +133,7 @@ def gateway_reads(
                 raise
             continue  # asked again when an event needs it, and fails there if it must
         ref = call.subscription_ref
-        reads[key] = GatewayRead(answer, ref, versions.get(ref))
+        reads[key] = GatewayRead(answer, ref, None if ref is None else versions[ref])
     return reads
 
 
@@ -230,10 +230,12 @@ class BatchGateway:
         return None if held is None else held.version
 
     def _stands(self, read: GatewayRead) -> bool:
-        if read.subscription_ref is None or self._uow is None:
-            return read.subscription_ref is None
+        if read.subscription_ref is None:
+            return True
         # the read the caller just made, reused within the event
-        return self._held_version(read.subscription_ref) == read.held_before
+        return self._uow is not None and (
+            self._held_version(read.subscription_ref) == read.held_before
+        )
 
     def __getattr__(self, name: str) -> Any:
         value = getattr(self._gateway, name)

@@ -12,7 +12,7 @@ import threading
 import unicodedata
 from typing import Any
 
-from responseiq_billing.adapters.http.card_lanes import to_bytes, to_int
+from responseiq_billing.adapters.http.card_decode import to_bytes, to_int
 
 # What a scanned character is, one byte each: 0x30-0x39 its decimal digit, 0x20 a separator people
 # type between digit groups, 0x00 anything else (a break). Bit 4 alone tells a digit.

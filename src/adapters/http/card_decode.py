@@ -1,6 +1,6 @@
 """Decoding before the card scan (percent and form encoding, JSON string escapes) and the JSON
 nesting depth count, all at C speed per byte: `bytes.translate`, `bytes.replace`, big-integer
-lanes (see `card_lanes`) and the C JSON string scanner."""
+lanes (one byte per lane; the helpers below) and the C JSON string scanner."""
 
 from __future__ import annotations
 
@@ -9,7 +9,43 @@ import json
 import operator
 from typing import SupportsIndex
 
-from responseiq_billing.adapters.http.card_lanes import LOW4, LSB, table, to_bytes, to_int
+# -- big-integer lanes: a byte each, little-endian (`x >> 8*k` moves lane i+k onto lane i) ----
+
+
+def table(mapping: dict[int, int], default: int = 0) -> bytes:
+    return bytes(mapping.get(i, default) for i in range(256))
+
+
+class Repeated:
+    """`byte` repeated in lanes, from one cached integer of at least as many lanes as asked for."""
+
+    def __init__(self, byte: int) -> None:
+        self._byte, self._lanes, self._value = byte, 0, 0
+
+    def mask(self, n: int) -> int:
+        """At least n lanes, for `x & mask(n)` where x has at most n lanes: `&` of two positive
+        integers is as long as the shorter one and costs that, so nothing is cut or copied."""
+        if n > self._lanes:
+            self._lanes = max(n, 2 * self._lanes, 1024)
+            self._value = int.from_bytes(bytes([self._byte]) * self._lanes, "little")
+        return self._value
+
+    def __call__(self, n: int) -> int:
+        """Exactly n lanes, for `^`, `|` and `+`."""
+        return self.mask(n) >> (8 * (self._lanes - n))
+
+
+LSB = Repeated(0x01)
+LOW4 = Repeated(0x0F)
+
+
+def to_int(data: bytes) -> int:
+    return int.from_bytes(data, "little")
+
+
+def to_bytes(value: int, n: int) -> bytes:
+    return value.to_bytes(n, "little")
+
 
 # Bytes that can sit inside an escape (`\uXXXX`, a surrogate pair, `%HH`): a chunk is cut after
 # the last byte that is not one of these, so no escape, pair or backslash run is ever split.
