@@ -24,6 +24,26 @@ _STATUS = {
 _UNLOCKED = {"locked_by": None, "locked_until": None}
 
 
+_MARKED = (
+    sa.func.unnest(
+        sa.bindparam("ids", type_=postgresql.ARRAY(sa.String)),
+        sa.bindparam("outcomes", type_=postgresql.ARRAY(sa.String)),
+    )
+    .table_valued("event_id", "outcome")
+    .render_derived(name="marked")
+)
+# PostgreSQL: a batch marked applied, each event with its outcome (`mark_applied_many`)
+_MARK_APPLIED = (
+    webhook_inbox.update()
+    .where(
+        webhook_inbox.c.event_id == _MARKED.c.event_id,
+        webhook_inbox.c.locked_by == sa.bindparam("worker"),
+        _PENDING,
+    )
+    .values(applied_at=sa.bindparam("at"), outcome=_MARKED.c.outcome, **_UNLOCKED)
+)
+
+
 def _sort_key(table: sa.FromClause) -> sa.Tuple:
     """The order events are applied in: gateway time, then arrival, then id."""
     c = table.c
@@ -163,16 +183,22 @@ class SqlInbox:
         """Mark a batch applied in one statement; `LeaseLost` unless every lease is still held."""
         if not outcomes:
             return
-        outcome = sa.case(outcomes, value=webhook_inbox.c.event_id)
-        result = self._conn.execute(
-            webhook_inbox.update()
-            .where(
-                webhook_inbox.c.event_id.in_(list(outcomes)),
-                webhook_inbox.c.locked_by == worker,
-                _PENDING,
+        if self._conn.dialect.name == "postgresql":
+            # One statement built once, the batch bound as two arrays: a CASE of a hundred
+            # values was compiled anew for every batch size (about a millisecond each).
+            params = {"ids": list(outcomes), "outcomes": list(outcomes.values())}
+            result = self._conn.execute(_MARK_APPLIED, {**params, "worker": worker, "at": at})
+        else:
+            outcome = sa.case(outcomes, value=webhook_inbox.c.event_id)
+            result = self._conn.execute(
+                webhook_inbox.update()
+                .where(
+                    webhook_inbox.c.event_id.in_(list(outcomes)),
+                    webhook_inbox.c.locked_by == worker,
+                    _PENDING,
+                )
+                .values(applied_at=at, outcome=outcome, **_UNLOCKED)
             )
-            .values(applied_at=at, outcome=outcome, **_UNLOCKED)
-        )
         if result.rowcount != len(outcomes):
             raise LeaseLost("This worker no longer holds every lease of the batch.")
 
