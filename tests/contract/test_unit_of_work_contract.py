@@ -662,6 +662,26 @@ def test_an_invoice_upsert_inserts_then_updates_and_get_names_the_owner(uow: Fac
         assert u.invoices.get("in_unknown") is None
 
 
+def test_an_invoice_never_moves_back_a_stage_whoever_writes_it(uow: Factory) -> None:
+    draft = invoice("in_1", T0, status=InvoiceStatus.DRAFT, pdf_url=None)
+    opened = invoice("in_1", T0)
+    unpaid = invoice("in_1", T0, status=InvoiceStatus.UNCOLLECTIBLE)
+    paid = invoice("in_1", T0, status=InvoiceStatus.PAID, amount_paid=Money(4900, "USD"))
+    receipt = attrs.evolve(paid, hosted_url="https://pay.example/in_1")
+    with uow() as u:
+        written = [u.invoices.upsert("acct_ada", i) for i in (opened, draft, unpaid, opened)]
+        u.commit()
+    assert written == [True, False, True, False]
+    with uow() as u:
+        assert u.invoices.get("in_1") == ("acct_ada", unpaid)
+        # uncollectible may still be paid; the same stage takes the newer details
+        assert [u.invoices.upsert("acct_ada", i) for i in (paid, receipt)] == [True, True]
+        assert [u.invoices.upsert("acct_ada", i) for i in (unpaid, opened, draft)] == [False] * 3
+        u.commit()
+    with uow() as u:
+        assert u.invoices.get("in_1") == ("acct_ada", receipt)
+
+
 def test_invoices_list_newest_first_in_pages(uow: Factory) -> None:
     # in_c and in_d share a second: the larger id comes first, as everywhere.
     created = {

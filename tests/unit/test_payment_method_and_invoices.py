@@ -2,9 +2,16 @@
 
 from __future__ import annotations
 
+from collections.abc import Callable
+from typing import cast
+
+import attrs
 import pytest
 
+from responseiq_billing.adapters.fake.gateway import FakeGateway
 from responseiq_billing.application import commands
+from responseiq_billing.application.ports import PaymentGateway
+from responseiq_billing.application.use_cases import ListInvoices
 from responseiq_billing.domain.errors import (
     CheckoutNotFound,
     CustomerNotFound,
@@ -12,7 +19,8 @@ from responseiq_billing.domain.errors import (
     InvalidInput,
     InvoiceNotFound,
 )
-from responseiq_billing.domain.invoices import BillingReason
+from responseiq_billing.domain.invoices import BillingReason, InvoicePage, InvoiceStatus
+from responseiq_billing.domain.money import Money
 from responseiq_billing.domain.subscription import PaymentMethodSummary
 from tests.unit.conftest import APR_1, MAR_16, MAY_1, Billing
 
@@ -138,6 +146,46 @@ def test_the_invoice_list_falls_back_to_what_was_seen_when_the_gateway_is_down(
     seen = billing.list_invoices(commands.ListInvoices("acct_ada"))
     billing.gateway.fail_next_call()
     assert billing.list_invoices(commands.ListInvoices("acct_ada")) == seen
+
+
+class _PageReadBeforeThePayment:
+    """The gateway, whose invoice list answers with a page read just before the invoice was
+    paid: the payment's event is applied while that page is on its way to us."""
+
+    def __init__(self, gateway: FakeGateway, page: InvoicePage, pay: Callable[[], None]) -> None:
+        self._gateway, self._page, self._pay = gateway, page, pay
+
+    def list_invoices(self, **_: object) -> InvoicePage:
+        self._pay()
+        return self._page
+
+    def __getattr__(self, name: str) -> object:
+        return getattr(self._gateway, name)
+
+
+def test_an_invoice_list_read_before_a_payment_never_moves_the_invoice_back(
+    billing: Billing,
+) -> None:
+    billing.subscribe("acct_ada")
+    [paid] = billing.gateway_invoices("acct_ada")
+    assert paid.status is InvoiceStatus.PAID
+    still_open = attrs.evolve(paid, status=InvoiceStatus.OPEN, amount_paid=Money(0, "USD"))
+
+    def webhook_applies_the_payment() -> None:
+        with billing.uow() as uow:
+            assert uow.invoices.upsert("acct_ada", paid)
+            uow.commit()
+
+    gateway = _PageReadBeforeThePayment(
+        billing.gateway, InvoicePage((still_open,), has_more=False), webhook_applies_the_payment
+    )
+    list_invoices = ListInvoices(uow=billing.uow, gateway=cast(PaymentGateway, gateway))
+
+    page = list_invoices(commands.ListInvoices("acct_ada"))
+
+    assert page.items == (still_open,)  # what the gateway said, as it said it
+    with billing.uow() as uow:
+        assert uow.invoices.get(paid.id) == ("acct_ada", paid)  # the payment stands
 
 
 def test_the_proration_invoice_pdf_is_available_to_its_owner(billing: Billing) -> None:

@@ -23,7 +23,7 @@ from responseiq_billing.application.ports import (
     InboxEvent,
 )
 from responseiq_billing.domain.errors import StaleVersion
-from responseiq_billing.domain.invoices import Invoice, InvoicePage
+from responseiq_billing.domain.invoices import Invoice, InvoicePage, is_older_state
 from responseiq_billing.domain.quotes import Quote
 from responseiq_billing.domain.subscription import Subscription
 
@@ -218,8 +218,12 @@ class InMemoryInvoices:
     def __init__(self, data: _Data) -> None:
         self._data = data
 
-    def upsert(self, account_id: str, invoice: Invoice) -> None:
+    def upsert(self, account_id: str, invoice: Invoice) -> bool:
+        held = self._data.invoices.get(invoice.id)
+        if held is not None and is_older_state(invoice, held[1]):
+            return False
         self._data.invoices[invoice.id] = (account_id, invoice)
+        return True
 
     def get(self, invoice_id: str) -> tuple[str, Invoice] | None:
         return self._data.invoices.get(invoice_id)

@@ -53,7 +53,7 @@ from responseiq_billing.application.ports import (
     UnitOfWork,
 )
 from responseiq_billing.domain.errors import StaleVersion
-from responseiq_billing.domain.invoices import Invoice, InvoicePage
+from responseiq_billing.domain.invoices import Invoice, InvoicePage, InvoiceStatus
 from responseiq_billing.domain.quotes import Quote
 from responseiq_billing.domain.subscription import Status, Subscription
 
@@ -311,12 +311,32 @@ class SqlQuotes:
 _INVOICE = sa.select(invoices).where(invoices.c.id == sa.bindparam("invoice_id"))
 
 
+def _stage(status: Any) -> Any:
+    """`InvoiceStatus.stage` in SQL, of a status column."""
+    return sa.case({s.value: s.stage for s in InvoiceStatus}, value=status)
+
+
+@functools.cache
+def _invoice_upsert(dialect: str) -> Any:
+    """INSERT, or UPDATE unless the row held is at a later stage; RETURNING says which
+    happened. One statement: the stage is compared under the row's lock, so nothing written
+    between our read and our write is undone."""
+    insert = postgresql.insert if dialect == "postgresql" else sqlite.insert
+    stmt = insert(invoices)
+    return stmt.on_conflict_do_update(
+        index_elements=[invoices.c.id],
+        set_={c.name: stmt.excluded[c.name] for c in invoices.c if c.name != "id"},
+        where=_stage(invoices.c.status) <= _stage(stmt.excluded.status),
+    ).returning(invoices.c.id)
+
+
 class SqlInvoices:
     def __init__(self, conn: Connection) -> None:
         self._conn = conn
 
-    def upsert(self, account_id: str, invoice: Invoice) -> None:
-        _upsert(self._conn, invoices, invoice_to_row(account_id, invoice), "id")
+    def upsert(self, account_id: str, invoice: Invoice) -> bool:
+        row = invoice_to_row(account_id, invoice)
+        return self._conn.execute(_invoice_upsert(self._conn.dialect.name), row).first() is not None
 
     def get(self, invoice_id: str) -> tuple[str, Invoice] | None:
         row = self._conn.execute(_INVOICE, {"invoice_id": invoice_id}).mappings().first()

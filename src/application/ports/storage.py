@@ -112,7 +112,12 @@ class QuoteRepository(Protocol):
 class InvoiceRepository(Protocol):
     """A cache of the gateway's invoices, each tied to the account it belongs to."""
 
-    def upsert(self, account_id: str, invoice: Invoice) -> None: ...
+    def upsert(self, account_id: str, invoice: Invoice) -> bool:
+        """Hold `invoice`, unless the copy held is at a later stage (`is_older_state`): an
+        invoice never moves back, whoever writes it (a late event, a page read from the
+        gateway before an event moved it on). One atomic step, so no write between a read
+        and this one can be undone by it. True when written."""
+        ...
 
     def get(self, invoice_id: str) -> tuple[str, Invoice] | None:
         """The invoice and the account that owns it."""

@@ -28,9 +28,6 @@ from responseiq_billing.application.use_cases.recording import (
     retry_stale,
     settle,
 )
-from responseiq_billing.domain.invoices import (
-    is_older_state,
-)
 from responseiq_billing.domain.subscription import (
     PaymentMethodSummary,
     Subscription,
@@ -190,11 +187,8 @@ class ApplyGatewayEvent:
                     same = sub is not None and seen is not None and sub.synced_at == seen.as_of
                     outcome = ApplyOutcome.APPLIED if changed or same else ApplyOutcome.STALE
             elif event.kind is GatewayEventKind.INVOICE_CHANGED and event.invoice is not None:
-                held = uow.invoices.get(event.invoice.id)
-                if held is not None and is_older_state(event.invoice, held[1]):
+                if not uow.invoices.upsert(account_id, event.invoice):
                     outcome = ApplyOutcome.STALE  # a late event: the invoice has moved on
-                else:
-                    uow.invoices.upsert(account_id, event.invoice)
             elif summary is not None:
                 sub = uow.subscriptions.for_account(account_id)
                 if sub is not None and sub.status.is_live:

@@ -87,8 +87,9 @@ class Reconcile:
             with self.uow() as uow:
                 for invoice in page.items:
                     cached = uow.invoices.get(invoice.id)
-                    if cached is None or cached[1] != invoice:
-                        uow.invoices.upsert(account_id, invoice)
+                    if (cached is None or cached[1] != invoice) and uow.invoices.upsert(
+                        account_id, invoice
+                    ):
                         was = (
                             "added"
                             if cached is None
