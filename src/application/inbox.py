@@ -313,7 +313,7 @@ class ProcessInbox:
                     pending.pop(0)
                     outcomes[item.event_id] = outcome
                     if tx.wrote:
-                        batch_gateway.wrote()
+                        batch_gateway.wrote(tx.versions_written)
                     ref = item.object_ref
                     created = item.event_created
                     if ref is not None and created is not None:

@@ -3,7 +3,7 @@ batch sees it (reads made before the transaction opened; any other call ends the
 
 from __future__ import annotations
 
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from contextlib import AbstractContextManager
 from datetime import datetime
 from typing import Any, Protocol
@@ -36,6 +36,12 @@ class InboxBatch(Protocol):
     @property
     def wrote(self) -> bool:
         """Whether the current event has written anything yet (audit entries included)."""
+        ...
+
+    @property
+    def versions_written(self) -> Mapping[str, int]:
+        """Our copies of subscriptions the current event wrote (by gateway ref): the version
+        each is at now."""
         ...
 
     def unit_of_work(self) -> UnitOfWork: ...
@@ -204,24 +210,22 @@ class BatchGateway:
         ):
             self._event = (subscription_ref, self._held_version(subscription_ref))
 
-    def wrote(self) -> None:
-        """The current event wrote. A read of its subscription that stood as it began still
-        stands on the version it wrote: its write found our copy at that version (the write's
-        version check), what it wrote comes from the event (sent before the read was made) or
-        the read, and no one else writes the row before the batch ends (PostgreSQL: our row
-        lock; SQLite: one writer)."""
+    def wrote(self, versions: Mapping[str, int]) -> None:
+        """The current event wrote our copies in `versions` (gateway ref to the version it
+        wrote; `InboxBatch.versions_written`). A read of its subscription that stood as it
+        began still stands on the version it wrote: its write found our copy at that version
+        (the write's version check), what it wrote comes from the event (sent before the read
+        was made) or the read, and no one else writes the row before the batch ends
+        (PostgreSQL: our row lock; SQLite: one writer)."""
         if self._event is None:
             return
         ref, began = self._event
-        keys = [
-            key
-            for key, read in self._reads.items()
-            if read.subscription_ref == ref and read.held_before == began
-        ]
-        if keys:
-            now = self._held_version(ref)
-            for key in keys:
-                self._reads[key] = attrs.evolve(self._reads[key], held_before=now)
+        now = versions.get(ref)
+        if now is None:
+            return  # it wrote other rows: our copy is still the version it began on
+        for key, read in list(self._reads.items()):
+            if read.subscription_ref == ref and read.held_before == began:
+                self._reads[key] = attrs.evolve(read, held_before=now)
 
     def _held_version(self, subscription_ref: str) -> int | None:
         assert self._uow is not None

@@ -88,15 +88,13 @@ def test_a_read_stands_on_what_the_batch_wrote_from_it_and_not_on_a_write_after_
 
     gateway.next_event(REF)  # an event of the batch writes our copy
     assert _asked(gateway) == "the view read ahead"
-    _write(store, canceled=True)
-    gateway.wrote()
+    gateway.wrote({REF: _write(store, canceled=True)})
     gateway.next_event(REF)
     assert _asked(gateway) == "the view read ahead"  # stands on the batch's own write
 
     _write(store, canceled=False)  # someone else, between two events
     gateway.next_event(REF)  # this event begins on their version and writes too
-    _write(store, canceled=True)
-    gateway.wrote()
+    gateway.wrote({REF: _write(store, canceled=True)})
     gateway.next_event(REF)
     with pytest.raises(GatewayCallDeferred):
         _asked(gateway)
@@ -106,7 +104,16 @@ def test_a_read_of_no_copy_stands_on_the_copy_the_batch_inserts() -> None:
     store = InMemoryStore()
     gateway = _gateway(store, None)
     gateway.next_event(REF)
-    _write(store, canceled=False)  # the event that brings the subscription in
-    gateway.wrote()
+    gateway.wrote({REF: _write(store, canceled=False)})  # the event that brings it in
+    gateway.next_event(REF)
+    assert _asked(gateway) == "the view read ahead"
+
+
+def test_a_read_stands_after_an_event_that_wrote_other_rows_only() -> None:
+    store = InMemoryStore()
+    version = _write(store, canceled=False)
+    gateway = _gateway(store, version)
+    gateway.next_event(REF)
+    gateway.wrote({"sub_other": 7})  # an audit entry, a checkout, another subscription
     gateway.next_event(REF)
     assert _asked(gateway) == "the view read ahead"

@@ -193,3 +193,42 @@ def test_a_conflicting_write_taints_an_unguarded_event_and_is_stale_in_a_guarded
             stored = u.subscriptions.by_gateway_ref("sub_1")
             assert stored is not None and stored.account_id == "acct_ada"
             assert u.customers.get("acct_bob") is None  # undone with the insert
+
+
+def test_a_batch_tells_which_of_our_copies_the_current_event_wrote_and_at_what_version(
+    engine: Engine,
+) -> None:
+    """What `BatchGateway.wrote` is told instead of reading our copy again after a write."""
+    with engine.begin() as conn:
+        SqlSubscriptions(conn).add(_subscription("acct_ada", "sub_ada", "cus_ada"))
+    with SqlBatch(engine) as tx:
+        tx.next_event()
+        with tx.unit_of_work() as u:
+            u.subscriptions.add(_subscription("acct_bob", "sub_bob", "cus_bob"))
+            ada = u.subscriptions.by_gateway_ref("sub_ada")
+            assert ada is not None
+            ada.cancel_at_period_end = True
+            u.subscriptions.save(ada)
+            u.commit()
+        assert tx.versions_written == {"sub_bob": 1, "sub_ada": 2}
+
+        tx.next_event()  # an event that writes none of them
+        with tx.unit_of_work() as u:
+            u.audit.append(_entry("plan.change"))
+            u.commit()
+        assert tx.versions_written == {}
+
+        tx.savepoint()  # one rolled back: what it wrote is undone, so not reported
+        with tx.unit_of_work() as u:
+            ada = u.subscriptions.by_gateway_ref("sub_ada")
+            assert ada is not None
+            ada.cancel_at_period_end = False
+            u.subscriptions.save(ada)
+            u.commit()
+        assert tx.versions_written == {"sub_ada": 3}
+        tx.rollback_to_savepoint()
+        assert tx.versions_written == {}
+        tx.commit()
+    with engine.connect() as conn:
+        held = SqlSubscriptions(conn).by_gateway_ref("sub_ada")
+    assert held is not None and held.version == 2

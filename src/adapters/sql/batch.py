@@ -15,7 +15,7 @@ the audit log is read in it); an event rolled back to its savepoint drops both.
 
 from __future__ import annotations
 
-from collections.abc import Iterator, Sequence
+from collections.abc import Iterator, Mapping, Sequence
 from contextlib import contextmanager
 from types import TracebackType
 from typing import Any, Self, cast
@@ -45,6 +45,7 @@ from responseiq_billing.application.ports import (
     SubscriptionRepository,
     UnitOfWork,
 )
+from responseiq_billing.domain.subscription import Subscription
 
 # The first key of the batch's advisory locks (`hold`): what the inbox's batches lock is theirs.
 _LOCK_SPACE = 0x1B0C
@@ -68,6 +69,7 @@ class SqlBatch:
         self.guarded = True  # the current event began after a savepoint
         self.tainted = False
         self.links = _Links()  # account links read or written in this batch
+        self._versions: dict[str, int] = {}  # our copies the current event wrote
         # Audit entries held until the batch commits; those from `_audit_mark` on are the
         # current event's (see `_BatchAudit`)
         self._audit: list[dict[str, Any]] = []
@@ -157,10 +159,15 @@ class SqlBatch:
     def wrote(self) -> bool:
         return self._writes != self._event_began
 
+    @property
+    def versions_written(self) -> Mapping[str, int]:
+        return self._versions
+
     def next_event(self) -> None:
         self.guarded = False
         self.tainted = False
         self._event_began = self._writes
+        self._versions = {}
         if self._reads is not None:
             self._reads.forget()
         self._audit_mark = len(self._audit)
@@ -175,11 +182,16 @@ class SqlBatch:
     def rollback_to_savepoint(self) -> None:
         if self._reads is not None:
             self._reads.forget()
+        self._versions = {}
         self.links.rollback()
         self._audit[:] = self._audit_rewritten + self._audit[: self._audit_mark]
         self._audit_mark = len(self._audit)
         self._audit_rewritten = []
         self.connection.exec_driver_sql(f"ROLLBACK TO SAVEPOINT {_SAVEPOINT}")
+
+    def written(self, subscription: Subscription) -> None:
+        """Our copy of `subscription` was written in the current event, at its version."""
+        self._versions[subscription.subscription_ref] = subscription.version
 
     def hold_audit(self, entry: AuditEntry) -> None:
         """An audit entry, written with the batch: counted as a write of the unit that holds it
@@ -298,7 +310,7 @@ class _SharedUnitOfWork:
     def __enter__(self) -> Self:
         conn = self._batch.repository_connection
         self.customers = _BatchCustomers(conn, self._batch.links)
-        self.subscriptions = SqlSubscriptions(conn)
+        self.subscriptions = _BatchSubscriptions(conn, self._batch)
         self.checkouts = SqlCheckouts(conn)
         self.quotes = SqlQuotes(conn)
         self.invoices = SqlInvoices(conn)
@@ -379,6 +391,22 @@ class _BatchCustomers(SqlCustomers):
     def add(self, account_id: str, customer_ref: str) -> None:
         super().add(account_id, customer_ref)
         self._links.put(account_id, customer_ref)
+
+
+class _BatchSubscriptions(SqlSubscriptions):
+    """Subscriptions, each write's new version kept for the batch (`versions_written`)."""
+
+    def __init__(self, conn: Connection, batch: SqlBatch) -> None:
+        super().__init__(conn)
+        self._batch = batch
+
+    def add(self, subscription: Subscription) -> None:
+        super().add(subscription)
+        self._batch.written(subscription)
+
+    def save(self, subscription: Subscription) -> None:
+        super().save(subscription)
+        self._batch.written(subscription)
 
 
 class _BatchAudit(SqlAudit):
