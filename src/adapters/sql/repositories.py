@@ -152,6 +152,19 @@ _SUBSCRIPTION_BY_REF = sa.select(subscriptions).where(
 )
 
 
+# Writes of every applied event, built once; the values are bound at each call (a statement
+# built with .values(...) is keyed, looked up and often compiled again on every call).
+_ADD_SUBSCRIPTION = subscriptions.insert()
+_SAVE_SUBSCRIPTION = (
+    subscriptions.update()
+    .where(
+        subscriptions.c.subscription_ref == sa.bindparam("held_ref"),
+        subscriptions.c.version == sa.bindparam("held_version"),  # optimistic concurrency
+    )
+    .values(version=subscriptions.c.version + 1)
+)
+
+
 class SqlSubscriptions:
     def __init__(self, conn: Connection) -> None:
         self._conn = conn
@@ -190,10 +203,9 @@ class SqlSubscriptions:
             self._conn, "This subscription is already stored, or the account has a live one."
         ):
             self._link_account(subscription)  # undone with the insert if that fails
+            row = subscription_to_row(subscription)
             self._conn.execute(
-                subscriptions.insert().values(
-                    **subscription_to_row(subscription), version=1, created_at=now, updated_at=now
-                )
+                _ADD_SUBSCRIPTION, {**row, "version": 1, "created_at": now, "updated_at": now}
             )
         subscription.version = 1
 
@@ -206,17 +218,15 @@ class SqlSubscriptions:
     def save(self, subscription: Subscription) -> None:
         expected = subscription.version
         with _conflicts_are_stale(self._conn, "This account already has a live subscription."):
+            row = subscription_to_row(subscription)
             result = self._conn.execute(
-                subscriptions.update()
-                .where(
-                    subscriptions.c.subscription_ref == subscription.subscription_ref,
-                    subscriptions.c.version == expected,
-                )
-                .values(
-                    **subscription_to_row(subscription),
-                    version=subscriptions.c.version + 1,
-                    updated_at=utcnow(),
-                )
+                _SAVE_SUBSCRIPTION,
+                {
+                    **row,
+                    "updated_at": utcnow(),
+                    "held_ref": row["subscription_ref"],
+                    "held_version": expected,
+                },
             )
         if result.rowcount != 1:
             raise StaleVersion()
@@ -227,6 +237,11 @@ class SqlSubscriptions:
 
 
 _OPEN_CHECKOUT = checkouts.c.status == CheckoutStatus.OPEN.value
+
+
+_CLOSE_CHECKOUT = checkouts.update().where(
+    checkouts.c.id == sa.bindparam("checkout_id"), _OPEN_CHECKOUT
+)
 
 
 class SqlCheckouts:
@@ -271,12 +286,8 @@ class SqlCheckouts:
         return closed
 
     def _close(self, checkout_id: str, status: CheckoutStatus, at: datetime) -> bool:
-        result = self._conn.execute(
-            checkouts.update()
-            .where(checkouts.c.id == checkout_id, _OPEN_CHECKOUT)
-            .values(status=status.value, closed_at=at)
-        )
-        return result.rowcount == 1
+        values = {"checkout_id": checkout_id, "status": status.value, "closed_at": at}
+        return self._conn.execute(_CLOSE_CHECKOUT, values).rowcount == 1
 
     def close(self, checkout_id: str, status: CheckoutStatus, at: datetime) -> bool:
         if status is CheckoutStatus.OPEN:
