@@ -5,7 +5,7 @@ from __future__ import annotations
 
 from collections.abc import Iterator
 from contextlib import contextmanager
-from datetime import UTC, datetime, timedelta
+from datetime import UTC, datetime, timedelta, timezone
 
 import pytest
 import sqlalchemy as sa
@@ -18,9 +18,15 @@ from responseiq_billing.adapters.sql.tables import accounts, audit_log
 from responseiq_billing.application.ports import AuditEntry
 from responseiq_billing.domain.errors import StaleVersion
 from responseiq_billing.domain.plans import Interval
-from responseiq_billing.domain.subscription import Status, Subscription
+from responseiq_billing.domain.subscription import (
+    PaymentMethodSummary,
+    PendingChange,
+    Status,
+    Subscription,
+)
 
 T0 = datetime(2026, 3, 1, 9, tzinfo=UTC)
+T1 = datetime(2026, 4, 1, 9, tzinfo=UTC)
 
 
 @pytest.fixture
@@ -232,3 +238,71 @@ def test_a_batch_tells_which_of_our_copies_the_current_event_wrote_and_at_what_v
     with engine.connect() as conn:
         held = SqlSubscriptions(conn).by_gateway_ref("sub_ada")
     assert held is not None and held.version == 2
+
+
+def test_an_unguarded_event_reads_the_held_customers_copies_without_a_round_trip(
+    engine: Engine,
+) -> None:
+    """Read with the hold; what the batch writes is what its next read returns, exactly as
+    the database returns it; a guarded event reads afresh."""
+    with engine.begin() as conn:
+        SqlSubscriptions(conn).add(_subscription("acct_ada", "sub_ada", "cus_ada"))
+    eastern = timezone(timedelta(hours=-5))
+    with SqlBatch(engine) as tx:
+        tx.hold(["cus_ada"])
+        tx.next_event()
+        with _selects(engine) as seen, tx.unit_of_work() as u:
+            held = u.subscriptions.by_gateway_ref("sub_ada")
+            assert held is not None and held.version == 1
+            held.pending_change = PendingChange("starter", Interval.YEAR, T1.astimezone(eastern))
+            held.payment_method = PaymentMethodSummary("visa", "4242")
+            held.cancel_at_period_end = True
+            held.cancels_at = T1
+            held.synced_at = T0.astimezone(eastern)
+            u.subscriptions.save(held)
+            u.commit()
+        assert seen == []
+
+        tx.next_event()
+        with _selects(engine) as seen, tx.unit_of_work() as u:
+            kept = u.subscriptions.by_gateway_ref("sub_ada")
+        assert seen == []
+        stored = SqlSubscriptions(tx.connection).by_gateway_ref("sub_ada")
+        assert kept is not None and kept.version == 2
+        assert kept == stored
+        assert kept is not stored
+        assert kept.synced_at is not None and kept.pending_change is not None
+        assert (kept.synced_at.tzinfo, kept.pending_change.effective_at.tzinfo) == (UTC, UTC)
+
+        tx.savepoint()
+        with _selects(engine) as seen, tx.unit_of_work() as u:
+            assert u.subscriptions.by_gateway_ref("sub_ada") == stored
+        assert len(seen) == 1
+
+
+def test_a_request_that_writes_a_held_copy_meanwhile_is_caught_by_the_events_write(
+    engine: Engine,
+) -> None:
+    if engine.dialect.name != "postgresql":
+        pytest.skip("SQLite has one writer: nothing can be written while a batch is open")
+    with engine.begin() as conn:
+        SqlSubscriptions(conn).add(_subscription("acct_ada", "sub_ada", "cus_ada"))
+    with SqlBatch(engine) as tx:
+        tx.hold(["cus_ada"])
+        with engine.begin() as other:  # another tab's plan change, after the hold
+            request = SqlSubscriptions(other).by_gateway_ref("sub_ada")
+            assert request is not None
+            request.plan_id = "business"
+            SqlSubscriptions(other).save(request)
+        tx.next_event()
+        with tx.unit_of_work() as u:
+            held = u.subscriptions.by_gateway_ref("sub_ada")
+            assert held is not None and held.version == 1  # the bet: read with the hold
+            held.cancel_at_period_end = True
+            with pytest.raises(StaleVersion):
+                u.subscriptions.save(held)
+        assert tx.tainted  # the inbox runs the batch again, guarded: every read afresh
+        tx.connection.rollback()
+    with engine.connect() as conn:
+        now = SqlSubscriptions(conn).by_gateway_ref("sub_ada")
+    assert now is not None and (now.plan_id, now.cancel_at_period_end) == ("business", False)

@@ -17,6 +17,7 @@ from __future__ import annotations
 
 from collections.abc import Iterator, Mapping, Sequence
 from contextlib import contextmanager
+from datetime import UTC, datetime
 from types import TracebackType
 from typing import Any, Self, cast
 
@@ -32,8 +33,12 @@ from responseiq_billing.adapters.sql.repositories import (
     SqlQuotes,
     SqlSubscriptions,
 )
-from responseiq_billing.adapters.sql.rows import audit_entry_to_row
-from responseiq_billing.adapters.sql.tables import accounts, audit_log
+from responseiq_billing.adapters.sql.rows import (
+    audit_entry_to_row,
+    subscription_from_row,
+    subscription_to_row,
+)
+from responseiq_billing.adapters.sql.tables import accounts, audit_log, subscriptions
 from responseiq_billing.application.ports import (
     AuditEntry,
     AuditLog,
@@ -46,6 +51,11 @@ from responseiq_billing.application.ports import (
     UnitOfWork,
 )
 from responseiq_billing.domain.subscription import Subscription
+
+# The subscriptions of the customers a batch holds (`SqlBatch.hold`)
+_SUBSCRIPTIONS_OF = sa.select(subscriptions).where(
+    subscriptions.c.customer_ref.in_(sa.bindparam("customers", expanding=True))
+)
 
 # The first key of the batch's advisory locks (`hold`): what the inbox's batches lock is theirs.
 _LOCK_SPACE = 0x1B0C
@@ -70,6 +80,9 @@ class SqlBatch:
         self.tainted = False
         self.links = _Links()  # account links read or written in this batch
         self._versions: dict[str, int] = {}  # our copies the current event wrote
+        # Our copies of the held customers' subscriptions, read with the hold, as the batch
+        # then wrote them (see `copy_of`)
+        self._copies: dict[str, Any] = {}
         # Audit entries held until the batch commits; those from `_audit_mark` on are the
         # current event's (see `_BatchAudit`)
         self._audit: list[dict[str, Any]] = []
@@ -153,7 +166,24 @@ class SqlBatch:
             )
             for account_id, customer_ref in linked:
                 self.links.put(account_id, customer_ref)
+            copies = self.connection.execute(_SUBSCRIPTIONS_OF, {"customers": mine}).mappings()
+            self._copies = {row["subscription_ref"]: row for row in copies}
         return held_elsewhere
+
+    def copy_of(self, subscription_ref: str) -> Subscription | None:
+        """Our copy of a held customer's subscription as `hold` read it, or as the batch
+        last wrote it, for an event that runs unguarded (None: read it).
+
+        The same bet as reads reused within an event (`_ReadsReused`), over the batch: no
+        other batch writes these rows (the hold), and a request that writes one meanwhile is
+        caught where it matters, by the version check of our write (`StaleVersion` taints
+        the event; the batch runs again guarded, where every read is made afresh). An event
+        that writes nothing on an older copy leaves the newer one as it is.
+        """
+        if self.guarded:
+            return None
+        row = self._copies.get(subscription_ref)
+        return None if row is None else subscription_from_row(row)
 
     @property
     def wrote(self) -> bool:
@@ -190,8 +220,15 @@ class SqlBatch:
         self.connection.exec_driver_sql(f"ROLLBACK TO SAVEPOINT {_SAVEPOINT}")
 
     def written(self, subscription: Subscription) -> None:
-        """Our copy of `subscription` was written in the current event, at its version."""
-        self._versions[subscription.subscription_ref] = subscription.version
+        """Our copy of `subscription` was written in the current event, at its version: what a
+        read of it now returns (datetimes as the database gives them back: UTC)."""
+        ref = subscription.subscription_ref
+        self._versions[ref] = subscription.version
+        row = subscription_to_row(subscription) | {"version": subscription.version}
+        self._copies[ref] = {
+            name: value.astimezone(UTC) if isinstance(value, datetime) else value
+            for name, value in row.items()
+        }
 
     def hold_audit(self, entry: AuditEntry) -> None:
         """An audit entry, written with the batch: counted as a write of the unit that holds it
@@ -399,6 +436,10 @@ class _BatchSubscriptions(SqlSubscriptions):
     def __init__(self, conn: Connection, batch: SqlBatch) -> None:
         super().__init__(conn)
         self._batch = batch
+
+    def by_gateway_ref(self, subscription_ref: str) -> Subscription | None:
+        held = self._batch.copy_of(subscription_ref)
+        return held if held is not None else super().by_gateway_ref(subscription_ref)
 
     def add(self, subscription: Subscription) -> None:
         super().add(subscription)
