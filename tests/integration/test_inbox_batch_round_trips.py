@@ -306,3 +306,29 @@ def test_a_request_that_writes_a_held_copy_meanwhile_is_caught_by_the_events_wri
     with engine.connect() as conn:
         now = SqlSubscriptions(conn).by_gateway_ref("sub_ada")
     assert now is not None and (now.plan_id, now.cancel_at_period_end) == ("business", False)
+
+
+def test_a_customer_held_by_another_batch_is_named_and_its_rows_are_not_read(
+    engine: Engine,
+) -> None:
+    if engine.dialect.name != "postgresql":
+        pytest.skip("SQLite has one writer: batches never overlap, nothing is held")
+    for n in (1, 2, 3):
+        with engine.begin() as conn:
+            SqlSubscriptions(conn).add(_subscription(f"acct_{n}", f"sub_{n}", f"cus_{n}"))
+    with SqlBatch(engine) as first, SqlBatch(engine) as second:
+        assert first.hold(["cus_1", "cus_2"]) == set()
+        assert second.hold(["cus_2", "cus_3"]) == {"cus_2"}
+        second.next_event()
+        with _selects(engine) as selects, second.unit_of_work() as u:
+            assert u.customers.account_for("cus_3") == "acct_3"
+            held = u.subscriptions.by_gateway_ref("sub_3")
+            assert held is not None and held.account_id == "acct_3"
+        assert selects == []  # read with the hold
+        with _selects(engine) as selects, second.unit_of_work() as u:
+            assert u.customers.account_for("cus_2") == "acct_2"
+            assert u.subscriptions.by_gateway_ref("sub_2") is not None
+        assert len(selects) == 2  # not held: not read with the hold
+        first.commit()  # its locks go with its transaction
+        with SqlBatch(engine) as third:
+            assert third.hold(["cus_1", "cus_2"]) == set()

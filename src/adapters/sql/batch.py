@@ -22,6 +22,7 @@ from types import TracebackType
 from typing import Any, Self, cast
 
 import sqlalchemy as sa
+from sqlalchemy.dialects import postgresql
 from sqlalchemy.engine import Connection, Engine
 
 from responseiq_billing.adapters.sql.inbox import SqlInbox
@@ -52,13 +53,34 @@ from responseiq_billing.application.ports import (
 )
 from responseiq_billing.domain.subscription import Subscription
 
-# The subscriptions of the customers a batch holds (`SqlBatch.hold`)
-_SUBSCRIPTIONS_OF = sa.select(subscriptions).where(
-    subscriptions.c.customer_ref.in_(sa.bindparam("customers", expanding=True))
-)
-
 # The first key of the batch's advisory locks (`hold`): what the inbox's batches lock is theirs.
 _LOCK_SPACE = 0x1B0C
+
+
+def _with_copies(key: sa.ColumnElement[str], held: sa.FromClause) -> sa.Select:
+    """Each customer held, with its account link and its subscriptions (one row each, or
+    one with NULLs)."""
+    return sa.select(
+        key.label("held_key"), accounts.c.account_id.label("linked_account"), *subscriptions.c
+    ).select_from(held.outerjoin(subscriptions, subscriptions.c.customer_ref == key))
+
+
+_WANTED = (
+    sa.func.unnest(sa.bindparam("keys", type_=postgresql.ARRAY(sa.String)))
+    .table_valued("key")
+    .render_derived(name="wanted")
+)
+# PostgreSQL: the customers locked now (a CTE with a volatile function runs once per key)
+_MINE = (
+    sa.select(_WANTED.c.key)
+    .where(sa.func.pg_try_advisory_xact_lock(_LOCK_SPACE, sa.func.hashtext(_WANTED.c.key)))
+    .cte("mine")
+)
+_HOLD = _with_copies(_MINE.c.key, _MINE.outerjoin(accounts, accounts.c.customer_ref == _MINE.c.key))
+# SQLite: nothing to lock; the customers with an account link
+_LINKED = _with_copies(accounts.c.customer_ref, accounts).where(
+    accounts.c.customer_ref.in_(sa.bindparam("keys", expanding=True))
+)
 
 _SAVEPOINT = "inbox_event"  # one name, declared again per event: PostgreSQL and SQLite keep
 # the newest of a name, so no RELEASE round trip is needed between events
@@ -142,33 +164,22 @@ class SqlBatch:
         PostgreSQL: a transaction-scoped advisory lock per key (in the inbox's own lock space,
         the key hashed: a collision only makes a key look held), released by the batch's
         COMMIT or ROLLBACK. SQLite has one writer at a time: nothing to hold. The account
-        links of the customers held are read in the same pass (see `_BatchCustomers`).
+        links of the customers held (see `_BatchCustomers`) and their subscriptions (see
+        `copy_of`) are read in the same statement.
         """
         if not keys:
             return set()
-        held_elsewhere: set[str] = set()
-        if self.connection.dialect.name == "postgresql":
-            held_elsewhere = set(
-                self.connection.execute(
-                    sa.text(
-                        "SELECT key FROM unnest(CAST(:keys AS text[])) AS key "
-                        "WHERE NOT pg_try_advisory_xact_lock(:space, hashtext(key))"
-                    ),
-                    {"keys": list(keys), "space": _LOCK_SPACE},
-                ).scalars()
-            )
-        mine = [key for key in keys if key not in held_elsewhere]
-        if mine:
-            linked = self.connection.execute(
-                sa.select(accounts.c.account_id, accounts.c.customer_ref).where(
-                    accounts.c.customer_ref.in_(mine)
-                )
-            )
-            for account_id, customer_ref in linked:
-                self.links.put(account_id, customer_ref)
-            copies = self.connection.execute(_SUBSCRIPTIONS_OF, {"customers": mine}).mappings()
-            self._copies = {row["subscription_ref"]: row for row in copies}
-        return held_elsewhere
+        postgres = self.connection.dialect.name == "postgresql"
+        rows = self.connection.execute(_HOLD if postgres else _LINKED, {"keys": list(keys)})
+        mine: set[str] = set()
+        self._copies = {}
+        for row in rows.mappings():
+            mine.add(row["held_key"])
+            if row["linked_account"] is not None:
+                self.links.put(row["linked_account"], row["held_key"])
+            if row["subscription_ref"] is not None:
+                self._copies[row["subscription_ref"]] = row
+        return set(keys) - mine if postgres else set()
 
     def copy_of(self, subscription_ref: str) -> Subscription | None:
         """Our copy of a held customer's subscription as `hold` read it, or as the batch
