@@ -51,6 +51,7 @@ from responseiq_billing.application.ports import (
     SubscriptionRepository,
     UnitOfWork,
 )
+from responseiq_billing.domain.errors import StaleVersion
 from responseiq_billing.domain.subscription import Subscription
 
 # The first key of the batch's advisory locks (`hold`): what the inbox's batches lock is theirs.
@@ -410,10 +411,18 @@ class _Links:
         self._since_savepoint.clear()
 
     def rollback(self) -> None:
-        for account_id, customer_ref in self._since_savepoint:
+        self.undo(0)
+
+    def mark(self) -> int:
+        """Where a write that may be undone alone begins (see `undo`)."""
+        return len(self._since_savepoint)
+
+    def undo(self, mark: int) -> None:
+        """Forget the links put since `mark`: their write was undone."""
+        for account_id, customer_ref in self._since_savepoint[mark:]:
             self._customer.pop(account_id, None)
             self._account.pop(customer_ref, None)
-        self._since_savepoint.clear()
+        del self._since_savepoint[mark:]
 
 
 class _BatchCustomers(SqlCustomers):
@@ -448,13 +457,23 @@ class _BatchSubscriptions(SqlSubscriptions):
         super().__init__(conn)
         self._batch = batch
 
+    def _link_account(self, subscription: Subscription) -> None:
+        customers = _BatchCustomers(self._conn, self._batch.links)
+        if customers.get(subscription.account_id) is None:
+            customers.add(subscription.account_id, subscription.customer_ref)
+
+    def add(self, subscription: Subscription) -> None:
+        links = self._batch.links.mark()
+        try:
+            super().add(subscription)
+        except StaleVersion:
+            self._batch.links.undo(links)  # its link was undone with the insert
+            raise
+        self._batch.written(subscription)
+
     def by_gateway_ref(self, subscription_ref: str) -> Subscription | None:
         held = self._batch.copy_of(subscription_ref)
         return held if held is not None else super().by_gateway_ref(subscription_ref)
-
-    def add(self, subscription: Subscription) -> None:
-        super().add(subscription)
-        self._batch.written(subscription)
 
     def save(self, subscription: Subscription) -> None:
         super().save(subscription)
