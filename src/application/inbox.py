@@ -25,6 +25,7 @@ from responseiq_billing.application.inbox_batch import (
     GatewayCallDeferred,
     InboxBatch,
     InboxBatchFactory,
+    forget_reads_of,
     gateway_read,
     read_ahead,
 )
@@ -216,7 +217,11 @@ class ProcessInbox:
             for event_id, event in events.items()
             if event is not None and event.customer_ref is not None
         }
-        reads = read_ahead(self.gateway, self.uow, decoded)
+        # What invoice events are judged against, read once for the claim (no other worker
+        # applies events of these objects while this claim holds them), then kept up to date
+        invoices = {e.object_ref for e in claimed if _about_invoice(events[e.event_id])}
+        applied_before = self._newest_applied(invoices)
+        reads = read_ahead(self.gateway, self.uow, decoded, applied_before)
         deferrals: dict[str, int] = {}
         batch_gateway = BatchGateway(self.gateway, reads)
         gateway = cast(PaymentGateway, batch_gateway)
@@ -242,17 +247,6 @@ class ProcessInbox:
                 start, held_back, reads_before = list(pending), len(tally.held_back), dict(reads)
                 apply = attrs.evolve(self.apply, uow=tx.unit_of_work, gateway=gateway)
                 batch_gateway.held_in(tx.unit_of_work)
-                # What invoice events are judged against, read once for the batch: no other
-                # worker applies events of these objects while this claim holds them.
-                applied_before = tx.inbox.newest_applied_many(
-                    sorted(
-                        {
-                            e.object_ref
-                            for e in pending
-                            if e.object_ref is not None and _about_invoice(events[e.event_id])
-                        }
-                    )
-                )
                 while pending:
                     item = pending[0]
                     if tally.holds_back(item):
@@ -337,21 +331,31 @@ class ProcessInbox:
                     return
                 tx.commit()
             guarded = False
+            for ref, created in newest.items():
+                applied_before[ref] = max(applied_before.get(ref, created), created)
             for outcome in outcomes.values():
                 tally.count(outcome)
             for failed, park in failures:
                 tally.fail(failed, park)
             if alone is not None:
                 self._process_alone(alone, tally)
+                applied_before.update(self._newest_applied({alone.object_ref} & invoices))
                 # It may have written at the gateway (use_customer_payment_method, cancel_now):
-                # reads made before it may no longer be true.
-                reads.clear()
+                # reads made before it of its customer's objects may no longer be true.
+                forget_reads_of(reads, customers.get(alone.event_id))
             if read is not None:
                 try:
                     reads[read.key] = gateway_read(self.gateway, self.uow, read)
                 except Exception:
                     # The gateway failed: the event fails as it would on its own, with back-off.
-                    self._process_alone(pending.pop(0), tally)
+                    self._process_alone(pending.pop(0), tally)  # it is not applied
+
+    def _newest_applied(self, refs: set[str | None]) -> dict[str, datetime]:
+        wanted = sorted(ref for ref in refs if ref is not None)
+        if not wanted:
+            return {}
+        with self.uow() as uow:
+            return dict(uow.inbox.newest_applied_many(wanted))
 
     def _decode(self, claimed: Sequence[InboxEvent]) -> list[GatewayEvent | None]:
         decoded: list[GatewayEvent | None] = []

@@ -147,14 +147,18 @@ _SUBSCRIPTION_READS = (GatewayEventKind.SUBSCRIPTION_CHANGED, GatewayEventKind.S
 
 
 def read_ahead(
-    gateway: PaymentGateway, uow: UnitOfWorkFactory, decoded: Sequence[GatewayEvent | None]
+    gateway: PaymentGateway,
+    uow: UnitOfWorkFactory,
+    decoded: Sequence[GatewayEvent | None],
+    applied: Mapping[str, datetime],
 ) -> dict[str, GatewayRead]:
     """The gateway reads a batch will likely ask for, made before its transaction opens.
 
-    Events of one object from the same second (their order is unknown, so applying the
-    second re-reads the object) and schedule events (always re-read). A guess: a read missed
-    here (or no longer standing, see `GatewayRead`) ends the batch's transaction and is made
-    then; one made here in vain costs a gateway call.
+    Events of one object from the same second, among themselves or as the newest event
+    applied to it (`applied`; their order is unknown, so applying the second re-reads the
+    object), and schedule events (always re-read). A guess: a read missed here (or no longer
+    standing, see `GatewayRead`) ends the batch's transaction and is made then; one made
+    here in vain costs a gateway call.
     """
     seconds: dict[tuple[str, datetime], int] = {}
     for event in decoded:
@@ -165,7 +169,8 @@ def read_ahead(
     for event in decoded:
         if event is None:
             continue
-        tied = seconds.get((event.object_ref or "", event.created), 0) > 1
+        ref = event.object_ref or ""
+        tied = seconds.get((ref, event.created), 0) > 1 or applied.get(ref) == event.created
         if event.kind is GatewayEventKind.INVOICE_CHANGED and event.invoice is not None:
             if tied:
                 call = GatewayCallDeferred("get_invoice", (event.invoice.id,), {})
@@ -176,6 +181,16 @@ def read_ahead(
                 call = GatewayCallDeferred("get_subscription", (event.subscription_ref,), {})
                 wanted[call.key] = call
     return gateway_reads(gateway, uow, wanted, leave_out_failures=True)
+
+
+def forget_reads_of(reads: dict[str, GatewayRead], customer_ref: str | None) -> None:
+    """Drop the reads about `customer_ref`'s objects (all of them if it is None, or where
+    an answer names no customer): a write at the gateway for that customer may have changed
+    them. Reads about other customers still stand."""
+    for key, read in list(reads.items()):
+        of = getattr(read.answer, "customer_ref", None)
+        if customer_ref is None or of is None or of == customer_ref:
+            del reads[key]
 
 
 class BatchGateway:

@@ -6,6 +6,7 @@ from __future__ import annotations
 from datetime import UTC, datetime, timedelta
 from typing import Any, cast
 
+import attrs
 import pytest
 
 from responseiq_billing.adapters.fake.repositories import InMemoryStore
@@ -13,8 +14,12 @@ from responseiq_billing.application.inbox_batch import (
     BatchGateway,
     GatewayCallDeferred,
     GatewayRead,
+    forget_reads_of,
+    read_ahead,
 )
-from responseiq_billing.application.ports import PaymentGateway
+from responseiq_billing.application.ports import GatewayEvent, GatewayEventKind, PaymentGateway
+from responseiq_billing.domain.invoices import BillingReason, Invoice, InvoiceStatus
+from responseiq_billing.domain.money import Money
 from responseiq_billing.domain.plans import Interval
 from responseiq_billing.domain.subscription import Status, Subscription
 
@@ -117,3 +122,72 @@ def test_a_read_stands_after_an_event_that_wrote_other_rows_only() -> None:
     gateway.wrote({"sub_other": 7})  # an audit entry, a checkout, another subscription
     gateway.next_event(REF)
     assert _asked(gateway) == "the view read ahead"
+
+
+@attrs.frozen
+class _Answer:
+    customer_ref: str | None
+
+
+def test_a_gateway_write_for_a_customer_drops_the_reads_of_its_objects_only() -> None:
+    reads = {
+        "ada's subscription": GatewayRead(_Answer("cus_ada"), REF, 1),
+        "ada's invoice": GatewayRead(_Answer("cus_ada")),
+        "bob's invoice": GatewayRead(_Answer("cus_bob")),
+        "a checkout": GatewayRead(_Answer(None)),  # names no customer: may be anyone's
+    }
+    kept = dict(reads)
+    forget_reads_of(kept, "cus_ada")
+    assert kept == {"bob's invoice": reads["bob's invoice"]}
+    forget_reads_of(kept, None)  # whose write it was is unknown
+    assert kept == {}
+
+
+class _Reads:
+    def __init__(self) -> None:
+        self.asked: list[str] = []
+
+    def get_invoice(self, invoice_id: str) -> _Answer:
+        self.asked.append(invoice_id)
+        return _Answer("cus_ada")
+
+
+def test_an_invoice_event_of_the_second_of_the_newest_applied_is_read_ahead() -> None:
+    store = InMemoryStore()
+    gateway = _Reads()
+    paid = _invoice_event("evt_paid", "in_1", T0)
+    later = _invoice_event("evt_later", "in_2", T0 + timedelta(seconds=1))
+    reads = read_ahead(
+        cast(PaymentGateway, gateway),
+        store.unit_of_work,
+        [paid, later],
+        {"in_1": T0, "in_2": T0},  # each invoice's newest applied event
+    )
+    assert gateway.asked == ["in_1"]  # tied with what was applied; in_2's event is newer
+    assert [read.answer for read in reads.values()] == [_Answer("cus_ada")]
+
+
+def _invoice_event(event_id: str, invoice_id: str, at: datetime) -> GatewayEvent:
+    invoice = Invoice(
+        id=invoice_id,
+        customer_ref="cus_ada",
+        subscription_ref=REF,
+        number=None,
+        status=InvoiceStatus.OPEN,
+        amount_due=Money(4900, "USD"),
+        amount_paid=Money(0, "USD"),
+        created=at,
+        period_start=T0,
+        period_end=T0 + timedelta(days=31),
+        billing_reason=BillingReason.SUBSCRIPTION_CYCLE,
+        pdf_url=None,
+        hosted_url=None,
+    )
+    return GatewayEvent(
+        id=event_id,
+        kind=GatewayEventKind.INVOICE_CHANGED,
+        gateway_type="invoice.finalized",
+        created=at,
+        customer_ref="cus_ada",
+        invoice=invoice,
+    )

@@ -22,6 +22,7 @@ from responseiq_billing.adapters.sql.tables import audit_log, subscriptions
 from responseiq_billing.application import commands, use_cases
 from responseiq_billing.application.ports import GatewayEvent, InboxStatus, PaymentGateway
 from responseiq_billing.application.use_cases import Within
+from responseiq_billing.domain.invoices import InvoiceStatus
 from responseiq_billing.domain.plans import Interval, default_catalog
 from tests.streams import sandbox_stream, store_sandbox_event
 from tests.wiring import as_class, container_for, sandbox_settings
@@ -394,3 +395,60 @@ def test_a_tie_is_never_settled_with_a_read_taken_before_our_copy_was_written(
     assert truth is not None and held is not None
     assert truth.cancel_at_period_end is False  # resumed last
     assert held.cancel_at_period_end is False
+
+
+@attrs.frozen(kw_only=True)
+class ReadsFirst(use_cases.ApplyGatewayEvent):
+    """Before applying `splitting`, reads what no batch reads ahead: the batch's transaction
+    commits the events before it, the read is made, and a new transaction goes on."""
+
+    splitting: str
+    customer: str
+
+    def __call__(
+        self, event: GatewayEvent, *, within: Within | None = None
+    ) -> use_cases.ApplyOutcome:
+        if event.id == self.splitting:
+            self.gateway.list_subscriptions(self.customer)
+        return super().__call__(event, within=within)
+
+
+def test_a_tie_with_an_event_applied_earlier_in_the_claim_asks_the_gateway(
+    engine: Engine, service: Service
+) -> None:
+    """Invoice events are judged against the newest event applied to their invoice: read once
+    per claim, and kept as the claim's own transactions apply more."""
+    clock = ControllableClock(T0)
+    catalog = default_catalog()
+    fake = FakeGateway(catalog, clock)
+    sent: list[GatewayEvent] = []
+    fake.subscribe(sent.append)
+    container = service(fake, clock)
+    receive = container.receive_gateway_event()
+    scratch = container_for(catalog=catalog, clock=clock, gateway=fake)
+    session = scratch.start_checkout()(
+        commands.StartCheckout("acct_0", "growth", "month", "https://a", "https://b")
+    )
+    fake.complete_checkout(session.id)
+    by_type = {e.gateway_type: e for e in sent if e.invoice is not None}
+    created, finalized = by_type["invoice.created"], by_type["invoice.finalized"]
+    assert created.created == finalized.created and finalized.invoice is not None
+    for event in sent:
+        if event.invoice is None:
+            store_sandbox_event(receive, event)
+    worker = container.process_inbox(worker="w1")
+    while worker.run_once(limit=50).claimed:
+        pass
+    store_sandbox_event(receive, created)
+    store_sandbox_event(receive, finalized)  # the same second: their order is unknown
+    customer = finalized.invoice.customer_ref
+    apply = container.apply_gateway_event
+    apply.override(as_class(apply, ReadsFirst, splitting=finalized.id, customer=customer))
+
+    report = container.process_inbox(worker="w1").run_once(limit=50)
+
+    assert (report.claimed, report.applied, report.failed) == (2, 2, 0)
+    with container.uow()() as u:
+        held = u.invoices.get(finalized.invoice.id)
+    # asked, the gateway says paid (the checkout was paid); applied as sent it would say open
+    assert held is not None and held[1].status is InvoiceStatus.PAID
