@@ -10,10 +10,13 @@ statement it emitted is EXPLAINed with its own parameters. No timing: only the p
 from __future__ import annotations
 
 from collections.abc import Iterator
+from typing import Any
 
 import pytest
+import sqlalchemy as sa
 from sqlalchemy.engine import Engine
 
+from responseiq_billing.adapters.sql.batch import SqlBatch
 from responseiq_billing.adapters.sql.database import create_engine_from_url
 from responseiq_billing.adapters.sql.inbox import SqlInbox
 from responseiq_billing.adapters.sql.migrate import upgrade
@@ -138,3 +141,23 @@ def test_every_repository_statement_uses_its_index(seeded: tuple[Engine, str]) -
         if reads and not used and captured.caller not in WHOLE:
             wrong.append(f"{captured.caller}: no index\n{plan.text}")
     assert not wrong, "\n\n".join(wrong)
+
+
+def test_a_batch_holds_its_customers_through_their_indexes(seeded: tuple[Engine, str]) -> None:
+    """`SqlBatch.hold`: the customers locked, with their account links and subscriptions, in
+    one statement (the inbox's hottest read of a batch)."""
+    engine, account = seeded
+    with engine.connect() as conn:
+        customer = SqlCustomers(conn).get(account)
+    seen: list[tuple[str, Any]] = []
+
+    def note(_conn: object, _cursor: object, statement: str, parameters: Any, *_: object) -> None:
+        seen.append((statement, parameters))
+
+    with SqlBatch(engine) as tx:
+        sa.event.listen(tx.connection, "before_cursor_execute", note)
+        assert tx.hold([customer or "cus_missing", "cus_nobody"]) == set()
+    [(statement, parameters)] = seen
+    plan = scale_data.explain(engine, scale_data.Captured("SqlBatch.hold", statement, parameters))
+    assert plan.indexes == {"uq_accounts_customer_ref", "ix_subscriptions_customer_ref"}, plan.text
+    assert not set(plan.seq_scans()) & set(scale_data.BIG), plan.text
