@@ -219,10 +219,10 @@ def _lost_lease(
 
 def _subscribed(
     service: Service, clock: ControllableClock
-) -> tuple[FakeGateway, Container, str, Callable[[], list[GatewayEvent]]]:
+) -> tuple[FakeGateway, Container, str, Deliver]:
     """acct_0 subscribed through the sandbox (its events stored, not applied): the gateway,
     the container over the test's database, the customer, and how to store what the gateway
-    sent since (it returns those events)."""
+    sent since (it returns those events; `only`: store just those it passes)."""
     catalog = default_catalog()
     fake = FakeGateway(catalog, clock)
     events: list[GatewayEvent] = []
@@ -230,9 +230,9 @@ def _subscribed(
     container = service(fake, clock)
     receive = container.receive_gateway_event()
 
-    def deliver_all() -> list[GatewayEvent]:
+    def deliver_all(only: Callable[[GatewayEvent], bool] = lambda _: True) -> list[GatewayEvent]:
         sent = list(events)
-        for event in sent:
+        for event in filter(only, sent):
             store_sandbox_event(receive, event)
         events.clear()
         return sent
@@ -246,6 +246,9 @@ def _subscribed(
     assert customer is not None
     deliver_all()
     return fake, container, customer, deliver_all
+
+
+Deliver = Callable[..., list[GatewayEvent]]  # `deliver_all(only=…)`: what is stored
 
 
 def test_a_change_made_between_the_reads_a_batch_reuses_is_caught_and_not_overwritten(
@@ -419,29 +422,17 @@ def test_a_tie_with_an_event_applied_earlier_in_the_claim_asks_the_gateway(
     """Invoice events are judged against the newest event applied to their invoice: read once
     per claim, and kept as the claim's own transactions apply more."""
     clock = ControllableClock(T0)
-    catalog = default_catalog()
-    fake = FakeGateway(catalog, clock)
-    sent: list[GatewayEvent] = []
-    fake.subscribe(sent.append)
-    container = service(fake, clock)
-    receive = container.receive_gateway_event()
-    scratch = container_for(catalog=catalog, clock=clock, gateway=fake)
-    session = scratch.start_checkout()(
-        commands.StartCheckout("acct_0", "growth", "month", "https://a", "https://b")
-    )
-    fake.complete_checkout(session.id)
-    by_type = {e.gateway_type: e for e in sent if e.invoice is not None}
-    created, finalized = by_type["invoice.created"], by_type["invoice.finalized"]
-    assert created.created == finalized.created and finalized.invoice is not None
-    for event in sent:
-        if event.invoice is None:
-            store_sandbox_event(receive, event)
+    fake, container, customer, deliver_all = _subscribed(service, clock)
     worker = container.process_inbox(worker="w1")
     while worker.run_once(limit=50).claimed:
         pass
-    store_sandbox_event(receive, created)
-    store_sandbox_event(receive, finalized)  # the same second: their order is unknown
-    customer = finalized.invoice.customer_ref
+    fake.advance_to(T0 + timedelta(days=32))  # the renewal: its invoice is paid by the card
+    sent = deliver_all(only=lambda e: e.gateway_type == "invoice.created")
+    by_type = {e.gateway_type: e for e in sent}
+    created, finalized = by_type["invoice.created"], by_type["invoice.finalized"]
+    assert created.created == finalized.created and finalized.invoice is not None
+    clock.advance(timedelta(seconds=1))  # received after it: claimed after it
+    store_sandbox_event(container.receive_gateway_event(), finalized)  # the same second
     apply = container.apply_gateway_event
     apply.override(as_class(apply, ReadsFirst, splitting=finalized.id, customer=customer))
 
@@ -450,5 +441,5 @@ def test_a_tie_with_an_event_applied_earlier_in_the_claim_asks_the_gateway(
     assert (report.claimed, report.applied, report.failed) == (2, 2, 0)
     with container.uow()() as u:
         held = u.invoices.get(finalized.invoice.id)
-    # asked, the gateway says paid (the checkout was paid); applied as sent it would say open
+    # asked, the gateway says paid (the card paid the renewal); as sent, it would say open
     assert held is not None and held[1].status is InvoiceStatus.PAID
