@@ -347,8 +347,11 @@ class ProcessInbox:
                 try:
                     reads[read.key] = gateway_read(self.gateway, self.uow, read)
                 except Exception:
-                    # The gateway failed: the event fails as it would on its own, with back-off.
-                    self._process_alone(pending.pop(0), tally)  # it is not applied
+                    # The gateway failed: the event runs on its own (and fails there as it
+                    # would alone, with back-off, if the gateway fails again).
+                    alone = pending.pop(0)
+                    self._process_alone(alone, tally)
+                    applied_before.update(self._newest_applied({alone.object_ref} & invoices))
 
     def _newest_applied(self, refs: set[str | None]) -> dict[str, datetime]:
         wanted = sorted(ref for ref in refs if ref is not None)

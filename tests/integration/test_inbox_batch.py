@@ -22,6 +22,7 @@ from responseiq_billing.adapters.sql.tables import audit_log, subscriptions
 from responseiq_billing.application import commands, use_cases
 from responseiq_billing.application.ports import GatewayEvent, InboxStatus, PaymentGateway
 from responseiq_billing.application.use_cases import Within
+from responseiq_billing.domain.errors import GatewayUnavailable
 from responseiq_billing.domain.invoices import InvoiceStatus
 from responseiq_billing.domain.plans import Interval, default_catalog
 from tests.streams import sandbox_stream, store_sandbox_event
@@ -416,25 +417,37 @@ class ReadsFirst(use_cases.ApplyGatewayEvent):
         return super().__call__(event, within=within)
 
 
-def test_a_tie_with_an_event_applied_earlier_in_the_claim_asks_the_gateway(
-    engine: Engine, service: Service
-) -> None:
-    """Invoice events are judged against the newest event applied to their invoice: read once
-    per claim, and kept as the claim's own transactions apply more."""
+def _renewal_invoice_in_two(
+    service: Service, first: str, second: str
+) -> tuple[FakeGateway, Container, str, GatewayEvent, GatewayEvent]:
+    """acct_0 subscribed and applied, then renewed: two events of the renewal's invoice (of
+    one second, `first` received a second before `second`) stored, its others not; the
+    worker's `ReadsFirst` splits the claim before `first`."""
     clock = ControllableClock(T0)
     fake, container, customer, deliver_all = _subscribed(service, clock)
     worker = container.process_inbox(worker="w1")
     while worker.run_once(limit=50).claimed:
         pass
     fake.advance_to(T0 + timedelta(days=32))  # the renewal: its invoice is paid by the card
-    sent = deliver_all(only=lambda e: e.gateway_type == "invoice.created")
-    by_type = {e.gateway_type: e for e in sent}
-    created, finalized = by_type["invoice.created"], by_type["invoice.finalized"]
-    assert created.created == finalized.created and finalized.invoice is not None
+    by_type = {e.gateway_type: e for e in deliver_all(only=lambda e: e.gateway_type == first)}
+    early, late = by_type[first], by_type[second]
+    assert early.created == late.created and late.invoice is not None
     clock.advance(timedelta(seconds=1))  # received after it: claimed after it
-    store_sandbox_event(container.receive_gateway_event(), finalized)  # the same second
+    store_sandbox_event(container.receive_gateway_event(), late)
     apply = container.apply_gateway_event
-    apply.override(as_class(apply, ReadsFirst, splitting=finalized.id, customer=customer))
+    splitting = by_type["invoice.finalized"].id
+    apply.override(as_class(apply, ReadsFirst, splitting=splitting, customer=customer))
+    return fake, container, customer, early, late
+
+
+def test_a_tie_with_an_event_applied_earlier_in_the_claim_asks_the_gateway(
+    engine: Engine, service: Service
+) -> None:
+    """Invoice events are judged against the newest event applied to their invoice: read once
+    per claim, and kept as the claim's own transactions apply more."""
+    _, container, _, _, finalized = _renewal_invoice_in_two(
+        service, "invoice.created", "invoice.finalized"
+    )
 
     report = container.process_inbox(worker="w1").run_once(limit=50)
 
@@ -442,4 +455,34 @@ def test_a_tie_with_an_event_applied_earlier_in_the_claim_asks_the_gateway(
     with container.uow()() as u:
         held = u.invoices.get(finalized.invoice.id)
     # asked, the gateway says paid (the card paid the renewal); as sent, it would say open
+    assert held is not None and held[1].status is InvoiceStatus.PAID
+
+
+def test_an_event_whose_read_fails_runs_alone_and_later_events_are_judged_against_it(
+    engine: Engine, service: Service
+) -> None:
+    """A read a batch lacks is made between its transactions; if the gateway fails it, the
+    event runs on its own. What it applied is then what the claim's later events of its
+    invoice are judged against."""
+    fake, container, _, _, created = _renewal_invoice_in_two(
+        service, "invoice.finalized", "invoice.created"
+    )
+    answer = fake.list_subscriptions
+    failed: list[bool] = []
+
+    def fails_once(customer_ref: str) -> Any:
+        if not failed:
+            failed.append(True)
+            raise GatewayUnavailable("timeout")
+        return answer(customer_ref)
+
+    object.__setattr__(fake, "list_subscriptions", fails_once)
+
+    report = container.process_inbox(worker="w1").run_once(limit=50)
+
+    assert failed and (report.claimed, report.failed) == (2, 0)
+    with container.uow()() as u:
+        held = u.invoices.get(created.invoice.id)
+    # the draft tied with the open invoice applied alone: the gateway was asked (paid);
+    # judged against nothing, it would have been refused as older, leaving the invoice open
     assert held is not None and held[1].status is InvoiceStatus.PAID
