@@ -223,6 +223,12 @@ class ProcessInbox:
         applied_before = self._newest_applied(invoices)
         reads = read_ahead(self.gateway, self.uow, decoded, applied_before)
         deferrals: dict[str, int] = {}
+
+        def run_alone(item: InboxEvent) -> None:
+            # What it applied is what the claim's later events of its invoice are judged against
+            self._process_alone(item, tally)
+            applied_before.update(self._newest_applied({item.object_ref} & invoices))
+
         batch_gateway = BatchGateway(self.gateway, reads)
         gateway = cast(PaymentGateway, batch_gateway)
         guarded = False
@@ -338,8 +344,7 @@ class ProcessInbox:
             for failed, park in failures:
                 tally.fail(failed, park)
             if alone is not None:
-                self._process_alone(alone, tally)
-                applied_before.update(self._newest_applied({alone.object_ref} & invoices))
+                run_alone(alone)
                 # It may have written at the gateway (use_customer_payment_method, cancel_now):
                 # reads made before it of its customer's objects may no longer be true.
                 forget_reads_of(reads, customers.get(alone.event_id))
@@ -349,9 +354,7 @@ class ProcessInbox:
                 except Exception:
                     # The gateway failed: the event runs on its own (and fails there as it
                     # would alone, with back-off, if the gateway fails again).
-                    alone = pending.pop(0)
-                    self._process_alone(alone, tally)
-                    applied_before.update(self._newest_applied({alone.object_ref} & invoices))
+                    run_alone(pending.pop(0))
 
     def _newest_applied(self, refs: set[str | None]) -> dict[str, datetime]:
         wanted = sorted(ref for ref in refs if ref is not None)

@@ -457,10 +457,8 @@ class _BatchSubscriptions(SqlSubscriptions):
         super().__init__(conn)
         self._batch = batch
 
-    def _link_account(self, subscription: Subscription) -> None:
-        customers = _BatchCustomers(self._conn, self._batch.links)
-        if customers.get(subscription.account_id) is None:
-            customers.add(subscription.account_id, subscription.customer_ref)
+    def _customers(self) -> SqlCustomers:
+        return _BatchCustomers(self._conn, self._batch.links)
 
     def add(self, subscription: Subscription) -> None:
         links = self._batch.links.mark()

@@ -209,9 +209,13 @@ class SqlSubscriptions:
             )
         subscription.version = 1
 
+    def _customers(self) -> SqlCustomers:
+        """The account links `_link_account` reads and writes."""
+        return SqlCustomers(self._conn)
+
     def _link_account(self, subscription: Subscription) -> None:
         """A subscription's account is linked to its customer if it has none yet."""
-        customers = SqlCustomers(self._conn)
+        customers = self._customers()
         if customers.get(subscription.account_id) is None:
             customers.add(subscription.account_id, subscription.customer_ref)
 
