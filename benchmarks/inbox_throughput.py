@@ -27,6 +27,7 @@ from typing import Any
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
 import sqlalchemy as sa
+from figures import record
 from tests.streams import sandbox_stream, store_sandbox_event
 from tests.wiring import container_for, sandbox_settings
 
@@ -156,10 +157,25 @@ def main() -> None:
     print(f"{args.accounts} accounts, {len(events)} gateway events: {dict(mix.most_common())}")
     from tests.sql_fixtures import postgres_database
 
+    rates = {}
     for processes in args.processes:
         for mode in args.modes:
             with postgres_database("billing_bench") as url:
-                run(url, processes, mode, args.batch if mode == "batch" else 10, events)
+                claim = args.batch if mode == "batch" else 10
+                rates[processes, mode] = run(url, processes, mode, claim, events)
+    for processes in args.processes:
+        if (processes, "batch") not in rates:
+            continue
+        record(
+            "webhooks, PostgreSQL",
+            f"apply, {processes} worker(s), {len(events):,} events"
+            + (" (baseline: one event per transaction)" if (processes, "single") in rates else ""),
+            rates[processes, "batch"],
+            "events/s",
+            baseline=rates.get((processes, "single")),
+            target=(">=", 1500) if processes == 2 else None,
+            on_value=True,
+        )
 
 
 if __name__ == "__main__":

@@ -30,6 +30,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
 import sqlalchemy as sa
 from benchmarks.reads import BIN, HERE, free_port, process
+from figures import record
 
 SECRET = "whsec_benchmark_ingest"
 
@@ -170,6 +171,14 @@ def main() -> None:
     print(f"bare verify-only endpoint: {baseline:8.0f} req/s")
     print(f"POST /webhooks/stripe:     {figure:8.0f} req/s ({sent} sent, {stored} stored)")
     print(f"ratio: {figure / baseline:.2f}x (target 0.30x)")
+    record(
+        "webhooks, PostgreSQL",
+        "POST /webhooks/stripe (verify, store)",
+        figure,
+        "req/s",
+        baseline=baseline,
+        target=(">=", 0.3),
+    )
     # CPU the server process spent per request (all its threads): less sensitive than req/s
     # to other work on the machine, though the database's own CPU is not in it.
     print(

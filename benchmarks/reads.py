@@ -28,6 +28,7 @@ from pathlib import Path
 
 import attrs
 import httpx
+from figures import record
 
 HERE = Path(__file__).resolve().parent
 BIN = Path(sys.executable).parent
@@ -158,8 +159,19 @@ def main() -> None:
     print(f"{'endpoint':<26} {'req/s':>8} {'bare req/s':>11} {'ratio':>6}")
     for endpoint, figure, baseline in rows:
         print(f"{endpoint:<26} {figure:8.0f} {baseline:11.0f} {figure / baseline:6.2f}")
+        record(
+            f"reads, {database}",
+            f"GET {endpoint}",
+            figure,
+            "req/s",
+            baseline=baseline,
+            target=(">=", 0.5),
+        )
     print(f"start-to-ready {served.seconds_to_ready:.2f} s (billing serve spawned -> /ready)")
     print(f"rss {rss:.0f} MiB (the serving process, after the read runs)")
+    start = f"billing serve, {database}"
+    record(start, "spawn to first /ready", served.seconds_to_ready, "s", target=("<=", 1.5))
+    record(start, "RSS after the read runs", rss, "MiB")
 
 
 if __name__ == "__main__":

@@ -55,6 +55,7 @@ from typing import Any
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
 import sqlalchemy as sa
+from figures import record
 from sqlalchemy.engine import Engine
 from tests import scale_data
 from tests.sql_fixtures import postgres_database
@@ -331,12 +332,29 @@ def report(
     )
     print()
     head = f"{'':<42} {small.size:>10,} {large.size:>10,} {'ratio':>7} {'target':>8}"
+    part = f"scale, {large.size:,} vs {small.size:,} subscriptions"
     print(head)
     print("-" * len(head))
     for op in READS:
         print(ratio_row(f"{op} p50 ms", small.p(op, 0.5), large.p(op, 0.5), f"<= {TARGET}"))
+        record(
+            part,
+            f"{op} p50 (no cache)",
+            large.p(op, 0.5),
+            "ms",
+            baseline=small.p(op, 0.5),
+            target=("<=", TARGET),
+        )
         print(ratio_row(f"{op} p95 ms", small.p(op, 0.95), large.p(op, 0.95)))
     n = len(events)
+    record(
+        part,
+        "apply, per event (drain / events)",
+        large.drain_seconds / n * 1000,
+        "ms",
+        baseline=small.drain_seconds / n * 1000,
+        target=("<=", TARGET),
+    )
     print(
         ratio_row(
             "apply ms per event (drain / events)",
