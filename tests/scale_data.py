@@ -685,6 +685,7 @@ def probe(engine: Engine, account_id: str, *, now: datetime = NOW) -> Capture:
             uow.inbox.list(IS.PARKED, limit=20)
             uow.inbox.list(None, limit=20)
             uow.inbox.stats(now)
+            uow.inbox.backlog(now)
             uow.customers.accounts()
             uow.rollback()
     finally:

@@ -120,6 +120,7 @@ def create_app(
         clock=_provide(container.clock),
         catalog=_provide(container.catalog),
         storage=_provide(container.storage),
+        metrics_scrapes=_provide(container.metrics_scrapes),
         stripe_deliveries=_provide(container.stripe_deliveries),
         paddle_deliveries=_provide(container.paddle_deliveries),
     )

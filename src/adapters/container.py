@@ -17,6 +17,7 @@ from responseiq_billing.adapters.config import (
 from responseiq_billing.adapters.fake.clock import ControllableClock, SystemClock
 from responseiq_billing.adapters.fake.events import deliver_sandbox_events
 from responseiq_billing.adapters.fake.storage import MemoryStorage
+from responseiq_billing.adapters.http.system import MetricsScrapes
 from responseiq_billing.adapters.read_cache import Freshness, ReadCache
 from responseiq_billing.adapters.sql.storage import SqlStorage
 from responseiq_billing.adapters.worker import worker_name
@@ -293,6 +294,7 @@ class Container(containers.DeclarativeContainer):
         batch=providers.Singleton(_inbox_batch, storage),
     )
     inbox_admin = providers.Singleton(InboxAdmin, uow=uow, clock=clock)
+    metrics_scrapes = providers.Singleton(MetricsScrapes, read=inbox_admin.provided.backlog)
     webhook_verifier = providers.Singleton(_webhook_verifier, config.stripe_webhook_secrets)
     stripe_deliveries = providers.Singleton(
         WebhookDeliveries, verifier=webhook_verifier, receive=receive_gateway_event

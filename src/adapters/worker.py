@@ -11,7 +11,6 @@ import uuid
 from collections.abc import Callable
 
 from responseiq_billing.application.inbox import ProcessInbox
-from responseiq_billing.application.ports import InboxStats
 
 log = logging.getLogger("billing.worker")
 
@@ -98,23 +97,3 @@ def start_worker_thread(
     )
     thread.start()
     return thread, stop
-
-
-def render_metrics(stats: InboxStats) -> str:
-    """Prometheus text exposition of the inbox's health."""
-    oldest = stats.oldest_pending_age_seconds or 0.0
-    lines = [
-        "# HELP billing_inbox_pending Gateway events stored but not yet applied.",
-        "# TYPE billing_inbox_pending gauge",
-        f"billing_inbox_pending {stats.pending}",
-        "# HELP billing_inbox_oldest_pending_age_seconds Age of the oldest unapplied event.",
-        "# TYPE billing_inbox_oldest_pending_age_seconds gauge",
-        f"billing_inbox_oldest_pending_age_seconds {oldest:.3f}",
-        "# HELP billing_inbox_parked Events set aside after repeated failures.",
-        "# TYPE billing_inbox_parked gauge",
-        f"billing_inbox_parked {stats.parked}",
-        "# HELP billing_inbox_applied Events applied.",
-        "# TYPE billing_inbox_applied gauge",
-        f"billing_inbox_applied {stats.applied}",
-    ]
-    return "\n".join(lines) + "\n"

@@ -41,6 +41,7 @@ from responseiq_billing.application.ports import (
     EventDecoder,
     GatewayEvent,
     GatewayEventKind,
+    InboxBacklog,
     InboxEvent,
     InboxRepository,
     InboxStats,
@@ -439,6 +440,10 @@ class InboxAdmin:
     def stats(self) -> InboxStats:
         with self.uow() as uow:
             return uow.inbox.stats(self.clock.now())
+
+    def backlog(self) -> InboxBacklog:
+        with self.uow() as uow:
+            return uow.inbox.backlog(self.clock.now())
 
     def list(self, status: InboxStatus | None = None, *, limit: int = 50) -> Sequence[InboxEvent]:
         with self.uow() as uow:

@@ -23,6 +23,7 @@ from responseiq_billing.application.ports import (
     AuditEntry,
     CheckoutRecord,
     CheckoutStatus,
+    InboxBacklog,
     InboxEvent,
     InboxStatus,
     LeaseLost,
@@ -929,7 +930,12 @@ def test_inbox_lists_newest_received_first_and_counts_by_status(uow: Factory) ->
         listed = [e.event_id for e in u.inbox.list(None, limit=10)]
         pending = [e.event_id for e in u.inbox.list(InboxStatus.PENDING, limit=10)]
         stats = u.inbox.stats(T0 + timedelta(days=3))
+        backlog = u.inbox.backlog(T0 + timedelta(days=3))
     assert listed == ["evt_2", "evt_1", "evt_0"]
     assert pending == ["evt_2"]
     assert (stats.pending, stats.parked, stats.applied) == (1, 1, 1)
     assert stats.oldest_pending_age_seconds == timedelta(days=1).total_seconds()
+    # The backlog counts the same unapplied events; the applied one is not in it.
+    assert backlog == InboxBacklog(
+        pending=1, oldest_pending_age_seconds=timedelta(days=1).total_seconds(), parked=1
+    )

@@ -17,6 +17,7 @@ from litestar.testing import TestClient
 from responseiq_billing.adapters.app import create_app
 from responseiq_billing.adapters.container import Container, Storage
 from responseiq_billing.adapters.fake.clock import ControllableClock
+from responseiq_billing.adapters.http.system import MetricsScrapes
 from responseiq_billing.application.inbox import ProcessReport
 from responseiq_billing.application.ports import InboxStatus, UnitOfWork
 from tests.stripe_double import StripeDouble
@@ -432,6 +433,10 @@ def test_metrics_show_inbox_depth_oldest_age_and_parked_count(
     container: Container,
     clock: ControllableClock,
 ) -> None:
+    # Every scrape reads afresh here (the answer is otherwise held for a second: test_metrics).
+    container.metrics_scrapes.override(
+        providers.Singleton(MetricsScrapes, read=container.inbox_admin.provided.backlog, max_age=0)
+    )
     assert metrics(client)["billing_inbox_pending"] == 0
     sign_up(client, double, "acct_metrics", "growth")
     first = stripe.deliver_new()
@@ -446,7 +451,7 @@ def test_metrics_show_inbox_depth_oldest_age_and_parked_count(
     assert stored["billing_inbox_pending"] == len(first) + len(second)
     assert stored["billing_inbox_oldest_pending_age_seconds"] == 120.0
     assert stored["billing_inbox_parked"] == 0
-    assert stored["billing_inbox_applied"] == 0
+    assert "billing_inbox_applied" not in stored  # counting it would read the whole inbox
 
     # One event the worker cannot apply (a price outside the catalog) is parked.
     foreign = resource("price", id="price_not_ours", lookup_key=None)
@@ -461,7 +466,6 @@ def test_metrics_show_inbox_depth_oldest_age_and_parked_count(
     assert drained["billing_inbox_pending"] == 0
     assert drained["billing_inbox_oldest_pending_age_seconds"] == 0
     assert drained["billing_inbox_parked"] == 1
-    assert drained["billing_inbox_applied"] == len(first) + len(second)
     [parked] = container.inbox_admin().list(InboxStatus.PARKED)
     assert parked.event_id == "evt_poison"
     assert parked.last_error is not None and "price_not_ours" in parked.last_error

@@ -7,7 +7,13 @@ from datetime import datetime, timedelta
 
 import attrs
 
-from responseiq_billing.application.ports import InboxEvent, InboxStats, InboxStatus, LeaseLost
+from responseiq_billing.application.ports import (
+    InboxBacklog,
+    InboxEvent,
+    InboxStats,
+    InboxStatus,
+    LeaseLost,
+)
 
 
 def _due(event: InboxEvent, now: datetime) -> bool:
@@ -152,6 +158,14 @@ class InMemoryInbox:
             event, parked_at=at, last_error=reason, locked_by=None, locked_until=None
         )
         return True
+
+    def backlog(self, now: datetime) -> InboxBacklog:
+        held = self.stats(now)
+        return InboxBacklog(
+            pending=held.pending,
+            oldest_pending_age_seconds=held.oldest_pending_age_seconds,
+            parked=held.parked,
+        )
 
     def stats(self, now: datetime) -> InboxStats:
         pending = [e for e in self._events.values() if e.status is InboxStatus.PENDING]

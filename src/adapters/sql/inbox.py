@@ -11,7 +11,13 @@ from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.engine import Connection
 
 from responseiq_billing.adapters.sql.tables import webhook_inbox
-from responseiq_billing.application.ports import InboxEvent, InboxStats, InboxStatus, LeaseLost
+from responseiq_billing.application.ports import (
+    InboxBacklog,
+    InboxEvent,
+    InboxStats,
+    InboxStatus,
+    LeaseLost,
+)
 
 _PENDING = sa.and_(webhook_inbox.c.applied_at.is_(None), webhook_inbox.c.parked_at.is_(None))
 _PARKED = sa.and_(webhook_inbox.c.applied_at.is_(None), webhook_inbox.c.parked_at.is_not(None))
@@ -296,6 +302,24 @@ class SqlInbox:
             .values(parked_at=at, last_error=reason, **_UNLOCKED)
         )
         return result.rowcount == 1
+
+    def backlog(self, now: datetime) -> InboxBacklog:
+        # Only unapplied rows, found through ix_webhook_inbox_due (applied_at leads it).
+        t = webhook_inbox
+        waiting = t.c.parked_at.is_(None)
+        row = self._conn.execute(
+            sa.select(
+                sa.func.count().filter(waiting),
+                sa.func.min(t.c.received_at).filter(waiting),
+                sa.func.count().filter(t.c.parked_at.is_not(None)),
+            ).where(t.c.applied_at.is_(None))
+        ).one()
+        pending, oldest, parked = row
+        return InboxBacklog(
+            pending=pending,
+            oldest_pending_age_seconds=(now - oldest).total_seconds() if oldest else None,
+            parked=parked,
+        )
 
     def stats(self, now: datetime) -> InboxStats:
         row = self._conn.execute(

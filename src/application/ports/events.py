@@ -97,6 +97,16 @@ class InboxEvent:
 
 
 @attrs.frozen
+class InboxBacklog:
+    """The events not applied yet: what `/metrics` shows. Counted over those rows only, so
+    reading it costs what the backlog holds, not the inbox's whole history."""
+
+    pending: int
+    oldest_pending_age_seconds: float | None
+    parked: int
+
+
+@attrs.frozen
 class InboxStats:
     pending: int
     oldest_pending_age_seconds: float | None
@@ -173,4 +183,10 @@ class InboxRepository(Protocol):
         """Set an unapplied event aside; False if unknown or applied."""
         ...
 
-    def stats(self, now: datetime) -> InboxStats: ...
+    def stats(self, now: datetime) -> InboxStats:
+        """Every count, applied events included: reads the whole inbox (`billing inbox stats`)."""
+        ...
+
+    def backlog(self, now: datetime) -> InboxBacklog:
+        """The unapplied events only: work bounded by the backlog, not by the inbox's history."""
+        ...
