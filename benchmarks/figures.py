@@ -13,7 +13,7 @@ import os
 import sys
 from pathlib import Path
 
-_MORE, _LESS = ">=", "<="
+_MORE = ">="
 
 
 def record(
@@ -90,8 +90,9 @@ def render(lines: list[dict[str, object]]) -> list[str]:
 
 def main() -> None:
     lines = [json.loads(x) for x in Path(sys.argv[1]).read_text().splitlines() if x.strip()]
-    print("\n".join(render(lines)))
-    missed = sum(1 for line in render(lines) if line.endswith(" NO"))
+    table = render(lines)
+    print("\n".join(table))
+    missed = sum(1 for line in table if line.endswith(" NO"))
     print(f"\n{len(lines)} figures, {missed} target(s) missed")
 
 

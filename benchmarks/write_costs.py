@@ -11,13 +11,13 @@ Run: `.venv/bin/python benchmarks/write_costs.py`. Prints figures only.
 from __future__ import annotations
 
 import sys
-from datetime import UTC, datetime, timedelta
+from datetime import UTC, datetime
 from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
 from figures import record
-from tests.unit.test_unit_of_work_counts import CountingBilling, Counts, deliver
+from tests.unit.test_unit_of_work_counts import CountingBilling, Counts, deliver, subscribed
 
 from responseiq_billing.adapters.fake.clock import ControllableClock
 from responseiq_billing.adapters.fake.gateway import FakeGateway
@@ -37,9 +37,7 @@ def harness() -> tuple[CountingBilling, list[GatewayEvent]]:
     billing.counts = Counts()
     events: list[GatewayEvent] = []
     gateway.subscribe(events.append)
-    billing.subscribe("acct_bench", "growth", "month")
-    deliver(billing, events)
-    clock.advance(timedelta(days=3))
+    subscribed(billing, events)  # on Growth, its webhooks applied, three days on
     return billing, events
 
 
@@ -60,7 +58,7 @@ def show(action: str, counts: Counts, units: int, echo: Counts) -> None:
 
 
 def main() -> None:
-    account = "acct_bench"
+    account = "acct_ada"  # the account `subscribed` signs up
     actions = (
         ("upgrade", 4, lambda b: b.change_plan(commands.ChangePlan(account, "business", "month"))),
         ("downgrade", 3, lambda b: b.change_plan(commands.ChangePlan(account, "starter", "month"))),

@@ -17,7 +17,7 @@ from responseiq_billing.adapters.config import (
 from responseiq_billing.adapters.fake.clock import ControllableClock, SystemClock
 from responseiq_billing.adapters.fake.events import deliver_sandbox_events
 from responseiq_billing.adapters.fake.storage import MemoryStorage
-from responseiq_billing.adapters.http.system import MetricsScrapes
+from responseiq_billing.adapters.metrics import MetricsScrapes
 from responseiq_billing.adapters.read_cache import Freshness, ReadCache
 from responseiq_billing.adapters.sql.storage import SqlStorage
 from responseiq_billing.adapters.worker import worker_name

@@ -11,7 +11,7 @@ from dependency_injector import providers
 from litestar.testing import TestClient
 
 from responseiq_billing.adapters.app import create_app
-from responseiq_billing.adapters.http.system import MetricsScrapes
+from responseiq_billing.adapters.metrics import MetricsScrapes
 from responseiq_billing.application.ports import InboxBacklog, InboxEvent
 from tests.wiring import container_for
 

@@ -17,7 +17,7 @@ from litestar.testing import TestClient
 from responseiq_billing.adapters.app import create_app
 from responseiq_billing.adapters.container import Container, Storage
 from responseiq_billing.adapters.fake.clock import ControllableClock
-from responseiq_billing.adapters.http.system import MetricsScrapes
+from responseiq_billing.adapters.metrics import MetricsScrapes
 from responseiq_billing.application.inbox import ProcessReport
 from responseiq_billing.application.ports import InboxStatus, UnitOfWork
 from tests.stripe_double import StripeDouble
